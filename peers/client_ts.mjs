@@ -1,0 +1,101 @@
+// TypeScript SDK peer client (@modelcontextprotocol/sdk 1.x), over Streamable HTTP or stdio.
+//
+// Usage: node client_ts.mjs URL [TOOL [JSON_ARGS]] [options]
+//        node client_ts.mjs --stdio "CMD ARG..." [TOOL [JSON_ARGS]] [options]
+// Options: --repeat N (call the tool N times in one session), --progress (print progress notifications),
+//          --no-list (skip tools/list), --timeout SECONDS (per request, default 60).
+// env TOKEN=... sends `Authorization: Bearer ...` over HTTP. Run from the folder setup.sh filled (its
+// node_modules has the SDK); the stdio child inherits this environment.
+//
+// Output: one JSON object per line, the same events as the Python clients (peer_client.py):
+//   initialized, session, tool, tools, progress, result, error, fatal.
+// Exit code: 0 ok, 2 when a tool result had isError, 3 on a JSON-RPC error answer, 1 fatal.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+
+const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
+
+function parseArgs(argv) {
+  const o = { repeat: 1, progress: false, list: true, timeout: 60, positional: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--stdio") o.stdio = argv[++i];
+    else if (a === "--repeat") o.repeat = Number(argv[++i]);
+    else if (a === "--progress") o.progress = true;
+    else if (a === "--no-list") o.list = false;
+    else if (a === "--timeout") o.timeout = Number(argv[++i]);
+    else o.positional.push(a);
+  }
+  if (!o.stdio) o.url = o.positional.shift();
+  [o.tool, o.args] = o.positional;
+  if (!o.stdio && !o.url) {
+    process.stderr.write("usage: node client_ts.mjs URL|--stdio CMD [TOOL [JSON_ARGS]] [--repeat N] [--progress]\n");
+    process.exit(64);
+  }
+  return o;
+}
+
+function transportFor(o) {
+  if (o.stdio) {
+    const [command, ...args] = o.stdio.split(" ").filter(Boolean);
+    return new StdioClientTransport({ command, args, env: { ...process.env }, stderr: "ignore" });
+  }
+  const headers = process.env.TOKEN ? { Authorization: `Bearer ${process.env.TOKEN}` } : {};
+  return new StreamableHTTPClientTransport(new URL(o.url), { requestInit: { headers } });
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const transport = transportFor(o);
+  const client = new Client({ name: "toolgate-peer-ts", version: "0.1.0" });
+  const timeout = o.timeout * 1000;
+  await client.connect(transport, { timeout });
+  emit("initialized", {
+    protocolVersion: transport.protocolVersion ?? null,
+    serverInfo: client.getServerVersion() ?? null,
+    capabilities: client.getServerCapabilities() ?? null,
+  });
+  if (transport.sessionId) emit("session", { id: transport.sessionId });
+  if (o.list) {
+    let cursor, count = 0, pages = 0;
+    do {
+      const page = await client.listTools(cursor ? { cursor } : undefined, { timeout });
+      for (const t of page.tools) emit("tool", { name: t.name, annotations: t.annotations ?? {}, tool: t });
+      count += page.tools.length; pages += 1; cursor = page.nextCursor;
+    } while (cursor);
+    emit("tools", { count, pages });
+  }
+  let code = 0;
+  if (o.tool) {
+    const args = JSON.parse(o.args ?? "{}");
+    for (let n = 1; n <= o.repeat; n++) {
+      const options = { timeout };
+      if (o.progress) {
+        options.onprogress = (p) => emit("progress", { call: n, progress: p.progress, total: p.total ?? null, message: p.message ?? null });
+        options.resetTimeoutOnProgress = true;
+      }
+      try {
+        const r = await client.callTool({ name: o.tool, arguments: args }, undefined, options);
+        emit("result", { call: n, isError: Boolean(r.isError), result: r });
+        if (r.isError) code = Math.max(code, 2);
+      } catch (e) {
+        if (!(e instanceof McpError)) throw e;
+        emit("error", { call: n, code: e.code, message: e.message, data: e.data ?? null });
+        code = 3;
+      }
+    }
+  }
+  if (transport.terminateSession) await transport.terminateSession().catch(() => {});
+  await client.close();
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    emit("fatal", { error: String(e?.stack ?? e) });
+    process.exit(1);
+  },
+);

@@ -1,0 +1,40 @@
+"""A small FastMCP (PyPI `fastmcp`) server: a second, independently written upstream for gateway tests.
+
+Usage: [PAGE_SIZE=N] python fastmcp_server.py [stdio|http] [PORT]
+  http binds 127.0.0.1 only and serves /mcp (default port 8765); PAGE_SIZE=N paginates tools/list.
+Tools: add (read-only), delete_file (destructive; only pretends), fail (raises, so the result has isError=true).
+"""
+import os
+import sys
+
+from fastmcp import FastMCP
+
+page_size = int(os.environ["PAGE_SIZE"]) if os.environ.get("PAGE_SIZE") else None
+mcp = FastMCP("peer-fastmcp", list_page_size=page_size)
+
+
+@mcp.tool(annotations={"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False})
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@mcp.tool(annotations={"readOnlyHint": False, "destructiveHint": True, "openWorldHint": False})
+def delete_file(path: str) -> str:
+    """Pretend to delete a file (does nothing)."""
+    return f"pretended to delete {path}"
+
+
+@mcp.tool
+def fail(msg: str = "boom") -> str:
+    """Always raises: the client sees a result with isError=true."""
+    raise ValueError(msg)
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else "stdio"
+    if mode == "http":
+        port = int(sys.argv[2]) if len(sys.argv) > 2 else 8765
+        mcp.run(transport="http", host="127.0.0.1", port=port, path="/mcp", show_banner=False)
+    else:
+        mcp.run(transport="stdio", show_banner=False)

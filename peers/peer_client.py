@@ -1,0 +1,157 @@
+"""Shared body of the Python SDK peer clients (client_http.py, client_stdio.py).
+
+The official `mcp` SDK drives the session; this module only turns a command line into calls and prints every
+observation as one JSON object per line on stdout, so that Rust tests can parse the output line by line:
+
+  {"event":"initialized","protocolVersion":"2025-11-25","serverInfo":{...},"capabilities":{...}}
+  {"event":"session","id":"..."}                       HTTP only, when the server issued Mcp-Session-Id
+  {"event":"tool","name":"echo","annotations":{...},"tool":{...full definition...}}   one per tool
+  {"event":"tools","count":13,"pages":1}
+  {"event":"progress","call":1,"progress":1.0,"total":4.0,"message":null}   with --progress
+  {"event":"result","call":1,"isError":false,"result":{...CallToolResult...}}
+  {"event":"error","call":31,"code":-32602,"message":"...","data":null}      JSON-RPC error answer
+  {"event":"resource","uri":"...","result":{...}}   /  {"event":"error","uri":"...",...}
+  {"event":"fatal","error":"..."}                     anything else (connection refused, HTTP 401, ...)
+
+`call` counts from 1, so with `--repeat 31` the refused 31st call is the line with "call":31.
+Exit code: 0 when everything succeeded, 2 when a tool result had isError=true, 3 when a request got a JSON-RPC
+error (3 wins over 2), 1 on a fatal error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+from mcp import ClientSession
+from mcp.shared.exceptions import MCPError
+from mcp.types import PaginatedRequestParams
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}, default=str, separators=(",", ":")), flush=True)
+
+
+def dump(model: Any) -> Any:
+    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tool", help="tool to call after listing")
+    p.add_argument("--args", default=None, help="JSON object of tool arguments (default {})")
+    p.add_argument("--repeat", type=int, default=1, help="call the tool N times in the same session")
+    p.add_argument("--progress", action="store_true", help="ask for progress and print each notification")
+    p.add_argument("--no-list", action="store_true", help="skip tools/list")
+    p.add_argument("--read-resource", metavar="URI", help="resources/read this URI")
+    p.add_argument("--get-prompt", metavar="NAME", help="prompts/get this prompt (arguments from --prompt-args)")
+    p.add_argument("--prompt-args", default="{}", help="JSON object of prompt arguments")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
+
+
+class Outcome:
+    def __init__(self) -> None:
+        self.code = 0
+
+    def tool_error(self) -> None:
+        self.code = max(self.code, 2)
+
+    def rpc_error(self) -> None:
+        self.code = max(self.code, 3)
+
+
+async def list_all_tools(s: ClientSession) -> None:
+    tools, cursor, pages = [], None, 0
+    while True:  # follow tools/list pagination (nextCursor)
+        page = await s.list_tools(params=PaginatedRequestParams(cursor=cursor) if cursor else None)
+        tools += page.tools
+        pages += 1
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    for t in tools:
+        emit("tool", name=t.name, annotations=dump(t.annotations) if t.annotations else {}, tool=dump(t))
+    emit("tools", count=len(tools), pages=pages)
+
+
+async def drive(s: ClientSession, o: argparse.Namespace) -> int:
+    outcome = Outcome()
+    init = await s.initialize()
+    emit(
+        "initialized",
+        protocolVersion=init.protocol_version,
+        serverInfo=dump(init.server_info),
+        capabilities=dump(init.capabilities),
+    )
+    if not o.no_list:
+        await list_all_tools(s)
+    if o.tool:
+        args = json.loads(o.args) if o.args is not None else {}
+        for n in range(1, o.repeat + 1):
+            callback = None
+            if o.progress:
+                async def callback(progress: float, total: float | None, message: str | None, n: int = n) -> None:
+                    emit("progress", call=n, progress=progress, total=total, message=message)
+            try:
+                r = await s.call_tool(o.tool, args, read_timeout_seconds=o.timeout, progress_callback=callback)
+            except MCPError as e:
+                emit("error", call=n, code=e.code, message=e.message, data=e.data)
+                outcome.rpc_error()
+                continue
+            emit("result", call=n, isError=bool(r.is_error), result=dump(r))
+            if r.is_error:
+                outcome.tool_error()
+    if o.read_resource:
+        try:
+            r = await s.read_resource(o.read_resource)
+            emit("resource", uri=o.read_resource, result=dump(r))
+        except MCPError as e:
+            emit("error", uri=o.read_resource, code=e.code, message=e.message, data=e.data)
+            outcome.rpc_error()
+    if o.get_prompt:
+        try:
+            r = await s.get_prompt(o.get_prompt, json.loads(o.prompt_args))
+            emit("prompt", name=o.get_prompt, result=dump(r))
+        except MCPError as e:
+            emit("error", prompt=o.get_prompt, code=e.code, message=e.message, data=e.data)
+            outcome.rpc_error()
+    return outcome.code
+
+
+def describe(e: BaseException) -> str:
+    """Flattens anyio's exception groups into the messages of their leaves."""
+    if isinstance(e, BaseExceptionGroup):
+        return "; ".join(describe(x) for x in e.exceptions)
+    return f"{type(e).__name__}: {e}"
+
+
+def run(open_streams, o: argparse.Namespace) -> None:
+    """open_streams(stack) -> (read, write): enters the transport on the given exit stack."""
+
+    async def main() -> int:
+        async with AsyncExitStack() as stack:
+            read, write = await open_streams(stack)
+            s = await stack.enter_async_context(ClientSession(read, write))
+            return await drive(s, o)
+
+    try:
+        code = anyio.run(main)
+    except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - every failure becomes a parseable line
+        emit("fatal", error=describe(e))
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def auth_headers(extra: list[str]) -> dict[str, str]:
+    """TOKEN in the environment becomes `Authorization: Bearer TOKEN`; --header K:V adds more."""
+    headers: dict[str, str] = {}
+    if os.environ.get("TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['TOKEN']}"
+    for h in extra:
+        k, _, v = h.partition(":")
+        headers[k.strip()] = v.strip()
+    return headers
