@@ -1,0 +1,21 @@
+//! Connectors to upstream MCP servers: a supervised stdio child and a Streamable HTTP client.
+
+pub mod http;
+pub mod stdio;
+
+/// Why an upstream could not carry a message.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach upstream {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("upstream answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("upstream session expired")]
+    SessionExpired,
+    #[error("upstream broke the protocol: {0}")]
+    Protocol(String),
+    #[error("upstream process is not running: {0}")]
+    Closed(String),
+    #[error("cannot start upstream command {command:?}: {reason}")]
+    Spawn { command: String, reason: String },
+}
