@@ -2,6 +2,7 @@
 //
 // Usage: node client_ts.mjs URL [TOOL [JSON_ARGS]] [options]
 //        node client_ts.mjs --stdio "CMD ARG..." [TOOL [JSON_ARGS]] [options]
+//        node client_ts.mjs --stdio '["CMD","ARG with spaces"]' [TOOL [JSON_ARGS]] [options]
 // Options: --repeat N (call the tool N times in one session), --progress (print progress notifications),
 //          --no-list (skip tools/list), --timeout SECONDS (per request, default 60).
 // env TOKEN=... sends `Authorization: Bearer ...` over HTTP. Run from the folder setup.sh filled (its
@@ -39,7 +40,9 @@ function parseArgs(argv) {
 
 function transportFor(o) {
   if (o.stdio) {
-    const [command, ...args] = o.stdio.split(" ").filter(Boolean);
+    // A JSON array keeps arguments with spaces intact; a plain string is split on spaces.
+    const argv = o.stdio.trimStart().startsWith("[") ? JSON.parse(o.stdio) : o.stdio.split(" ").filter(Boolean);
+    const [command, ...args] = argv;
     return new StdioClientTransport({ command, args, env: { ...process.env }, stderr: "ignore" });
   }
   const headers = process.env.TOKEN ? { Authorization: `Bearer ${process.env.TOKEN}` } : {};

@@ -1,0 +1,153 @@
+//! The Streamable HTTP transport at `/mcp`: JSON responses (never SSE), a session id issued by `initialize`
+//! and required afterwards, 202 for notifications and responses, DELETE to end a session, 405 for GET.
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use toolgate_testkit::twenty::{MessageKind, SUPPORTED_PROTOCOL_VERSIONS, TwentyServer};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+
+struct App {
+    server: TwentyServer,
+    sessions: Mutex<HashSet<String>>,
+}
+
+type Shared = Arc<App>;
+
+/// Binds `addr`, prints `listening on http://ADDR/mcp` on stdout, and serves until killed.
+pub fn serve(server: TwentyServer, addr: SocketAddr) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "listening on http://{local}/mcp")?;
+        stdout.flush()?;
+        drop(stdout);
+        let app = App {
+            server,
+            sessions: Mutex::new(HashSet::new()),
+        };
+        let router = Router::new()
+            .route("/mcp", post(on_post).delete(on_delete).get(on_get))
+            .with_state(Arc::new(app));
+        axum::serve(listener, router).await
+    })
+}
+
+async fn on_post(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(v) = headers.get(PROTOCOL_HEADER)
+        && !SUPPORTED_PROTOCOL_VERSIONS
+            .iter()
+            .any(|s| v.as_bytes() == s.as_bytes())
+    {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: unsupported MCP-Protocol-Version",
+        );
+    }
+    let handled = app.server.handle(&body);
+    let issued = match handled.kind {
+        MessageKind::Initialize => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            app.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone());
+            Some(id)
+        }
+        MessageKind::Invalid => None,
+        _ => {
+            if let Err(refusal) = check_session(&app, &headers) {
+                return refusal;
+            }
+            None
+        }
+    };
+    let Some(reply) = handled.reply else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let status = if handled.kind == MessageKind::Invalid {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json")], reply).into_response();
+    if let Some(id) = issued.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(SESSION_HEADER, id);
+    }
+    response
+}
+
+async fn on_delete(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_session(&app, &headers) {
+        return refusal;
+    }
+    let id = session_of(&headers).unwrap_or_default();
+    app.sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(id);
+    StatusCode::OK.into_response()
+}
+
+async fn on_get() -> Response {
+    let mut response = plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed: this server sends no SSE stream",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+    response
+}
+
+/// 400 without a session id, 404 for one this server never issued or already ended.
+#[allow(clippy::result_large_err)]
+fn check_session(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(id) = session_of(headers) else {
+        return Err(plain(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required",
+        ));
+    };
+    if app
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(id)
+    {
+        Ok(())
+    } else {
+        Err(plain(
+            StatusCode::NOT_FOUND,
+            "Not Found: unknown or ended session",
+        ))
+    }
+}
+
+fn session_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,156 @@
+//! Starting MCP servers for tests: the real third-party ones from the peers folder and the Twenty-like mock,
+//! over Streamable HTTP on a loopback port (guarded), or as a command line for a stdio upstream config.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::child::ChildGuard;
+use crate::net::{free_port, wait_for_port};
+use crate::paths::{peers_dir, python_bin};
+use crate::twenty_bin::twenty_mcp_bin;
+
+/// How long a server may take to start listening.
+const STARTUP: Duration = Duration::from_secs(30);
+
+const EVERYTHING_JS: &str = "node_modules/@modelcontextprotocol/server-everything/dist/index.js";
+
+/// A server listening on 127.0.0.1 for as long as this value lives.
+#[derive(Debug)]
+pub struct HttpPeer {
+    /// The MCP endpoint, `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    pub port: u16,
+    pub guard: ChildGuard,
+}
+
+/// `@modelcontextprotocol/server-everything` over Streamable HTTP on a free port: 13 tools (4 more when the
+/// client declares roots, elicitation or sampling), resources, prompts, progress and SSE responses.
+pub fn spawn_server_everything_http() -> HttpPeer {
+    let peers = peers_dir();
+    let port = free_port();
+    let mut command = Command::new("node");
+    command
+        .arg(peers.join(EVERYTHING_JS))
+        .arg("streamableHttp")
+        .current_dir(&peers)
+        .env("PORT", port.to_string())
+        // It listens on every interface unless this preload pins it to loopback.
+        .env(
+            "NODE_OPTIONS",
+            format!("--require {}", peers.join("force-loopback.cjs").display()),
+        )
+        .stdin(Stdio::null());
+    spawn_on_port("server-everything", &mut command, port)
+}
+
+/// server-everything as a stdio command line (`node …/index.js stdio`), for an upstream config.
+pub fn server_everything_stdio_command() -> Vec<String> {
+    vec![
+        "node".to_owned(),
+        path_string(&peers_dir().join(EVERYTHING_JS)),
+        "stdio".to_owned(),
+    ]
+}
+
+/// The FastMCP peer (`add` read-only, `delete_file` destructive, `fail` → isError) over Streamable HTTP;
+/// `page_size` paginates its `tools/list`.
+pub fn spawn_fastmcp_http(page_size: Option<usize>) -> HttpPeer {
+    let peers = peers_dir();
+    let port = free_port();
+    let mut command = Command::new(python_bin());
+    command
+        .arg(peers.join("fastmcp_server.py"))
+        .arg("http")
+        .arg(port.to_string())
+        .current_dir(&peers)
+        .stdin(Stdio::null());
+    if let Some(n) = page_size {
+        command.env("PAGE_SIZE", n.to_string());
+    }
+    spawn_on_port("fastmcp", &mut command, port)
+}
+
+/// The FastMCP peer as a stdio command line (set `PAGE_SIZE` in the upstream's env to paginate).
+pub fn fastmcp_stdio_command() -> Vec<String> {
+    let peers = peers_dir();
+    vec![
+        path_string(&python_bin()),
+        path_string(&peers.join("fastmcp_server.py")),
+        "stdio".to_owned(),
+    ]
+}
+
+/// `twenty-mcp http` on a port it picks itself (no race): the URL is read from its first line of output.
+/// `page_size` paginates `tools/list`.
+pub fn spawn_twenty_http(page_size: Option<usize>) -> HttpPeer {
+    let mut command = Command::new(twenty_mcp_bin());
+    command
+        .args(["http", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    match page_size {
+        Some(n) => command.env("PAGE_SIZE", n.to_string()),
+        None => command.env_remove("PAGE_SIZE"),
+    };
+    let mut guard = ChildGuard::spawn("twenty-mcp", &mut command).expect("cannot start twenty-mcp");
+    let stdout = guard.child_mut().stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        for _ in lines {} // keep draining so the server never blocks on a full pipe
+    });
+    let line = rx
+        .recv_timeout(STARTUP)
+        .unwrap_or_else(|_| panic!("twenty-mcp printed no `listening on` line within {STARTUP:?}"));
+    let url = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from twenty-mcp: {line:?}"))
+        .trim()
+        .to_owned();
+    let port = url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url:?}"));
+    HttpPeer { url, port, guard }
+}
+
+/// `twenty-mcp stdio` as a command line, for an upstream config.
+pub fn twenty_stdio_command() -> Vec<String> {
+    vec![path_string(&twenty_mcp_bin()), "stdio".to_owned()]
+}
+
+fn spawn_on_port(name: &str, command: &mut Command, port: u16) -> HttpPeer {
+    let mut guard =
+        ChildGuard::spawn(name, command).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if wait_for_port(port, Duration::from_millis(100)) {
+            break;
+        }
+        if let Some(status) = guard.try_status() {
+            panic!("{name} exited ({status}) before listening on port {port}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not listen on port {port} within {STARTUP:?}"
+        );
+    }
+    HttpPeer {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        port,
+        guard,
+    }
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 path {}", path.display()))
+        .to_owned()
+}
