@@ -14,7 +14,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { McpError, ProgressNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
 
@@ -54,6 +54,14 @@ async function main() {
   const transport = transportFor(o);
   const client = new Client({ name: "toolgate-peer-ts", version: "0.1.0" });
   const timeout = o.timeout * 1000;
+  // The SDK matches progress to its request inside a microtask, after a response read in the same chunk may
+  // have retired the request: the last notification would be lost. Printing from our own handler keeps them all
+  // (calls run one at a time, so the current call is the one they belong to).
+  let current = 0;
+  client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+    const p = n.params;
+    emit("progress", { call: current, progress: p.progress, total: p.total ?? null, message: p.message ?? null });
+  });
   await client.connect(transport, { timeout });
   emit("initialized", {
     protocolVersion: transport.protocolVersion ?? null,
@@ -74,11 +82,10 @@ async function main() {
   if (o.tool) {
     const args = JSON.parse(o.args ?? "{}");
     for (let n = 1; n <= o.repeat; n++) {
+      current = n;
       const options = { timeout };
-      if (o.progress) {
-        options.onprogress = (p) => emit("progress", { call: n, progress: p.progress, total: p.total ?? null, message: p.message ?? null });
-        options.resetTimeoutOnProgress = true;
-      }
+      // onprogress makes the SDK send a progressToken; the notifications are printed by the handler above.
+      if (o.progress) options.onprogress = () => {};
       try {
         const r = await client.callTool({ name: o.tool, arguments: args }, undefined, options);
         emit("result", { call: n, isError: Boolean(r.isError), result: r });

@@ -19,7 +19,11 @@ fn assert_structured_result(out: &PeerOutput, tool: &str, arguments: serde_json:
     out.assert_success();
     let result = &out.events_named("result")[0]["result"];
     assert_eq!(result["content"][0]["text"], format!("{tool} ok"), "{out}");
-    assert_eq!(result["structuredContent"], json!({"tool": tool, "arguments": arguments}), "{out}");
+    assert_eq!(
+        result["structuredContent"],
+        json!({"tool": tool, "arguments": arguments}),
+        "{out}"
+    );
 }
 
 fn assert_invalid_params(out: &PeerOutput) {
@@ -33,7 +37,9 @@ fn assert_invalid_params(out: &PeerOutput) {
 #[test]
 fn stdio_lists_219_tools_and_calls_one() {
     let args = json!({"id": "20202020-0000-4000-8000-000000000001", "depth": 1});
-    let out = McpClient::python_stdio(&twenty_stdio_command()).call("findOneCompany", args.clone()).run();
+    let out = McpClient::python_stdio(&twenty_stdio_command())
+        .call("findOneCompany", args.clone())
+        .run();
     assert_lists_all_tools(&out);
     assert_structured_result(&out, "findOneCompany", args);
 }
@@ -49,32 +55,50 @@ fn stdio_find_one_without_id_is_invalid_params() {
 
 #[test]
 fn stdio_follows_pagination() {
-    let out = McpClient::python_stdio(&twenty_stdio_command()).env("PAGE_SIZE", "50").run();
+    let out = McpClient::python_stdio(&twenty_stdio_command())
+        .env("PAGE_SIZE", "50")
+        .run();
     out.assert_success();
-    assert_eq!(out.events_named("tools")[0], json!({"event": "tools", "count": 219, "pages": 5}), "{out}");
+    assert_eq!(
+        out.events_named("tools")[0],
+        json!({"event": "tools", "count": 219, "pages": 5}),
+        "{out}"
+    );
 }
 
 #[test]
 fn http_lists_219_tools_and_calls_one() {
     let twenty = spawn_twenty_http(None);
     let args = json!({"requestBody": {"name": "Acme"}});
-    let out = McpClient::python_http(&twenty.url).call("createOneCompany", args.clone()).run();
+    let out = McpClient::python_http(&twenty.url)
+        .call("createOneCompany", args.clone())
+        .run();
     assert_lists_all_tools(&out);
     assert_structured_result(&out, "createOneCompany", args);
-    assert_eq!(out.events_named("session").len(), 1, "the server issues a session id: {out}");
+    assert_eq!(
+        out.events_named("session").len(),
+        1,
+        "the server issues a session id: {out}"
+    );
 }
 
 #[test]
 fn http_find_one_without_id_is_invalid_params() {
     let twenty = spawn_twenty_http(None);
-    let out = McpClient::python_http(&twenty.url).no_list().call("findOnePerson", json!({})).run();
+    let out = McpClient::python_http(&twenty.url)
+        .no_list()
+        .call("findOnePerson", json!({}))
+        .run();
     assert_invalid_params(&out);
 }
 
 #[test]
 fn http_unknown_tool_is_a_json_rpc_error() {
     let twenty = spawn_twenty_http(None);
-    let out = McpClient::python_http(&twenty.url).no_list().call("launchMissiles", json!({})).run();
+    let out = McpClient::python_http(&twenty.url)
+        .no_list()
+        .call("launchMissiles", json!({}))
+        .run();
     out.assert_exit(3);
     assert_eq!(out.events_named("error")[0]["code"], -32602, "{out}");
 }
@@ -88,7 +112,15 @@ fn http_repeats_calls_in_one_session_and_follows_pagination() {
         .run();
     out.assert_success();
     assert_eq!(out.events_named("tools")[0]["pages"], 3, "{out}");
-    let calls: Vec<_> = out.events_named("result").iter().map(|r| r["call"].clone()).collect();
+    let calls: Vec<_> = out
+        .events_named("result")
+        .iter()
+        .map(|r| r["call"].clone())
+        .collect();
     assert_eq!(calls, [1, 2, 3, 4, 5].map(|n| json!(n)), "{out}");
-    assert_eq!(out.events_named("session").len(), 1, "one session for all calls: {out}");
+    assert_eq!(
+        out.events_named("session").len(),
+        1,
+        "one session for all calls: {out}"
+    );
 }

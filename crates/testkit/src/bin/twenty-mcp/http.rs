@@ -1,5 +1,6 @@
 //! The Streamable HTTP transport at `/mcp`: JSON responses (never SSE), a session id issued by `initialize`
 //! and required afterwards, 202 for notifications and responses, DELETE to end a session, 405 for GET.
+//! Bound to loopback, it refuses a foreign `Host` or `Origin` (DNS-rebinding protection) as the spec asks.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -20,6 +21,8 @@ const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 struct App {
     server: TwentyServer,
     sessions: Mutex<HashSet<String>>,
+    /// Listening on loopback only: requests must name a loopback host.
+    loopback: bool,
 }
 
 type Shared = Arc<App>;
@@ -39,6 +42,7 @@ pub fn serve(server: TwentyServer, addr: SocketAddr) -> io::Result<()> {
         let app = App {
             server,
             sessions: Mutex::new(HashSet::new()),
+            loopback: local.ip().is_loopback(),
         };
         let router = Router::new()
             .route("/mcp", post(on_post).delete(on_delete).get(on_get))
@@ -48,6 +52,9 @@ pub fn serve(server: TwentyServer, addr: SocketAddr) -> io::Result<()> {
 }
 
 async fn on_post(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refusal) = check_origin(&app, &headers) {
+        return refusal;
+    }
     if let Some(v) = headers.get(PROTOCOL_HEADER)
         && !SUPPORTED_PROTOCOL_VERSIONS
             .iter()
@@ -93,6 +100,9 @@ async fn on_post(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> 
 }
 
 async fn on_delete(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_origin(&app, &headers) {
+        return refusal;
+    }
     if let Err(refusal) = check_session(&app, &headers) {
         return refusal;
     }
@@ -113,6 +123,44 @@ async fn on_get() -> Response {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
     response
+}
+
+/// 403 when a loopback server is reached under a foreign name (`Host`) or from a foreign page (`Origin`).
+#[allow(clippy::result_large_err)]
+fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    if !app.loopback {
+        return Ok(());
+    }
+    let host_ok = headers
+        .get(header::HOST)
+        .is_none_or(|h| h.to_str().is_ok_and(is_loopback_authority));
+    let origin_ok = headers.get(header::ORIGIN).is_none_or(|o| {
+        o.to_str().is_ok_and(|o| {
+            let authority = o.split_once("://").map_or(o, |(_, rest)| rest);
+            is_loopback_authority(authority)
+        })
+    });
+    if host_ok && origin_ok {
+        Ok(())
+    } else {
+        Err(plain(
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host and Origin must be a loopback address",
+        ))
+    }
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if authority.starts_with('[') {
+        authority
+            .split_once(']')
+            .map_or(authority, |(h, _)| h)
+            .trim_start_matches('[')
+    } else {
+        authority.split_once(':').map_or(authority, |(h, _)| h)
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
 /// 400 without a session id, 404 for one this server never issued or already ended.
