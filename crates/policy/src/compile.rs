@@ -35,12 +35,16 @@ pub fn compile(text: &str, origin: &str, format: SourceFormat) -> Result<Policy,
     let root = match parsed {
         Ok(root) => root,
         Err(e) => {
-            diags.error(e.pos, "", e.message, e.help);
+            let help = e.help.unwrap_or_else(|| match format {
+                SourceFormat::Json => "the policy must be valid JSON (RFC 8259)".to_owned(),
+                SourceFormat::Yaml => "the policy must be valid YAML".to_owned(),
+            });
+            diags.error(e.pos, "", e.message, Some(help));
             return Err(diags.finish());
         }
     };
     check_duplicate_keys(&root, "", &mut diags);
-    let mut c = Compiler { d: diags, limits: Vec::new(), limit_pos: Vec::new(), state_refs: Vec::new() };
+    let mut c = Compiler { d: diags, limits: Vec::new(), limit_pos: Vec::new(), state_refs: Vec::new(), counter_names: Vec::new() };
     let policy = c.document(&root, text);
     c.check_counters();
     if c.d.has_errors() {
@@ -111,6 +115,8 @@ struct Compiler<'o> {
     limit_pos: Vec<Pos>,
     /// Every `state.<counter>` reference: (counter, position, pointer).
     state_refs: Vec<(String, Pos, String)>,
+    /// Every counter name written in the document, valid limit or not (for `state.` hints).
+    counter_names: Vec<String>,
 }
 
 fn get<'n>(members: &'n [Member], key: &str) -> Option<&'n Member> {
@@ -127,7 +133,8 @@ impl Compiler<'_> {
     }
 
     fn wrong_type(&mut self, node: &Node, ptr: &str, what: &str, expected: &str, help: Option<String>) {
-        self.err(node.pos, ptr, format!("wrong type for {what}: expected {expected}, found {}", node.kind.type_name()), help);
+        let help = help.unwrap_or_else(|| format!("{what} takes {expected}"));
+        self.err(node.pos, ptr, format!("wrong type for {what}: expected {expected}, found {}", node.kind.type_name()), Some(help));
     }
 
     /// Checks `node` is an object and reports unknown keys (with did-you-mean). `None` if not an object.
@@ -175,7 +182,7 @@ impl Compiler<'_> {
             {
                 return Some(f as u64);
             }
-            self.err(node.pos, ptr, format!("{what} must be a non-negative integer, found {n}"), None);
+            self.err(node.pos, ptr, format!("{what} must be a non-negative integer, found {n}"), Some("use a whole number, 0 or more".to_owned()));
             return None;
         }
         let help = match &node.kind {
@@ -291,7 +298,7 @@ impl Compiler<'_> {
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
         let Some(items) = node.as_array() else {
-            self.wrong_type(node, "/hide", "\"hide\"", "an array of tool names or globs", None);
+            self.wrong_type(node, "/hide", "\"hide\"", "an array of tool names or globs", Some("write a list, e.g. \"hide\": [\"deleteOne*\", \"GetOpenApiSchema\"]".to_owned()));
             return (exact, globs);
         };
         for (i, item) in items.iter().enumerate() {
@@ -303,7 +310,7 @@ impl Compiler<'_> {
                     Err(e) => self.err(item.pos, &ptr, format!("bad glob \"{name}\": {e}"), Some(glob_help())),
                 }
             } else if name.is_empty() {
-                self.err(item.pos, &ptr, "empty tool name in \"hide\"", None);
+                self.err(item.pos, &ptr, "empty tool name in \"hide\"", Some("name a tool or a glob, or remove the entry".to_owned()));
             } else {
                 exact.entry(name.into()).or_insert(ptr);
             }
@@ -612,7 +619,7 @@ impl Compiler<'_> {
                 Some(secs) => match secs.checked_mul(1000) {
                     Some(ms) => Some(ms),
                     None => {
-                        self.err(node.pos, ptr, format!("bad window {n}: too long"), None);
+                        self.err(node.pos, ptr, format!("bad window {n}: too long"), Some(WINDOW_HELP.to_owned()));
                         None
                     }
                 },
@@ -634,6 +641,7 @@ impl Compiler<'_> {
                 self.err(m.value.pos, &p, "empty counter name", Some("name the counter, e.g. \"crm_writes\"".to_owned()));
                 return None;
             }
+            self.counter_names.push(s.to_owned());
             Some((s.to_owned(), m.value.pos))
         });
         let window = self
@@ -723,6 +731,7 @@ impl Compiler<'_> {
         let max = self
             .required(members, node, ptr, what, "max", "\"max\": 10")
             .and_then(|m| self.count(&m.value, &child_pointer(ptr, "max"), "\"max\""));
+        self.counter_names.push(format!("{owner}__rate_limit"));
         Some(Limit {
             counter: format!("{owner}__rate_limit"),
             window_ms: window?,
@@ -826,12 +835,14 @@ impl Compiler<'_> {
                 }
             }
         }
-        let names: Vec<&str> = first.keys().copied().collect();
+        let mut names: Vec<&str> = self.counter_names.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
         for (counter, pos, ptr) in &self.state_refs {
-            if !first.contains_key(counter.as_str()) {
+            if names.binary_search(&counter.as_str()).is_err() {
                 let help = match did_you_mean(counter, names.iter().copied()) {
                     Some(h) => h,
-                    None if names.is_empty() => "this policy defines no counters; add a limit with this counter".to_owned(),
+                    None if names.is_empty() => "this policy defines no counters; add a limit with \"counter\": \"<name>\" first".to_owned(),
                     None => format!("counters defined in this policy: {}", quote_list(&names)),
                 };
                 errors.push((*pos, ptr.clone(), format!("bad path \"state.{counter}\": no counter \"{counter}\" is defined in this policy"), help));

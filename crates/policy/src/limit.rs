@@ -164,7 +164,7 @@ pub enum DurationError {
     MissingUnit(u64),
     #[error("unknown unit {0:?}")]
     UnknownUnit(String),
-    #[error("expected a number before the unit")]
+    #[error("expected a number followed by a unit, like \"10m\"")]
     MissingNumber,
     #[error("duration is too large")]
     Overflow,
@@ -186,7 +186,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, DurationError> {
         let n: u64 = rest[..digits].parse().map_err(|_| DurationError::Overflow)?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
+        let unit = rest[..unit_len].trim();
         rest = &rest[unit_len..];
         let factor = match unit {
             "" => return Err(DurationError::MissingUnit(n)),
@@ -226,7 +226,8 @@ mod tests {
         assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
         assert_eq!(parse_duration_ms("250ms"), Ok(250));
         assert_eq!(parse_duration_ms("10"), Err(DurationError::MissingUnit(10)));
-        assert_eq!(parse_duration_ms("10 parsecs"), Err(DurationError::UnknownUnit(" parsecs".into())));
+        assert_eq!(parse_duration_ms("10 parsecs"), Err(DurationError::UnknownUnit("parsecs".into())));
+        assert_eq!(parse_duration_ms("5 minutes"), Ok(300_000));
         assert_eq!(parse_duration_ms("m"), Err(DurationError::MissingNumber));
         assert_eq!(parse_duration_ms(""), Err(DurationError::Empty));
         assert_eq!(parse_duration_ms("99999999999999999999d"), Err(DurationError::Overflow));

@@ -111,7 +111,13 @@ impl Path {
                 ),
             },
             root => {
-                let help = crate::diagnostics::did_you_mean(root, ROOTS)
+                let alias = match root {
+                    "arguments" | "arg" | "params" | "input" | "parameters" => Some("did you mean \"args\"?".to_owned()),
+                    "agent" | "grant" | "tags" => Some(format!("did you mean \"identity.{root}\"?")),
+                    _ => None,
+                };
+                let help = alias
+                    .or_else(|| crate::diagnostics::did_you_mean(root, ROOTS))
                     .map(|h| format!("{h} ({})", help_roots()))
                     .unwrap_or_else(help_roots);
                 err(format!("bad path {text:?}: unknown root {root:?}"), Some(help))
