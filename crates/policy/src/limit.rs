@@ -123,8 +123,10 @@ impl Limit {
 
     /// For people: `30 calls per minute (counter createoneworkflowrun_rate, scope grant)`.
     pub fn describe(&self) -> String {
-        let unit = match self.increment {
-            Increment::Fixed(1) => "calls",
+        let unit = match (&self.increment, self.max) {
+            (Increment::Fixed(1), 1) => "call",
+            (Increment::Fixed(1), _) => "calls",
+            (_, 1) => "unit",
             _ => "units",
         };
         let mode = match self.mode {

@@ -46,6 +46,7 @@ pub struct WindowLog {
     /// Sum of `entries[..].amount`.
     total: u64,
     next_id: u64,
+    /// The latest `now` any admission attempt used.
     latest_ms: u64,
 }
 
@@ -64,6 +65,9 @@ impl WindowLog {
         now_ms: u64,
     ) -> Result<EntryId, RetryAfterMs> {
         let now = now_ms.max(self.latest_ms);
+        // Remember the latest time seen (not only admitted): once entries are pruned at `now`, an older
+        // clock reading must not be judged against the pruned log.
+        self.latest_ms = now;
         self.prune(window_ms, mode, now);
         if amount > max {
             return Err(RetryAfterMs::NEVER);
@@ -74,7 +78,6 @@ impl WindowLog {
             if amount > 0 {
                 self.entries.push_back(Entry { at_ms: now, amount, id });
                 self.total += amount;
-                self.latest_ms = now;
             }
             return Ok(EntryId(id));
         }
