@@ -87,37 +87,65 @@ pub fn fastmcp_stdio_command() -> Vec<String> {
 /// `page_size` paginates `tools/list`.
 pub fn spawn_twenty_http(page_size: Option<usize>) -> HttpPeer {
     let mut command = Command::new(twenty_mcp_bin());
-    command
-        .args(["http", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+    command.args(["http", "--listen", "127.0.0.1:0"]);
     match page_size {
         Some(n) => command.env("PAGE_SIZE", n.to_string()),
         None => command.env_remove("PAGE_SIZE"),
     };
-    let mut guard = ChildGuard::spawn("twenty-mcp", &mut command).expect("cannot start twenty-mcp");
+    spawn_announced("twenty-mcp", &mut command)
+}
+
+/// Starts a server that prints its endpoint on stdout (a line containing `http://…`, e.g.
+/// `listening on http://127.0.0.1:PORT/mcp`) and returns once it has. Listen on port 0 and let it announce the
+/// port: nothing can take the port in between. Later output on stdout is drained and dropped.
+pub fn spawn_announced(name: &str, command: &mut Command) -> HttpPeer {
+    command.stdin(Stdio::null()).stdout(Stdio::piped());
+    let mut guard =
+        ChildGuard::spawn(name, command).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     let stdout = guard.child_mut().stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
+        let mut announced = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !announced && let Some(at) = line.find("http://") {
+                announced = true;
+                let url = line[at..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(url);
+            }
         }
-        for _ in lines {} // keep draining so the server never blocks on a full pipe
     });
-    let line = rx
-        .recv_timeout(STARTUP)
-        .unwrap_or_else(|_| panic!("twenty-mcp printed no `listening on` line within {STARTUP:?}"));
-    let url = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from twenty-mcp: {line:?}"))
-        .trim()
-        .to_owned();
+    let deadline = Instant::now() + STARTUP;
+    let url = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(url) => break url,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = guard
+                    .try_status()
+                    .map_or_else(|| "closed stdout".to_owned(), |s| s.to_string());
+                panic!("{name} stopped ({status}) before printing its http:// URL");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(status) = guard.try_status() {
+                    panic!("{name} exited ({status}) before printing its http:// URL");
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{name} printed no http:// URL within {STARTUP:?}"
+                );
+            }
+        }
+    };
     let port = url
-        .rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {url:?}"));
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or_else(|| panic!("{name} announced {url:?}, which has no port"));
     HttpPeer { url, port, guard }
 }
 
