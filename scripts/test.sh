@@ -9,7 +9,9 @@ cd "$ROOT"
 bash peers/setup.sh "${TOOLGATE_PEERS:-.peers}"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  exec cargo nextest run --workspace --no-fail-fast "$@"
+  config=()
+  [ -f .config/nextest.toml ] || config=(--config-file scripts/nextest.toml)
+  exec cargo nextest run "${config[@]}" --workspace --no-fail-fast "$@"
 else
   echo "cargo-nextest not found: falling back to cargo test" >&2
   exec cargo test --workspace --no-fail-fast "$@"
