@@ -1,1 +1,189 @@
-fn main() {}
+//! The `toolgate` command: parses the command line, loads configuration, wires the gateway
+//! together and maps failures to exit codes (0 ok, 78 invalid configuration, 1 runtime failure).
+
+mod config;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use toolgate_gateway::Gateway;
+use toolgate_mcp::upstream::stdio::StdioSpec;
+use toolgate_policy::Policy;
+use toolgate_store::MemoryCounterStore;
+
+/// Exit code for an invalid configuration (EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(
+    name = "toolgate",
+    version,
+    about = "An MCP policy gateway: every tool call allowed, denied, rate-limited or held, by your policy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway in front of the servers of a config file.
+    Serve {
+        #[arg(short, long, default_value = "toolgate.toml")]
+        config: PathBuf,
+    },
+    /// Check a config file and every policy it names; exit 78 with all errors if invalid.
+    Validate {
+        #[arg(short, long, default_value = "toolgate.toml")]
+        config: PathBuf,
+    },
+    /// Run one stdio MCP server behind a policy, speaking stdio: put this in a client's config
+    /// instead of the server's own command.
+    Wrap {
+        /// The policy file (JSON or YAML); without one every call is allowed.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The server's name, for logs and `server` conditions.
+        #[arg(long, default_value = "wrapped")]
+        name: String,
+        /// The server command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Wrap { .. });
+    init_logging(if quiet { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("toolgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOOLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate { config } => match config::load(&config) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} servers, {} grants)",
+                    config.display(),
+                    s.servers.len(),
+                    s.grants.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!(
+                    "error: {} is invalid ({} errors)",
+                    config.display(),
+                    e.items.len()
+                );
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Serve { config } => {
+            let settings = match config::load(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!("error: {} is invalid; not starting", config.display());
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            match serve(settings).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("toolgate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Wrap {
+            policy,
+            name,
+            command,
+        } => {
+            let policy = match policy {
+                Some(p) => match config::load_policy(&p) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+                None => Policy::allow_all(),
+            };
+            let spec = StdioSpec {
+                server: name,
+                command: command[0].clone(),
+                args: command[1..].to_vec(),
+                env: Vec::new(),
+                cwd: None,
+            };
+            let code = toolgate_gateway::wrap::run(
+                spec,
+                Arc::new(policy),
+                Arc::new(MemoryCounterStore::new()),
+            )
+            .await;
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+async fn serve(settings: toolgate_gateway::settings::Settings) -> anyhow::Result<()> {
+    let listen = settings.listen;
+    let gateway = Gateway::new(settings, Arc::new(MemoryCounterStore::new()))
+        .context("cannot set up the upstreams")?;
+    if gateway.is_open() {
+        tracing::warn!(
+            "no grants configured: every caller shares the anonymous identity; add [grants.*] to require tokens"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    for s in &gateway.settings.servers {
+        tracing::info!(server = %s.name, url = %format!("http://{addr}/mcp/{}", s.name), "serving");
+    }
+    println!("toolgate listening on http://{addr}");
+    gateway
+        .serve(listener, shutdown_signal())
+        .await
+        .context("serving failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

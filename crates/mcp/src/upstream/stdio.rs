@@ -124,6 +124,16 @@ impl StdioChild {
         self.child.lock().await.try_wait().ok().flatten()
     }
 
+    /// Waits for the child to exit.
+    pub async fn wait(&self) -> Option<std::process::ExitStatus> {
+        self.child.lock().await.wait().await.ok()
+    }
+
+    /// Closes the child's stdin: a stdio server's signal to finish.
+    pub async fn close_stdin(&self) {
+        self.stdin.lock().await.take();
+    }
+
     /// Closes stdin (the polite way to end a stdio server), waits up to `grace`, then kills the
     /// whole process group. Returns the exit status when known.
     pub async fn shutdown(&self, grace: Duration) -> Option<std::process::ExitStatus> {

@@ -1,0 +1,142 @@
+//! The decision step for `tools/call`: the policy decides, the counter store reserves quota, and
+//! the outcome is either "forward, holding this reservation" or an answer for the client.
+//! Quota is given back when the call never reached the server or the server answered with a
+//! JSON-RPC error (SPEC §2).
+
+use crate::identity::Caller;
+use crate::wire::GatewayAnswer;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use toolgate_mcp::tool_call::ToolCall;
+use toolgate_policy::{Call, Decision, Policy};
+use toolgate_store::{CounterStore, ReservationTicket, ReserveOutcome};
+
+/// What to do with a `tools/call`.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Forward it; give the reservation back if it fails before the server handles it.
+    Forward(Option<ReservationTicket>),
+    /// Answer the client without forwarding.
+    Answer(GatewayAnswer),
+}
+
+/// Decides tool calls against a policy and the shared counters.
+pub struct Enforcer {
+    counters: Arc<dyn CounterStore>,
+}
+
+impl std::fmt::Debug for Enforcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enforcer")
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Enforcer {
+    pub fn new(counters: Arc<dyn CounterStore>) -> Self {
+        Enforcer { counters }
+    }
+
+    /// Runs the decision order of SPEC §2 for one call (authentication has already happened).
+    pub async fn tool_call(
+        &self,
+        policy: &Policy,
+        server: &str,
+        caller: &Caller,
+        session: &str,
+        call: &ToolCall<'_>,
+    ) -> Verdict {
+        let input = Call {
+            server,
+            tool: &call.name,
+            args: &call.arguments,
+            identity: &caller.identity,
+            session,
+        };
+        let decision = policy.decide(&input, self.counters.snapshot());
+        let reserve = match decision {
+            Decision::Hidden { .. } => {
+                return Verdict::Answer(GatewayAnswer::UnknownTool {
+                    name: call.name.to_string(),
+                });
+            }
+            Decision::Deny { rule, reason } => {
+                return Verdict::Answer(GatewayAnswer::ToolDenied {
+                    reason: reason.into_owned(),
+                    rule: rule.to_owned(),
+                    retry_after_s: None,
+                });
+            }
+            Decision::NeedsApproval { rule, .. } => {
+                // Fail closed until approvals are available: nothing is held or forwarded.
+                return Verdict::Answer(GatewayAnswer::ToolDenied {
+                    reason: format!(
+                        "{} requires human approval, and approvals are not enabled on this gateway",
+                        call.name
+                    ),
+                    rule: rule.to_owned(),
+                    retry_after_s: None,
+                });
+            }
+            Decision::Allow { reserve } => reserve,
+        };
+        if reserve.is_empty() {
+            return Verdict::Forward(None);
+        }
+        match self.counters.reserve(&reserve, now_ms()).await {
+            Ok(ReserveOutcome::Reserved(ticket)) => Verdict::Forward(Some(ticket)),
+            Ok(ReserveOutcome::Rejected {
+                limit_rule,
+                description,
+                retry_after_ms: u64::MAX,
+            }) => Verdict::Answer(GatewayAnswer::ToolDenied {
+                reason: format!(
+                    "{} asks for more than the whole limit allows: {description}",
+                    call.name
+                ),
+                rule: limit_rule,
+                retry_after_s: None,
+            }),
+            Ok(ReserveOutcome::Rejected {
+                limit_rule,
+                description,
+                retry_after_ms,
+            }) => {
+                let retry_after_s = retry_after_ms.div_ceil(1000).max(1);
+                Verdict::Answer(GatewayAnswer::ToolDenied {
+                    reason: format!(
+                        "rate limit reached for {}: {description}; retry in {retry_after_s}s",
+                        call.name
+                    ),
+                    rule: limit_rule,
+                    retry_after_s: Some(retry_after_s),
+                })
+            }
+            Err(e) => {
+                // Fail closed: without the counters, a limited call cannot be admitted.
+                tracing::error!(error = %e, tool = %call.name, "counter store failed; denying the call");
+                Verdict::Answer(GatewayAnswer::ToolDenied {
+                    reason: format!(
+                        "the gateway cannot check the limits of {} right now",
+                        call.name
+                    ),
+                    rule: "/".into(),
+                    retry_after_s: Some(1),
+                })
+            }
+        }
+    }
+
+    /// Gives quota back.
+    pub async fn release(&self, ticket: &ReservationTicket) {
+        if let Err(e) = self.counters.release(ticket, now_ms()).await {
+            tracing::warn!(error = %e, "releasing a reservation failed");
+        }
+    }
+}

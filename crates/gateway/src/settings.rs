@@ -1,0 +1,72 @@
+//! The gateway's validated settings: what the binary's config loader produces and the runtime
+//! consumes. Plain data; parsing and validation of the TOML file live in the binary.
+
+use http::HeaderMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use toolgate_mcp::upstream::stdio::StdioSpec;
+use toolgate_policy::Policy;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub servers: Vec<ServerSettings>,
+    pub grants: Vec<GrantSettings>,
+    /// Origins allowed to call the gateway from a browser, besides loopback ones.
+    pub allowed_origins: Vec<String>,
+    /// Largest request body accepted on `/mcp`.
+    pub max_body_bytes: usize,
+    /// A session with no request for this long is closed (and its stdio child stopped).
+    pub session_idle_timeout: Duration,
+    /// How long one upstream request may take before the client gets an error.
+    pub upstream_timeout: Duration,
+}
+
+impl Settings {
+    pub fn server(&self, name: &str) -> Option<&ServerSettings> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub name: String,
+    pub transport: Transport,
+    pub policy: Arc<Policy>,
+    /// Where the policy came from, for logs and reloads; `None` means allow-all.
+    pub policy_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Stdio(StdioSpec),
+    Http { url: String, headers: HeaderMap },
+}
+
+/// A credential from `[grants.<label>]`: whoever presents the token acts as `agent`.
+#[derive(Debug, Clone)]
+pub struct GrantSettings {
+    pub label: String,
+    pub agent: String,
+    /// SHA-256 of the bearer token; the token itself is never stored.
+    pub token_sha256: [u8; 32],
+    /// Servers this grant may reach; empty means all.
+    pub servers: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            servers: Vec::new(),
+            grants: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            upstream_timeout: Duration::from_secs(300),
+        }
+    }
+}

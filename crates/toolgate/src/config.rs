@@ -1,0 +1,473 @@
+//! `toolgate.toml` in two stages: the raw TOML shape (serde, unknown keys refused), then
+//! validation into the gateway's [`Settings`], collecting every error (config and each policy it
+//! names) before failing, each with its location and a hint.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use toml::Spanned;
+use toolgate_gateway::settings::{GrantSettings, ServerSettings, Settings, Transport};
+use toolgate_mcp::upstream::stdio::StdioSpec;
+use toolgate_policy::{Policy, SourceFormat};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: RawGateway,
+    #[serde(default)]
+    servers: BTreeMap<String, Spanned<RawServer>>,
+    #[serde(default)]
+    grants: BTreeMap<String, Spanned<RawGrant>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    max_body_bytes: Option<usize>,
+    session_idle_timeout: Option<Spanned<String>>,
+    upstream_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<String>,
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    policy: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    agent: String,
+    token_sha256: Spanned<String>,
+    #[serde(default)]
+    servers: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// Every problem found in a configuration, rendered one per paragraph.
+#[derive(Debug, Default)]
+pub struct ConfigErrors {
+    pub items: Vec<String>,
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.items.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, message: String, help: Option<&str>) {
+        let (line, col) = line_col(self.text, span.start);
+        let mut e = format!("{}:{line}:{col}: {message}", self.file);
+        if let Some(h) = help {
+            e.push_str("\n  help: ");
+            e.push_str(h);
+        }
+        self.errors.push(e);
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+/// Reads and validates a configuration file and every policy it names.
+pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        items: vec![format!("{}: cannot read: {e}", path.display())],
+    })?;
+    parse(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Validates configuration text; `path` locates relative policy files and names the file in
+/// errors, `env` resolves `${NAME}` references.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigErrors> {
+    let file = path.display().to_string();
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigErrors {
+            items: vec![format!("{file}:{line}:{col}: {}", e.message())],
+        }
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut cx = Ctx {
+        file: &file,
+        text,
+        errors: Vec::new(),
+    };
+    let mut settings = Settings::default();
+
+    if let Some(listen) = &raw.gateway.listen {
+        match listen.get_ref().parse::<SocketAddr>() {
+            Ok(a) => settings.listen = a,
+            Err(_) => cx.at(
+                listen.span(),
+                format!("invalid listen address {:?}", listen.get_ref()),
+                Some(
+                    "use HOST:PORT with an IP address, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+                ),
+            ),
+        }
+    }
+    settings.allowed_origins = raw.gateway.allowed_origins.clone();
+    if let Some(n) = raw.gateway.max_body_bytes {
+        settings.max_body_bytes = n;
+    }
+    for (field, target) in [
+        (
+            &raw.gateway.session_idle_timeout,
+            &mut settings.session_idle_timeout,
+        ),
+        (
+            &raw.gateway.upstream_timeout,
+            &mut settings.upstream_timeout,
+        ),
+    ] {
+        if let Some(v) = field {
+            match parse_duration(v.get_ref()) {
+                Some(d) => *target = d,
+                None => cx.at(
+                    v.span(),
+                    format!("invalid duration {:?}", v.get_ref()),
+                    Some("use e.g. \"90s\", \"30m\", \"2h\""),
+                ),
+            }
+        }
+    }
+
+    for (name, server) in &raw.servers {
+        if let Some(s) = validate_server(&mut cx, &base, name, server, env) {
+            settings.servers.push(s);
+        }
+    }
+    for (label, grant) in &raw.grants {
+        let g = grant.get_ref();
+        let hash = g.token_sha256.get_ref();
+        let mut token_sha256 = [0u8; 32];
+        if hex::decode_to_slice(hash, &mut token_sha256).is_err() {
+            cx.at(
+                g.token_sha256.span(),
+                format!("grants.{label}.token_sha256 is not a SHA-256 in hex"),
+                Some("write the 64 hex digits of sha256(token), e.g. `printf %s \"$TOKEN\" | sha256sum`"),
+            );
+        }
+        for s in &g.servers {
+            if !raw.servers.contains_key(s) {
+                cx.at(
+                    grant.span(),
+                    format!("grants.{label} names unknown server {s:?}"),
+                    None,
+                );
+            }
+        }
+        settings.grants.push(GrantSettings {
+            label: label.clone(),
+            agent: g.agent.clone(),
+            token_sha256,
+            servers: g.servers.clone(),
+            tags: g.tags.clone(),
+        });
+    }
+    if cx.errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors { items: cx.errors })
+    }
+}
+
+fn validate_server(
+    cx: &mut Ctx<'_>,
+    base: &Path,
+    name: &str,
+    server: &Spanned<RawServer>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<ServerSettings> {
+    let s = server.get_ref();
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_name {
+        cx.at(
+            server.span(),
+            format!("invalid server name {name:?}"),
+            Some("server names are used in URLs: letters, digits, '-' and '_' only"),
+        );
+    }
+    let transport = match (&s.command, &s.url) {
+        (Some(_), Some(url)) => {
+            cx.at(
+                url.span(),
+                format!("servers.{name} has both `command` and `url`"),
+                Some("a server is either a stdio command or an HTTP url"),
+            );
+            None
+        }
+        (None, None) => {
+            cx.at(
+                server.span(),
+                format!("servers.{name} needs `command` (stdio) or `url` (Streamable HTTP)"),
+                None,
+            );
+            None
+        }
+        (Some(command), None) => {
+            let mut env_pairs = Vec::new();
+            for (k, v) in &s.env {
+                match expand_env(v, env) {
+                    Ok(v) => env_pairs.push((k.clone(), v)),
+                    Err(missing) => cx.at(
+                        server.span(),
+                        format!(
+                            "servers.{name}.env.{k} refers to ${{{missing}}}, which is not set"
+                        ),
+                        Some("set the variable in the gateway's environment"),
+                    ),
+                }
+            }
+            Some(Transport::Stdio(StdioSpec {
+                server: name.to_owned(),
+                command: command.clone(),
+                args: s.args.clone(),
+                env: env_pairs,
+                cwd: s.cwd.as_ref().map(|c| base.join(c)),
+            }))
+        }
+        (None, Some(url)) => {
+            let u = url.get_ref();
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                cx.at(
+                    url.span(),
+                    format!("servers.{name}.url must start with http:// or https://"),
+                    None,
+                );
+            }
+            let mut headers = HeaderMap::new();
+            for (k, v) in &s.headers {
+                let value = match expand_env(v, env) {
+                    Ok(v) => v,
+                    Err(missing) => {
+                        cx.at(url.span(), format!("servers.{name}.headers.{k} refers to ${{{missing}}}, which is not set"), None);
+                        continue;
+                    }
+                };
+                match (
+                    HeaderName::try_from(k.as_str()),
+                    HeaderValue::try_from(value),
+                ) {
+                    (Ok(hn), Ok(hv)) => {
+                        headers.insert(hn, hv);
+                    }
+                    _ => cx.at(
+                        url.span(),
+                        format!("servers.{name}.headers.{k} is not a valid HTTP header"),
+                        None,
+                    ),
+                }
+            }
+            Some(Transport::Http {
+                url: u.clone(),
+                headers,
+            })
+        }
+    };
+    let (policy, policy_path) = match &s.policy {
+        None => (Arc::new(Policy::allow_all()), None),
+        Some(p) => {
+            let path = base.join(p.get_ref());
+            match load_policy(&path) {
+                Ok(policy) => (Arc::new(policy), Some(path)),
+                Err(e) => {
+                    cx.errors.push(e);
+                    return None;
+                }
+            }
+        }
+    };
+    Some(ServerSettings {
+        name: name.to_owned(),
+        transport: transport?,
+        policy,
+        policy_path,
+    })
+}
+
+/// Reads and compiles one policy file; the error lists every diagnostic.
+pub fn load_policy(path: &Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read policy: {e}", path.display()))?;
+    let origin = path.display().to_string();
+    toolgate_policy::compile(&text, &origin, SourceFormat::from_path(&origin))
+        .map_err(|d| d.to_string())
+}
+
+/// Expands `${NAME}` references; returns the first missing name on failure.
+fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        out.push_str(&env(name).ok_or_else(|| name.to_owned())?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `"90s"`, `"30m"`, `"2h"`, `"1d"` or plain seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        "ms" => return Some(Duration::from_millis(n)),
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> String {
+        parse(text, Path::new("toolgate.toml"), &|n| {
+            (n == "TOKEN").then(|| "t0k".into())
+        })
+        .unwrap_err()
+        .to_string()
+    }
+
+    #[test]
+    fn reads_servers_and_grants() {
+        let s = parse(
+            r#"
+[gateway]
+listen = "127.0.0.1:0"
+upstream_timeout = "30s"
+[servers.everything]
+url = "http://127.0.0.1:3001/mcp"
+headers = { "X-Api-Key" = "k-${TOKEN}" }
+[servers.files]
+command = "node"
+args = ["server.js", "/tmp"]
+env = { A = "${TOKEN}" }
+[grants.alice-laptop]
+agent = "alice"
+token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+servers = ["everything"]
+"#,
+            Path::new("/etc/toolgate/toolgate.toml"),
+            &|n| (n == "TOKEN").then(|| "t0k".into()),
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 0);
+        assert_eq!(s.upstream_timeout, Duration::from_secs(30));
+        let Transport::Http { headers, .. } = &s.server("everything").unwrap().transport else {
+            panic!()
+        };
+        assert_eq!(headers["x-api-key"], "k-t0k");
+        let Transport::Stdio(spec) = &s.server("files").unwrap().transport else {
+            panic!()
+        };
+        assert_eq!(spec.env, vec![("A".into(), "t0k".into())]);
+        assert_eq!(s.grants[0].agent, "alice");
+    }
+
+    #[test]
+    fn reports_every_error_with_its_line() {
+        let e = errors(
+            r#"[gateway]
+listen = "localhost"
+[servers.a]
+command = "x"
+url = "http://y"
+[servers.b]
+args = []
+[grants.g]
+agent = "x"
+token_sha256 = "nothex"
+servers = ["nope"]
+"#,
+        );
+        assert!(
+            e.contains("toolgate.toml:2:10: invalid listen address"),
+            "{e}"
+        );
+        assert!(e.contains("has both `command` and `url`"), "{e}");
+        assert!(e.contains("servers.b needs `command`"), "{e}");
+        assert!(
+            e.contains("toolgate.toml:10:16: grants.g.token_sha256 is not a SHA-256"),
+            "{e}"
+        );
+        assert!(e.contains("unknown server \"nope\""), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_env_are_errors() {
+        assert!(errors("[gateway]\nlisten_addr = \"x\"\n").contains("unknown field `listen_addr`"));
+        let e = errors("[servers.a]\ncommand = \"x\"\nenv = { K = \"${MISSING}\" }\n");
+        assert!(e.contains("${MISSING}"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("15"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}
