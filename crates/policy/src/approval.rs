@@ -36,6 +36,11 @@ pub const DEFAULT_APPROVAL_TIMEOUT_MS: u64 = 600_000;
 
 impl Default for ApprovalSpec {
     fn default() -> Self {
-        ApprovalSpec { timeout_ms: DEFAULT_APPROVAL_TIMEOUT_MS, mode: ApprovalMode::Hold, webhook: None, via_client: false }
+        ApprovalSpec {
+            timeout_ms: DEFAULT_APPROVAL_TIMEOUT_MS,
+            mode: ApprovalMode::Hold,
+            webhook: None,
+            via_client: false,
+        }
     }
 }

@@ -14,16 +14,32 @@ use crate::path::Path;
 use crate::policy::{Action, ConditionRule, DefaultAction, Policy, RuleBody, ToolRule, sha256_hex};
 
 const TOP_KEYS: &[&str] = &["version", "default", "hide", "all_tools", "tools"];
-const TOOL_KEYS: &[&str] = &["action", "reason", "on_deny", "deny_if", "require", "limits", "rate_limit", "approval"];
+const TOOL_KEYS: &[&str] = &[
+    "action",
+    "reason",
+    "on_deny",
+    "deny_if",
+    "require",
+    "limits",
+    "rate_limit",
+    "approval",
+];
 const ALL_TOOLS_KEYS: &[&str] = &["deny_if", "require", "limits", "rate_limit"];
 const COND_RULE_KEYS: &[&str] = &["conditions", "on_deny", "reason"];
 const CONDITION_KEYS: &[&str] = &["path", "op", "value"];
-const LIMIT_KEYS: &[&str] = &["counter", "window", "max", "scope", "increment", "increment_from", "mode"];
+const LIMIT_KEYS: &[&str] = &[
+    "counter",
+    "window",
+    "max",
+    "scope",
+    "increment",
+    "increment_from",
+    "mode",
+];
 const RATE_LIMIT_KEYS: &[&str] = &["max", "window"];
 const APPROVAL_KEYS: &[&str] = &["timeout", "mode", "notify", "via"];
 const NOTIFY_KEYS: &[&str] = &["webhook"];
-const WINDOW_HELP: &str =
-    "use second, minute, hour, day, a whole number of seconds (60) or a duration (\"90s\", \"10m\", \"1h\", \"2d\")";
+const WINDOW_HELP: &str = "use second, minute, hour, day, a whole number of seconds (60) or a duration (\"90s\", \"10m\", \"1h\", \"2d\")";
 
 /// Parses and validates a policy document. `origin` names it in diagnostics (usually its path).
 pub fn compile(text: &str, origin: &str, format: SourceFormat) -> Result<Policy, Diagnostics> {
@@ -44,13 +60,31 @@ pub fn compile(text: &str, origin: &str, format: SourceFormat) -> Result<Policy,
         }
     };
     check_duplicate_keys(&root, "", &mut diags);
-    let mut c = Compiler { d: diags, limits: Vec::new(), limit_pos: Vec::new(), state_refs: Vec::new(), counter_names: Vec::new() };
+    let mut c = Compiler {
+        d: diags,
+        limits: Vec::new(),
+        limit_pos: Vec::new(),
+        state_refs: Vec::new(),
+        counter_names: Vec::new(),
+    };
     let policy = c.document(&root, text);
     c.check_counters();
-    if c.d.has_errors() {
-        return Err(c.d.finish());
-    }
-    let mut policy = policy.ok_or_else(|| Diagnostics::default())?;
+    let mut policy = match policy {
+        Some(p) if !c.d.has_errors() => p,
+        Some(_) => return Err(c.d.finish()),
+        None => {
+            if !c.d.has_errors() {
+                // Unreachable by construction; never return an empty error list.
+                c.d.error(
+                    root.pos,
+                    "",
+                    "the document could not be compiled",
+                    Some("please report this".to_owned()),
+                );
+            }
+            return Err(c.d.finish());
+        }
+    };
     policy.limits = c.limits;
     policy.counters = counter_index(&policy.limits);
     link_state_paths(&mut policy);
@@ -68,12 +102,16 @@ fn counter_index(limits: &[Limit]) -> HashMap<Box<str>, usize> {
 /// Ties each `state.<counter>` path to its limit (existence was checked in `check_counters`).
 fn link_state_paths(policy: &mut Policy) {
     let counters = &policy.counters;
-    let bodies = std::iter::once(&mut policy.all_tools).chain(policy.rules.iter_mut().map(|r| &mut r.body));
+    let bodies =
+        std::iter::once(&mut policy.all_tools).chain(policy.rules.iter_mut().map(|r| &mut r.body));
     for body in bodies {
         for rule in body.deny_if.iter_mut().chain(body.require.iter_mut()) {
             for c in &mut rule.conditions {
                 if let Path::State { counter, limit } = &mut c.path {
-                    *limit = counters.get(counter.as_str()).copied().unwrap_or(usize::MAX);
+                    *limit = counters
+                        .get(counter.as_str())
+                        .copied()
+                        .unwrap_or(usize::MAX);
                 }
             }
         }
@@ -91,7 +129,10 @@ fn check_duplicate_keys(node: &Node, ptr: &str, d: &mut Collector<'_>) {
                         m.key_pos,
                         &child,
                         format!("duplicate key \"{}\"", m.key),
-                        Some(format!("first defined at line {}, column {}; keep only one", first.line, first.col)),
+                        Some(format!(
+                            "first defined at line {}, column {}; keep only one",
+                            first.line, first.col
+                        )),
                     );
                 } else {
                     seen.insert(&m.key, m.key_pos);
@@ -107,6 +148,9 @@ fn check_duplicate_keys(node: &Node, ptr: &str, d: &mut Collector<'_>) {
         _ => {}
     }
 }
+
+/// Exact hidden names and hidden globs, each with its `/hide/<i>` pointer.
+type HideLists = (HashMap<Box<str>, String>, Vec<(Glob, String)>);
 
 struct Compiler<'o> {
     d: Collector<'o>,
@@ -124,21 +168,52 @@ fn get<'n>(members: &'n [Member], key: &str) -> Option<&'n Member> {
 }
 
 fn quote_list(items: &[&str]) -> String {
-    items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("\"{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Compiler<'_> {
-    fn err(&mut self, pos: Pos, ptr: &str, message: impl Into<String>, help: impl Into<Option<String>>) {
+    fn err(
+        &mut self,
+        pos: Pos,
+        ptr: &str,
+        message: impl Into<String>,
+        help: impl Into<Option<String>>,
+    ) {
         self.d.error(pos, ptr, message, help.into());
     }
 
-    fn wrong_type(&mut self, node: &Node, ptr: &str, what: &str, expected: &str, help: Option<String>) {
+    fn wrong_type(
+        &mut self,
+        node: &Node,
+        ptr: &str,
+        what: &str,
+        expected: &str,
+        help: Option<String>,
+    ) {
         let help = help.unwrap_or_else(|| format!("{what} takes {expected}"));
-        self.err(node.pos, ptr, format!("wrong type for {what}: expected {expected}, found {}", node.kind.type_name()), Some(help));
+        self.err(
+            node.pos,
+            ptr,
+            format!(
+                "wrong type for {what}: expected {expected}, found {}",
+                node.kind.type_name()
+            ),
+            Some(help),
+        );
     }
 
     /// Checks `node` is an object and reports unknown keys (with did-you-mean). `None` if not an object.
-    fn object<'n>(&mut self, node: &'n Node, ptr: &str, what: &str, known: &[&str]) -> Option<&'n [Member]> {
+    fn object<'n>(
+        &mut self,
+        node: &'n Node,
+        ptr: &str,
+        what: &str,
+        known: &[&str],
+    ) -> Option<&'n [Member]> {
         let Some(members) = node.as_object() else {
             self.wrong_type(node, ptr, what, "an object", None);
             return None;
@@ -147,16 +222,34 @@ impl Compiler<'_> {
             if !known.contains(&m.key.as_str()) {
                 let help = did_you_mean(&m.key, known.iter().copied())
                     .unwrap_or_else(|| format!("known keys here: {}", quote_list(known)));
-                self.err(m.key_pos, &child_pointer(ptr, &m.key), format!("unknown key \"{}\" in {what}", m.key), Some(help));
+                self.err(
+                    m.key_pos,
+                    &child_pointer(ptr, &m.key),
+                    format!("unknown key \"{}\" in {what}", m.key),
+                    Some(help),
+                );
             }
         }
         Some(members)
     }
 
-    fn required<'n>(&mut self, members: &'n [Member], obj: &Node, ptr: &str, what: &str, key: &str, example: &str) -> Option<&'n Member> {
+    fn required<'n>(
+        &mut self,
+        members: &'n [Member],
+        obj: &Node,
+        ptr: &str,
+        what: &str,
+        key: &str,
+        example: &str,
+    ) -> Option<&'n Member> {
         let m = get(members, key);
         if m.is_none() {
-            self.err(obj.pos, ptr, format!("missing required field \"{key}\" in {what}"), Some(format!("add {example}")));
+            self.err(
+                obj.pos,
+                ptr,
+                format!("missing required field \"{key}\" in {what}"),
+                Some(format!("add {example}")),
+            );
         }
         m
     }
@@ -182,11 +275,18 @@ impl Compiler<'_> {
             {
                 return Some(f as u64);
             }
-            self.err(node.pos, ptr, format!("{what} must be a non-negative integer, found {n}"), Some("use a whole number, 0 or more".to_owned()));
+            self.err(
+                node.pos,
+                ptr,
+                format!("{what} must be a non-negative integer, found {n}"),
+                Some("use a whole number, 0 or more".to_owned()),
+            );
             return None;
         }
         let help = match &node.kind {
-            NodeKind::String(s) if s.parse::<u64>().is_ok() => Some(format!("write the number without quotes: {s}")),
+            NodeKind::String(s) if s.parse::<u64>().is_ok() => {
+                Some(format!("write the number without quotes: {s}"))
+            }
             _ => None,
         };
         self.wrong_type(node, ptr, what, "a non-negative integer", help);
@@ -197,7 +297,14 @@ impl Compiler<'_> {
         let members = self.object(root, "", "the policy document", TOP_KEYS)?;
         let mut ok = true;
 
-        match self.required(members, root, "", "the policy document", "version", "\"version\": \"1\"") {
+        match self.required(
+            members,
+            root,
+            "",
+            "the policy document",
+            "version",
+            "\"version\": \"1\"",
+        ) {
             Some(m) => {
                 let ptr = "/version";
                 match &m.value.kind {
@@ -209,20 +316,38 @@ impl Compiler<'_> {
                         format!("unsupported policy version \"{s}\""),
                         Some("this toolgate understands \"version\": \"1\"".to_owned()),
                     ),
-                    _ => self.wrong_type(&m.value, ptr, "\"version\"", "the string \"1\"", Some("write \"version\": \"1\"".to_owned())),
+                    _ => self.wrong_type(
+                        &m.value,
+                        ptr,
+                        "\"version\"",
+                        "the string \"1\"",
+                        Some("write \"version\": \"1\"".to_owned()),
+                    ),
                 }
             }
             None => ok = false,
         }
 
-        let default = match self.required(members, root, "", "the policy document", "default", "\"default\": \"deny\" (or \"allow\")") {
+        let default = match self.required(
+            members,
+            root,
+            "",
+            "the policy document",
+            "default",
+            "\"default\": \"deny\" (or \"allow\")",
+        ) {
             Some(m) => match self.string(&m.value, "/default", "\"default\"") {
                 Some("allow") => Some(DefaultAction::Allow),
                 Some("deny") => Some(DefaultAction::Deny),
                 Some(other) => {
                     let help = did_you_mean(other, ["allow", "deny"])
                         .unwrap_or_else(|| "use \"allow\" or \"deny\"".to_owned());
-                    self.err(m.value.pos, "/default", format!("bad default \"{other}\": expected \"allow\" or \"deny\""), Some(help));
+                    self.err(
+                        m.value.pos,
+                        "/default",
+                        format!("bad default \"{other}\": expected \"allow\" or \"deny\""),
+                        Some(help),
+                    );
                     None
                 }
                 None => None,
@@ -248,18 +373,30 @@ impl Compiler<'_> {
                 Some(tools) => {
                     for t in tools {
                         let ptr = child_pointer("/tools", &t.key);
-                        let Some(rule) = self.tool_rule(t, &ptr) else { continue };
+                        let Some(rule) = self.tool_rule(t, &ptr) else {
+                            continue;
+                        };
                         let index = rules.len();
                         if is_glob(&t.key) {
                             match Glob::new(&t.key) {
                                 Ok(g) => globs.push((g, index)),
                                 Err(e) => {
-                                    self.err(t.key_pos, &ptr, format!("bad glob \"{}\": {e}", t.key), Some(glob_help()));
+                                    self.err(
+                                        t.key_pos,
+                                        &ptr,
+                                        format!("bad glob \"{}\": {e}", t.key),
+                                        Some(glob_help()),
+                                    );
                                     continue;
                                 }
                             }
                         } else if t.key.is_empty() {
-                            self.err(t.key_pos, &ptr, "empty tool name", Some("name a tool, or use \"*\" for every tool".to_owned()));
+                            self.err(
+                                t.key_pos,
+                                &ptr,
+                                "empty tool name",
+                                Some("name a tool, or use \"*\" for every tool".to_owned()),
+                            );
                             continue;
                         } else {
                             exact.entry(t.key.as_str().into()).or_insert(index);
@@ -267,12 +404,23 @@ impl Compiler<'_> {
                         rules.push(rule);
                     }
                 }
-                None => self.wrong_type(&m.value, "/tools", "\"tools\"", "an object mapping tool names or globs to rules", None),
+                None => self.wrong_type(
+                    &m.value,
+                    "/tools",
+                    "\"tools\"",
+                    "an object mapping tool names or globs to rules",
+                    None,
+                ),
             }
         }
         // Precedence among globs: longest literal prefix, then longest pattern, then document order.
         globs.sort_by(|(a, ai), (b, bi)| {
-            let key = |g: &Glob| (g.literal_prefix().chars().count(), g.as_str().chars().count());
+            let key = |g: &Glob| {
+                (
+                    g.literal_prefix().chars().count(),
+                    g.as_str().chars().count(),
+                )
+            };
             key(b).cmp(&key(a)).then(ai.cmp(bi))
         });
 
@@ -294,23 +442,44 @@ impl Compiler<'_> {
         })
     }
 
-    fn hide(&mut self, node: &Node) -> (HashMap<Box<str>, String>, Vec<(Glob, String)>) {
+    fn hide(&mut self, node: &Node) -> HideLists {
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
         let Some(items) = node.as_array() else {
-            self.wrong_type(node, "/hide", "\"hide\"", "an array of tool names or globs", Some("write a list, e.g. \"hide\": [\"deleteOne*\", \"GetOpenApiSchema\"]".to_owned()));
+            self.wrong_type(
+                node,
+                "/hide",
+                "\"hide\"",
+                "an array of tool names or globs",
+                Some(
+                    "write a list, e.g. \"hide\": [\"deleteOne*\", \"GetOpenApiSchema\"]"
+                        .to_owned(),
+                ),
+            );
             return (exact, globs);
         };
         for (i, item) in items.iter().enumerate() {
             let ptr = child_pointer("/hide", &i.to_string());
-            let Some(name) = self.string(item, &ptr, "a \"hide\" entry") else { continue };
+            let Some(name) = self.string(item, &ptr, "a \"hide\" entry") else {
+                continue;
+            };
             if is_glob(name) {
                 match Glob::new(name) {
                     Ok(g) => globs.push((g, ptr)),
-                    Err(e) => self.err(item.pos, &ptr, format!("bad glob \"{name}\": {e}"), Some(glob_help())),
+                    Err(e) => self.err(
+                        item.pos,
+                        &ptr,
+                        format!("bad glob \"{name}\": {e}"),
+                        Some(glob_help()),
+                    ),
                 }
             } else if name.is_empty() {
-                self.err(item.pos, &ptr, "empty tool name in \"hide\"", Some("name a tool or a glob, or remove the entry".to_owned()));
+                self.err(
+                    item.pos,
+                    &ptr,
+                    "empty tool name in \"hide\"",
+                    Some("name a tool or a glob, or remove the entry".to_owned()),
+                );
             } else {
                 exact.entry(name.into()).or_insert(ptr);
             }
@@ -339,7 +508,12 @@ impl Compiler<'_> {
             } else {
                 let help = did_you_mean(&m.key, ALL_TOOLS_KEYS.iter().copied())
                     .unwrap_or_else(|| format!("known keys here: {}", quote_list(ALL_TOOLS_KEYS)));
-                self.err(m.key_pos, &p, format!("unknown key \"{}\" in \"all_tools\"", m.key), Some(help));
+                self.err(
+                    m.key_pos,
+                    &p,
+                    format!("unknown key \"{}\" in \"all_tools\"", m.key),
+                    Some(help),
+                );
             }
         }
         Some(self.rule_body(members, ptr, "all_tools"))
@@ -349,7 +523,11 @@ impl Compiler<'_> {
         let node = &member.value;
         let what = format!("the rule for \"{}\"", member.key);
         let empty: &[Member] = &[];
-        let members = if matches!(node.kind, NodeKind::Null) { empty } else { self.object(node, ptr, &what, TOOL_KEYS)? };
+        let members = if matches!(node.kind, NodeKind::Null) {
+            empty
+        } else {
+            self.object(node, ptr, &what, TOOL_KEYS)?
+        };
         let action_pointer = child_pointer(ptr, "action");
         let action = match get(members, "action") {
             None => Action::Allow,
@@ -359,8 +537,14 @@ impl Compiler<'_> {
                 Some("require_approval") => Action::RequireApproval,
                 Some(other) => {
                     let options = ["allow", "deny", "require_approval"];
-                    let help = did_you_mean(other, options).unwrap_or_else(|| format!("use one of {}", quote_list(&options)));
-                    self.err(m.value.pos, &action_pointer, format!("unknown action \"{other}\""), Some(help));
+                    let help = did_you_mean(other, options)
+                        .unwrap_or_else(|| format!("use one of {}", quote_list(&options)));
+                    self.err(
+                        m.value.pos,
+                        &action_pointer,
+                        format!("unknown action \"{other}\""),
+                        Some(help),
+                    );
                     Action::Deny
                 }
                 None => Action::Deny,
@@ -371,12 +555,21 @@ impl Compiler<'_> {
         let approval = match get(members, "approval") {
             Some(m) => {
                 let p = child_pointer(ptr, "approval");
-                if action != Action::RequireApproval && get(members, "action").is_some_and(|a| a.value.as_str().is_some_and(|s| ["allow", "deny"].contains(&s))) {
+                if action != Action::RequireApproval
+                    && get(members, "action").is_some_and(|a| {
+                        a.value
+                            .as_str()
+                            .is_some_and(|s| ["allow", "deny"].contains(&s))
+                    })
+                {
                     self.err(
                         m.key_pos,
                         &p,
                         "\"approval\" is only used with \"action\": \"require_approval\"",
-                        Some("set \"action\": \"require_approval\" or remove \"approval\"".to_owned()),
+                        Some(
+                            "set \"action\": \"require_approval\" or remove \"approval\""
+                                .to_owned(),
+                        ),
                     );
                 } else if get(members, "action").is_none() {
                     self.err(
@@ -390,7 +583,14 @@ impl Compiler<'_> {
             }
             None => ApprovalSpec::default(),
         };
-        Some(ToolRule { pointer: ptr.to_owned(), action, action_pointer, reason, body, approval })
+        Some(ToolRule {
+            pointer: ptr.to_owned(),
+            action,
+            action_pointer,
+            reason,
+            body,
+            approval,
+        })
     }
 
     /// `reason` or its alias `on_deny` (not both).
@@ -406,7 +606,12 @@ impl Compiler<'_> {
             );
         }
         let m = reason.or(on_deny)?;
-        self.string(&m.value, &child_pointer(ptr, &m.key), &format!("\"{}\"", m.key)).map(str::to_owned)
+        self.string(
+            &m.value,
+            &child_pointer(ptr, &m.key),
+            &format!("\"{}\"", m.key),
+        )
+        .map(str::to_owned)
     }
 
     fn rule_body(&mut self, members: &[Member], ptr: &str, owner: &str) -> RuleBody {
@@ -415,7 +620,13 @@ impl Compiler<'_> {
             let Some(m) = get(members, key) else { continue };
             let list_ptr = child_pointer(ptr, key);
             let Some(items) = m.value.as_array() else {
-                self.wrong_type(&m.value, &list_ptr, &format!("\"{key}\""), "an array of rules {\"conditions\": [...], \"on_deny\": \"...\"}", None);
+                self.wrong_type(
+                    &m.value,
+                    &list_ptr,
+                    &format!("\"{key}\""),
+                    "an array of rules {\"conditions\": [...], \"on_deny\": \"...\"}",
+                    None,
+                );
                 continue;
             };
             for (i, item) in items.iter().enumerate() {
@@ -442,7 +653,13 @@ impl Compiler<'_> {
                         }
                     }
                 }
-                None => self.wrong_type(&m.value, &list_ptr, "\"limits\"", "an array of limits", None),
+                None => self.wrong_type(
+                    &m.value,
+                    &list_ptr,
+                    "\"limits\"",
+                    "an array of limits",
+                    None,
+                ),
             }
         }
         if let Some(m) = get(members, "rate_limit") {
@@ -456,7 +673,13 @@ impl Compiler<'_> {
         body
     }
 
-    fn condition_rule(&mut self, node: &Node, ptr: &str, list: &str, require: bool) -> Option<ConditionRule> {
+    fn condition_rule(
+        &mut self,
+        node: &Node,
+        ptr: &str,
+        list: &str,
+        require: bool,
+    ) -> Option<ConditionRule> {
         let members = self.object(node, ptr, &format!("a \"{list}\" rule"), COND_RULE_KEYS)?;
         let on_deny = self.reason(members, ptr);
         let mut conditions = Vec::new();
@@ -468,12 +691,20 @@ impl Compiler<'_> {
                         self.err(m.value.pos, &cond_ptr, "a \"require\" rule needs at least one condition", Some("an empty require rule would never deny; remove it or add conditions".to_owned()));
                     }
                     for (i, item) in items.iter().enumerate() {
-                        if let Some(c) = self.condition(item, &child_pointer(&cond_ptr, &i.to_string())) {
+                        if let Some(c) =
+                            self.condition(item, &child_pointer(&cond_ptr, &i.to_string()))
+                        {
                             conditions.push(c);
                         }
                     }
                 }
-                None => self.wrong_type(&m.value, &cond_ptr, "\"conditions\"", "an array of {\"path\", \"op\", \"value\"}", None),
+                None => self.wrong_type(
+                    &m.value,
+                    &cond_ptr,
+                    "\"conditions\"",
+                    "an array of {\"path\", \"op\", \"value\"}",
+                    None,
+                ),
             },
             None if require => {
                 self.err(node.pos, ptr, "missing required field \"conditions\" in a \"require\" rule", Some("add \"conditions\": [{\"path\": \"args.x\", \"op\": \"exists\", \"value\": true}]".to_owned()));
@@ -481,12 +712,23 @@ impl Compiler<'_> {
             // A deny_if rule without conditions denies unconditionally.
             None => {}
         }
-        Some(ConditionRule { pointer: ptr.to_owned(), conditions, on_deny })
+        Some(ConditionRule {
+            pointer: ptr.to_owned(),
+            conditions,
+            on_deny,
+        })
     }
 
     fn condition(&mut self, node: &Node, ptr: &str) -> Option<Condition> {
         let members = self.object(node, ptr, "a condition", CONDITION_KEYS)?;
-        let path_m = self.required(members, node, ptr, "a condition", "path", "\"path\": \"args.<field>\"");
+        let path_m = self.required(
+            members,
+            node,
+            ptr,
+            "a condition",
+            "path",
+            "\"path\": \"args.<field>\"",
+        );
         let op_m = self.required(members, node, ptr, "a condition", "op", "\"op\": \"eq\"");
         let value_m = get(members, "value");
 
@@ -513,9 +755,21 @@ impl Compiler<'_> {
             if op.is_none() {
                 let help = match Op::suggest(text) {
                     Some(s) => format!("did you mean \"{}\"?", s.name()),
-                    None => format!("ops: {}", Op::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(" ")),
+                    None => format!(
+                        "ops: {}",
+                        Op::ALL
+                            .iter()
+                            .map(|o| o.name())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                 };
-                self.err(m.value.pos, &p, format!("unknown op \"{text}\""), Some(help));
+                self.err(
+                    m.value.pos,
+                    &p,
+                    format!("unknown op \"{text}\""),
+                    Some(help),
+                );
             }
             op
         })?;
@@ -523,7 +777,15 @@ impl Compiler<'_> {
         let operand = match value_m {
             None if op == Op::Exists => Some(Operand::Exists(true)),
             None => {
-                self.err(node.pos, ptr, format!("missing required field \"value\" in a condition with op \"{}\"", op.name()), Some(format!("add \"value\": {}", example_value(op))));
+                self.err(
+                    node.pos,
+                    ptr,
+                    format!(
+                        "missing required field \"value\" in a condition with op \"{}\"",
+                        op.name()
+                    ),
+                    Some(format!("add \"value\": {}", example_value(op))),
+                );
                 None
             }
             Some(m) => self.operand(op, &m.value, &value_ptr),
@@ -533,7 +795,12 @@ impl Compiler<'_> {
             (_, Some(m)) => format!("{path_text} {} {}", op.name(), m.value.to_json()),
             (_, None) => format!("{path_text} {}", op.name()),
         };
-        Some(Condition { path, op, operand, display })
+        Some(Condition {
+            path,
+            op,
+            operand,
+            display,
+        })
     }
 
     fn operand(&mut self, op: Op, value: &Node, ptr: &str) -> Option<Operand> {
@@ -543,12 +810,20 @@ impl Compiler<'_> {
             Op::In | Op::NotIn => match value.as_array() {
                 Some(items) => Some(Operand::List(items.iter().map(Node::to_json).collect())),
                 None => {
-                    self.wrong_type(value, ptr, &what, "an array", Some(format!("write the list, e.g. [{}]", value.to_json())));
+                    self.wrong_type(
+                        value,
+                        ptr,
+                        &what,
+                        "an array",
+                        Some(format!("write the list, e.g. [{}]", value.to_json())),
+                    );
                     None
                 }
             },
             Op::Lt | Op::Lte | Op::Gt | Op::Gte => match &value.kind {
-                NodeKind::Number(_) | NodeKind::String(_) => Some(Operand::Ordered(value.to_json())),
+                NodeKind::Number(_) | NodeKind::String(_) => {
+                    Some(Operand::Ordered(value.to_json()))
+                }
                 _ => {
                     self.wrong_type(value, ptr, &what, "a number or a string", None);
                     None
@@ -560,7 +835,13 @@ impl Compiler<'_> {
                     Ok(re) => Some(Operand::Regex(re)),
                     Err(e) => {
                         let detail = match &e {
-                            regex::Error::Syntax(s) => s.lines().filter(|l| l.starts_with("error:")).map(|l| l.trim_start_matches("error:").trim()).next().unwrap_or(s).to_owned(),
+                            regex::Error::Syntax(s) => s
+                                .lines()
+                                .filter(|l| l.starts_with("error:"))
+                                .map(|l| l.trim_start_matches("error:").trim())
+                                .next()
+                                .unwrap_or(s)
+                                .to_owned(),
                             other => other.to_string(),
                         };
                         self.err(value.pos, ptr, format!("bad regex {text:?}: {detail}"), Some("regexes use Rust regex syntax (https://docs.rs/regex); escape literal metacharacters with \\\\".to_owned()));
@@ -573,12 +854,19 @@ impl Compiler<'_> {
                 match Glob::new(text) {
                     Ok(g) => Some(Operand::Glob(g)),
                     Err(e) => {
-                        self.err(value.pos, ptr, format!("bad glob \"{text}\": {e}"), Some(glob_help()));
+                        self.err(
+                            value.pos,
+                            ptr,
+                            format!("bad glob \"{text}\": {e}"),
+                            Some(glob_help()),
+                        );
                         None
                     }
                 }
             }
-            Op::StartsWith | Op::EndsWith => self.string(value, ptr, &what).map(|s| Operand::Text(s.to_owned())),
+            Op::StartsWith | Op::EndsWith => self
+                .string(value, ptr, &what)
+                .map(|s| Operand::Text(s.to_owned())),
             Op::Exists => match value.kind {
                 NodeKind::Bool(b) => Some(Operand::Exists(b)),
                 _ => {
@@ -597,7 +885,12 @@ impl Compiler<'_> {
                 }
                 match parse_duration_ms(s) {
                     Ok(0) => {
-                        self.err(node.pos, ptr, format!("bad window \"{s}\": a window must be longer than zero"), Some(WINDOW_HELP.to_owned()));
+                        self.err(
+                            node.pos,
+                            ptr,
+                            format!("bad window \"{s}\": a window must be longer than zero"),
+                            Some(WINDOW_HELP.to_owned()),
+                        );
                         None
                     }
                     Ok(ms) => Some(ms),
@@ -606,26 +899,47 @@ impl Compiler<'_> {
                             Some(c) => format!("did you mean \"{c}\"? ({WINDOW_HELP})"),
                             None => WINDOW_HELP.to_owned(),
                         };
-                        self.err(node.pos, ptr, format!("bad window \"{s}\": {e}"), Some(help));
+                        self.err(
+                            node.pos,
+                            ptr,
+                            format!("bad window \"{s}\": {e}"),
+                            Some(help),
+                        );
                         None
                     }
                 }
             }
             NodeKind::Number(n) => match n.as_u64() {
                 Some(0) | None => {
-                    self.err(node.pos, ptr, format!("bad window {n}: a number of seconds must be a positive integer"), Some(WINDOW_HELP.to_owned()));
+                    self.err(
+                        node.pos,
+                        ptr,
+                        format!("bad window {n}: a number of seconds must be a positive integer"),
+                        Some(WINDOW_HELP.to_owned()),
+                    );
                     None
                 }
                 Some(secs) => match secs.checked_mul(1000) {
                     Some(ms) => Some(ms),
                     None => {
-                        self.err(node.pos, ptr, format!("bad window {n}: too long"), Some(WINDOW_HELP.to_owned()));
+                        self.err(
+                            node.pos,
+                            ptr,
+                            format!("bad window {n}: too long"),
+                            Some(WINDOW_HELP.to_owned()),
+                        );
                         None
                     }
                 },
             },
             _ => {
-                self.wrong_type(node, ptr, "\"window\"", "a string or a number of seconds", Some(WINDOW_HELP.to_owned()));
+                self.wrong_type(
+                    node,
+                    ptr,
+                    "\"window\"",
+                    "a string or a number of seconds",
+                    Some(WINDOW_HELP.to_owned()),
+                );
                 None
             }
         }
@@ -634,16 +948,30 @@ impl Compiler<'_> {
     fn limit(&mut self, node: &Node, ptr: &str) -> Option<(Limit, Pos)> {
         let what = "a limit";
         let members = self.object(node, ptr, what, LIMIT_KEYS)?;
-        let counter = self.required(members, node, ptr, what, "counter", "\"counter\": \"<name>\"").and_then(|m| {
-            let p = child_pointer(ptr, "counter");
-            let s = self.string(&m.value, &p, "\"counter\"")?;
-            if s.is_empty() {
-                self.err(m.value.pos, &p, "empty counter name", Some("name the counter, e.g. \"crm_writes\"".to_owned()));
-                return None;
-            }
-            self.counter_names.push(s.to_owned());
-            Some((s.to_owned(), m.value.pos))
-        });
+        let counter = self
+            .required(
+                members,
+                node,
+                ptr,
+                what,
+                "counter",
+                "\"counter\": \"<name>\"",
+            )
+            .and_then(|m| {
+                let p = child_pointer(ptr, "counter");
+                let s = self.string(&m.value, &p, "\"counter\"")?;
+                if s.is_empty() {
+                    self.err(
+                        m.value.pos,
+                        &p,
+                        "empty counter name",
+                        Some("name the counter, e.g. \"crm_writes\"".to_owned()),
+                    );
+                    return None;
+                }
+                self.counter_names.push(s.to_owned());
+                Some((s.to_owned(), m.value.pos))
+            });
         let window = self
             .required(members, node, ptr, what, "window", "\"window\": \"minute\"")
             .and_then(|m| self.window(&m.value, &child_pointer(ptr, "window")));
@@ -660,8 +988,14 @@ impl Compiler<'_> {
                         Some(scope) => scope,
                         None => {
                             let names: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
-                            let help = did_you_mean(s, names.iter().copied()).unwrap_or_else(|| format!("scopes: {}", quote_list(&names)));
-                            self.err(m.value.pos, &p, format!("unknown scope \"{s}\""), Some(help));
+                            let help = did_you_mean(s, names.iter().copied())
+                                .unwrap_or_else(|| format!("scopes: {}", quote_list(&names)));
+                            self.err(
+                                m.value.pos,
+                                &p,
+                                format!("unknown scope \"{s}\""),
+                                Some(help),
+                            );
                             ok = false;
                             Scope::Grant
                         }
@@ -681,8 +1015,14 @@ impl Compiler<'_> {
                     Some("sliding") => WindowMode::Sliding,
                     Some("fixed") => WindowMode::Fixed,
                     Some(other) => {
-                        let help = did_you_mean(other, ["sliding", "fixed"]).unwrap_or_else(|| "use \"sliding\" or \"fixed\"".to_owned());
-                        self.err(m.value.pos, &p, format!("unknown window mode \"{other}\""), Some(help));
+                        let help = did_you_mean(other, ["sliding", "fixed"])
+                            .unwrap_or_else(|| "use \"sliding\" or \"fixed\"".to_owned());
+                        self.err(
+                            m.value.pos,
+                            &p,
+                            format!("unknown window mode \"{other}\""),
+                            Some(help),
+                        );
                         ok = false;
                         WindowMode::Sliding
                     }
@@ -695,10 +1035,20 @@ impl Compiler<'_> {
         };
         let increment = match (get(members, "increment"), get(members, "increment_from")) {
             (Some(_), Some(second)) => {
-                self.err(second.key_pos, &child_pointer(ptr, "increment_from"), "\"increment\" and \"increment_from\" cannot both be set", Some("use a constant increment or one taken from the arguments, not both".to_owned()));
+                self.err(
+                    second.key_pos,
+                    &child_pointer(ptr, "increment_from"),
+                    "\"increment\" and \"increment_from\" cannot both be set",
+                    Some(
+                        "use a constant increment or one taken from the arguments, not both"
+                            .to_owned(),
+                    ),
+                );
                 None
             }
-            (Some(m), None) => self.count(&m.value, &child_pointer(ptr, "increment"), "\"increment\"").map(Increment::Fixed),
+            (Some(m), None) => self
+                .count(&m.value, &child_pointer(ptr, "increment"), "\"increment\"")
+                .map(Increment::Fixed),
             (None, Some(m)) => {
                 let p = child_pointer(ptr, "increment_from");
                 self.string(&m.value, &p, "\"increment_from\"").and_then(|text| match Path::parse(text) {
@@ -719,7 +1069,18 @@ impl Compiler<'_> {
         if !ok {
             return None;
         }
-        Some((Limit { counter, window_ms: window?, max: max?, scope, mode, rule: ptr.to_owned(), increment: increment? }, pos))
+        Some((
+            Limit {
+                counter,
+                window_ms: window?,
+                max: max?,
+                scope,
+                mode,
+                rule: ptr.to_owned(),
+                increment: increment?,
+            },
+            pos,
+        ))
     }
 
     fn rate_limit(&mut self, node: &Node, ptr: &str, owner: &str) -> Option<Limit> {
@@ -745,19 +1106,44 @@ impl Compiler<'_> {
 
     fn approval(&mut self, node: &Node, ptr: &str) -> ApprovalSpec {
         let mut spec = ApprovalSpec::default();
-        let Some(members) = self.object(node, ptr, "\"approval\"", APPROVAL_KEYS) else { return spec };
+        let Some(members) = self.object(node, ptr, "\"approval\"", APPROVAL_KEYS) else {
+            return spec;
+        };
         if let Some(m) = get(members, "timeout") {
             let p = child_pointer(ptr, "timeout");
-            let help = "use a duration such as \"30s\", \"10m\", \"1h\" or a whole number of seconds".to_owned();
+            let help =
+                "use a duration such as \"30s\", \"10m\", \"1h\" or a whole number of seconds"
+                    .to_owned();
             match &m.value.kind {
                 NodeKind::String(s) => match parse_duration_ms(s) {
-                    Ok(0) => self.err(m.value.pos, &p, format!("bad approval timeout \"{s}\": must be longer than zero"), Some(help)),
+                    Ok(0) => self.err(
+                        m.value.pos,
+                        &p,
+                        format!("bad approval timeout \"{s}\": must be longer than zero"),
+                        Some(help),
+                    ),
                     Ok(ms) => spec.timeout_ms = ms,
-                    Err(e) => self.err(m.value.pos, &p, format!("bad approval timeout \"{s}\": {e}"), Some(help)),
+                    Err(e) => self.err(
+                        m.value.pos,
+                        &p,
+                        format!("bad approval timeout \"{s}\": {e}"),
+                        Some(help),
+                    ),
                 },
-                NodeKind::Number(n) => match n.as_u64().filter(|&s| s > 0).and_then(|s| s.checked_mul(1000)) {
+                NodeKind::Number(n) => match n
+                    .as_u64()
+                    .filter(|&s| s > 0)
+                    .and_then(|s| s.checked_mul(1000))
+                {
                     Some(ms) => spec.timeout_ms = ms,
-                    None => self.err(m.value.pos, &p, format!("bad approval timeout {n}: must be a positive whole number of seconds"), Some(help)),
+                    None => self.err(
+                        m.value.pos,
+                        &p,
+                        format!(
+                            "bad approval timeout {n}: must be a positive whole number of seconds"
+                        ),
+                        Some(help),
+                    ),
                 },
                 _ => self.wrong_type(&m.value, &p, "\"timeout\"", "a duration string", Some(help)),
             }
@@ -768,8 +1154,14 @@ impl Compiler<'_> {
                 Some("hold") => spec.mode = ApprovalMode::Hold,
                 Some("retry") => spec.mode = ApprovalMode::Retry,
                 Some(other) => {
-                    let help = did_you_mean(other, ["hold", "retry"]).unwrap_or_else(|| "use \"hold\" or \"retry\"".to_owned());
-                    self.err(m.value.pos, &p, format!("unknown approval mode \"{other}\""), Some(help));
+                    let help = did_you_mean(other, ["hold", "retry"])
+                        .unwrap_or_else(|| "use \"hold\" or \"retry\"".to_owned());
+                    self.err(
+                        m.value.pos,
+                        &p,
+                        format!("unknown approval mode \"{other}\""),
+                        Some(help),
+                    );
                 }
                 None => {}
             }
@@ -780,8 +1172,14 @@ impl Compiler<'_> {
                 Some("operator") => spec.via_client = false,
                 Some("client") => spec.via_client = true,
                 Some(other) => {
-                    let help = did_you_mean(other, ["operator", "client"]).unwrap_or_else(|| "use \"operator\" or \"client\"".to_owned());
-                    self.err(m.value.pos, &p, format!("unknown approval channel \"{other}\""), Some(help));
+                    let help = did_you_mean(other, ["operator", "client"])
+                        .unwrap_or_else(|| "use \"operator\" or \"client\"".to_owned());
+                    self.err(
+                        m.value.pos,
+                        &p,
+                        format!("unknown approval channel \"{other}\""),
+                        Some(help),
+                    );
                 }
                 None => {}
             }
@@ -793,11 +1191,20 @@ impl Compiler<'_> {
             {
                 let wp = child_pointer(&p, "webhook");
                 if let Some(url) = self.string(&w.value, &wp, "\"webhook\"") {
-                    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-                    if rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace)) {
+                    let rest = url
+                        .strip_prefix("https://")
+                        .or_else(|| url.strip_prefix("http://"));
+                    if rest.is_some_and(|r| {
+                        !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace)
+                    }) {
                         spec.webhook = Some(url.to_owned());
                     } else {
-                        self.err(w.value.pos, &wp, format!("bad webhook URL \"{url}\""), Some("use an absolute http:// or https:// URL".to_owned()));
+                        self.err(
+                            w.value.pos,
+                            &wp,
+                            format!("bad webhook URL \"{url}\""),
+                            Some("use an absolute http:// or https:// URL".to_owned()),
+                        );
                     }
                 }
             }

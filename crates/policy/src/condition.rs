@@ -85,8 +85,12 @@ impl Op {
     /// A hint for an unknown op: common spellings from other policy languages first, then typos.
     pub(crate) fn suggest(name: &str) -> Option<Op> {
         let alias = match name.to_ascii_lowercase().as_str() {
-            "greater" | "greater_than" | "greaterthan" | ">" | "more_than" | "above" => Some(Op::Gt),
-            "greater_or_equal" | "greater_than_or_equal" | ">=" | "ge" | "at_least" => Some(Op::Gte),
+            "greater" | "greater_than" | "greaterthan" | ">" | "more_than" | "above" => {
+                Some(Op::Gt)
+            }
+            "greater_or_equal" | "greater_than_or_equal" | ">=" | "ge" | "at_least" => {
+                Some(Op::Gte)
+            }
             "less" | "less_than" | "lessthan" | "<" | "below" => Some(Op::Lt),
             "less_or_equal" | "less_than_or_equal" | "<=" | "le" | "at_most" => Some(Op::Lte),
             "equals" | "equal" | "==" | "=" | "is" => Some(Op::Eq),
@@ -102,7 +106,8 @@ impl Op {
             _ => None,
         };
         alias.or_else(|| {
-            crate::diagnostics::closest(name, Op::ALL.iter().map(|o| o.name())).and_then(Op::from_name)
+            crate::diagnostics::closest(name, Op::ALL.iter().map(|o| o.name()))
+                .and_then(Op::from_name)
         })
     }
 }
@@ -161,7 +166,9 @@ impl Condition {
             },
             (Operand::Regex(re), _) => text(target).is_some_and(|s| re.is_match(s)),
             (Operand::Glob(g), _) => text(target).is_some_and(|s| g.is_match(s)),
-            (Operand::Text(t), Op::StartsWith) => text(target).is_some_and(|s| s.starts_with(t.as_str())),
+            (Operand::Text(t), Op::StartsWith) => {
+                text(target).is_some_and(|s| s.starts_with(t.as_str()))
+            }
             (Operand::Text(t), _) => text(target).is_some_and(|s| s.ends_with(t.as_str())),
         }
     }
@@ -197,9 +204,13 @@ pub(crate) fn num_cmp(a: &Number, b: &Number) -> Option<Ordering> {
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Some(Ordering::Equal),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -210,10 +221,16 @@ fn val_eq(target: Val<'_>, v: &Value) -> bool {
         Val::Missing => false,
         Val::Json(j) => json_eq(j, v),
         Val::Str(s) => v.as_str() == Some(s),
-        Val::Num(n) => matches!(v, Value::Number(x) if num_cmp(&Number::from(n), x) == Some(Ordering::Equal)),
+        Val::Num(n) => {
+            matches!(v, Value::Number(x) if num_cmp(&Number::from(n), x) == Some(Ordering::Equal))
+        }
         Val::Tags(tags) => match v {
             Value::Array(items) => {
-                items.len() == tags.len() && items.iter().zip(tags).all(|(i, t)| i.as_str() == Some(t.as_str()))
+                items.len() == tags.len()
+                    && items
+                        .iter()
+                        .zip(tags)
+                        .all(|(i, t)| i.as_str() == Some(t.as_str()))
             }
             _ => false,
         },
@@ -222,7 +239,9 @@ fn val_eq(target: Val<'_>, v: &Value) -> bool {
 
 fn is_in(target: Val<'_>, list: &[Value]) -> bool {
     match target {
-        Val::Tags(tags) => tags.iter().any(|t| list.iter().any(|v| v.as_str() == Some(t.as_str()))),
+        Val::Tags(tags) => tags
+            .iter()
+            .any(|t| list.iter().any(|v| v.as_str() == Some(t.as_str()))),
         Val::Json(Value::Array(items)) => items.iter().any(|i| list.iter().any(|v| json_eq(i, v))),
         other => list.iter().any(|v| val_eq(other, v)),
     }
@@ -230,10 +249,12 @@ fn is_in(target: Val<'_>, list: &[Value]) -> bool {
 
 fn contains(target: Val<'_>, v: &Value) -> bool {
     match target {
-        Val::Str(_) | Val::Json(Value::String(_)) => {
-            text(target).zip(v.as_str()).is_some_and(|(s, needle)| s.contains(needle))
-        }
-        Val::Tags(tags) => v.as_str().is_some_and(|needle| tags.iter().any(|t| t == needle)),
+        Val::Str(_) | Val::Json(Value::String(_)) => text(target)
+            .zip(v.as_str())
+            .is_some_and(|(s, needle)| s.contains(needle)),
+        Val::Tags(tags) => v
+            .as_str()
+            .is_some_and(|needle| tags.iter().any(|t| t == needle)),
         Val::Json(Value::Array(items)) => items.iter().any(|i| json_eq(i, v)),
         Val::Json(Value::Object(map)) => v.as_str().is_some_and(|k| map.contains_key(k)),
         _ => false,
@@ -259,11 +280,26 @@ mod tests {
             Value::Number(n) => n,
             _ => unreachable!("test numbers only"),
         };
-        assert_eq!(num_cmp(&n(serde_json::json!(1)), &n(serde_json::json!(1.0))), Some(Ordering::Equal));
-        assert_eq!(num_cmp(&n(serde_json::json!(-1)), &n(serde_json::json!(u64::MAX))), Some(Ordering::Less));
-        assert_eq!(num_cmp(&n(serde_json::json!(u64::MAX)), &n(serde_json::json!(-5))), Some(Ordering::Greater));
-        assert_eq!(num_cmp(&n(serde_json::json!(2.5)), &n(serde_json::json!(2))), Some(Ordering::Greater));
-        assert!(json_eq(&serde_json::json!({"a": [1, 2.0]}), &serde_json::json!({"a": [1.0, 2]})));
+        assert_eq!(
+            num_cmp(&n(serde_json::json!(1)), &n(serde_json::json!(1.0))),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            num_cmp(&n(serde_json::json!(-1)), &n(serde_json::json!(u64::MAX))),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            num_cmp(&n(serde_json::json!(u64::MAX)), &n(serde_json::json!(-5))),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            num_cmp(&n(serde_json::json!(2.5)), &n(serde_json::json!(2))),
+            Some(Ordering::Greater)
+        );
+        assert!(json_eq(
+            &serde_json::json!({"a": [1, 2.0]}),
+            &serde_json::json!({"a": [1.0, 2]})
+        ));
     }
 
     #[test]

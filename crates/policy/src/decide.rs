@@ -52,7 +52,11 @@ impl<'a> CounterKey<'a> {
             Scope::Server => call.server,
             Scope::Global => "",
         };
-        CounterKey { counter: &limit.counter, scope: limit.scope, subject }
+        CounterKey {
+            counter: &limit.counter,
+            scope: limit.scope,
+            subject,
+        }
     }
 }
 
@@ -86,7 +90,11 @@ pub enum Decision<'p> {
     /// Forward, after reserving `reserve` atomically (empty: nothing to reserve).
     Allow { reserve: Vec<Reservation<'p>> },
     /// Hold for approval (after reserving `reserve`). `rule` is `/tools/<key>/action`.
-    NeedsApproval { rule: &'p str, approval: &'p ApprovalSpec, reserve: Vec<Reservation<'p>> },
+    NeedsApproval {
+        rule: &'p str,
+        approval: &'p ApprovalSpec,
+        reserve: Vec<Reservation<'p>>,
+    },
     /// Refuse with `reason` (shown to the agent). `rule` points at what fired; `/default` for an
     /// unmatched tool under `default: deny`.
     Deny { rule: &'p str, reason: Cow<'p, str> },
@@ -99,9 +107,9 @@ impl<'p> Decision<'p> {
     pub fn rule(&self) -> Option<&'p str> {
         match self {
             Decision::Allow { .. } => None,
-            Decision::NeedsApproval { rule, .. } | Decision::Deny { rule, .. } | Decision::Hidden { rule } => {
-                Some(rule)
-            }
+            Decision::NeedsApproval { rule, .. }
+            | Decision::Deny { rule, .. }
+            | Decision::Hidden { rule } => Some(rule),
         }
     }
 
@@ -131,7 +139,12 @@ impl Policy {
     }
 
     /// Decides one call at `now_ms` (only `state.<counter>` conditions look at time).
-    pub fn decide_at<'p>(&'p self, call: &Call<'p>, state: &dyn CounterState, now_ms: u64) -> Decision<'p> {
+    pub fn decide_at<'p>(
+        &'p self,
+        call: &Call<'p>,
+        state: &dyn CounterState,
+        now_ms: u64,
+    ) -> Decision<'p> {
         if let Some(rule) = self.hidden_rule(call.tool) {
             return Decision::Hidden { rule };
         }
@@ -150,11 +163,22 @@ impl Policy {
         {
             let reason = match &r.reason {
                 Some(text) => Cow::Borrowed(text.as_str()),
-                None => Cow::Owned(format!("tool \"{}\" is denied by policy (rule {})", call.tool, r.action_pointer)),
+                None => Cow::Owned(format!(
+                    "tool \"{}\" is denied by policy (rule {})",
+                    call.tool, r.action_pointer
+                )),
             };
-            return Decision::Deny { rule: &r.action_pointer, reason };
+            return Decision::Deny {
+                rule: &r.action_pointer,
+                reason,
+            };
         }
-        let ctx = Eval { policy: self, call, state, now_ms };
+        let ctx = Eval {
+            policy: self,
+            call,
+            state,
+            now_ms,
+        };
         if let Some(r) = rule
             && let Some(denied) = ctx.check_conditions(&r.body)
         {
@@ -171,15 +195,21 @@ impl Policy {
             for &i in tool_limits.iter().chain(&self.all_tools.limits) {
                 let limit = &self.limits[i];
                 match ctx.amount(limit) {
-                    Ok(amount) => reserve.push(Reservation { key: CounterKey::for_call(limit, call), limit, amount }),
+                    Ok(amount) => reserve.push(Reservation {
+                        key: CounterKey::for_call(limit, call),
+                        limit,
+                        amount,
+                    }),
                     Err(denied) => return denied,
                 }
             }
         }
         match rule {
-            Some(r) if r.action == Action::RequireApproval => {
-                Decision::NeedsApproval { rule: &r.action_pointer, approval: &r.approval, reserve }
-            }
+            Some(r) if r.action == Action::RequireApproval => Decision::NeedsApproval {
+                rule: &r.action_pointer,
+                approval: &r.approval,
+                reserve,
+            },
             _ => Decision::Allow { reserve },
         }
     }
@@ -196,7 +226,11 @@ impl<'p> Eval<'p, '_> {
     fn resolve(&self, path: &Path) -> Val<'p> {
         match path {
             Path::State { limit, .. } => match self.policy.limits.get(*limit) {
-                Some(l) => Val::Num(self.state.current(&CounterKey::for_call(l, self.call), l, self.now_ms)),
+                Some(l) => Val::Num(self.state.current(
+                    &CounterKey::for_call(l, self.call),
+                    l,
+                    self.now_ms,
+                )),
                 None => Val::Missing,
             },
             other => other.resolve(self.call),
@@ -217,11 +251,13 @@ impl<'p> Eval<'p, '_> {
             if self.all_hold(r).is_ok() {
                 let reason = match &r.on_deny {
                     Some(text) => Cow::Borrowed(text.as_str()),
-                    None if r.conditions.is_empty() => {
-                        Cow::Owned(format!("tool \"{}\" is denied by rule {}", self.call.tool, r.pointer))
-                    }
+                    None if r.conditions.is_empty() => Cow::Owned(format!(
+                        "tool \"{}\" is denied by rule {}",
+                        self.call.tool, r.pointer
+                    )),
                     None => {
-                        let conds: Vec<&str> = r.conditions.iter().map(|c| c.display.as_str()).collect();
+                        let conds: Vec<&str> =
+                            r.conditions.iter().map(|c| c.display.as_str()).collect();
                         Cow::Owned(format!(
                             "tool \"{}\" is denied by rule {} because {}",
                             self.call.tool,
@@ -230,7 +266,10 @@ impl<'p> Eval<'p, '_> {
                         ))
                     }
                 };
-                return Some(Decision::Deny { rule: &r.pointer, reason });
+                return Some(Decision::Deny {
+                    rule: &r.pointer,
+                    reason,
+                });
             }
         }
         for r in &body.require {
@@ -242,7 +281,10 @@ impl<'p> Eval<'p, '_> {
                         self.call.tool, r.pointer, r.conditions[i].display
                     )),
                 };
-                return Some(Decision::Deny { rule: &r.pointer, reason });
+                return Some(Decision::Deny {
+                    rule: &r.pointer,
+                    reason,
+                });
             }
         }
         None
@@ -298,7 +340,9 @@ fn count_of(v: Val<'_>) -> Result<u64, String> {
         }
         Val::Missing => Err("is missing".to_owned()),
         Val::Json(Value::String(_)) | Val::Str(_) => Err("is a string, not a number".to_owned()),
-        Val::Json(Value::Array(_)) | Val::Tags(_) => Err("is an array, not a number (use .length)".to_owned()),
+        Val::Json(Value::Array(_)) | Val::Tags(_) => {
+            Err("is an array, not a number (use .length)".to_owned())
+        }
         Val::Json(Value::Object(_)) => Err("is an object, not a number (use .length)".to_owned()),
         Val::Json(Value::Bool(_)) => Err("is a boolean, not a number".to_owned()),
         Val::Json(Value::Null) => Err("is null, not a number".to_owned()),

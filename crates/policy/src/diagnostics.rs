@@ -22,8 +22,16 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.origin, self.line, self.col, self.message)?;
-        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.origin, self.line, self.col, self.message
+        )?;
+        let pointer = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "\n  at: {pointer}")?;
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;
@@ -83,7 +91,10 @@ pub(crate) struct Collector<'o> {
 
 impl<'o> Collector<'o> {
     pub(crate) fn new(origin: &'o str) -> Self {
-        Collector { origin, items: Vec::new() }
+        Collector {
+            origin,
+            items: Vec::new(),
+        }
     }
 
     pub(crate) fn error(
@@ -115,18 +126,25 @@ impl<'o> Collector<'o> {
 }
 
 /// `help: did you mean "x"?` for the closest candidate within a small edit distance, if any.
-pub(crate) fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<String> {
+pub(crate) fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<String> {
     closest(word, candidates).map(|c| format!("did you mean \"{c}\"?"))
 }
 
 /// The candidate closest to `word` (case-insensitive Levenshtein), if it is close enough to be a typo.
-pub(crate) fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let lower = word.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = levenshtein(&lower, &c.to_lowercase());
         let threshold = (c.chars().count().max(word.chars().count()) / 2).max(1);
-        let is_prefix = !lower.is_empty() && (c.to_lowercase().starts_with(&lower) || lower.starts_with(&c.to_lowercase()));
+        let is_prefix = !lower.is_empty()
+            && (c.to_lowercase().starts_with(&lower) || lower.starts_with(&c.to_lowercase()));
         if (d <= threshold || is_prefix) && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }

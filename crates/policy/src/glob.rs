@@ -22,7 +22,10 @@ enum Token {
     Literal(char),
     AnyChar,
     AnySeq,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A compiled glob. Matches the whole string; `*` matches any sequence (also empty), `?` one character.
@@ -91,7 +94,9 @@ impl Glob {
                         }
                         first = false;
                         let lo = c;
-                        if chars.get(i + 1) == Some(&'-') && chars.get(i + 2).is_some_and(|&c| c != ']') {
+                        if chars.get(i + 1) == Some(&'-')
+                            && chars.get(i + 2).is_some_and(|&c| c != ']')
+                        {
                             ranges.push((lo, chars[i + 2]));
                             i += 3;
                         } else {
@@ -115,7 +120,11 @@ impl Glob {
             })
             .collect();
         tokens.drain(..prefix.chars().count());
-        Ok(Glob { pattern: pattern.to_owned(), tokens, prefix })
+        Ok(Glob {
+            pattern: pattern.to_owned(),
+            tokens,
+            prefix,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -225,7 +234,10 @@ mod tests {
 
     #[test]
     fn literal_prefix_and_errors() {
-        assert_eq!(Glob::new("findMany*").expect("ok").literal_prefix(), "findMany");
+        assert_eq!(
+            Glob::new("findMany*").expect("ok").literal_prefix(),
+            "findMany"
+        );
         assert_eq!(Glob::new("*x").expect("ok").literal_prefix(), "");
         assert_eq!(Glob::new("a\\*b*").expect("ok").literal_prefix(), "a*b");
         assert_eq!(Glob::new("find[").unwrap_err(), GlobError::UnclosedClass(5));

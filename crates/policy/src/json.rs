@@ -17,12 +17,21 @@ const MAX_DEPTH: usize = 128;
 /// Parses one JSON text (RFC 8259; a leading BOM is skipped) into a spanned tree.
 pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut p = Parser { src: text, bytes: text.as_bytes(), i: 0, line: 1, col: 1 };
+    let mut p = Parser {
+        src: text,
+        bytes: text.as_bytes(),
+        i: 0,
+        line: 1,
+        col: 1,
+    };
     p.skip_ws();
     let node = p.value(0)?;
     p.skip_ws();
     if p.i < p.bytes.len() {
-        return Err(p.error("unexpected trailing characters after the JSON document", None));
+        return Err(p.error(
+            "unexpected trailing characters after the JSON document",
+            None,
+        ));
     }
     Ok(node)
 }
@@ -37,11 +46,18 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn pos(&self) -> Pos {
-        Pos { line: self.line, col: self.col }
+        Pos {
+            line: self.line,
+            col: self.col,
+        }
     }
 
     fn error(&self, message: impl Into<String>, help: Option<&str>) -> SyntaxError {
-        SyntaxError { pos: self.pos(), message: message.into(), help: help.map(str::to_owned) }
+        SyntaxError {
+            pos: self.pos(),
+            message: message.into(),
+            help: help.map(str::to_owned),
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -76,7 +92,10 @@ impl Parser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Node, SyntaxError> {
         if depth > MAX_DEPTH {
-            return Err(self.error(format!("document nested deeper than {MAX_DEPTH} levels"), None));
+            return Err(self.error(
+                format!("document nested deeper than {MAX_DEPTH} levels"),
+                None,
+            ));
         }
         let pos = self.pos();
         let kind = match self.peek() {
@@ -93,7 +112,12 @@ impl Parser<'_> {
                     Some("JSON strings use double quotes"),
                 ));
             }
-            _ => return Err(self.error(format!("expected a JSON value, found {}", self.describe_here()), None)),
+            _ => {
+                return Err(self.error(
+                    format!("expected a JSON value, found {}", self.describe_here()),
+                    None,
+                ));
+            }
         };
         Ok(Node { pos, kind })
     }
@@ -105,7 +129,10 @@ impl Parser<'_> {
             }
             Ok(kind)
         } else {
-            Err(self.error(format!("expected a JSON value, found {}", self.describe_here()), None))
+            Err(self.error(
+                format!("expected a JSON value, found {}", self.describe_here()),
+                None,
+            ))
         }
     }
 
@@ -126,17 +153,27 @@ impl Parser<'_> {
                 } else {
                     Some("object keys are double-quoted strings")
                 };
-                return Err(self.error(format!("expected a string key, found {}", self.describe_here()), help));
+                return Err(self.error(
+                    format!("expected a string key, found {}", self.describe_here()),
+                    help,
+                ));
             }
             let key = self.string()?;
             self.skip_ws();
             if self.peek() != Some(b':') {
-                return Err(self.error(format!("expected ':' after the key, found {}", self.describe_here()), None));
+                return Err(self.error(
+                    format!("expected ':' after the key, found {}", self.describe_here()),
+                    None,
+                ));
             }
             self.bump();
             self.skip_ws();
             let value = self.value(depth + 1)?;
-            members.push(Member { key, key_pos, value });
+            members.push(Member {
+                key,
+                key_pos,
+                value,
+            });
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -148,7 +185,10 @@ impl Parser<'_> {
                 }
                 _ => {
                     return Err(self.error(
-                        format!("expected ',' or '}}' in object, found {}", self.describe_here()),
+                        format!(
+                            "expected ',' or '}}' in object, found {}",
+                            self.describe_here()
+                        ),
                         None,
                     ));
                 }
@@ -167,7 +207,10 @@ impl Parser<'_> {
         loop {
             self.skip_ws();
             if self.peek() == Some(b']') {
-                return Err(self.error("expected a JSON value, found ']'", Some("remove the trailing comma")));
+                return Err(self.error(
+                    "expected a JSON value, found ']'",
+                    Some("remove the trailing comma"),
+                ));
             }
             items.push(self.value(depth + 1)?);
             self.skip_ws();
@@ -181,7 +224,10 @@ impl Parser<'_> {
                 }
                 _ => {
                     return Err(self.error(
-                        format!("expected ',' or ']' in array, found {}", self.describe_here()),
+                        format!(
+                            "expected ',' or ']' in array, found {}",
+                            self.describe_here()
+                        ),
                         None,
                     ));
                 }
@@ -227,7 +273,10 @@ impl Parser<'_> {
                             return Err(SyntaxError {
                                 pos: esc_pos,
                                 message: format!("invalid escape '\\{other}' in string"),
-                                help: Some("valid escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX".to_owned()),
+                                help: Some(
+                                    "valid escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX"
+                                        .to_owned(),
+                                ),
                             });
                         }
                     }
@@ -353,12 +402,17 @@ mod tests {
         assert_eq!(members[0].value.pos, Pos { line: 2, col: 8 });
         let arr = members[0].value.as_array().expect("array");
         assert_eq!(arr[1].pos, Pos { line: 2, col: 12 });
-        assert_eq!(members[1].value.as_object().expect("obj")[0].value.kind, NodeKind::Null);
+        assert_eq!(
+            members[1].value.as_object().expect("obj")[0].value.kind,
+            NodeKind::Null
+        );
     }
 
     #[test]
     fn keeps_duplicates_and_numbers() {
-        let n = parse(r#"{"a": 1, "a": -2.5, "b": 18446744073709551615, "c": "\u00e9\ud83d\ude00\n"}"#).expect("valid");
+        let n =
+            parse(r#"{"a": 1, "a": -2.5, "b": 18446744073709551615, "c": "\u00e9\ud83d\ude00\n"}"#)
+                .expect("valid");
         let m = n.as_object().expect("object");
         assert_eq!(m.len(), 4);
         assert_eq!(m[1].value.to_json(), serde_json::json!(-2.5));
@@ -379,7 +433,12 @@ mod tests {
             ("\"\\q\"", 1, 3),
         ] {
             let e = parse(text).expect_err(text);
-            assert_eq!((e.pos.line, e.pos.col), (line, col), "{text}: {}", e.message);
+            assert_eq!(
+                (e.pos.line, e.pos.col),
+                (line, col),
+                "{text}: {}",
+                e.message
+            );
         }
     }
 

@@ -48,7 +48,9 @@ mod yaml;
 pub use approval::{ApprovalMode, ApprovalSpec, DEFAULT_APPROVAL_TIMEOUT_MS};
 pub use compile::compile;
 pub use condition::Op;
-pub use decide::{Call, CounterKey, CounterState, Decision, Identity, NoCounterState, Reservation, system_now_ms};
+pub use decide::{
+    Call, CounterKey, CounterState, Decision, Identity, NoCounterState, Reservation, system_now_ms,
+};
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use glob::{Glob, GlobError};
 pub use limit::{DurationError, Limit, Scope, WindowMode, describe_window, parse_duration_ms};
@@ -66,7 +68,11 @@ impl SourceFormat {
     /// `.yaml` / `.yml` (any case) → YAML, anything else → JSON.
     pub fn from_path(path: &str) -> Self {
         let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".yaml") || lower.ends_with(".yml") { SourceFormat::Yaml } else { SourceFormat::Json }
+        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            SourceFormat::Yaml
+        } else {
+            SourceFormat::Json
+        }
     }
 }
 

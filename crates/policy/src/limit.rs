@@ -21,7 +21,13 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [Scope::Grant, Scope::Agent, Scope::Session, Scope::Server, Scope::Global];
+    pub const ALL: [Scope; 5] = [
+        Scope::Grant,
+        Scope::Agent,
+        Scope::Session,
+        Scope::Server,
+        Scope::Global,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -86,8 +92,22 @@ pub struct Limit {
 
 impl Limit {
     /// A limit outside any document (stores' tests, the gateway's built-in limits). Increment 1, rule "".
-    pub fn new(counter: impl Into<String>, window_ms: u64, max: u64, scope: Scope, mode: WindowMode) -> Limit {
-        Limit { counter: counter.into(), window_ms, max, scope, mode, rule: String::new(), increment: Increment::Fixed(1) }
+    pub fn new(
+        counter: impl Into<String>,
+        window_ms: u64,
+        max: u64,
+        scope: Scope,
+        mode: WindowMode,
+    ) -> Limit {
+        Limit {
+            counter: counter.into(),
+            window_ms,
+            max,
+            scope,
+            mode,
+            rule: String::new(),
+            increment: Increment::Fixed(1),
+        }
     }
 
     /// The same limit with `rule` as its JSON pointer.
@@ -145,7 +165,12 @@ impl Limit {
 
 /// `minute`, `hour`, `90 seconds`, `10 minutes`, `1500 ms`.
 pub fn describe_window(ms: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [(86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute"), (1_000, "second")];
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "day"),
+        (3_600_000, "hour"),
+        (60_000, "minute"),
+        (1_000, "second"),
+    ];
     for (size, name) in UNITS {
         if ms == size {
             return name.to_owned();
@@ -181,13 +206,19 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, DurationError> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(DurationError::MissingNumber);
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| DurationError::Overflow)?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| DurationError::Overflow)?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = rest[..unit_len].trim();
         rest = &rest[unit_len..];
         let factor = match unit {
@@ -199,7 +230,10 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, DurationError> {
             "d" | "day" | "days" => 86_400_000,
             other => return Err(DurationError::UnknownUnit(other.to_owned())),
         };
-        total = n.checked_mul(factor).and_then(|v| total.checked_add(v)).ok_or(DurationError::Overflow)?;
+        total = n
+            .checked_mul(factor)
+            .and_then(|v| total.checked_add(v))
+            .ok_or(DurationError::Overflow)?;
     }
     Ok(total)
 }
@@ -228,19 +262,37 @@ mod tests {
         assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
         assert_eq!(parse_duration_ms("250ms"), Ok(250));
         assert_eq!(parse_duration_ms("10"), Err(DurationError::MissingUnit(10)));
-        assert_eq!(parse_duration_ms("10 parsecs"), Err(DurationError::UnknownUnit("parsecs".into())));
+        assert_eq!(
+            parse_duration_ms("10 parsecs"),
+            Err(DurationError::UnknownUnit("parsecs".into()))
+        );
         assert_eq!(parse_duration_ms("5 minutes"), Ok(300_000));
         assert_eq!(parse_duration_ms("m"), Err(DurationError::MissingNumber));
         assert_eq!(parse_duration_ms(""), Err(DurationError::Empty));
-        assert_eq!(parse_duration_ms("99999999999999999999d"), Err(DurationError::Overflow));
+        assert_eq!(
+            parse_duration_ms("99999999999999999999d"),
+            Err(DurationError::Overflow)
+        );
     }
 
     #[test]
     fn describes() {
-        let l = Limit::new("createoneworkflowrun_rate", 60_000, 30, Scope::Grant, WindowMode::Sliding);
-        assert_eq!(l.describe(), "30 calls per minute (counter createoneworkflowrun_rate, scope grant)");
+        let l = Limit::new(
+            "createoneworkflowrun_rate",
+            60_000,
+            30,
+            Scope::Grant,
+            WindowMode::Sliding,
+        );
+        assert_eq!(
+            l.describe(),
+            "30 calls per minute (counter createoneworkflowrun_rate, scope grant)"
+        );
         let l = Limit::new("c", 90_000, 5, Scope::Session, WindowMode::Fixed);
-        assert_eq!(l.describe(), "5 calls per 90 seconds (counter c, scope session, fixed window)");
+        assert_eq!(
+            l.describe(),
+            "5 calls per 90 seconds (counter c, scope session, fixed window)"
+        );
         assert_eq!(describe_window(7_200_000), "2 hours");
         assert_eq!(describe_window(1_500), "1500 ms");
     }

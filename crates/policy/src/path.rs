@@ -18,7 +18,10 @@ pub(crate) enum Path {
     Server,
     Tool,
     /// `state.<counter>`; `limit` indexes [`crate::policy::Policy`]'s limit table.
-    State { counter: String, limit: usize },
+    State {
+        counter: String,
+        limit: usize,
+    },
 }
 
 /// One step below `args`.
@@ -59,7 +62,10 @@ impl Path {
         if let Some(i) = parts.iter().position(|p| p.is_empty()) {
             return err(
                 format!("bad path {text:?}: empty segment at position {}", i + 1),
-                Some("segments are separated by single dots, e.g. \"args.requestBody.amount\"".to_owned()),
+                Some(
+                    "segments are separated by single dots, e.g. \"args.requestBody.amount\""
+                        .to_owned(),
+                ),
             );
         }
         match parts[0] {
@@ -72,7 +78,10 @@ impl Path {
                         if *p == "length" && i + 2 == n {
                             Segment::Length
                         } else {
-                            Segment::Key { name: (*p).to_owned(), index: p.parse().ok() }
+                            Segment::Key {
+                                name: (*p).to_owned(),
+                                index: p.parse().ok(),
+                            }
                         }
                     })
                     .collect();
@@ -89,21 +98,35 @@ impl Path {
                 ),
                 [field, ..] => {
                     let help = crate::diagnostics::did_you_mean(field, ["agent", "grant", "tags"])
-                        .unwrap_or_else(|| "use identity.agent, identity.grant or identity.tags".to_owned());
-                    err(format!("bad path {text:?}: unknown identity field {field:?}"), Some(help))
+                        .unwrap_or_else(|| {
+                            "use identity.agent, identity.grant or identity.tags".to_owned()
+                        });
+                    err(
+                        format!("bad path {text:?}: unknown identity field {field:?}"),
+                        Some(help),
+                    )
                 }
             },
             "server" | "tool" if parts.len() > 1 => err(
-                format!("bad path {text:?}: `{}` is a string and has no fields", parts[0]),
+                format!(
+                    "bad path {text:?}: `{}` is a string and has no fields",
+                    parts[0]
+                ),
                 Some(format!("use \"{}\" alone", parts[0])),
             ),
             "server" => Ok(Path::Server),
             "tool" => Ok(Path::Tool),
             "state" => match &parts[1..] {
-                [counter] => Ok(Path::State { counter: (*counter).to_owned(), limit: usize::MAX }),
+                [counter] => Ok(Path::State {
+                    counter: (*counter).to_owned(),
+                    limit: usize::MAX,
+                }),
                 [] => err(
                     format!("bad path {text:?}: `state` needs a counter name"),
-                    Some("write state.<counter>, naming a counter defined in this policy's limits".to_owned()),
+                    Some(
+                        "write state.<counter>, naming a counter defined in this policy's limits"
+                            .to_owned(),
+                    ),
                 ),
                 _ => err(
                     format!("bad path {text:?}: a counter's state is a number and has no fields"),
@@ -112,15 +135,22 @@ impl Path {
             },
             root => {
                 let alias = match root {
-                    "arguments" | "arg" | "params" | "input" | "parameters" => Some("did you mean \"args\"?".to_owned()),
-                    "agent" | "grant" | "tags" => Some(format!("did you mean \"identity.{root}\"?")),
+                    "arguments" | "arg" | "params" | "input" | "parameters" => {
+                        Some("did you mean \"args\"?".to_owned())
+                    }
+                    "agent" | "grant" | "tags" => {
+                        Some(format!("did you mean \"identity.{root}\"?"))
+                    }
                     _ => None,
                 };
                 let help = alias
                     .or_else(|| crate::diagnostics::did_you_mean(root, ROOTS))
                     .map(|h| format!("{h} ({})", help_roots()))
                     .unwrap_or_else(help_roots);
-                err(format!("bad path {text:?}: unknown root {root:?}"), Some(help))
+                err(
+                    format!("bad path {text:?}: unknown root {root:?}"),
+                    Some(help),
+                )
             }
         }
     }
@@ -208,8 +238,18 @@ mod tests {
             "0": "zero-key",
             "nested": {"deep": {"n": 1.5}}
         });
-        let identity = Identity { agent: "ag".into(), grant: "gr".into(), tags: vec!["t1".into(), "t2".into()] };
-        let call = Call { server: "crm", tool: "t", args: &args, identity: &identity, session: "s" };
+        let identity = Identity {
+            agent: "ag".into(),
+            grant: "gr".into(),
+            tags: vec!["t1".into(), "t2".into()],
+        };
+        let call = Call {
+            server: "crm",
+            tool: "t",
+            args: &args,
+            identity: &identity,
+            session: "s",
+        };
         let r = |p: &str| Path::parse(p).expect(p).resolve(&call);
         assert_eq!(r("args.requestBody.1.id"), Val::Json(&json!("b")));
         assert_eq!(r("args.requestBody.length"), Val::Num(2));

@@ -96,7 +96,10 @@ impl Policy {
         if let Some(p) = self.hide_exact.get(tool) {
             return Some(p);
         }
-        self.hide_globs.iter().find(|(g, _)| g.is_match(tool)).map(|(_, p)| p.as_str())
+        self.hide_globs
+            .iter()
+            .find(|(g, _)| g.is_match(tool))
+            .map(|(_, p)| p.as_str())
     }
 
     /// `default: allow` and nothing else: for a server without a policy file.
@@ -138,6 +141,9 @@ impl Policy {
         if let Some(&i) = self.exact.get(tool) {
             return Some(&self.rules[i]);
         }
-        self.globs.iter().find(|(g, _)| g.is_match(tool)).map(|&(_, i)| &self.rules[i])
+        self.globs
+            .iter()
+            .find(|(g, _)| g.is_match(tool))
+            .map(|&(_, i)| &self.rules[i])
     }
 }

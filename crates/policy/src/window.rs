@@ -76,7 +76,11 @@ impl WindowLog {
         self.next_id += 1;
         if self.total.saturating_add(amount) <= max {
             if amount > 0 {
-                self.entries.push_back(Entry { at_ms: now, amount, id });
+                self.entries.push_back(Entry {
+                    at_ms: now,
+                    amount,
+                    id,
+                });
                 self.total += amount;
             }
             return Ok(EntryId(id));
@@ -85,7 +89,14 @@ impl WindowLog {
         Err(self.retry_after(amount, max, window_ms, mode, now))
     }
 
-    fn retry_after(&self, amount: u64, max: u64, window_ms: u64, mode: WindowMode, now: u64) -> RetryAfterMs {
+    fn retry_after(
+        &self,
+        amount: u64,
+        max: u64,
+        window_ms: u64,
+        mode: WindowMode,
+        now: u64,
+    ) -> RetryAfterMs {
         match mode {
             WindowMode::Fixed => {
                 let end = window_start(now, window_ms).saturating_add(window_ms);
@@ -134,7 +145,9 @@ impl WindowLog {
 
     /// True when nothing is counted any more: the log can be dropped (stores evict such keys).
     pub fn is_idle(&self, window_ms: u64, mode: WindowMode, now_ms: u64) -> bool {
-        self.entries.back().is_none_or(|e| is_stale(e, window_ms, mode, now_ms.max(self.latest_ms)))
+        self.entries
+            .back()
+            .is_none_or(|e| is_stale(e, window_ms, mode, now_ms.max(self.latest_ms)))
     }
 
     /// Number of entries kept (for tests and memory accounting).
@@ -159,7 +172,11 @@ impl WindowLog {
 
 /// Start of the calendar-aligned (UTC epoch-aligned) fixed window containing `now`.
 pub fn window_start(now_ms: u64, window_ms: u64) -> u64 {
-    if window_ms == 0 { now_ms } else { now_ms - now_ms % window_ms }
+    if window_ms == 0 {
+        now_ms
+    } else {
+        now_ms - now_ms % window_ms
+    }
 }
 
 fn is_stale(e: &Entry, window_ms: u64, mode: WindowMode, now: u64) -> bool {
@@ -180,11 +197,17 @@ mod tests {
         assert!(log.try_admit(2, 3, 1_000, Sliding, 100).is_ok());
         assert!(log.try_admit(1, 3, 1_000, Sliding, 400).is_ok());
         // Full: the 2 admitted at 100 free up at 1100.
-        assert_eq!(log.try_admit(1, 3, 1_000, Sliding, 500), Err(RetryAfterMs(600)));
+        assert_eq!(
+            log.try_admit(1, 3, 1_000, Sliding, 500),
+            Err(RetryAfterMs(600))
+        );
         assert_eq!(log.current(1_000, Sliding, 500), 3);
         assert_eq!(log.current(1_000, Sliding, 1_100), 1);
         assert!(log.try_admit(2, 3, 1_000, Sliding, 1_100).is_ok());
-        assert_eq!(log.try_admit(4, 3, 1_000, Sliding, 1_100), Err(RetryAfterMs::NEVER));
+        assert_eq!(
+            log.try_admit(4, 3, 1_000, Sliding, 1_100),
+            Err(RetryAfterMs::NEVER)
+        );
     }
 
     #[test]
@@ -205,16 +228,28 @@ mod tests {
         let mut log = WindowLog::new();
         assert!(log.try_admit(1, 2, 60_000, Fixed, 119_000).is_ok());
         assert!(log.try_admit(1, 2, 60_000, Fixed, 119_500).is_ok());
-        assert_eq!(log.try_admit(1, 2, 60_000, Fixed, 119_999), Err(RetryAfterMs(1)));
-        assert!(log.try_admit(2, 2, 60_000, Fixed, 120_000).is_ok(), "new window at 120000");
-        assert_eq!(log.try_admit(1, 2, 60_000, Fixed, 150_000), Err(RetryAfterMs(30_000)));
+        assert_eq!(
+            log.try_admit(1, 2, 60_000, Fixed, 119_999),
+            Err(RetryAfterMs(1))
+        );
+        assert!(
+            log.try_admit(2, 2, 60_000, Fixed, 120_000).is_ok(),
+            "new window at 120000"
+        );
+        assert_eq!(
+            log.try_admit(1, 2, 60_000, Fixed, 150_000),
+            Err(RetryAfterMs(30_000))
+        );
     }
 
     #[test]
     fn time_going_backwards_is_treated_as_now() {
         let mut log = WindowLog::new();
         assert!(log.try_admit(1, 1, 1_000, Sliding, 5_000).is_ok());
-        assert_eq!(log.try_admit(1, 1, 1_000, Sliding, 4_500), Err(RetryAfterMs(1_000)));
+        assert_eq!(
+            log.try_admit(1, 1, 1_000, Sliding, 4_500),
+            Err(RetryAfterMs(1_000))
+        );
         assert!(log.try_admit(1, 1, 1_000, Sliding, 6_000).is_ok());
         assert!(!log.is_idle(1_000, Sliding, 6_999));
         assert!(log.is_idle(1_000, Sliding, 7_000));

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use yaml_rust2::Yaml;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-use yaml_rust2::Yaml;
 
 use crate::document::{Member, Node, NodeKind, Pos};
 use crate::json::SyntaxError;
@@ -42,12 +42,24 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
 
 fn pos(m: Marker) -> Pos {
     // yaml-rust2 markers: line is 1-based, column is 0-based.
-    Pos { line: u32::try_from(m.line()).unwrap_or(u32::MAX), col: u32::try_from(m.col()).unwrap_or(u32::MAX).saturating_add(1) }
+    Pos {
+        line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+        col: u32::try_from(m.col()).unwrap_or(u32::MAX).saturating_add(1),
+    }
 }
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, members: Vec<Member>, pending_key: Option<(String, Pos)> },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        members: Vec<Member>,
+        pending_key: Option<(String, Pos)>,
+    },
 }
 
 #[derive(Default)]
@@ -66,8 +78,16 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { members, pending_key, .. }) => match pending_key.take() {
-                Some((key, key_pos)) => members.push(Member { key, key_pos, value: node }),
+            Some(Frame::Map {
+                members,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                Some((key, key_pos)) => members.push(Member {
+                    key,
+                    key_pos,
+                    value: node,
+                }),
                 None => match node.kind {
                     NodeKind::String(key) => *pending_key = Some((key, node.pos)),
                     NodeKind::Bool(_) | NodeKind::Number(_) | NodeKind::Null => {
@@ -131,16 +151,40 @@ impl MarkedEventReceiver for Builder {
                 let kind = scalar(value, style);
                 self.push_node(Node { pos: p, kind }, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { pos: p, anchor, items: Vec::new() }),
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                pos: p,
+                anchor,
+                items: Vec::new(),
+            }),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { pos: p, anchor, members: Vec::new(), pending_key: None });
+                self.stack.push(Frame::Map {
+                    pos: p,
+                    anchor,
+                    members: Vec::new(),
+                    pending_key: None,
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => (Node { pos, kind: NodeKind::Array(items) }, anchor),
-                    Some(Frame::Map { pos, anchor, members, .. }) => {
-                        (Node { pos, kind: NodeKind::Object(members) }, anchor)
-                    }
+                    Some(Frame::Seq { pos, anchor, items }) => (
+                        Node {
+                            pos,
+                            kind: NodeKind::Array(items),
+                        },
+                        anchor,
+                    ),
+                    Some(Frame::Map {
+                        pos,
+                        anchor,
+                        members,
+                        ..
+                    }) => (
+                        Node {
+                            pos,
+                            kind: NodeKind::Object(members),
+                        },
+                        anchor,
+                    ),
                     None => return,
                 };
                 self.push_node(node, anchor);
@@ -153,11 +197,19 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {
                     if self.error.is_none() {
-                        self.error = Some(SyntaxError { pos: p, message: "unknown YAML alias".to_owned(), help: None });
+                        self.error = Some(SyntaxError {
+                            pos: p,
+                            message: "unknown YAML alias".to_owned(),
+                            help: None,
+                        });
                     }
                 }
             },
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
@@ -177,7 +229,10 @@ mod tests {
         assert_eq!(m[1].value.pos, Pos { line: 2, col: 10 });
         let tools = m[2].value.as_object().expect("tools");
         assert_eq!(tools[0].key_pos, Pos { line: 4, col: 3 });
-        let limits = tools[0].value.as_object().expect("rule")[0].value.as_array().expect("limits");
+        let limits = tools[0].value.as_object().expect("rule")[0]
+            .value
+            .as_array()
+            .expect("limits");
         let limit = limits[0].as_object().expect("limit");
         assert_eq!(limit[1].value.to_json(), serde_json::json!(5));
         assert_eq!(limit[1].value.pos, Pos { line: 6, col: 27 });

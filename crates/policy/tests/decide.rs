@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use serde_json::{Value, json};
 use toolgate_policy::{
-    ApprovalMode, Call, CounterKey, CounterState, Decision, Identity, Limit, NoCounterState, Policy, Scope,
-    SourceFormat, WindowMode, compile,
+    ApprovalMode, Call, CounterKey, CounterState, Decision, Identity, Limit, NoCounterState,
+    Policy, Scope, SourceFormat, WindowMode, compile,
 };
 
 fn policy(doc: Value) -> Policy {
@@ -18,11 +18,25 @@ fn policy(doc: Value) -> Policy {
 }
 
 fn identity() -> Identity {
-    Identity { agent: "alice".into(), grant: "alice-laptop".into(), tags: vec!["staff".into(), "eu".into()] }
+    Identity {
+        agent: "alice".into(),
+        grant: "alice-laptop".into(),
+        tags: vec!["staff".into(), "eu".into()],
+    }
 }
 
 fn decide<'p>(p: &'p Policy, tool: &'p str, args: &'p Value, id: &'p Identity) -> Decision<'p> {
-    p.decide_at(&Call { server: "crm", tool, args, identity: id, session: "sess-1" }, &NoCounterState, 1_000)
+    p.decide_at(
+        &Call {
+            server: "crm",
+            tool,
+            args,
+            identity: id,
+            session: "sess-1",
+        },
+        &NoCounterState,
+        1_000,
+    )
 }
 
 /// Does a deny_if rule with this single condition fire on `args`?
@@ -31,7 +45,9 @@ fn fires(path: &str, op: &str, value: Option<Value>, args: Value) -> bool {
     if let Some(v) = value {
         cond["value"] = v;
     }
-    let p = policy(json!({"version": "1", "default": "allow", "tools": {"t": {"deny_if": [{"conditions": [cond]}]}}}));
+    let p = policy(
+        json!({"version": "1", "default": "allow", "tools": {"t": {"deny_if": [{"conditions": [cond]}]}}}),
+    );
     let id = identity();
     match decide(&p, "t", &args, &id) {
         Decision::Deny { rule, .. } => {
@@ -111,7 +127,11 @@ fn every_op() {
         ("args.n", "exists", None, true),
     ];
     for (path, op, value, want) in table {
-        assert_eq!(fires(path, op, value.clone(), a.clone()), want, "{path} {op} {value:?}");
+        assert_eq!(
+            fires(path, op, value.clone(), a.clone()),
+            want,
+            "{path} {op} {value:?}"
+        );
     }
 }
 
@@ -140,7 +160,11 @@ fn every_path_form() {
         ("args", "contains", json!("items"), true),
     ];
     for (path, op, value, want) in table {
-        assert_eq!(fires(path, op, Some(value.clone()), a.clone()), want, "{path} {op} {value}");
+        assert_eq!(
+            fires(path, op, Some(value.clone()), a.clone()),
+            want,
+            "{path} {op} {value}"
+        );
     }
 }
 
@@ -169,12 +193,12 @@ fn tool_precedence_exact_then_longest_prefix_then_longest_pattern_then_order() {
         ("findManyPeople", "exact"),
         ("findManyCompanies", "findMany*"),
         ("findDuplicates", "find*"),
-        ("findOnePerson", "findOne*"),       // findOne*e doesn't match
-        ("findOnePeople", "findOne*e"),      // same prefix, longer pattern wins
+        ("findOnePerson", "findOne*"),      // findOne*e doesn't match
+        ("findOnePeople", "findOne*e"),     // same prefix, longer pattern wins
         ("createOneNote", "?reateOneNote"), // prefixes "", "", "" : longest pattern wins
         ("createOneTask", "[c]reateOne*"),
         ("deleteNote", "*Note"),
-        ("xy", "x* first"),                   // same prefix and length: document order
+        ("xy", "x* first"), // same prefix and length: document order
         ("other", "star"),
     ];
     for (tool, want) in cases {
@@ -183,27 +207,46 @@ fn tool_precedence_exact_then_longest_prefix_then_longest_pattern_then_order() {
             other => panic!("{tool}: {other:?}"),
         }
     }
-    assert_eq!(p.matched_rule("findManyCompanies"), Some("/tools/findMany*"));
+    assert_eq!(
+        p.matched_rule("findManyCompanies"),
+        Some("/tools/findMany*")
+    );
 }
 
 #[test]
 fn default_allow_and_deny() {
     let id = identity();
     let args = json!({});
-    let deny = policy(json!({"version": "1", "default": "deny", "tools": {"listed": {}, "find*": null}}));
-    assert_eq!(decide(&deny, "listed", &args, &id), Decision::Allow { reserve: vec![] });
-    assert_eq!(decide(&deny, "findX", &args, &id), Decision::Allow { reserve: vec![] });
+    let deny =
+        policy(json!({"version": "1", "default": "deny", "tools": {"listed": {}, "find*": null}}));
+    assert_eq!(
+        decide(&deny, "listed", &args, &id),
+        Decision::Allow { reserve: vec![] }
+    );
+    assert_eq!(
+        decide(&deny, "findX", &args, &id),
+        Decision::Allow { reserve: vec![] }
+    );
     match decide(&deny, "unlisted", &args, &id) {
         Decision::Deny { rule, reason } => {
             assert_eq!(rule, "/default");
-            assert!(reason.contains("\"unlisted\"") && reason.contains("default: deny"), "{reason}");
+            assert!(
+                reason.contains("\"unlisted\"") && reason.contains("default: deny"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let allow = policy(json!({"version": "1", "default": "allow"}));
-    assert_eq!(decide(&allow, "anything", &args, &id), Decision::Allow { reserve: vec![] });
+    assert_eq!(
+        decide(&allow, "anything", &args, &id),
+        Decision::Allow { reserve: vec![] }
+    );
     let all = Policy::allow_all();
-    assert_eq!(decide(&all, "anything", &args, &id), Decision::Allow { reserve: vec![] });
+    assert_eq!(
+        decide(&all, "anything", &args, &id),
+        Decision::Allow { reserve: vec![] }
+    );
     assert!(!all.is_hidden("anything"));
     assert_eq!(all.version_hash().len(), 64);
 }
@@ -217,11 +260,20 @@ fn hide_beats_everything() {
     }));
     let id = identity();
     let args = json!({});
-    assert_eq!(decide(&p, "GetOpenApiSchema", &args, &id), Decision::Hidden { rule: "/hide/0" });
-    assert_eq!(decide(&p, "deleteOneCompany", &args, &id), Decision::Hidden { rule: "/hide/1" });
+    assert_eq!(
+        decide(&p, "GetOpenApiSchema", &args, &id),
+        Decision::Hidden { rule: "/hide/0" }
+    );
+    assert_eq!(
+        decide(&p, "deleteOneCompany", &args, &id),
+        Decision::Hidden { rule: "/hide/1" }
+    );
     assert!(p.is_hidden("deleteOnePerson") && p.is_hidden("GetOpenApiSchema"));
     assert!(!p.is_hidden("deleteManyPeople"));
-    assert_eq!(decide(&p, "deleteManyPeople", &args, &id), Decision::Allow { reserve: vec![] });
+    assert_eq!(
+        decide(&p, "deleteManyPeople", &args, &id),
+        Decision::Allow { reserve: vec![] }
+    );
 }
 
 #[test]
@@ -249,12 +301,19 @@ fn deny_beats_approval_beats_allow() {
         Decision::Deny { rule, reason } => {
             assert_eq!(rule, "/tools/approveMe/deny_if/0");
             assert_eq!(reason, "No forcing.");
-            assert!(matches!(reason, Cow::Borrowed(_)), "configured reasons are not copied");
+            assert!(
+                matches!(reason, Cow::Borrowed(_)),
+                "configured reasons are not copied"
+            );
         }
         other => panic!("{other:?}"),
     }
     match decide(&p, "approveMe", &gentle, &id) {
-        Decision::NeedsApproval { rule, approval, reserve } => {
+        Decision::NeedsApproval {
+            rule,
+            approval,
+            reserve,
+        } => {
             assert_eq!(rule, "/tools/approveMe/action");
             assert_eq!(approval.timeout_ms, 30_000);
             assert_eq!(approval.mode, ApprovalMode::Retry);
@@ -266,7 +325,10 @@ fn deny_beats_approval_beats_allow() {
     match decide(&p, "blocked", &gentle, &id) {
         Decision::Deny { rule, reason } => {
             assert_eq!(rule, "/tools/blocked/action");
-            assert!(reason.contains("\"blocked\"") && reason.contains("/tools/blocked/action"), "{reason}");
+            assert!(
+                reason.contains("\"blocked\"") && reason.contains("/tools/blocked/action"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -295,31 +357,56 @@ fn deny_if_and_require_semantics_and_generated_reasons() {
     }));
     let id = identity();
     let empty = json!({});
-    assert!(matches!(decide(&p, "always", &empty, &id), Decision::Deny { rule: "/tools/always/deny_if/0", reason } if reason == "Never."));
+    assert!(
+        matches!(decide(&p, "always", &empty, &id), Decision::Deny { rule: "/tools/always/deny_if/0", reason } if reason == "Never.")
+    );
     // require fails closed on a missing argument, naming the condition that failed.
     match decide(&p, "needsTicket", &empty, &id) {
         Decision::Deny { rule, reason } => {
             assert_eq!(rule, "/tools/needsTicket/require/0");
-            assert!(reason.contains("args.ticket regex \"^JIRA-[0-9]+$\""), "{reason}");
+            assert!(
+                reason.contains("args.ticket regex \"^JIRA-[0-9]+$\""),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let half = json!({"ticket": "JIRA-12", "env": "dev"});
     match decide(&p, "needsTicket", &half, &id) {
-        Decision::Deny { reason, .. } => assert!(reason.contains("args.env in [\"staging\",\"prod\"]"), "{reason}"),
+        Decision::Deny { reason, .. } => assert!(
+            reason.contains("args.env in [\"staging\",\"prod\"]"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
     let good = json!({"ticket": "JIRA-12", "env": "prod"});
-    assert_eq!(decide(&p, "needsTicket", &good, &id), Decision::Allow { reserve: vec![] });
+    assert_eq!(
+        decide(&p, "needsTicket", &good, &id),
+        Decision::Allow { reserve: vec![] }
+    );
     // Conditions are ANDed.
-    assert!(matches!(decide(&p, "anded", &json!({"a": 1}), &id), Decision::Allow { .. }));
+    assert!(matches!(
+        decide(&p, "anded", &json!({"a": 1}), &id),
+        Decision::Allow { .. }
+    ));
     match decide(&p, "anded", &json!({"a": 1, "b": 2}), &id) {
-        Decision::Deny { reason, .. } => assert!(reason.contains("args.a eq 1 and args.b eq 2"), "{reason}"),
+        Decision::Deny { reason, .. } => {
+            assert!(reason.contains("args.a eq 1 and args.b eq 2"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
     // all_tools conditions apply to every tool, unlisted ones included.
-    let mallory = Identity { agent: "mallory".into(), ..identity() };
-    assert!(matches!(decide(&p, "unlisted", &empty, &mallory), Decision::Deny { rule: "/all_tools/require/0", .. }));
+    let mallory = Identity {
+        agent: "mallory".into(),
+        ..identity()
+    };
+    assert!(matches!(
+        decide(&p, "unlisted", &empty, &mallory),
+        Decision::Deny {
+            rule: "/all_tools/require/0",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -340,24 +427,76 @@ fn limits_become_reservations_with_keys_per_scope() {
     }));
     let id = identity();
     let args = json!({});
-    let Decision::Allow { reserve } = decide(&p, "createOneWorkflowRun", &args, &id) else { panic!("allow expected") };
+    let Decision::Allow { reserve } = decide(&p, "createOneWorkflowRun", &args, &id) else {
+        panic!("allow expected")
+    };
     let got: Vec<(&str, Scope, &str, u64, &str, u64)> = reserve
         .iter()
-        .map(|r| (r.key.counter, r.key.scope, r.key.subject, r.amount, r.limit.rule.as_str(), r.limit.window_ms))
+        .map(|r| {
+            (
+                r.key.counter,
+                r.key.scope,
+                r.key.subject,
+                r.amount,
+                r.limit.rule.as_str(),
+                r.limit.window_ms,
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("wf", Scope::Grant, "alice-laptop", 1, "/tools/createOneWorkflowRun/limits/0", 60_000),
-            ("wf_agent", Scope::Agent, "alice", 3, "/tools/createOneWorkflowRun/limits/1", 3_600_000),
-            ("wf_server", Scope::Server, "crm", 1, "/tools/createOneWorkflowRun/limits/2", 90_000),
-            ("createOneWorkflowRun__rate_limit", Scope::Session, "sess-1", 1, "/tools/createOneWorkflowRun/rate_limit", 60_000),
-            ("everything", Scope::Global, "", 1, "/all_tools/limits/0", 86_400_000),
+            (
+                "wf",
+                Scope::Grant,
+                "alice-laptop",
+                1,
+                "/tools/createOneWorkflowRun/limits/0",
+                60_000
+            ),
+            (
+                "wf_agent",
+                Scope::Agent,
+                "alice",
+                3,
+                "/tools/createOneWorkflowRun/limits/1",
+                3_600_000
+            ),
+            (
+                "wf_server",
+                Scope::Server,
+                "crm",
+                1,
+                "/tools/createOneWorkflowRun/limits/2",
+                90_000
+            ),
+            (
+                "createOneWorkflowRun__rate_limit",
+                Scope::Session,
+                "sess-1",
+                1,
+                "/tools/createOneWorkflowRun/rate_limit",
+                60_000
+            ),
+            (
+                "everything",
+                Scope::Global,
+                "",
+                1,
+                "/all_tools/limits/0",
+                86_400_000
+            ),
         ]
     );
     assert_eq!(reserve[4].limit.mode, WindowMode::Fixed);
-    assert_eq!(reserve[3].limit.describe(), "10 calls per minute (counter createOneWorkflowRun__rate_limit, scope session)");
-    assert_eq!(reserve[1].limit.describe(), "100 units per hour (counter wf_agent, scope agent)");
+    assert_eq!(
+        reserve[3].limit.describe(),
+        "10 calls per minute (counter createOneWorkflowRun__rate_limit, scope session)"
+    );
+    assert_eq!(
+        reserve[1].limit.describe(),
+        "100 units per hour (counter wf_agent, scope agent)"
+    );
 }
 
 #[test]
@@ -375,8 +514,14 @@ fn increment_from_counts_or_fails_closed() {
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(amount("createManyPeople", json!({"requestBody": [{}, {}, {}]})), Ok(3));
-    assert_eq!(amount("createManyPeople", json!({"requestBody": []})), Ok(0));
+    assert_eq!(
+        amount("createManyPeople", json!({"requestBody": [{}, {}, {}]})),
+        Ok(3)
+    );
+    assert_eq!(
+        amount("createManyPeople", json!({"requestBody": []})),
+        Ok(0)
+    );
     assert_eq!(amount("bulk", json!({"count": 7})), Ok(7));
     assert_eq!(amount("bulk", json!({"count": 7.0})), Ok(7));
     for (args, needle) in [
@@ -385,13 +530,20 @@ fn increment_from_counts_or_fails_closed() {
         (json!({"count": -1}), "not a non-negative integer"),
         (json!({"count": 1.5}), "not a non-negative integer"),
         (json!({"count": [1]}), "is an array"),
-        (json!({"count": 501}), "more than the whole quota of 500 units per hour"),
+        (
+            json!({"count": 501}),
+            "more than the whole quota of 500 units per hour",
+        ),
     ] {
         let e = amount("bulk", args.clone()).expect_err("denied");
-        assert!(e.starts_with("/tools/bulk/limits/0: ") && e.contains(needle), "{args}: {e}");
+        assert!(
+            e.starts_with("/tools/bulk/limits/0: ") && e.contains(needle),
+            "{args}: {e}"
+        );
         assert!(e.contains("args.count") || needle.contains("quota"), "{e}");
     }
-    let e = amount("createManyPeople", json!({"requestBody": {"a": 1}})).expect("object length counts members");
+    let e = amount("createManyPeople", json!({"requestBody": {"a": 1}}))
+        .expect("object length counts members");
     assert_eq!(e, 1);
 }
 
@@ -419,10 +571,27 @@ fn state_conditions_read_the_counter_for_this_calls_subject() {
     }));
     let args = json!({});
     let alice = identity();
-    let bob = Identity { agent: "bob".into(), ..identity() };
-    let call = |id| Call { server: "crm", tool: "UpdateOneOpportunity", args: &args, identity: id, session: "s" };
-    assert!(matches!(p.decide_at(&call(&alice), &FixedState, 1_000), Decision::Deny { reason, .. } if reason == "Slow down."));
-    assert!(matches!(p.decide_at(&call(&bob), &FixedState, 1_000), Decision::Allow { .. }));
-    assert!(matches!(p.decide_at(&call(&alice), &NoCounterState, 1_000), Decision::Allow { .. }));
+    let bob = Identity {
+        agent: "bob".into(),
+        ..identity()
+    };
+    let call = |id| Call {
+        server: "crm",
+        tool: "UpdateOneOpportunity",
+        args: &args,
+        identity: id,
+        session: "s",
+    };
+    assert!(
+        matches!(p.decide_at(&call(&alice), &FixedState, 1_000), Decision::Deny { reason, .. } if reason == "Slow down.")
+    );
+    assert!(matches!(
+        p.decide_at(&call(&bob), &FixedState, 1_000),
+        Decision::Allow { .. }
+    ));
+    assert!(matches!(
+        p.decide_at(&call(&alice), &NoCounterState, 1_000),
+        Decision::Allow { .. }
+    ));
     assert_eq!(p.counter("updates").map(|l| l.max), Some(50));
 }

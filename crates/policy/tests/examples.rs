@@ -8,7 +8,10 @@ use toolgate_policy::{Call, Decision, Identity, NoCounterState, SourceFormat, co
 
 fn valid_files() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid");
-    let mut files: Vec<_> = fs::read_dir(dir).expect("tests/valid exists").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .expect("tests/valid exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
     files.sort();
     files
 }
@@ -30,37 +33,77 @@ fn every_valid_example_compiles() {
 fn seed_policy_is_accepted_byte_for_byte() {
     let text = include_str!("valid/seed-createOneWorkflowRun.json");
     let policy = compile(text, "seed.json", SourceFormat::Json).expect("seed policy compiles");
-    let identity = Identity { agent: "a".into(), grant: "g".into(), tags: vec![] };
+    let identity = Identity {
+        agent: "a".into(),
+        grant: "g".into(),
+        tags: vec![],
+    };
     let args = json!({});
-    let call = |tool| Call { server: "twenty", tool, args: &args, identity: &identity, session: "s" };
+    let call = |tool| Call {
+        server: "twenty",
+        tool,
+        args: &args,
+        identity: &identity,
+        session: "s",
+    };
     match policy.decide_at(&call("createOneWorkflowRun"), &NoCounterState, 0) {
         Decision::Allow { reserve } => {
             assert_eq!(reserve.len(), 1);
-            assert_eq!(reserve[0].limit.describe(), "30 calls per minute (counter createoneworkflowrun_rate, scope grant)");
-            assert_eq!(reserve[0].limit.rule, "/tools/createOneWorkflowRun/limits/0");
+            assert_eq!(
+                reserve[0].limit.describe(),
+                "30 calls per minute (counter createoneworkflowrun_rate, scope grant)"
+            );
+            assert_eq!(
+                reserve[0].limit.rule,
+                "/tools/createOneWorkflowRun/limits/0"
+            );
         }
         other => panic!("expected allow, got {other:?}"),
     }
     assert!(matches!(
         policy.decide_at(&call("findManyPeople"), &NoCounterState, 0),
-        Decision::Deny { rule: "/default", .. }
+        Decision::Deny {
+            rule: "/default",
+            ..
+        }
     ));
     // The version hash is the SHA-256 of the exact bytes.
     assert_eq!(policy.version_hash().len(), 64);
-    let reformatted = compile(&text.replace("  ", "\t"), "seed.json", SourceFormat::Json).expect("compiles");
+    let reformatted =
+        compile(&text.replace("  ", "\t"), "seed.json", SourceFormat::Json).expect("compiles");
     assert_ne!(policy.version_hash(), reformatted.version_hash());
 }
 
 #[test]
 fn spec_example_json_and_yaml_decide_alike() {
-    let j = compile(include_str!("valid/spec-example.json"), "spec.json", SourceFormat::Json).expect("json");
-    let y = compile(include_str!("valid/spec-example.yaml"), "spec.yaml", SourceFormat::Yaml).expect("yaml");
-    let identity = Identity { agent: "a".into(), grant: "g".into(), tags: vec![] };
+    let j = compile(
+        include_str!("valid/spec-example.json"),
+        "spec.json",
+        SourceFormat::Json,
+    )
+    .expect("json");
+    let y = compile(
+        include_str!("valid/spec-example.yaml"),
+        "spec.yaml",
+        SourceFormat::Yaml,
+    )
+    .expect("yaml");
+    let identity = Identity {
+        agent: "a".into(),
+        grant: "g".into(),
+        tags: vec![],
+    };
     let cases = [
         ("createOneWorkflowRun", json!({})),
         ("findManyPeople", json!({})),
-        ("UpdateOneOpportunity", json!({"requestBody": {"amount": {"amountMicros": 2_000_000_000u64}}})),
-        ("UpdateOneOpportunity", json!({"requestBody": {"amount": {"amountMicros": 5}}})),
+        (
+            "UpdateOneOpportunity",
+            json!({"requestBody": {"amount": {"amountMicros": 2_000_000_000u64}}}),
+        ),
+        (
+            "UpdateOneOpportunity",
+            json!({"requestBody": {"amount": {"amountMicros": 5}}}),
+        ),
         ("deleteOneCompany", json!({})),
         ("createOneConnectedAccount", json!({})),
         ("createManyPeople", json!({"requestBody": [{}, {}, {}]})),
@@ -69,7 +112,13 @@ fn spec_example_json_and_yaml_decide_alike() {
         ("somethingElse", json!({})),
     ];
     for (tool, args) in &cases {
-        let call = Call { server: "twenty", tool, args, identity: &identity, session: "s" };
+        let call = Call {
+            server: "twenty",
+            tool,
+            args,
+            identity: &identity,
+            session: "s",
+        };
         let a = j.decide_at(&call, &NoCounterState, 0);
         let b = y.decide_at(&call, &NoCounterState, 0);
         assert_eq!(a, b, "{tool} {args}");

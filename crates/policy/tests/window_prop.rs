@@ -17,8 +17,18 @@ struct Step {
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(
-        (0u64..120, prop_oneof![4 => Just(0u64), 1 => 0u64..50], 0u64..4, prop::bool::weighted(0.15))
-            .prop_map(|(advance, jitter, amount, release_one)| Step { advance, jitter, amount, release_one }),
+        (
+            0u64..120,
+            prop_oneof![4 => Just(0u64), 1 => 0u64..50],
+            0u64..4,
+            prop::bool::weighted(0.15),
+        )
+            .prop_map(|(advance, jitter, amount, release_one)| Step {
+                advance,
+                jitter,
+                amount,
+                release_one,
+            }),
         1..200,
     )
 }
@@ -46,7 +56,12 @@ fn run(mode: WindowMode, window: u64, max: u64, steps: &[Step]) -> Result<(), Te
         clock += s.advance;
         if s.release_one && !admitted.is_empty() {
             let (at, amount, id) = admitted.remove(i % admitted.len());
-            let live = counted(&[(at, amount, id)].to_vec(), window, mode, clock.max(latest)) > 0;
+            let live = counted(
+                &[(at, amount, id)].to_vec(),
+                window,
+                mode,
+                clock.max(latest),
+            ) > 0;
             let released = log.release(id);
             prop_assert!(released || !live, "a live entry releases");
         }
@@ -55,7 +70,11 @@ fn run(mode: WindowMode, window: u64, max: u64, steps: &[Step]) -> Result<(), Te
         let model_fits = counted(&admitted, window, mode, t) + s.amount <= max;
         match log.try_admit(s.amount, max, window, mode, passed) {
             Ok(id) => {
-                prop_assert!(model_fits, "admitted {} at {t} but the model says it does not fit", s.amount);
+                prop_assert!(
+                    model_fits,
+                    "admitted {} at {t} but the model says it does not fit",
+                    s.amount
+                );
                 if s.amount > 0 {
                     admitted.push((t, s.amount, id));
                 }
@@ -67,20 +86,35 @@ fn run(mode: WindowMode, window: u64, max: u64, steps: &[Step]) -> Result<(), Te
                 } else {
                     prop_assert!(retry >= 1);
                     let fits_at = |x: u64| counted(&admitted, window, mode, x) + s.amount <= max;
-                    prop_assert!(fits_at(t + retry), "retry-after {retry} at {t} is too early");
-                    prop_assert!(retry == 1 || !fits_at(t + retry - 1), "retry-after {retry} at {t} is too late");
+                    prop_assert!(
+                        fits_at(t + retry),
+                        "retry-after {retry} at {t} is too early"
+                    );
+                    prop_assert!(
+                        retry == 1 || !fits_at(t + retry - 1),
+                        "retry-after {retry} at {t} is too late"
+                    );
                 }
             }
         }
         latest = t;
-        prop_assert_eq!(log.current(window, mode, t), counted(&admitted, window, mode, t));
+        prop_assert_eq!(
+            log.current(window, mode, t),
+            counted(&admitted, window, mode, t)
+        );
     }
     if mode == WindowMode::Sliding {
         // The headline guarantee: no interval of length `window` holds more than `max`.
         for (start, _, _) in &admitted {
-            let in_interval: u64 =
-                admitted.iter().filter(|(at, _, _)| *at >= *start && *at - *start < window).map(|(_, a, _)| a).sum();
-            prop_assert!(in_interval <= max, "{in_interval} > {max} in [{start}, {start}+{window})");
+            let in_interval: u64 = admitted
+                .iter()
+                .filter(|(at, _, _)| *at >= *start && *at - *start < window)
+                .map(|(_, a, _)| a)
+                .sum();
+            prop_assert!(
+                in_interval <= max,
+                "{in_interval} > {max} in [{start}, {start}+{window})"
+            );
         }
     }
     Ok(())

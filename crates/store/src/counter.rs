@@ -19,7 +19,11 @@ pub trait CounterStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<ReserveOutcome, StoreError>>;
 
     /// Gives back exactly the quota `ticket` reserved (a no-op for entries that already expired).
-    fn release<'a>(&'a self, ticket: &'a ReservationTicket, now_ms: u64) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn release<'a>(
+        &'a self,
+        ticket: &'a ReservationTicket,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Synchronous read access for `state.<counter>` conditions in `Policy::decide`.
     fn snapshot(&self) -> &dyn CounterState;

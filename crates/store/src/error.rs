@@ -6,8 +6,14 @@
 pub enum StoreError {
     /// The backend (database, Redis, ...) failed or is unreachable.
     #[error("{backend} counter store unavailable: {message}")]
-    Unavailable { backend: &'static str, message: String },
+    Unavailable {
+        backend: &'static str,
+        message: String,
+    },
     /// The backend answered something this version cannot interpret.
     #[error("{backend} counter store returned an unexpected reply: {message}")]
-    Protocol { backend: &'static str, message: String },
+    Protocol {
+        backend: &'static str,
+        message: String,
+    },
 }

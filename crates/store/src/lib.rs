@@ -5,7 +5,7 @@ mod counter;
 mod error;
 mod memory;
 
-pub use counter::{CounterStore, ReserveOutcome, ReservationTicket};
+pub use counter::{CounterStore, ReservationTicket, ReserveOutcome};
 pub use error::StoreError;
 pub use memory::MemoryCounterStore;
 

@@ -51,7 +51,9 @@ impl Hash for Lookup<'_> {
 
 impl Equivalent<KeyRef> for Lookup<'_> {
     fn equivalent(&self, key: &KeyRef) -> bool {
-        *key.0.counter == *self.0.counter && key.0.scope == self.0.scope && *key.0.subject == *self.0.subject
+        *key.0.counter == *self.0.counter
+            && key.0.scope == self.0.scope
+            && *key.0.subject == *self.0.subject
     }
 }
 
@@ -110,7 +112,10 @@ impl MemoryCounterStore {
         for r in reservations {
             let limit = r.limit;
             let (key, slot) = inner.slot(&r.key, limit);
-            match slot.log.try_admit(r.amount, limit.max, limit.window_ms, limit.mode, now_ms) {
+            match slot
+                .log
+                .try_admit(r.amount, limit.max, limit.window_ms, limit.mode, now_ms)
+            {
                 Ok(id) => ticket.entries.push((key, id)),
                 Err(retry) => {
                     // Roll back what this call admitted so far: all or nothing.
@@ -151,8 +156,19 @@ impl Inner {
             .raw_entry_mut()
             .from_hash(hash, |k| Lookup(key).equivalent(k));
         let (k, slot) = entry.or_insert_with(|| {
-            let owned = OwnedKey { counter: key.counter.into(), scope: key.scope, subject: key.subject.into() };
-            (KeyRef(Arc::new(owned)), Slot { log: WindowLog::new(), window_ms: limit.window_ms, mode: limit.mode })
+            let owned = OwnedKey {
+                counter: key.counter.into(),
+                scope: key.scope,
+                subject: key.subject.into(),
+            };
+            (
+                KeyRef(Arc::new(owned)),
+                Slot {
+                    log: WindowLog::new(),
+                    window_ms: limit.window_ms,
+                    mode: limit.mode,
+                },
+            )
         });
         slot.window_ms = limit.window_ms;
         slot.mode = limit.mode;
@@ -168,14 +184,18 @@ impl Inner {
 
     fn sweep(&mut self, now_ms: u64) {
         self.ops = 0;
-        self.map.retain(|_, s| !s.log.is_idle(s.window_ms, s.mode, now_ms));
+        self.map
+            .retain(|_, s| !s.log.is_idle(s.window_ms, s.mode, now_ms));
     }
 }
 
 impl CounterState for MemoryCounterStore {
     fn current(&self, key: &CounterKey<'_>, limit: &Limit, now_ms: u64) -> u64 {
         let inner = self.inner.lock();
-        inner.map.get(&Lookup(key)).map_or(0, |s| s.log.current(limit.window_ms, limit.mode, now_ms))
+        inner
+            .map
+            .get(&Lookup(key))
+            .map_or(0, |s| s.log.current(limit.window_ms, limit.mode, now_ms))
     }
 }
 
@@ -189,7 +209,11 @@ impl CounterStore for MemoryCounterStore {
         Box::pin(std::future::ready(Ok(outcome)))
     }
 
-    fn release<'a>(&'a self, ticket: &'a ReservationTicket, now_ms: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn release<'a>(
+        &'a self,
+        ticket: &'a ReservationTicket,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.release_now(ticket, now_ms);
         Box::pin(std::future::ready(Ok(())))
     }
@@ -205,24 +229,47 @@ mod tests {
     use toolgate_policy::Limit;
 
     fn key<'a>(counter: &'a str, subject: &'a str) -> CounterKey<'a> {
-        CounterKey { counter, scope: Scope::Grant, subject }
+        CounterKey {
+            counter,
+            scope: Scope::Grant,
+            subject,
+        }
     }
 
     #[test]
     fn all_or_nothing_and_exact_release() {
         let store = MemoryCounterStore::new();
-        let small = Limit::new("small", 1_000, 1, Scope::Grant, WindowMode::Sliding).with_rule("/tools/a/limits/0");
-        let big = Limit::new("big", 1_000, 10, Scope::Grant, WindowMode::Sliding).with_rule("/all_tools/limits/0");
+        let small = Limit::new("small", 1_000, 1, Scope::Grant, WindowMode::Sliding)
+            .with_rule("/tools/a/limits/0");
+        let big = Limit::new("big", 1_000, 10, Scope::Grant, WindowMode::Sliding)
+            .with_rule("/all_tools/limits/0");
         let both = [
-            Reservation { key: key("big", "g"), limit: &big, amount: 1 },
-            Reservation { key: key("small", "g"), limit: &small, amount: 1 },
+            Reservation {
+                key: key("big", "g"),
+                limit: &big,
+                amount: 1,
+            },
+            Reservation {
+                key: key("small", "g"),
+                limit: &small,
+                amount: 1,
+            },
         ];
-        let ReserveOutcome::Reserved(ticket) = store.reserve_now(&both, 0) else { panic!("first fits") };
+        let ReserveOutcome::Reserved(ticket) = store.reserve_now(&both, 0) else {
+            panic!("first fits")
+        };
         assert_eq!(ticket.len(), 2);
         match store.reserve_now(&both, 1) {
-            ReserveOutcome::Rejected { limit_rule, description, retry_after_ms } => {
+            ReserveOutcome::Rejected {
+                limit_rule,
+                description,
+                retry_after_ms,
+            } => {
                 assert_eq!(limit_rule, "/tools/a/limits/0");
-                assert_eq!(description, "1 call per second (counter small, scope grant)");
+                assert_eq!(
+                    description,
+                    "1 call per second (counter small, scope grant)"
+                );
                 assert_eq!(retry_after_ms, 999);
             }
             other => panic!("{other:?}"),
@@ -232,10 +279,20 @@ mod tests {
         store.release_now(&ticket, 3);
         assert_eq!(store.current(&key("big", "g"), &big, 3), 0);
         assert_eq!(store.current(&key("small", "g"), &small, 3), 0);
-        assert!(matches!(store.reserve_now(&both, 4), ReserveOutcome::Reserved(_)));
+        assert!(matches!(
+            store.reserve_now(&both, 4),
+            ReserveOutcome::Reserved(_)
+        ));
         // Another subject has its own counter.
-        let other = [Reservation { key: key("small", "h"), limit: &small, amount: 1 }];
-        assert!(matches!(store.reserve_now(&other, 5), ReserveOutcome::Reserved(_)));
+        let other = [Reservation {
+            key: key("small", "h"),
+            limit: &small,
+            amount: 1,
+        }];
+        assert!(matches!(
+            store.reserve_now(&other, 5),
+            ReserveOutcome::Reserved(_)
+        ));
     }
 
     #[test]
@@ -244,12 +301,27 @@ mod tests {
         let limit = Limit::new("c", 1_000, 5, Scope::Session, WindowMode::Sliding);
         for i in 0..100 {
             let subject = format!("session-{i}");
-            let r = [Reservation { key: CounterKey { counter: "c", scope: Scope::Session, subject: &subject }, limit: &limit, amount: 1 }];
-            assert!(matches!(store.reserve_now(&r, i), ReserveOutcome::Reserved(_)));
+            let r = [Reservation {
+                key: CounterKey {
+                    counter: "c",
+                    scope: Scope::Session,
+                    subject: &subject,
+                },
+                limit: &limit,
+                amount: 1,
+            }];
+            assert!(matches!(
+                store.reserve_now(&r, i),
+                ReserveOutcome::Reserved(_)
+            ));
         }
         assert_eq!(store.key_count(), 100);
         store.evict_idle(1_050);
-        assert_eq!(store.key_count(), 49, "keys used at 51..=99 are still within their window");
+        assert_eq!(
+            store.key_count(),
+            49,
+            "keys used at 51..=99 are still within their window"
+        );
         store.evict_idle(10_000);
         assert_eq!(store.key_count(), 0);
     }
@@ -260,9 +332,21 @@ mod tests {
         let limit = Limit::new("c", 10, 5, Scope::Session, WindowMode::Fixed);
         for i in 0..(u64::from(SWEEP_EVERY) * 2) {
             let subject = i.to_string();
-            let r = [Reservation { key: CounterKey { counter: "c", scope: Scope::Session, subject: &subject }, limit: &limit, amount: 1 }];
+            let r = [Reservation {
+                key: CounterKey {
+                    counter: "c",
+                    scope: Scope::Session,
+                    subject: &subject,
+                },
+                limit: &limit,
+                amount: 1,
+            }];
             store.reserve_now(&r, i * 100);
         }
-        assert!(store.key_count() < SWEEP_EVERY as usize, "{}", store.key_count());
+        assert!(
+            store.key_count() < SWEEP_EVERY as usize,
+            "{}",
+            store.key_count()
+        );
     }
 }
