@@ -33,6 +33,7 @@ pub struct McpClient {
     token: Option<String>,
     headers: Vec<(String, String)>,
     read_resource: Option<String>,
+    get_prompt: Option<(String, Value)>,
     env: Vec<(String, String)>,
     timeout: Duration,
 }
@@ -48,6 +49,7 @@ impl McpClient {
             token: None,
             headers: Vec::new(),
             read_resource: None,
+            get_prompt: None,
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
@@ -115,6 +117,12 @@ impl McpClient {
         self
     }
 
+    /// `prompts/get` this prompt with `arguments` after the call (Python clients only).
+    pub fn get_prompt(mut self, name: &str, arguments: Value) -> Self {
+        self.get_prompt = Some((name.to_owned(), arguments));
+        self
+    }
+
     /// An environment variable for the client (and so for a stdio server it spawns).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
@@ -161,6 +169,14 @@ impl McpClient {
         }
         if let Some(uri) = &self.read_resource {
             options.extend(["--read-resource".to_owned(), uri.clone()]);
+        }
+        if let Some((name, arguments)) = &self.get_prompt {
+            options.extend([
+                "--get-prompt".to_owned(),
+                name.clone(),
+                "--prompt-args".to_owned(),
+                arguments.to_string(),
+            ]);
         }
         if self.repeat != 1 {
             options.extend(["--repeat".to_owned(), self.repeat.to_string()]);

@@ -40,6 +40,31 @@ fn python_client_reports_each_progress_notification() {
 }
 
 #[test]
+fn python_client_reads_resources_and_prompts() {
+    let everything = spawn_server_everything_http();
+    let out = McpClient::python_http(&everything.url)
+        .no_list()
+        .read_resource("demo://resource/static/document/features.md")
+        .get_prompt("args-prompt", json!({"city": "Lyon"}))
+        .run();
+    out.assert_success();
+    let resource = &out.events_named("resource")[0];
+    assert_eq!(
+        resource["result"]["contents"][0]["uri"], "demo://resource/static/document/features.md",
+        "{out}"
+    );
+    let prompt = out.events_named("prompt")[0]["result"].to_string();
+    assert!(prompt.contains("Lyon"), "{out}");
+
+    let out = McpClient::python_http(&everything.url)
+        .no_list()
+        .read_resource("demo://nope")
+        .run();
+    out.assert_exit(3);
+    assert!(out.events_named("error")[0]["code"].is_i64(), "{out}");
+}
+
+#[test]
 fn typescript_client_reports_progress_over_stdio() {
     let out = McpClient::ts_stdio(&server_everything_stdio_command())
         .no_list()
