@@ -68,7 +68,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    // Do not wait for blocked reads (`wrap` reads stdin on a blocking thread that never returns).
+    runtime.shutdown_background();
+    code
 }
 
 fn init_logging(default: &str) {

@@ -275,3 +275,26 @@ fn wrap_passes_the_exit_code_through() {
         .unwrap();
     assert_eq!(status.code(), Some(127));
 }
+
+#[test]
+fn wrap_forwards_signals_to_the_server() {
+    use std::time::{Duration, Instant};
+    // The server exits 42 on SIGTERM; `wrap` must pass the signal on and return that code.
+    let script = "trap 'exit 42' TERM; while :; do sleep 0.05; done";
+    let mut child = std::process::Command::new(TOOLGATE)
+        .args(["wrap", "--", "sh", "-c", script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "wrap did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(42));
+}
