@@ -233,12 +233,10 @@ impl StdioLink {
                 .retain(|p| p.id.get() != id.get());
             return Err(e);
         }
-        let messages = stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Some(m) => Some((Ok(m), rx)),
-                None => None,
-            }
-        })
+        let messages = stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|m| (Ok(m), rx)) },
+        )
         .boxed();
         Ok(ReplyStream {
             messages,

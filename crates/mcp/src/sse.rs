@@ -37,10 +37,7 @@ impl SseParser {
         self.pending_cr = false;
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
-        loop {
-            let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') else {
-                break;
-            };
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
             let line = self.buf.split_to(pos);
             let ending = self.buf.split_to(1);
             if ending[0] == b'\r' {
