@@ -56,8 +56,7 @@ struct RawServer {
 struct RawGrant {
     agent: String,
     token_sha256: Spanned<String>,
-    #[serde(default)]
-    servers: Vec<String>,
+    servers: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     tags: Vec<String>,
 }
@@ -113,7 +112,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Reads and validates a configuration file and every policy it names.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
-        items: vec![format!("{}: cannot read: {e}", path.display())],
+        items: vec![format!(
+            "{}: cannot read the configuration file: {e}\n  help: pass the path of an existing toolgate.toml with -c/--config (the default is toolgate.toml in the current directory)",
+            path.display()
+        )],
     })?;
     parse(&text, path, &|name| std::env::var(name).ok())
 }
@@ -128,8 +130,11 @@ pub fn parse(
     let file = path.display().to_string();
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let message = e.message().trim().lines().collect::<Vec<_>>().join(": ");
         ConfigErrors {
-            items: vec![format!("{file}:{line}:{col}: {}", e.message())],
+            items: vec![format!(
+                "{file}:{line}:{col}: {message}\n  help: fix this first: the rest of a file that is not valid TOML of the expected shape is not checked"
+            )],
         }
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -178,11 +183,15 @@ pub fn parse(
         }
     }
 
-    for (name, server) in &raw.servers {
+    // In document order, so that errors come out in the order of the file.
+    let mut servers: Vec<_> = raw.servers.iter().collect();
+    servers.sort_by_key(|(_, s)| s.span().start);
+    for (name, server) in servers {
         if let Some(s) = validate_server(&mut cx, &base, name, server, env) {
             settings.servers.push(s);
         }
     }
+    settings.servers.sort_by(|a, b| a.name.cmp(&b.name));
     for (label, grant) in &raw.grants {
         let g = grant.get_ref();
         let hash = g.token_sha256.get_ref();
@@ -194,12 +203,24 @@ pub fn parse(
                 Some("write the 64 hex digits of sha256(token), e.g. `printf %s \"$TOKEN\" | sha256sum`"),
             );
         }
-        for s in &g.servers {
+        let servers = g
+            .servers
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default();
+        for s in &servers {
             if !raw.servers.contains_key(s) {
+                let span = g.servers.as_ref().map_or(grant.span(), Spanned::span);
+                let known: Vec<String> = raw.servers.keys().map(|k| format!("{k:?}")).collect();
+                let help = if known.is_empty() {
+                    "this file defines no servers; add a [servers.<name>] table".to_owned()
+                } else {
+                    format!("servers defined in this file: {}", known.join(", "))
+                };
                 cx.at(
-                    grant.span(),
+                    span,
                     format!("grants.{label} names unknown server {s:?}"),
-                    None,
+                    Some(&help),
                 );
             }
         }
@@ -207,7 +228,7 @@ pub fn parse(
             label: label.clone(),
             agent: g.agent.clone(),
             token_sha256,
-            servers: g.servers.clone(),
+            servers,
             tags: g.tags.clone(),
         });
     }
@@ -250,7 +271,7 @@ fn validate_server(
             cx.at(
                 server.span(),
                 format!("servers.{name} needs `command` (stdio) or `url` (Streamable HTTP)"),
-                None,
+                Some("add command = \"...\" to run a local stdio server, or url = \"https://...\" for a remote one"),
             );
             None
         }
@@ -282,7 +303,7 @@ fn validate_server(
                 cx.at(
                     url.span(),
                     format!("servers.{name}.url must start with http:// or https://"),
-                    None,
+                    Some("write the full URL of the server's MCP endpoint, e.g. \"https://mcp.example.com/mcp\""),
                 );
             }
             let mut headers = HeaderMap::new();
@@ -290,7 +311,11 @@ fn validate_server(
                 let value = match expand_env(v, env) {
                     Ok(v) => v,
                     Err(missing) => {
-                        cx.at(url.span(), format!("servers.{name}.headers.{k} refers to ${{{missing}}}, which is not set"), None);
+                        cx.at(
+                            url.span(),
+                            format!("servers.{name}.headers.{k} refers to ${{{missing}}}, which is not set"),
+                            Some("set the variable in the gateway's environment"),
+                        );
                         continue;
                     }
                 };
@@ -304,7 +329,7 @@ fn validate_server(
                     _ => cx.at(
                         url.span(),
                         format!("servers.{name}.headers.{k} is not a valid HTTP header"),
-                        None,
+                        Some("header names are letters, digits and -; values are visible ASCII without line breaks"),
                     ),
                 }
             }
@@ -318,10 +343,21 @@ fn validate_server(
         None => (Arc::new(Policy::allow_all()), None),
         Some(p) => {
             let path = base.join(p.get_ref());
-            match load_policy(&path) {
+            match read_policy(&path) {
                 Ok(policy) => (Arc::new(policy), Some(path)),
-                Err(e) => {
-                    cx.errors.push(e);
+                Err(PolicyError::Read(e)) => {
+                    cx.at(
+                        p.span(),
+                        format!(
+                            "servers.{name}.policy: cannot read {}: {e}",
+                            path.display()
+                        ),
+                        Some("a relative policy path is resolved against the folder of this configuration file"),
+                    );
+                    return None;
+                }
+                Err(PolicyError::Invalid(d)) => {
+                    cx.errors.extend(d.iter().map(ToString::to_string));
                     return None;
                 }
             }
@@ -335,13 +371,25 @@ fn validate_server(
     })
 }
 
-/// Reads and compiles one policy file; the error lists every diagnostic.
-pub fn load_policy(path: &Path) -> Result<Policy, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read policy: {e}", path.display()))?;
+/// Why a policy file could not be used.
+enum PolicyError {
+    Read(std::io::Error),
+    Invalid(toolgate_policy::Diagnostics),
+}
+
+fn read_policy(path: &Path) -> Result<Policy, PolicyError> {
+    let text = std::fs::read_to_string(path).map_err(PolicyError::Read)?;
     let origin = path.display().to_string();
     toolgate_policy::compile(&text, &origin, SourceFormat::from_path(&origin))
-        .map_err(|d| d.to_string())
+        .map_err(PolicyError::Invalid)
+}
+
+/// Reads and compiles one policy file; the error lists every diagnostic.
+pub fn load_policy(path: &Path) -> Result<Policy, String> {
+    read_policy(path).map_err(|e| match e {
+        PolicyError::Read(e) => format!("{}: cannot read policy: {e}", path.display()),
+        PolicyError::Invalid(d) => d.to_string(),
+    })
 }
 
 /// Expands `${NAME}` references; returns the first missing name on failure.

@@ -74,6 +74,15 @@ fn main() -> ExitCode {
     code
 }
 
+/// `1 error`, `2 errors`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOOLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -89,19 +98,19 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Validate { config } => match config::load(&config) {
             Ok(s) => {
                 println!(
-                    "{}: ok ({} servers, {} grants)",
+                    "{}: ok ({}, {})",
                     config.display(),
-                    s.servers.len(),
-                    s.grants.len()
+                    plural(s.servers.len(), "server"),
+                    plural(s.grants.len(), "grant")
                 );
                 ExitCode::SUCCESS
             }
             Err(e) => {
                 eprintln!("{e}");
                 eprintln!(
-                    "error: {} is invalid ({} errors)",
+                    "error: {} is invalid ({})",
                     config.display(),
-                    e.items.len()
+                    plural(e.items.len(), "error")
                 );
                 ExitCode::from(EXIT_CONFIG)
             }
