@@ -1,6 +1,7 @@
 //! Connectors to upstream MCP servers: a supervised stdio child and a Streamable HTTP client.
 
 pub mod http;
+pub mod legacy_sse;
 pub mod stdio;
 
 /// Why an upstream could not carry a message.
