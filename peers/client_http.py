@@ -2,6 +2,7 @@
 
 Usage: python client_http.py URL [TOOL [JSON_ARGS]] [--tool T] [--args JSON] [--repeat N] [--progress]
                              [--no-list] [--read-resource URI] [--get-prompt NAME] [--header 'K: V']...
+                             [--sampling TEXT] [--elicit JSON] [--roots URI] [--log-level LEVEL] [--linger S]
   env TOKEN=...  sends `Authorization: Bearer ...` on every request.
   e.g. python client_http.py http://127.0.0.1:3001/mcp echo '{"message":"hi"}'
        TOKEN=tg_x python client_http.py http://127.0.0.1:8080/mcp/crm --no-list --tool createOneWorkflowRun \

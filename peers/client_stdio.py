@@ -1,7 +1,8 @@
 """Python SDK peer client over stdio (official `mcp` 2.x): spawns the server command and talks to it.
 
 Usage: python client_stdio.py [--tool T] [--args JSON] [--repeat N] [--progress] [--no-list]
-                              [--read-resource URI] [--get-prompt NAME] -- COMMAND [ARG...]
+                              [--read-resource URI] [--get-prompt NAME] [--sampling TEXT] [--elicit JSON]
+                              [--roots URI] [--log-level LEVEL] [--linger S] -- COMMAND [ARG...]
   e.g. python client_stdio.py --tool get-sum --args '{"a":2,"b":3}' -- \
          node node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio
 The child inherits this process's whole environment (so PAGE_SIZE=1, TOKEN=... reach it).

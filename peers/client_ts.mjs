@@ -4,22 +4,34 @@
 //        node client_ts.mjs --stdio "CMD ARG..." [TOOL [JSON_ARGS]] [options]
 //        node client_ts.mjs --stdio '["CMD","ARG with spaces"]' [TOOL [JSON_ARGS]] [options]
 // Options: --repeat N (call the tool N times in one session), --progress (print progress notifications),
-//          --no-list (skip tools/list), --timeout SECONDS (per request, default 60).
+//          --no-list (skip tools/list), --timeout SECONDS (per request, default 60),
+//          --sampling TEXT (declare sampling, answer every sampling/createMessage with the assistant text TEXT),
+//          --elicit JSON (declare elicitation, accept every elicitation/create with this content),
+//          --roots URI (declare roots, answer roots/list with this one root),
+//          --log-level LEVEL (logging/setLevel after connecting), --linger SECONDS (stay connected at the end).
 // env TOKEN=... sends `Authorization: Bearer ...` over HTTP. Run from the folder setup.sh filled (its
 // node_modules has the SDK); the stdio child inherits this environment.
 //
 // Output: one JSON object per line, the same events as the Python clients (peer_client.py):
-//   initialized, session, tool, tools, progress, result, error, fatal.
+//   initialized, session, tool, tools, progress, result, error, fatal; and sampling, elicitation, roots
+//   (a server request answered, with its params as "request") and log (every notifications/message).
 // Exit code: 0 ok, 2 when a tool result had isError, 3 on a JSON-RPC error answer, 1 fatal.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { McpError, ProgressNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  McpError,
+  ProgressNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 
 const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
 
 function parseArgs(argv) {
-  const o = { repeat: 1, progress: false, list: true, timeout: 60, positional: [] };
+  const o = { repeat: 1, progress: false, list: true, timeout: 60, linger: 0, positional: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--stdio") o.stdio = argv[++i];
@@ -27,6 +39,11 @@ function parseArgs(argv) {
     else if (a === "--progress") o.progress = true;
     else if (a === "--no-list") o.list = false;
     else if (a === "--timeout") o.timeout = Number(argv[++i]);
+    else if (a === "--sampling") o.sampling = argv[++i];
+    else if (a === "--elicit") o.elicit = JSON.parse(argv[++i]);
+    else if (a === "--roots") o.roots = argv[++i];
+    else if (a === "--log-level") o.logLevel = argv[++i];
+    else if (a === "--linger") o.linger = Number(argv[++i]);
     else o.positional.push(a);
   }
   if (!o.stdio) o.url = o.positional.shift();
@@ -52,7 +69,32 @@ function transportFor(o) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const transport = transportFor(o);
-  const client = new Client({ name: "toolgate-peer-ts", version: "0.1.0" });
+  const capabilities = {};
+  if (o.sampling !== undefined) capabilities.sampling = {};
+  if (o.elicit !== undefined) capabilities.elicitation = {};
+  if (o.roots !== undefined) capabilities.roots = { listChanged: false };
+  const client = new Client({ name: "toolgate-peer-ts", version: "0.1.0" }, { capabilities });
+  if (o.sampling !== undefined) {
+    client.setRequestHandler(CreateMessageRequestSchema, (r) => {
+      emit("sampling", { request: r.params });
+      return { role: "assistant", content: { type: "text", text: o.sampling }, model: "toolgate-peer", stopReason: "endTurn" };
+    });
+  }
+  if (o.elicit !== undefined) {
+    client.setRequestHandler(ElicitRequestSchema, (r) => {
+      emit("elicitation", { request: r.params });
+      return { action: "accept", content: o.elicit };
+    });
+  }
+  if (o.roots !== undefined) {
+    client.setRequestHandler(ListRootsRequestSchema, () => {
+      emit("roots");
+      return { roots: [{ uri: o.roots, name: "peer root" }] };
+    });
+  }
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    emit("log", { level: n.params.level, logger: n.params.logger ?? null, data: n.params.data ?? null });
+  });
   const timeout = o.timeout * 1000;
   // The SDK matches progress to its request inside a microtask, after a response read in the same chunk may
   // have retired the request: the last notification would be lost. Printing from our own handler keeps them all
@@ -69,6 +111,7 @@ async function main() {
     capabilities: client.getServerCapabilities() ?? null,
   });
   if (transport.sessionId) emit("session", { id: transport.sessionId });
+  if (o.logLevel) await client.setLoggingLevel(o.logLevel, { timeout });
   if (o.list) {
     let cursor, count = 0, pages = 0;
     do {
@@ -97,6 +140,7 @@ async function main() {
       }
     }
   }
+  if (o.linger > 0) await new Promise((resolve) => setTimeout(resolve, o.linger * 1000));
   if (transport.terminateSession) await transport.terminateSession().catch(() => {});
   await client.close();
   return code;

@@ -11,6 +11,10 @@ observation as one JSON object per line on stdout, so that Rust tests can parse 
   {"event":"result","call":1,"isError":false,"result":{...CallToolResult...}}
   {"event":"error","call":31,"code":-32602,"message":"...","data":null}      JSON-RPC error answer
   {"event":"resource","uri":"...","result":{...}}   /  {"event":"error","uri":"...",...}
+  {"event":"sampling","request":{...params...}}     with --sampling TEXT: a sampling/createMessage answered
+  {"event":"elicitation","request":{...params...}}  with --elicit JSON: an elicitation/create accepted
+  {"event":"roots"}                                   with --roots URI: a roots/list answered
+  {"event":"log","level":"info","logger":null,"data":...}   every notifications/message received
   {"event":"fatal","error":"..."}                     anything else (connection refused, HTTP 401, ...)
 
 `call` counts from 1, so with `--repeat 31` the refused 31st call is the line with "call":31.
@@ -29,6 +33,7 @@ from typing import Any
 import anyio
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
+from mcp import types
 from mcp.types import PaginatedRequestParams
 
 
@@ -50,6 +55,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--get-prompt", metavar="NAME", help="prompts/get this prompt (arguments from --prompt-args)")
     p.add_argument("--prompt-args", default="{}", help="JSON object of prompt arguments")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
+    p.add_argument("--sampling", metavar="TEXT", help="declare sampling; answer every createMessage with TEXT")
+    p.add_argument("--elicit", metavar="JSON", help="declare elicitation; accept every request with this content")
+    p.add_argument("--roots", metavar="URI", help="declare roots; answer roots/list with this one root")
+    p.add_argument("--log-level", metavar="LEVEL", help="send logging/setLevel LEVEL after initializing")
+    p.add_argument("--linger", type=float, default=0.0, help="seconds to stay connected at the end")
 
 
 class Outcome:
@@ -86,6 +96,8 @@ async def drive(s: ClientSession, o: argparse.Namespace) -> int:
         serverInfo=dump(init.server_info),
         capabilities=dump(init.capabilities),
     )
+    if o.log_level:
+        await s.set_logging_level(o.log_level)
     if not o.no_list:
         await list_all_tools(s)
     if o.tool:
@@ -118,7 +130,49 @@ async def drive(s: ClientSession, o: argparse.Namespace) -> int:
         except MCPError as e:
             emit("error", prompt=o.get_prompt, code=e.code, message=e.message, data=e.data)
             outcome.rpc_error()
+    if o.linger > 0:
+        await anyio.sleep(o.linger)
     return outcome.code
+
+
+def server_request_callbacks(o: argparse.Namespace) -> dict[str, Any]:
+    """ClientSession callbacks for the server-to-client requests the options declare (a callback declares the
+    capability), and one printing every log notification."""
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        emit("log", level=params.level, logger=params.logger, data=params.data)
+
+    callbacks: dict[str, Any] = {"logging_callback": on_log}
+    if o.sampling is not None:
+        text = o.sampling
+
+        async def on_sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+            emit("sampling", request=dump(params))
+            return types.CreateMessageResult(
+                role="assistant",
+                content=types.TextContent(type="text", text=text),
+                model="toolgate-peer",
+                stop_reason="endTurn",
+            )
+
+        callbacks["sampling_callback"] = on_sampling
+    if o.elicit is not None:
+        content = json.loads(o.elicit)
+
+        async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            emit("elicitation", request=dump(params))
+            return types.ElicitResult(action="accept", content=content)
+
+        callbacks["elicitation_callback"] = on_elicit
+    if o.roots is not None:
+        uri = o.roots
+
+        async def on_roots(context: Any) -> types.ListRootsResult:
+            emit("roots")
+            return types.ListRootsResult(roots=[types.Root(uri=uri, name="peer root")])
+
+        callbacks["list_roots_callback"] = on_roots
+    return callbacks
 
 
 def describe(e: BaseException) -> str:
@@ -134,7 +188,7 @@ def run(open_streams, o: argparse.Namespace) -> None:
     async def main() -> int:
         async with AsyncExitStack() as stack:
             read, write = await open_streams(stack)
-            s = await stack.enter_async_context(ClientSession(read, write))
+            s = await stack.enter_async_context(ClientSession(read, write, **server_request_callbacks(o)))
             return await drive(s, o)
 
     try:

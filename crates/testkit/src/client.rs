@@ -36,6 +36,11 @@ pub struct McpClient {
     get_prompt: Option<(String, Value)>,
     env: Vec<(String, String)>,
     timeout: Duration,
+    sampling: Option<String>,
+    elicit: Option<Value>,
+    roots: Option<String>,
+    log_level: Option<String>,
+    linger: Option<Duration>,
 }
 
 impl McpClient {
@@ -52,6 +57,11 @@ impl McpClient {
             get_prompt: None,
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            sampling: None,
+            elicit: None,
+            roots: None,
+            log_level: None,
+            linger: None,
         }
     }
 
@@ -129,6 +139,40 @@ impl McpClient {
         self
     }
 
+    /// Declare the `sampling` capability and answer every `sampling/createMessage` with an assistant text
+    /// message `text`; each request is printed as `{"event":"sampling","request":{...params...}}`.
+    pub fn sampling(mut self, text: &str) -> Self {
+        self.sampling = Some(text.to_owned());
+        self
+    }
+
+    /// Declare the `elicitation` capability and accept every `elicitation/create` with `content`; each
+    /// request is printed as `{"event":"elicitation","request":{...params...}}`.
+    pub fn elicit(mut self, content: Value) -> Self {
+        self.elicit = Some(content);
+        self
+    }
+
+    /// Declare the `roots` capability and answer `roots/list` with the one root `uri`; each request is
+    /// printed as `{"event":"roots"}`.
+    pub fn roots(mut self, uri: &str) -> Self {
+        self.roots = Some(uri.to_owned());
+        self
+    }
+
+    /// Send `logging/setLevel` with `level` right after initializing. Every `notifications/message` is
+    /// printed as `{"event":"log","level":...,"logger":...,"data":...}`, with or without this.
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_owned());
+        self
+    }
+
+    /// Stay connected this long after the last request, to catch notifications sent after it.
+    pub fn linger(mut self, time: Duration) -> Self {
+        self.linger = Some(time);
+        self
+    }
+
     /// The deadline for the whole run (default 60 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -186,6 +230,21 @@ impl McpClient {
         }
         if !self.list {
             options.push("--no-list".to_owned());
+        }
+        if let Some(text) = &self.sampling {
+            options.extend(["--sampling".to_owned(), text.clone()]);
+        }
+        if let Some(content) = &self.elicit {
+            options.extend(["--elicit".to_owned(), content.to_string()]);
+        }
+        if let Some(uri) = &self.roots {
+            options.extend(["--roots".to_owned(), uri.clone()]);
+        }
+        if let Some(level) = &self.log_level {
+            options.extend(["--log-level".to_owned(), level.clone()]);
+        }
+        if let Some(linger) = self.linger {
+            options.extend(["--linger".to_owned(), linger.as_secs_f64().to_string()]);
         }
         let per_request = self.timeout.as_secs().max(1).to_string();
         options.extend(["--timeout".to_owned(), per_request]);

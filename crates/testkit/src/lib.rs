@@ -31,6 +31,7 @@ pub use net::{free_port, wait_for_port};
 pub use paths::{node22_bin, peers_dir, python_bin, repo_root};
 pub use servers::{
     HttpPeer, fastmcp_stdio_command, server_everything_stdio_command, spawn_announced,
-    spawn_fastmcp_http, spawn_server_everything_http, spawn_twenty_http, twenty_stdio_command,
+    spawn_fastmcp_http, spawn_server_everything_http, spawn_twenty_http,
+    spawn_twenty_http_echoing_headers, twenty_stdio_command,
 };
 pub use twenty_bin::twenty_mcp_bin;

@@ -95,6 +95,17 @@ pub fn spawn_twenty_http(page_size: Option<usize>) -> HttpPeer {
     spawn_announced("twenty-mcp", &mut command)
 }
 
+/// `twenty-mcp http` with `TWENTY_ECHO_HEADERS=1`: every tool result's `structuredContent` carries
+/// `"headers": {name: value}`, the (lowercased) headers of the HTTP request that reached it.
+pub fn spawn_twenty_http_echoing_headers() -> HttpPeer {
+    let mut command = Command::new(twenty_mcp_bin());
+    command
+        .args(["http", "--listen", "127.0.0.1:0"])
+        .env_remove("PAGE_SIZE")
+        .env("TWENTY_ECHO_HEADERS", "1");
+    spawn_announced("twenty-mcp", &mut command)
+}
+
 /// Starts a server that prints its endpoint on stdout (a line containing `http://…`, e.g.
 /// `listening on http://127.0.0.1:PORT/mcp`) and returns once it has. Listen on port 0 and let it announce the
 /// port: nothing can take the port in between. Later output on stdout is drained and dropped.

@@ -1,6 +1,6 @@
 //! The peer clients' modes that gateway tests depend on, proven against real third-party servers with no
 //! gateway in between: repeated calls in one session, progress notifications, isError exit codes, pagination,
-//! bearer tokens, and the Inspector CLI.
+//! bearer tokens, answers to sampling, elicitation and roots requests, log notifications, and the Inspector CLI.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -62,6 +62,59 @@ fn python_client_reads_resources_and_prompts() {
         .run();
     out.assert_exit(3);
     assert!(out.events_named("error")[0]["code"].is_i64(), "{out}");
+}
+
+/// Both SDK clients, over stdio, answer server-everything's sampling, elicitation and roots requests as told
+/// and print its log notifications.
+#[test]
+fn clients_answer_server_requests_and_print_logs() {
+    let server = server_everything_stdio_command();
+    for (sdk, client) in [
+        ("python", McpClient::python_stdio(&server)),
+        ("typescript", McpClient::ts_stdio(&server)),
+    ] {
+        let out = client
+            .clone()
+            .no_list()
+            .sampling("sampled text")
+            .call("trigger-sampling-request", json!({"prompt": "p"}))
+            .run();
+        out.assert_exit(0);
+        assert_eq!(
+            out.events_named("sampling")[0]["request"]["maxTokens"],
+            100,
+            "{sdk}"
+        );
+        let text = out.events_named("result")[0]["result"]["content"][0]["text"].to_string();
+        assert!(text.contains("sampled text"), "{sdk}: {text}");
+
+        let out = client
+            .clone()
+            .no_list()
+            .elicit(json!({"name": "Grace"}))
+            .call("trigger-elicitation-request", json!({}))
+            .run();
+        out.assert_exit(0);
+        assert_eq!(out.events_named("elicitation").len(), 1, "{sdk}");
+        let text = out.events_named("result")[0]["result"]["content"][1]["text"].to_string();
+        assert!(text.contains("- Name: Grace"), "{sdk}: {text}");
+
+        let out = client
+            .no_list()
+            .roots("file:///tmp/r")
+            .log_level("info")
+            .call("get-roots-list", json!({}))
+            .run();
+        out.assert_exit(0);
+        assert_eq!(out.events_named("roots").len(), 1, "{sdk}");
+        assert_eq!(
+            out.events_named("log")[0]["data"],
+            "Roots updated: 1 root(s) received from client",
+            "{sdk}"
+        );
+        let text = out.events_named("result")[0]["result"]["content"][0]["text"].to_string();
+        assert!(text.contains("file:///tmp/r"), "{sdk}: {text}");
+    }
 }
 
 #[test]

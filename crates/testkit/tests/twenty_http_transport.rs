@@ -7,7 +7,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use toolgate_testkit::{HttpPeer, conformance, spawn_twenty_http};
+use toolgate_testkit::{
+    HttpPeer, conformance, spawn_twenty_http, spawn_twenty_http_echoing_headers,
+};
 
 struct Reply {
     status: u16,
@@ -172,6 +174,40 @@ fn errors_keep_the_request_id() {
     let garbage = send(&twenty, "POST", &h, "{oops");
     assert_eq!(garbage.status, 400);
     assert_eq!(garbage.json()["error"]["code"], -32700);
+}
+
+#[test]
+fn echoes_request_headers_in_tool_results_when_asked() {
+    let call = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"findOneCompany","arguments":{"id":"1"}}}"#;
+    let twenty = spawn_twenty_http_echoing_headers();
+    let session = initialize(&twenty);
+    let reply = send(
+        &twenty,
+        "POST",
+        &[("Mcp-Session-Id", &session), ("X-Api-Key", "k-1")],
+        call,
+    );
+    let structured = &reply.json()["result"]["structuredContent"];
+    assert_eq!(structured["tool"], "findOneCompany");
+    assert_eq!(structured["arguments"], json!({"id": "1"}));
+    assert_eq!(structured["headers"]["x-api-key"], "k-1");
+    assert_eq!(structured["headers"]["mcp-session-id"], session.as_str());
+    // Other answers are left alone.
+    let ping = send(
+        &twenty,
+        "POST",
+        &[("Mcp-Session-Id", &session)],
+        r#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#,
+    );
+    assert_eq!(ping.json()["result"], json!({}));
+
+    // Without the variable, results carry no headers.
+    let plain = spawn_twenty_http(None);
+    let session = initialize(&plain);
+    let reply = send(&plain, "POST", &[("Mcp-Session-Id", &session)], call);
+    let structured = &reply.json()["result"]["structuredContent"];
+    assert_eq!(structured["tool"], "findOneCompany");
+    assert!(structured.get("headers").is_none(), "{structured}");
 }
 
 #[test]

@@ -24,6 +24,12 @@ impl Toolgate {
     /// Starts `toolgate serve` with `config` (TOML; `listen` is added) and `files` written next
     /// to it.
     pub fn start(config: &str, files: &[(&str, &str)]) -> Toolgate {
+        Self::start_with_env(config, files, &[])
+    }
+
+    /// [`Toolgate::start`] with extra environment variables for the gateway (e.g. the ones its
+    /// config refers to as `${NAME}`).
+    pub fn start_with_env(config: &str, files: &[(&str, &str)], env: &[(&str, &str)]) -> Toolgate {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("write file");
@@ -37,6 +43,7 @@ impl Toolgate {
             .arg("-c")
             .arg(&config_path)
             .env("TOOLGATE_LOG", "info,toolgate=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);

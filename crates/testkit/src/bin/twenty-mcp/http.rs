@@ -1,6 +1,9 @@
 //! The Streamable HTTP transport at `/mcp`: JSON responses (never SSE), a session id issued by `initialize`
 //! and required afterwards, 202 for notifications and responses, DELETE to end a session, 405 for GET.
 //! Bound to loopback, it refuses a foreign `Host` or `Origin` (DNS-rebinding protection) as the spec asks.
+//! With env `TWENTY_ECHO_HEADERS=1`, every `tools/call` result's `structuredContent` also carries
+//! `"headers": {name: value}`, the headers of the HTTP request that carried the call (names lowercased), so
+//! a test can see what reaches the upstream through a gateway.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -23,6 +26,8 @@ struct App {
     sessions: Mutex<HashSet<String>>,
     /// Listening on loopback only: requests must name a loopback host.
     loopback: bool,
+    /// `TWENTY_ECHO_HEADERS=1`: tool results echo the request's headers.
+    echo_headers: bool,
 }
 
 type Shared = Arc<App>;
@@ -43,6 +48,7 @@ pub fn serve(server: TwentyServer, addr: SocketAddr) -> io::Result<()> {
             server,
             sessions: Mutex::new(HashSet::new()),
             loopback: local.ip().is_loopback(),
+            echo_headers: std::env::var("TWENTY_ECHO_HEADERS").is_ok_and(|v| v == "1"),
         };
         let router = Router::new()
             .route("/mcp", post(on_post).delete(on_delete).get(on_get))
@@ -83,9 +89,12 @@ async fn on_post(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             None
         }
     };
-    let Some(reply) = handled.reply else {
+    let Some(mut reply) = handled.reply else {
         return StatusCode::ACCEPTED.into_response();
     };
+    if app.echo_headers && handled.kind == MessageKind::Request {
+        reply = with_headers(reply, &headers);
+    }
     let status = if handled.kind == MessageKind::Invalid {
         StatusCode::BAD_REQUEST
     } else {
@@ -97,6 +106,35 @@ async fn on_post(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         response.headers_mut().insert(SESSION_HEADER, id);
     }
     response
+}
+
+/// Adds `"headers"` to the `structuredContent` of a tool result; any other reply is returned as it is.
+fn with_headers(reply: String, headers: &HeaderMap) -> String {
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&reply) else {
+        return reply;
+    };
+    let Some(structured) = message
+        .pointer_mut("/result/structuredContent")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return reply;
+    };
+    let mut echoed = serde_json::Map::new();
+    for (name, value) in headers {
+        // HeaderMap names are lowercase already; repeated headers are joined as HTTP would fold them.
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match echoed.get_mut(name.as_str()) {
+            Some(serde_json::Value::String(v)) => {
+                v.push_str(", ");
+                v.push_str(&value);
+            }
+            _ => {
+                echoed.insert(name.as_str().to_owned(), value.into());
+            }
+        }
+    }
+    structured.insert("headers".to_owned(), echoed.into());
+    message.to_string()
 }
 
 async fn on_delete(State(app): State<Shared>, headers: HeaderMap) -> Response {

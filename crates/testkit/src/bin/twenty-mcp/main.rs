@@ -2,7 +2,8 @@
 //! and load benchmarks, over stdio or Streamable HTTP.
 //!
 //! Usage: `twenty-mcp stdio` | `twenty-mcp http [--listen 127.0.0.1:0]`; env `PAGE_SIZE=N` paginates
-//! `tools/list`.
+//! `tools/list`; env `TWENTY_ECHO_HEADERS=1` (HTTP only) adds the request's headers to every tool result's
+//! `structuredContent` as `"headers": {name: value}`.
 
 mod http;
 mod stdio;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use toolgate_testkit::twenty::TwentyServer;
 
-const USAGE: &str = "usage: twenty-mcp stdio | twenty-mcp http [--listen 127.0.0.1:0]   (env PAGE_SIZE=N paginates tools/list)";
+const USAGE: &str = "usage: twenty-mcp stdio | twenty-mcp http [--listen 127.0.0.1:0]   (env PAGE_SIZE=N paginates tools/list; TWENTY_ECHO_HEADERS=1 echoes HTTP headers in tool results)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
