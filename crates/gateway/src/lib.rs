@@ -9,6 +9,7 @@
 //!   Streamable HTTP session), its answer relayed by [`relay::finish`], which filters tool
 //!   lists and gives quota back after upstream errors.
 
+pub mod aggregate;
 pub mod enforce;
 pub mod http;
 pub mod identity;
@@ -21,6 +22,8 @@ pub mod upstream;
 pub mod wire;
 pub mod wrap;
 
+use aggregate::names::Namer;
+use aggregate::session::AggregateSession;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -44,6 +47,8 @@ pub struct Gateway {
     auth: Authenticator,
     enforcer: Enforcer,
     sessions: SessionRegistry,
+    aggregates: SessionRegistry<AggregateSession>,
+    namer: Namer,
 }
 
 impl Gateway {
@@ -60,6 +65,15 @@ impl Gateway {
             auth: Authenticator::new(&settings.grants),
             enforcer: Enforcer::new(counters),
             sessions: SessionRegistry::default(),
+            aggregates: SessionRegistry::default(),
+            namer: Namer::new(
+                &settings.name_separator,
+                settings
+                    .servers
+                    .iter()
+                    .filter_map(|s| Some((s.name.clone(), s.prefix.clone()?)))
+                    .collect(),
+            ),
             servers,
             settings,
         }))
@@ -81,7 +95,11 @@ impl Gateway {
                 .get(http::mcp::get)
                 .delete(http::mcp::delete)
         };
+        let aggregate = axum::routing::post(http::aggregate::post)
+            .get(http::aggregate::get)
+            .delete(http::aggregate::delete);
         Router::new()
+            .route("/mcp", aggregate)
             .route("/mcp/{server}", mcp())
             // The same endpoint for clients that insist the path ends in `/mcp` (the Inspector CLI).
             .route("/servers/{server}/mcp", mcp())
@@ -111,8 +129,13 @@ impl Gateway {
     /// Closes every session.
     pub async fn close_all_sessions(&self) {
         let sessions = self.sessions.drain();
+        let aggregates = self.aggregates.drain();
         let closing = sessions.iter().map(|s| s.link.close(None));
-        futures_util::future::join_all(closing).await;
+        futures_util::future::join(
+            futures_util::future::join_all(closing),
+            futures_util::future::join_all(aggregates.iter().map(|s| s.close())),
+        )
+        .await;
     }
 }
 
@@ -124,6 +147,10 @@ async fn reap_idle_sessions(gw: Arc<Gateway>) {
         for s in gw.sessions.take_idle(idle) {
             tracing::info!(server = %s.server.name, session = %s.id, "closing idle session");
             s.link.close(s.protocol_version().as_deref()).await;
+        }
+        for s in gw.aggregates.take_idle(idle) {
+            tracing::info!(session = %s.id, "closing idle /mcp session");
+            s.close().await;
         }
     }
 }

@@ -43,32 +43,19 @@ pub async fn plan_request(
 ) -> Plan {
     debug_assert_eq!(msg.kind, Kind::Request);
     match msg.method() {
-        "tools/call" => {
-            let call = match ToolCall::parse(msg.params) {
-                Ok(call) => call,
-                Err(e) => {
-                    // Unreadable calls are refused, never forwarded (fail closed).
-                    let answer = GatewayAnswer::Error {
-                        code: codes::INVALID_PARAMS,
-                        message: e.to_string(),
-                    };
-                    return Plan::Answer(answer.to_response(msg.id));
-                }
-            };
-            match enforcer
-                .tool_call(policy, server, caller, session, &call)
-                .await
-            {
-                Verdict::Forward(ticket) => {
-                    tracing::debug!(tool = %call.name, "allowed");
-                    Plan::Forward(Pending::ToolCall(ticket))
-                }
-                Verdict::Answer(answer) => {
-                    tracing::info!(tool = %call.name, answer = ?answer, "refused");
-                    Plan::Answer(answer.to_response(msg.id))
-                }
+        "tools/call" => match ToolCall::parse(msg.params) {
+            Ok(call) => {
+                plan_tool_call(enforcer, policy, server, caller, session, &call, msg.id).await
             }
-        }
+            // Unreadable calls are refused, never forwarded (fail closed).
+            Err(e) => Plan::Answer(
+                GatewayAnswer::Error {
+                    code: codes::INVALID_PARAMS,
+                    message: e.to_string(),
+                }
+                .to_response(msg.id),
+            ),
+        },
         "tools/list" => Plan::Forward(Pending::ToolsList(policy.clone())),
         // The 2026 protocol's probe: an error at once makes clients fall back to `initialize`.
         "server/discover" => Plan::Answer(
@@ -79,6 +66,31 @@ pub async fn plan_request(
             .to_response(msg.id),
         ),
         _ => Plan::Forward(Pending::Plain),
+    }
+}
+
+/// Decides one tool call (its name already the upstream's own).
+pub async fn plan_tool_call(
+    enforcer: &Enforcer,
+    policy: &Policy,
+    server: &str,
+    caller: &Caller,
+    session: &str,
+    call: &ToolCall<'_>,
+    id: Option<&serde_json::value::RawValue>,
+) -> Plan {
+    match enforcer
+        .tool_call(policy, server, caller, session, call)
+        .await
+    {
+        Verdict::Forward(ticket) => {
+            tracing::debug!(server, tool = %call.name, "allowed");
+            Plan::Forward(Pending::ToolCall(ticket))
+        }
+        Verdict::Answer(answer) => {
+            tracing::info!(server, tool = %call.name, answer = ?answer, "refused");
+            Plan::Answer(answer.to_response(id))
+        }
     }
 }
 

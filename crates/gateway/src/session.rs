@@ -19,7 +19,6 @@ pub struct Session {
     pub link: UpstreamLink,
     /// The protocol version the client asked for, passed on to HTTP upstreams.
     pub protocol_version: Mutex<Option<String>>,
-    last_used_ms: AtomicU64,
 }
 
 impl Session {
@@ -30,28 +29,28 @@ impl Session {
             caller,
             link,
             protocol_version: Mutex::new(None),
-            last_used_ms: AtomicU64::new(0),
         }
     }
 
     pub fn protocol_version(&self) -> Option<String> {
         self.protocol_version.lock().clone()
     }
-
-    fn touch(&self, epoch: Instant) {
-        self.last_used_ms
-            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
 }
 
-/// All open sessions.
+/// Open sessions of one kind (single-server or aggregate), with their last use for idle reaping.
 #[derive(Debug)]
-pub struct SessionRegistry {
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+pub struct SessionRegistry<T = Session> {
+    sessions: Mutex<HashMap<String, Entry<T>>>,
     epoch: Instant,
 }
 
-impl Default for SessionRegistry {
+#[derive(Debug)]
+struct Entry<T> {
+    session: Arc<T>,
+    last_used_ms: AtomicU64,
+}
+
+impl<T> Default for SessionRegistry<T> {
     fn default() -> Self {
         SessionRegistry {
             sessions: Mutex::default(),
@@ -60,21 +59,29 @@ impl Default for SessionRegistry {
     }
 }
 
-impl SessionRegistry {
-    pub fn insert(&self, session: Arc<Session>) {
-        session.touch(self.epoch);
-        self.sessions.lock().insert(session.id.clone(), session);
+impl<T> SessionRegistry<T> {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn insert(&self, id: &str, session: Arc<T>) {
+        let entry = Entry {
+            session,
+            last_used_ms: AtomicU64::new(self.now_ms()),
+        };
+        self.sessions.lock().insert(id.to_owned(), entry);
     }
 
     /// Finds a session and marks it used.
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let s = self.sessions.lock().get(id).cloned()?;
-        s.touch(self.epoch);
-        Some(s)
+    pub fn get(&self, id: &str) -> Option<Arc<T>> {
+        let map = self.sessions.lock();
+        let e = map.get(id)?;
+        e.last_used_ms.store(self.now_ms(), Ordering::Relaxed);
+        Some(e.session.clone())
     }
 
-    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions.lock().remove(id)
+    pub fn remove(&self, id: &str) -> Option<Arc<T>> {
+        self.sessions.lock().remove(id).map(|e| e.session)
     }
 
     pub fn len(&self) -> usize {
@@ -86,20 +93,27 @@ impl SessionRegistry {
     }
 
     /// Removes and returns every session idle for longer than `idle`.
-    pub fn take_idle(&self, idle: Duration) -> Vec<Arc<Session>> {
-        let now = self.epoch.elapsed().as_millis() as u64;
+    pub fn take_idle(&self, idle: Duration) -> Vec<Arc<T>> {
+        let now = self.now_ms();
         let limit = idle.as_millis() as u64;
         let mut map = self.sessions.lock();
         let ids: Vec<String> = map
             .iter()
-            .filter(|(_, s)| now.saturating_sub(s.last_used_ms.load(Ordering::Relaxed)) > limit)
+            .filter(|(_, e)| now.saturating_sub(e.last_used_ms.load(Ordering::Relaxed)) > limit)
             .map(|(id, _)| id.clone())
             .collect();
-        ids.iter().filter_map(|id| map.remove(id)).collect()
+        ids.iter()
+            .filter_map(|id| map.remove(id))
+            .map(|e| e.session)
+            .collect()
     }
 
     /// Removes and returns every session (shutdown).
-    pub fn drain(&self) -> Vec<Arc<Session>> {
-        self.sessions.lock().drain().map(|(_, s)| s).collect()
+    pub fn drain(&self) -> Vec<Arc<T>> {
+        self.sessions
+            .lock()
+            .drain()
+            .map(|(_, e)| e.session)
+            .collect()
     }
 }

@@ -22,6 +22,13 @@ pub struct Settings {
     pub session_idle_timeout: Duration,
     /// How long one upstream request may take before the client gets an error.
     pub upstream_timeout: Duration,
+    /// How long the gateway waits for an upstream's handshake or list on `/mcp` before going on
+    /// without it.
+    pub upstream_connect_timeout: Duration,
+    /// Between a server's prefix and a tool's name on `/mcp` (`crm__findManyPeople`).
+    pub name_separator: String,
+    /// Items per page of the merged lists on `/mcp` (0: one page).
+    pub list_page_size: usize,
 }
 
 impl Settings {
@@ -35,6 +42,8 @@ pub struct ServerSettings {
     pub name: String,
     pub transport: Transport,
     pub policy: Arc<Policy>,
+    /// The prefix of this server's names on `/mcp` (default: its name).
+    pub prefix: Option<String>,
     /// Where the policy came from, for logs and reloads; `None` means allow-all.
     pub policy_path: Option<PathBuf>,
 }
@@ -67,6 +76,9 @@ impl Default for Settings {
             max_body_bytes: 4 * 1024 * 1024,
             session_idle_timeout: Duration::from_secs(30 * 60),
             upstream_timeout: Duration::from_secs(300),
+            upstream_connect_timeout: Duration::from_secs(10),
+            name_separator: "__".into(),
+            list_page_size: 500,
         }
     }
 }

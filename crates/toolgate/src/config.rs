@@ -34,6 +34,9 @@ struct RawGateway {
     max_body_bytes: Option<usize>,
     session_idle_timeout: Option<Spanned<String>>,
     upstream_timeout: Option<Spanned<String>>,
+    upstream_connect_timeout: Option<Spanned<String>>,
+    name_separator: Option<Spanned<String>>,
+    list_page_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +52,8 @@ struct RawServer {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     policy: Option<Spanned<String>>,
+    /// The prefix of this server's names on `/mcp` (default: its name).
+    prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +175,10 @@ pub fn parse(
             &raw.gateway.upstream_timeout,
             &mut settings.upstream_timeout,
         ),
+        (
+            &raw.gateway.upstream_connect_timeout,
+            &mut settings.upstream_connect_timeout,
+        ),
     ] {
         if let Some(v) = field {
             match parse_duration(v.get_ref()) {
@@ -180,6 +189,21 @@ pub fn parse(
                     Some("use e.g. \"90s\", \"30m\", \"2h\""),
                 ),
             }
+        }
+    }
+
+    if let Some(n) = raw.gateway.list_page_size {
+        settings.list_page_size = n;
+    }
+    if let Some(sep) = &raw.gateway.name_separator {
+        if toolgate_gateway::aggregate::names::is_valid(sep.get_ref()) && sep.get_ref().len() <= 4 {
+            settings.name_separator = sep.get_ref().clone();
+        } else {
+            cx.at(
+                sep.span(),
+                format!("invalid name_separator {:?}", sep.get_ref()),
+                Some("use 1 to 4 characters from [a-zA-Z0-9_-], e.g. \"__\" or \"-\""),
+            );
         }
     }
 
@@ -363,10 +387,28 @@ fn validate_server(
             }
         }
     };
+    let prefix = match &s.prefix {
+        Some(p) if toolgate_gateway::aggregate::names::is_valid(p.get_ref()) => {
+            Some(p.get_ref().clone())
+        }
+        Some(p) => {
+            cx.at(
+                p.span(),
+                format!(
+                    "servers.{name}.prefix {:?} is not a valid name prefix",
+                    p.get_ref()
+                ),
+                Some("use characters from [a-zA-Z0-9_-] only"),
+            );
+            None
+        }
+        None => None,
+    };
     Some(ServerSettings {
         name: name.to_owned(),
         transport: transport?,
         policy,
+        prefix,
         policy_path,
     })
 }

@@ -9,61 +9,24 @@
 #![allow(clippy::result_large_err)]
 
 use super::origin::origin_allowed;
+use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
 use crate::Gateway;
 use crate::identity::AuthError;
 use crate::relay::{self, Pending, Plan};
 use crate::session::Session;
-use crate::upstream::{MessageStream, ReplyStream};
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use serde_json::value::RawValue;
 use std::sync::Arc;
-use tokio::time::Instant;
 use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
-use toolgate_mcp::sse;
 use toolgate_mcp::{PROTOCOL_VERSION_HEADER, SESSION_HEADER};
 
-/// A JSON-RPC error with no id, as an HTTP response with `status`.
-fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    json_response(status, jsonrpc::error_response(None, code, message))
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-fn sse_response(body: Body) -> Response {
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn accepts_sse(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_sse(headers: &HeaderMap) -> bool {
     header_str(headers, "accept")
         .is_some_and(|a| a.contains("text/event-stream") || a.contains("*/*"))
 }
@@ -74,32 +37,7 @@ fn admit(
     headers: &HeaderMap,
     server: &str,
 ) -> Result<Arc<crate::identity::Caller>, Response> {
-    if !origin_allowed(headers, &gw.settings.allowed_origins) {
-        return Err(rpc_error(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_REQUEST,
-            "origin not allowed",
-        ));
-    }
-    let caller = gw
-        .auth
-        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-        .map_err(|e| {
-            let mut r = rpc_error(
-                StatusCode::UNAUTHORIZED,
-                codes::INVALID_REQUEST,
-                &e.to_string(),
-            );
-            let challenge = match e {
-                AuthError::Missing => "Bearer",
-                AuthError::Invalid => "Bearer error=\"invalid_token\"",
-            };
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
-            r
-        })?;
+    let caller = authenticate(gw, headers)?;
     if !gw.servers.contains_key(server) {
         return Err(rpc_error(
             StatusCode::NOT_FOUND,
@@ -118,6 +56,38 @@ fn admit(
         ));
     }
     Ok(caller)
+}
+
+/// The origin check, then the bearer token resolved to a caller.
+pub(crate) fn authenticate(
+    gw: &Gateway,
+    headers: &HeaderMap,
+) -> Result<Arc<crate::identity::Caller>, Response> {
+    if !origin_allowed(headers, &gw.settings.allowed_origins) {
+        return Err(rpc_error(
+            StatusCode::FORBIDDEN,
+            codes::INVALID_REQUEST,
+            "origin not allowed",
+        ));
+    }
+    gw.auth
+        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+        .map_err(|e| {
+            let mut r = rpc_error(
+                StatusCode::UNAUTHORIZED,
+                codes::INVALID_REQUEST,
+                &e.to_string(),
+            );
+            let challenge = match e {
+                AuthError::Missing => "Bearer",
+                AuthError::Invalid => "Bearer error=\"invalid_token\"",
+            };
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+            r
+        })
 }
 
 /// The session a request names, if it exists, belongs to this server and to this grant.
@@ -219,17 +189,18 @@ pub async fn post(
     let id = msg.id.expect("requests have ids").to_owned();
     let token = msg.progress_token();
     drop(msg);
-    forward(
-        &gw,
-        &session,
+    let outbound = Outbound {
+        link: &session.link,
+        server: &server,
         body,
         id,
-        token,
+        progress_token: token,
         pending,
-        pv.as_deref(),
-        accepts_sse(&headers),
-    )
-    .await
+        protocol_version: pv.as_deref(),
+        client_accepts_sse: accepts_sse(&headers),
+        rewrite: None,
+    };
+    respond::forward(&gw, outbound).await
 }
 
 /// `initialize` without a session: open a link upstream, forward, and issue a session id.
@@ -258,23 +229,24 @@ async fn initialize(
     };
     let session = Arc::new(Session::new(runtime, caller, link));
     *session.protocol_version.lock() = requested_protocol_version(msg);
-    gw.sessions.insert(session.clone());
+    gw.sessions.insert(&session.id, session.clone());
     tracing::info!(server, session = %session.id, agent = %session.caller.identity.agent, "session opened");
     let id = msg.id.expect("requests have ids").to_owned();
     let pv = header_str(headers, PROTOCOL_VERSION_HEADER).map(str::to_owned);
-    let mut response = forward(
-        gw,
-        &session,
+    let outbound = Outbound {
+        link: &session.link,
+        server,
         body,
         id,
-        None,
-        Pending::Plain,
-        pv.as_deref(),
-        accepts_sse(headers),
-    )
-    .await;
+        progress_token: None,
+        pending: Pending::Plain,
+        protocol_version: pv.as_deref(),
+        client_accepts_sse: accepts_sse(headers),
+        rewrite: None,
+    };
+    let mut response = respond::forward(gw, outbound).await;
     let failed =
-        response.status() != StatusCode::OK || response.extensions().get::<FailedInit>().is_some();
+        response.status() != StatusCode::OK || response.extensions().get::<Failed>().is_some();
     if failed {
         gw.sessions.remove(&session.id);
         session.link.close(None).await;
@@ -286,10 +258,6 @@ async fn initialize(
     response
 }
 
-/// Marks a JSON response that carried a JSON-RPC error or no answer at all.
-#[derive(Clone, Copy)]
-struct FailedInit;
-
 fn requested_protocol_version(msg: &Message<'_>) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct P {
@@ -297,165 +265,6 @@ fn requested_protocol_version(msg: &Message<'_>) -> Option<String> {
         v: Option<String>,
     }
     serde_json::from_str::<P>(msg.params?.get()).ok()?.v
-}
-
-/// Forwards a request and relays what comes back: JSON when the answer is one message, SSE when
-/// the server streams or sends anything before the answer.
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    gw: &Arc<Gateway>,
-    session: &Arc<Session>,
-    body: Bytes,
-    id: Box<RawValue>,
-    token: Option<Box<RawValue>>,
-    pending: Pending,
-    pv: Option<&str>,
-    client_accepts_sse: bool,
-) -> Response {
-    let deadline = Instant::now() + gw.settings.upstream_timeout;
-    let server = &session.server.name;
-    let reply =
-        match tokio::time::timeout_at(deadline, session.link.request(body, &id, token, pv)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                relay::abandon(&gw.enforcer, pending).await;
-                tracing::warn!(server = %server, error = %e, "upstream request failed");
-                return upstream_failed(&id, &format!("server {server} is unavailable: {e}"));
-            }
-            Err(_) => {
-                relay::abandon(&gw.enforcer, pending).await;
-                return upstream_failed(&id, &format!("server {server} did not answer in time"));
-            }
-        };
-    let ReplyStream {
-        mut messages,
-        streaming,
-    } = reply;
-    let first = match tokio::time::timeout_at(deadline, messages.next()).await {
-        Ok(Some(Ok(m))) => m,
-        Ok(Some(Err(e))) => {
-            relay::abandon(&gw.enforcer, pending).await;
-            return upstream_failed(&id, &format!("server {server} failed: {e}"));
-        }
-        Ok(None) => {
-            relay::abandon(&gw.enforcer, pending).await;
-            return upstream_failed(&id, &format!("server {server} closed without answering"));
-        }
-        Err(_) => {
-            relay::abandon(&gw.enforcer, pending).await;
-            return upstream_failed(&id, &format!("server {server} did not answer in time"));
-        }
-    };
-    if relay::is_response_to(&first, &id) && (!streaming || !client_accepts_sse) {
-        let out = relay::finish(&gw.enforcer, pending, first).await;
-        let mut r = json_response(StatusCode::OK, out.to_vec());
-        if is_error(&out) {
-            r.extensions_mut().insert(FailedInit);
-        }
-        return r;
-    }
-    if !client_accepts_sse {
-        // The client cannot take a stream: wait for the answer and drop what comes before it.
-        let mut current = first;
-        loop {
-            if relay::is_response_to(&current, &id) {
-                let out = relay::finish(&gw.enforcer, pending, current).await;
-                return json_response(StatusCode::OK, out.to_vec());
-            }
-            current = match tokio::time::timeout_at(deadline, messages.next()).await {
-                Ok(Some(Ok(m))) => m,
-                _ => {
-                    relay::abandon(&gw.enforcer, pending).await;
-                    return upstream_failed(&id, &format!("server {server} did not answer"));
-                }
-            };
-        }
-    }
-    let stream = relay_stream(
-        gw.clone(),
-        first,
-        messages,
-        id,
-        pending,
-        deadline,
-        server.clone(),
-    );
-    sse_response(Body::from_stream(stream))
-}
-
-fn is_error(msg: &[u8]) -> bool {
-    Message::parse(msg).is_ok_and(|m| m.kind == Kind::Error)
-}
-
-fn upstream_failed(id: &RawValue, message: &str) -> Response {
-    let mut r = json_response(
-        StatusCode::OK,
-        jsonrpc::error_response(Some(id), codes::UPSTREAM_UNAVAILABLE, message),
-    );
-    r.extensions_mut().insert(FailedInit);
-    r
-}
-
-/// The SSE body of a streamed answer: every message as it arrives, the answer last (after its
-/// pending work), or an error event if the server gives up or runs out of time.
-fn relay_stream(
-    gw: Arc<Gateway>,
-    first: Bytes,
-    rest: MessageStream,
-    id: Box<RawValue>,
-    pending: Pending,
-    deadline: Instant,
-    server: String,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    struct State {
-        gw: Arc<Gateway>,
-        next: Option<Bytes>,
-        rest: MessageStream,
-        id: Box<RawValue>,
-        pending: Option<Pending>,
-        deadline: Instant,
-        server: String,
-    }
-    let state = State {
-        gw,
-        next: Some(first),
-        rest,
-        id,
-        pending: Some(pending),
-        deadline,
-        server,
-    };
-    futures_util::stream::unfold(state, |mut st| async move {
-        let pending = st.pending.take()?;
-        let msg = match st.next.take() {
-            Some(m) => Ok(m),
-            None => match tokio::time::timeout_at(st.deadline, st.rest.next()).await {
-                Ok(Some(Ok(m))) => Ok(m),
-                Ok(Some(Err(e))) => Err(format!("server {} failed: {e}", st.server)),
-                Ok(None) => Err(format!(
-                    "server {} closed the stream without answering",
-                    st.server
-                )),
-                Err(_) => Err(format!("server {} did not answer in time", st.server)),
-            },
-        };
-        match msg {
-            Ok(m) if relay::is_response_to(&m, &st.id) => {
-                let out = relay::finish(&st.gw.enforcer, pending, m).await;
-                Some((Ok(sse::encode_message(&out)), st))
-            }
-            Ok(m) => {
-                st.pending = Some(pending);
-                Some((Ok(sse::encode_message(&m)), st))
-            }
-            Err(reason) => {
-                relay::abandon(&st.gw.enforcer, pending).await;
-                let err =
-                    jsonrpc::error_response(Some(&st.id), codes::UPSTREAM_UNAVAILABLE, &reason);
-                Some((Ok(sse::encode_message(&err)), st))
-            }
-        }
-    })
 }
 
 pub async fn get(
@@ -489,14 +298,7 @@ pub async fn get(
         .map(str::to_owned)
         .or_else(|| session.protocol_version());
     match session.link.open_stream(pv.as_deref()).await {
-        Ok(Some(stream)) => {
-            let body = stream
-                .take_while(|m| std::future::ready(m.is_ok()))
-                .map(|m| {
-                    Ok::<_, std::convert::Infallible>(sse::encode_message(&m.unwrap_or_default()))
-                });
-            sse_response(Body::from_stream(body))
-        }
+        Ok(Some(stream)) => sse_response(respond::stream_body(stream, None)),
         Ok(None) => (
             StatusCode::METHOD_NOT_ALLOWED,
             "this server offers no standalone stream",

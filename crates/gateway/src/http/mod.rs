@@ -1,4 +1,6 @@
 //! The gateway's HTTP surface: MCP endpoints and health probes.
 
+pub mod aggregate;
 pub mod mcp;
 pub mod origin;
+pub mod respond;

@@ -1,0 +1,608 @@
+//! `/mcp`: the aggregate endpoint over HTTP. The gateway answers `initialize`, `ping` and the
+//! merged lists itself; every other request goes to the one server that owns its tool, prompt or
+//! resource, after the same decision as on `/mcp/<server>` (under the upstream's own name).
+
+#![allow(clippy::result_large_err)]
+
+use super::mcp::{accepts_sse, authenticate, header_str};
+use super::respond::{self, Outbound, Rewrite, json_response, rpc_error, sse_response};
+use crate::Gateway;
+use crate::aggregate::lists::{self, ListKind};
+use crate::aggregate::member::Member;
+use crate::aggregate::rewrite::{self, resolve_uri};
+use crate::aggregate::session::AggregateSession;
+use crate::identity::Caller;
+use crate::relay::{self, Pending, Plan};
+use crate::wire::GatewayAnswer;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::sync::Arc;
+use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
+use toolgate_mcp::tool_call::ToolCall;
+use toolgate_mcp::{SESSION_HEADER, SUPPORTED_PROTOCOL_VERSIONS};
+
+fn answer(id: Option<&RawValue>, a: GatewayAnswer) -> Response {
+    json_response(StatusCode::OK, a.to_response(id))
+}
+
+fn error(id: Option<&RawValue>, code: i64, message: String) -> Response {
+    answer(id, GatewayAnswer::Error { code, message })
+}
+
+fn result(id: &RawValue, value: &Value) -> Response {
+    json_response(
+        StatusCode::OK,
+        jsonrpc::result_response(id, &value.to_string()),
+    )
+}
+
+fn find_session(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<Option<Arc<AggregateSession>>, Response> {
+    let Some(id) = header_str(headers, SESSION_HEADER) else {
+        return Ok(None);
+    };
+    match gw.aggregates.get(id) {
+        Some(s) if s.caller.identity.grant == caller.identity.grant => Ok(Some(s)),
+        _ => Err(rpc_error(
+            StatusCode::NOT_FOUND,
+            codes::INVALID_REQUEST,
+            "session not found",
+        )),
+    }
+}
+
+pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match authenticate(&gw, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !header_str(&headers, "content-type")
+        .is_some_and(|c| c.trim_start().starts_with("application/json"))
+    {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::INVALID_REQUEST,
+            "Content-Type must be application/json",
+        );
+    }
+    let msg = match Message::parse(&body) {
+        Ok(m) => m,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+    };
+    let session = match find_session(&gw, &headers, &caller) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(session) = session else {
+        return match (msg.kind, msg.method()) {
+            (Kind::Request, "initialize") => initialize(&gw, caller, &msg).await,
+            (_, "server/discover") => error(
+                msg.id,
+                codes::METHOD_NOT_FOUND,
+                "Method not found: server/discover".into(),
+            ),
+            _ => rpc_error(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_REQUEST,
+                "missing Mcp-Session-Id: send initialize first",
+            ),
+        };
+    };
+    match msg.kind {
+        Kind::Request => request(&gw, &session, &msg, &body, accepts_sse(&headers)).await,
+        Kind::Notification => {
+            notification(&session, &msg, &body).await;
+            StatusCode::ACCEPTED.into_response()
+        }
+        Kind::Result | Kind::Error => client_response(&session, &msg, &body).await,
+    }
+}
+
+async fn initialize(gw: &Arc<Gateway>, caller: Arc<Caller>, msg: &Message<'_>) -> Response {
+    let id = msg.id.expect("requests have ids");
+    let params = msg.params.map_or_else(
+        || RawValue::from_string("{}".into()).expect("valid JSON"),
+        ToOwned::to_owned,
+    );
+    let requested = serde_json::from_str::<Value>(params.get())
+        .ok()
+        .and_then(|p| {
+            p.get("protocolVersion")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    let version = requested
+        .filter(|v| SUPPORTED_PROTOCOL_VERSIONS.contains(&v.as_str()))
+        .unwrap_or_else(|| SUPPORTED_PROTOCOL_VERSIONS[0].to_owned());
+    let servers = gw
+        .settings
+        .servers
+        .iter()
+        .filter(|s| caller.may_reach(&s.name))
+        .filter_map(|s| gw.servers.get(&s.name).cloned())
+        .collect();
+    let session = Arc::new(
+        AggregateSession::open(
+            caller,
+            servers,
+            params,
+            version.clone(),
+            gw.settings.upstream_connect_timeout,
+        )
+        .await,
+    );
+    let mut init = json!({
+        "protocolVersion": version,
+        "capabilities": session.capabilities(),
+        "serverInfo": { "name": "toolgate", "version": env!("CARGO_PKG_VERSION") },
+    });
+    if let Some(i) = session.instructions() {
+        init["instructions"] = Value::String(i);
+    }
+    gw.aggregates.insert(&session.id, session.clone());
+    tracing::info!(session = %session.id, agent = %session.caller.identity.agent, down = ?session.down(), "aggregate session opened");
+    let mut r = result(id, &init);
+    if let Ok(v) = HeaderValue::from_str(&session.id) {
+        r.headers_mut().insert(SESSION_HEADER, v);
+    }
+    r
+}
+
+async fn request(
+    gw: &Arc<Gateway>,
+    session: &Arc<AggregateSession>,
+    msg: &Message<'_>,
+    body: &[u8],
+    sse: bool,
+) -> Response {
+    let id = msg.id.expect("requests have ids");
+    let method = msg.method();
+    if let Some(kind) = ListKind::from_method(method) {
+        return list(gw, session, kind, msg).await;
+    }
+    match method {
+        "ping" => result(id, &json!({})),
+        "initialize" => error(
+            Some(id),
+            codes::INVALID_REQUEST,
+            "the session is already initialized".into(),
+        ),
+        "server/discover" => error(
+            Some(id),
+            codes::METHOD_NOT_FOUND,
+            "Method not found: server/discover".into(),
+        ),
+        "logging/setLevel" => {
+            let params = msg.params.map(RawValue::get);
+            let members: Vec<_> = session
+                .members()
+                .into_iter()
+                .filter(|m| m.capability("logging").is_some())
+                .collect();
+            futures_util::future::join_all(
+                members.iter().map(|m| m.call("logging/setLevel", params)),
+            )
+            .await;
+            result(id, &json!({}))
+        }
+        "tools/call" => call_tool(gw, session, msg, body, sse).await,
+        _ => routed(gw, session, msg, body, sse).await,
+    }
+}
+
+/// A merged list, from the snapshot when the client follows a cursor.
+async fn list(
+    gw: &Arc<Gateway>,
+    session: &Arc<AggregateSession>,
+    kind: ListKind,
+    msg: &Message<'_>,
+) -> Response {
+    let id = msg.id.expect("requests have ids");
+    let cursor = msg
+        .params
+        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+        .and_then(|p| p.get("cursor").and_then(Value::as_str).map(str::to_owned));
+    let (items, offset) = match cursor {
+        Some(c) => match (c.parse::<usize>(), session.snapshot(kind)) {
+            (Ok(offset), Some(items)) => (items, offset),
+            _ => {
+                return error(
+                    Some(id),
+                    codes::INVALID_PARAMS,
+                    format!("invalid cursor {c:?}"),
+                );
+            }
+        },
+        None => {
+            let items = Arc::new(merged(gw, session, kind).await);
+            session.store_snapshot(kind, items.clone());
+            (items, 0)
+        }
+    };
+    let (page, next) = lists::page(&items, offset, gw.settings.list_page_size);
+    let mut out = json!({ kind.key(): page });
+    if let Some(n) = next {
+        out["nextCursor"] = Value::String(n);
+    }
+    result(id, &out)
+}
+
+/// Every member's list, fetched concurrently, each bounded in time; missing servers are logged.
+async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -> Vec<Value> {
+    let timeout = gw.settings.upstream_connect_timeout;
+    let names: Vec<String> = session.server_names().map(str::to_owned).collect();
+    let fetches = names.iter().map(|name| async move {
+        let member = session.member(name).await?;
+        if member.capability(kind.capability()).is_none() {
+            return Ok(Vec::new());
+        }
+        match tokio::time::timeout(timeout, lists::fetch_all(&member, kind)).await {
+            Ok(Ok(items)) => {
+                let policy = member.server.policy.load();
+                Ok(lists::expose(kind, name, &policy, &gw.namer, items))
+            }
+            Ok(Err(e)) => {
+                session.mark_down(name, e.clone());
+                Err(e)
+            }
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    });
+    let results = futures_util::future::join_all(fetches).await;
+    let mut all = Vec::new();
+    for (name, r) in names.iter().zip(results) {
+        match r {
+            Ok(items) => all.extend(items),
+            Err(reason) => {
+                tracing::warn!(server = %name, %reason, "{} without this server", kind.method())
+            }
+        }
+    }
+    all
+}
+
+async fn call_tool(
+    gw: &Arc<Gateway>,
+    session: &Arc<AggregateSession>,
+    msg: &Message<'_>,
+    body: &[u8],
+    sse: bool,
+) -> Response {
+    let id = msg.id.expect("requests have ids");
+    let call = match ToolCall::parse(msg.params) {
+        Ok(c) => c,
+        Err(e) => return error(Some(id), codes::INVALID_PARAMS, e.to_string()),
+    };
+    let unknown = || {
+        answer(
+            Some(id),
+            GatewayAnswer::UnknownTool {
+                name: call.name.to_string(),
+            },
+        )
+    };
+    let Some((server, tool)) = gw.namer.resolve(&call.name, session.server_names()) else {
+        return unknown();
+    };
+    let member = match session.member(&server).await {
+        Ok(m) => m,
+        Err(reason) => {
+            return error(
+                Some(id),
+                codes::UPSTREAM_UNAVAILABLE,
+                format!("server {server} is unavailable: {reason}"),
+            );
+        }
+    };
+    let policy = member.server.policy.load_full();
+    let upstream_call = ToolCall {
+        name: Cow::Borrowed(&tool),
+        arguments: call.arguments.clone(),
+    };
+    let plan = relay::plan_tool_call(
+        &gw.enforcer,
+        &policy,
+        &server,
+        &session.caller,
+        &session.id,
+        &upstream_call,
+        Some(id),
+    )
+    .await;
+    let pending = match plan {
+        Plan::Forward(p) => p,
+        // A hidden tool is unknown under the name the client used.
+        Plan::Answer(_) if policy.is_hidden(&tool) => return unknown(),
+        Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
+    };
+    let body = match with_params(body, |p| p["name"] = Value::String(tool.clone())) {
+        Some(b) => b,
+        None => {
+            return error(
+                Some(id),
+                codes::INVALID_REQUEST,
+                "unreadable request".into(),
+            );
+        }
+    };
+    forward(gw, session, &member, msg, body, pending, sse).await
+}
+
+/// Requests owned by one server: by prompt name, by resource URI, or by completion reference.
+async fn routed(
+    gw: &Arc<Gateway>,
+    session: &Arc<AggregateSession>,
+    msg: &Message<'_>,
+    body: &[u8],
+    sse: bool,
+) -> Response {
+    let id = msg.id.expect("requests have ids");
+    let method = msg.method();
+    let params: Value = msg
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or(Value::Null);
+    let servers = || session.server_names();
+    let target = match method {
+        "prompts/get" => params
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| gw.namer.resolve(n, servers()))
+            .map(|(s, n)| (s, "/name", n)),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => params
+            .get("uri")
+            .and_then(Value::as_str)
+            .and_then(|u| resolve_uri(u, servers()))
+            .map(|(s, u)| (s, "/uri", u)),
+        "completion/complete" => match params.pointer("/ref/type").and_then(Value::as_str) {
+            Some("ref/prompt") => params
+                .pointer("/ref/name")
+                .and_then(Value::as_str)
+                .and_then(|n| gw.namer.resolve(n, servers()))
+                .map(|(s, n)| (s, "/ref/name", n)),
+            Some("ref/resource") => params
+                .pointer("/ref/uri")
+                .and_then(Value::as_str)
+                .and_then(|u| resolve_uri(u, servers()))
+                .map(|(s, u)| (s, "/ref/uri", u)),
+            _ => None,
+        },
+        _ => {
+            return error(
+                Some(id),
+                codes::METHOD_NOT_FOUND,
+                format!("Method not found: {method}"),
+            );
+        }
+    };
+    let Some((server, pointer, upstream_value)) = target else {
+        return error(
+            Some(id),
+            codes::INVALID_PARAMS,
+            format!("{method}: no server owns what this request names"),
+        );
+    };
+    let member = match session.member(&server).await {
+        Ok(m) => m,
+        Err(reason) => {
+            return error(
+                Some(id),
+                codes::UPSTREAM_UNAVAILABLE,
+                format!("server {server} is unavailable: {reason}"),
+            );
+        }
+    };
+    let body = with_params(body, |p| {
+        if let Some(v) = p.pointer_mut(pointer) {
+            *v = Value::String(upstream_value.clone());
+        }
+    });
+    let Some(body) = body else {
+        return error(
+            Some(id),
+            codes::INVALID_REQUEST,
+            "unreadable request".into(),
+        );
+    };
+    forward(gw, session, &member, msg, body, Pending::Plain, sse).await
+}
+
+/// Forwards a request to one member and relays the answer, its server requests and URIs rewritten.
+async fn forward(
+    gw: &Arc<Gateway>,
+    session: &Arc<AggregateSession>,
+    member: &Arc<Member>,
+    msg: &Message<'_>,
+    body: Bytes,
+    pending: Pending,
+    sse: bool,
+) -> Response {
+    let id = msg.id.expect("requests have ids").to_owned();
+    let server = member.server.name.clone();
+    session.remember_request(id.get(), &server);
+    let tag_server = server.clone();
+    let rewrite: Rewrite = Arc::new(move |m| rewrite::from_upstream(&tag_server, m));
+    let out = Outbound {
+        link: &member.link,
+        server: &server,
+        body,
+        id,
+        progress_token: msg.progress_token(),
+        pending,
+        protocol_version: member.protocol_version.as_deref(),
+        client_accepts_sse: sse,
+        rewrite: Some(rewrite),
+    };
+    let response = respond::forward(gw, out).await;
+    if response
+        .extensions()
+        .get::<respond::UpstreamDown>()
+        .is_some()
+    {
+        session.mark_down(&server, "the link to the server failed".into());
+    }
+    response
+}
+
+/// A copy of the message with its params changed.
+fn with_params(body: &[u8], change: impl FnOnce(&mut Value)) -> Option<Bytes> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    change(v.get_mut("params")?);
+    serde_json::to_vec(&v).ok().map(Bytes::from)
+}
+
+async fn notification(session: &AggregateSession, msg: &Message<'_>, body: &Bytes) {
+    match msg.method() {
+        "notifications/cancelled" => {
+            let request = msg
+                .params
+                .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                .and_then(|p| p.get("requestId").map(Value::to_string));
+            let server = request.and_then(|r| session.server_of_request(&r));
+            if let Some(member) =
+                server.and_then(|s| session.members().into_iter().find(|m| m.server.name == s))
+            {
+                let _ = member
+                    .link
+                    .send(body.clone(), member.protocol_version.as_deref())
+                    .await;
+            }
+        }
+        "notifications/roots/list_changed" => {
+            for m in session.members() {
+                let _ = m
+                    .link
+                    .send(body.clone(), m.protocol_version.as_deref())
+                    .await;
+            }
+        }
+        // `initialized` went to each server at the handshake; others concern the gateway only.
+        _ => {}
+    }
+}
+
+/// A client's answer to a server-to-client request: back to the server whose id it carries.
+async fn client_response(session: &AggregateSession, msg: &Message<'_>, body: &Bytes) -> Response {
+    let tagged = msg
+        .id
+        .and_then(|i| serde_json::from_str::<Value>(i.get()).ok());
+    let Some((server, raw_id)) = tagged.as_ref().and_then(rewrite::untag_id) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_REQUEST,
+            "response to an unknown request",
+        );
+    };
+    let Some(member) = session
+        .members()
+        .into_iter()
+        .find(|m| m.server.name == server)
+    else {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            codes::INVALID_REQUEST,
+            &format!("server {server} is not connected"),
+        );
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            codes::PARSE_ERROR,
+            "unreadable response",
+        );
+    };
+    v["id"] = serde_json::from_str(raw_id.get()).unwrap_or(Value::Null);
+    let out = Bytes::from(v.to_string());
+    match member
+        .link
+        .send(out, member.protocol_version.as_deref())
+        .await
+    {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => rpc_error(
+            StatusCode::BAD_GATEWAY,
+            codes::UPSTREAM_UNAVAILABLE,
+            &e.to_string(),
+        ),
+    }
+}
+
+pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&gw, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !accepts_sse(&headers) {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            codes::INVALID_REQUEST,
+            "GET needs Accept: text/event-stream",
+        );
+    }
+    let session = match find_session(&gw, &headers, &caller) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_REQUEST,
+                "missing Mcp-Session-Id",
+            );
+        }
+        Err(r) => return r,
+    };
+    let mut streams = Vec::new();
+    for m in session.members() {
+        match m.link.open_stream(m.protocol_version.as_deref()).await {
+            Ok(Some(s)) => {
+                let server = m.server.name.clone();
+                streams.push(
+                    s.map(move |msg| msg.map(|b| rewrite::from_upstream(&server, b)))
+                        .boxed(),
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(server = %m.server.name, error = %e, "cannot open the server's stream")
+            }
+        }
+    }
+    if streams.is_empty() {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "no server offers a standalone stream",
+        )
+            .into_response();
+    }
+    let merged = futures_util::stream::select_all(streams).boxed();
+    sse_response(respond::stream_body(merged, None))
+}
+
+pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&gw, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let session = match find_session(&gw, &headers, &caller) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_REQUEST,
+                "missing Mcp-Session-Id",
+            );
+        }
+        Err(r) => return r,
+    };
+    gw.aggregates.remove(&session.id);
+    session.close().await;
+    StatusCode::OK.into_response()
+}

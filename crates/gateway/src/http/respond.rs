@@ -1,0 +1,250 @@
+//! Turning the gateway's answers and an upstream's reply into HTTP responses: JSON when the answer
+//! is one message, an SSE stream when the server streams or sends anything before the answer.
+//! Shared by the single-server and the aggregate endpoints.
+
+use crate::Gateway;
+use crate::relay::{self, Pending};
+use crate::upstream::{MessageStream, ReplyStream, UpstreamLink};
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use tokio::time::Instant;
+use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
+use toolgate_mcp::sse;
+
+/// A JSON-RPC error with no id, as an HTTP response with `status`.
+pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    json_response(status, jsonrpc::error_response(None, code, message))
+}
+
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub fn sse_response(body: Body) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Marks a response that carried a JSON-RPC error or no answer at all (an `initialize` that
+/// failed must not leave a session behind).
+#[derive(Clone, Copy)]
+pub struct Failed;
+
+/// Marks a response whose upstream link failed (the aggregate endpoint then reconnects).
+#[derive(Clone, Copy)]
+pub struct UpstreamDown;
+
+/// A change applied to every message relayed from the upstream to the client (the aggregate
+/// endpoint rewrites server-request ids and resource URIs).
+pub type Rewrite = Arc<dyn Fn(Bytes) -> Bytes + Send + Sync>;
+
+/// One request on its way upstream.
+pub struct Outbound<'a> {
+    pub link: &'a UpstreamLink,
+    pub server: &'a str,
+    pub body: Bytes,
+    pub id: Box<RawValue>,
+    pub progress_token: Option<Box<RawValue>>,
+    pub pending: Pending,
+    pub protocol_version: Option<&'a str>,
+    pub client_accepts_sse: bool,
+    pub rewrite: Option<Rewrite>,
+}
+
+/// The JSON-RPC error a client gets when its request could not be answered upstream.
+pub fn upstream_failed(id: &RawValue, message: &str) -> Response {
+    let mut r = json_response(
+        StatusCode::OK,
+        jsonrpc::error_response(Some(id), codes::UPSTREAM_UNAVAILABLE, message),
+    );
+    r.extensions_mut().insert(Failed);
+    r
+}
+
+fn is_error(msg: &[u8]) -> bool {
+    Message::parse(msg).is_ok_and(|m| m.kind == Kind::Error)
+}
+
+/// Forwards a request and relays what comes back.
+pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
+    let Outbound {
+        link,
+        server,
+        body,
+        id,
+        progress_token,
+        pending,
+        protocol_version,
+        client_accepts_sse,
+        rewrite,
+    } = out;
+    let deadline = Instant::now() + gw.settings.upstream_timeout;
+    let reply = match tokio::time::timeout_at(
+        deadline,
+        link.request(body, &id, progress_token, protocol_version),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            relay::abandon(&gw.enforcer, pending).await;
+            tracing::warn!(server, error = %e, "upstream request failed");
+            let mut r = upstream_failed(&id, &format!("server {server} is unavailable: {e}"));
+            r.extensions_mut().insert(UpstreamDown);
+            return r;
+        }
+        Err(_) => {
+            relay::abandon(&gw.enforcer, pending).await;
+            return upstream_failed(&id, &format!("server {server} did not answer in time"));
+        }
+    };
+    let ReplyStream {
+        mut messages,
+        streaming,
+    } = reply;
+    let apply = |m: Bytes| match &rewrite {
+        Some(f) => f(m),
+        None => m,
+    };
+    let first = match tokio::time::timeout_at(deadline, messages.next()).await {
+        Ok(Some(Ok(m))) => apply(m),
+        Ok(Some(Err(e))) => {
+            relay::abandon(&gw.enforcer, pending).await;
+            return upstream_failed(&id, &format!("server {server} failed: {e}"));
+        }
+        Ok(None) => {
+            relay::abandon(&gw.enforcer, pending).await;
+            return upstream_failed(&id, &format!("server {server} closed without answering"));
+        }
+        Err(_) => {
+            relay::abandon(&gw.enforcer, pending).await;
+            return upstream_failed(&id, &format!("server {server} did not answer in time"));
+        }
+    };
+    if relay::is_response_to(&first, &id) && (!streaming || !client_accepts_sse) {
+        let out = relay::finish(&gw.enforcer, pending, first).await;
+        let mut r = json_response(StatusCode::OK, out.to_vec());
+        if is_error(&out) {
+            r.extensions_mut().insert(Failed);
+        }
+        return r;
+    }
+    if !client_accepts_sse {
+        // The client cannot take a stream: wait for the answer and drop what comes before it.
+        let mut current = first;
+        loop {
+            if relay::is_response_to(&current, &id) {
+                let out = relay::finish(&gw.enforcer, pending, current).await;
+                return json_response(StatusCode::OK, out.to_vec());
+            }
+            current = match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(Ok(m))) => apply(m),
+                _ => {
+                    relay::abandon(&gw.enforcer, pending).await;
+                    return upstream_failed(&id, &format!("server {server} did not answer"));
+                }
+            };
+        }
+    }
+    let stream = relay_stream(RelayState {
+        gw: gw.clone(),
+        next: Some(first),
+        rest: messages,
+        id,
+        pending: Some(pending),
+        deadline,
+        server: server.to_owned(),
+        rewrite,
+    });
+    sse_response(Body::from_stream(stream))
+}
+
+struct RelayState {
+    gw: Arc<Gateway>,
+    next: Option<Bytes>,
+    rest: MessageStream,
+    id: Box<RawValue>,
+    pending: Option<Pending>,
+    deadline: Instant,
+    server: String,
+    rewrite: Option<Rewrite>,
+}
+
+/// The SSE body of a streamed answer: every message as it arrives, the answer last (after its
+/// pending work), or an error event if the server gives up or runs out of time.
+fn relay_stream(
+    state: RelayState,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    futures_util::stream::unfold(state, |mut st| async move {
+        let pending = st.pending.take()?;
+        let msg = match st.next.take() {
+            Some(m) => Ok(m),
+            None => match tokio::time::timeout_at(st.deadline, st.rest.next()).await {
+                Ok(Some(Ok(m))) => Ok(match &st.rewrite {
+                    Some(f) => f(m),
+                    None => m,
+                }),
+                Ok(Some(Err(e))) => Err(format!("server {} failed: {e}", st.server)),
+                Ok(None) => Err(format!(
+                    "server {} closed the stream without answering",
+                    st.server
+                )),
+                Err(_) => Err(format!("server {} did not answer in time", st.server)),
+            },
+        };
+        match msg {
+            Ok(m) if relay::is_response_to(&m, &st.id) => {
+                let out = relay::finish(&st.gw.enforcer, pending, m).await;
+                Some((Ok(sse::encode_message(&out)), st))
+            }
+            Ok(m) => {
+                st.pending = Some(pending);
+                Some((Ok(sse::encode_message(&m)), st))
+            }
+            Err(reason) => {
+                relay::abandon(&st.gw.enforcer, pending).await;
+                let err =
+                    jsonrpc::error_response(Some(&st.id), codes::UPSTREAM_UNAVAILABLE, &reason);
+                Some((Ok(sse::encode_message(&err)), st))
+            }
+        }
+    })
+}
+
+/// An SSE body of a server's own stream (GET), each message rewritten if asked.
+pub fn stream_body(stream: MessageStream, rewrite: Option<Rewrite>) -> Body {
+    let body = stream
+        .take_while(|m| std::future::ready(m.is_ok()))
+        .map(move |m| {
+            let m = m.unwrap_or_default();
+            let m = match &rewrite {
+                Some(f) => f(m),
+                None => m,
+            };
+            Ok::<_, std::convert::Infallible>(sse::encode_message(&m))
+        });
+    Body::from_stream(body)
+}
