@@ -2,7 +2,12 @@
 
 pub mod http;
 pub mod legacy_sse;
+pub mod mux;
+pub mod process;
+pub mod rewrite;
+pub mod shared;
 pub mod stdio;
+pub mod supervisor;
 
 /// Why an upstream could not carry a message.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,492 @@
+//! The routing table of one shared child (one run of it; a restarted child gets a fresh table):
+//! many client sessions send requests whose ids and progress tokens collide, so each request is
+//! renamed to a gateway-unique id and token on the way in, and every message the child writes is
+//! routed back to the request it belongs to with the client's own id and token restored.
+//!
+//! Routing of what the child writes:
+//! - a response goes to the request with its id, and ends that request's stream;
+//! - `notifications/progress` goes to the request with its token;
+//! - `notifications/*/list_changed` and `notifications/resources/updated` concern every session:
+//!   they go to the broadcast;
+//! - any other request or notification from the server (sampling, elicitation, roots, logging,
+//!   cancellation of its own requests) goes to the stream of the newest client request in flight:
+//!   stdio has no standard way to say which request it belongs to, and the newest is the single
+//!   one whenever only one is in flight. With none in flight it goes to the broadcast.
+//!   Server requests get a relay id (`"toolgate-<n>"`) so that the answer can be mapped back;
+//! - a server `ping` is answered here.
+
+use super::UpstreamError;
+use super::rewrite::{member, member_at, replace};
+use super::shared::SessionKey;
+use super::supervisor::SupervisedStdioError;
+use crate::jsonrpc::{Kind, Message, codes, error_response, result_response};
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::{broadcast, mpsc};
+
+/// Where a request's messages are delivered: its reply stream.
+pub(crate) type ReplySender = mpsc::UnboundedSender<Result<Bytes, UpstreamError>>;
+pub(crate) type ReplyReceiver = mpsc::UnboundedReceiver<Result<Bytes, UpstreamError>>;
+
+/// A request registered with the table, ready to be written to the child.
+#[derive(Debug)]
+pub(crate) struct Registered {
+    pub upstream_id: u64,
+    pub message: Bytes,
+    pub replies: ReplyReceiver,
+}
+
+/// The routing table. Ids, tokens and relay ids are drawn from one counter shared by every run
+/// of the child, so a late answer from a dead run can never match a new request.
+#[derive(Debug)]
+pub(crate) struct Mux {
+    server: Arc<str>,
+    next: Arc<AtomicU64>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Set once the child is gone: nothing more can be registered.
+    closed: bool,
+    /// Requests in flight by upstream id; the highest id is the newest.
+    pending: BTreeMap<u64, Pending>,
+    /// (session, client id) → upstream id, to map cancellations.
+    by_client: HashMap<(SessionKey, String), u64>,
+    /// Upstream progress token → upstream id.
+    tokens: HashMap<String, u64>,
+    /// Relay id (raw) → the server request it stands for.
+    server_requests: HashMap<String, ServerRequest>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// `None` for the gateway's own requests (the `initialize` handshake).
+    session: Option<SessionKey>,
+    client_id: Box<RawValue>,
+    /// (client token, upstream token), both raw.
+    token: Option<(Box<RawValue>, String)>,
+    tx: ReplySender,
+}
+
+#[derive(Debug)]
+struct ServerRequest {
+    upstream_id: Box<RawValue>,
+    /// The session it was relayed to; `None` when it went to the broadcast.
+    session: Option<SessionKey>,
+}
+
+impl Mux {
+    pub(crate) fn new(server: Arc<str>, next: Arc<AtomicU64>) -> Self {
+        Mux {
+            server,
+            next,
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn next(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn invalid(&self, reason: impl Into<String>) -> SupervisedStdioError {
+        SupervisedStdioError::InvalidMessage {
+            server: self.server.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Registers a request (`session` is `None` for the gateway's own) and renames its id and
+    /// progress token. Fails with `Closed` once the child is gone.
+    pub(crate) fn register(
+        &self,
+        session: Option<SessionKey>,
+        message: &[u8],
+    ) -> Result<Registered, SupervisedStdioError> {
+        let parsed = Message::parse(message).map_err(|e| self.invalid(e.to_string()))?;
+        let (Kind::Request, Some(client_id)) = (parsed.kind, parsed.id) else {
+            return Err(self.invalid("expected a request"));
+        };
+        let client_token = match parsed.params {
+            Some(params) => member_at(params.get(), &["_meta", "progressToken"])
+                .map_err(|e| self.invalid(format!("params._meta: {e}")))?,
+            None => None,
+        };
+        let upstream_id = self.next();
+        let upstream_token = format!("\"toolgate-{upstream_id}\"");
+        let id_text = upstream_id.to_string();
+        let mut edits = vec![(client_id, id_text.as_bytes())];
+        if let Some(t) = client_token {
+            edits.push((t, upstream_token.as_bytes()));
+        }
+        let renamed = rename(message, &edits).ok_or_else(|| self.invalid("cannot rename"))?;
+
+        let (tx, replies) = mpsc::unbounded_channel();
+        let mut state = self.state();
+        if state.closed {
+            return Err(SupervisedStdioError::Closed {
+                server: self.server.to_string(),
+            });
+        }
+        if let Some(s) = &session {
+            let key = (s.clone(), client_id.get().to_owned());
+            if state.by_client.contains_key(&key) {
+                return Err(self.invalid(format!(
+                    "request id {} is already in flight in this session",
+                    client_id.get()
+                )));
+            }
+            state.by_client.insert(key, upstream_id);
+        }
+        if client_token.is_some() {
+            state.tokens.insert(upstream_token.clone(), upstream_id);
+        }
+        state.pending.insert(
+            upstream_id,
+            Pending {
+                session,
+                client_id: client_id.to_owned(),
+                token: client_token.map(|t| (t.to_owned(), upstream_token)),
+                tx,
+            },
+        );
+        Ok(Registered {
+            upstream_id,
+            message: renamed,
+            replies,
+        })
+    }
+
+    /// A client notification, renamed for the child; `None` when it must not reach the child
+    /// (`notifications/initialized`, or a cancellation of a request the table does not know).
+    pub(crate) fn client_notification(
+        &self,
+        session: &SessionKey,
+        message: &[u8],
+    ) -> Result<Option<Bytes>, SupervisedStdioError> {
+        let parsed = Message::parse(message).map_err(|e| self.invalid(e.to_string()))?;
+        if parsed.kind != Kind::Notification {
+            return Err(self.invalid("expected a notification"));
+        }
+        match parsed.method() {
+            // The gateway initialized the child itself; the child must see this only once.
+            "notifications/initialized" => Ok(None),
+            "notifications/cancelled" => {
+                let Some(request_id) = self.member(parsed.params, &["requestId"])? else {
+                    return Ok(None);
+                };
+                let mut state = self.state();
+                let key = (session.clone(), request_id.get().to_owned());
+                let Some(upstream_id) = state.by_client.get(&key).copied() else {
+                    return Ok(None);
+                };
+                // The client gave up on it: end its stream now, the answer will not be wanted.
+                state.remove(upstream_id);
+                drop(state);
+                Ok(rename(
+                    message,
+                    &[(request_id, upstream_id.to_string().as_bytes())],
+                ))
+            }
+            _ => Ok(Some(Bytes::copy_from_slice(message))),
+        }
+    }
+
+    /// A client's answer to a server request, with the server's own id restored.
+    pub(crate) fn client_response(
+        &self,
+        session: &SessionKey,
+        message: &[u8],
+    ) -> Result<Bytes, SupervisedStdioError> {
+        let parsed = Message::parse(message).map_err(|e| self.invalid(e.to_string()))?;
+        let (true, Some(id)) = (parsed.is_response(), parsed.id) else {
+            return Err(self.invalid("expected a response"));
+        };
+        let unknown = || SupervisedStdioError::UnknownServerRequest {
+            server: self.server.to_string(),
+            id: id.get().to_owned(),
+        };
+        let mut state = self.state();
+        let entry = state.server_requests.get(id.get()).ok_or_else(unknown)?;
+        if entry.session.as_ref().is_some_and(|s| s != session) {
+            return Err(unknown());
+        }
+        let Some(entry) = state.server_requests.remove(id.get()) else {
+            return Err(unknown());
+        };
+        drop(state);
+        rename(message, &[(id, entry.upstream_id.get().as_bytes())])
+            .ok_or_else(|| self.invalid("cannot rename"))
+    }
+
+    /// Drops what the session left behind. Returns the messages the child must get: a
+    /// cancellation for each of its requests still in flight, an error answer for each server
+    /// request relayed to it.
+    pub(crate) fn close_session(&self, session: &SessionKey) -> Vec<Bytes> {
+        let mut state = self.state();
+        let ids: Vec<u64> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.session.as_ref() == Some(session))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut to_child = Vec::with_capacity(ids.len());
+        for id in ids {
+            state.remove(id);
+            to_child.push(cancellation(id, "the client session closed"));
+        }
+        let orphans: Vec<String> = state
+            .server_requests
+            .iter()
+            .filter(|(_, r)| r.session.as_ref() == Some(session))
+            .map(|(relay, _)| relay.clone())
+            .collect();
+        for relay in orphans {
+            if let Some(r) = state.server_requests.remove(&relay) {
+                to_child.push(no_client(&r.upstream_id, "the client session closed"));
+            }
+        }
+        to_child
+    }
+
+    /// Forgets a request whose stream was dropped before its answer; returns the cancellation
+    /// the child should get, or `None` if the request was already answered.
+    pub(crate) fn abandon(&self, upstream_id: u64) -> Option<Bytes> {
+        let mut state = self.state();
+        state.pending.contains_key(&upstream_id).then(|| {
+            state.remove(upstream_id);
+            cancellation(upstream_id, "the client stopped waiting")
+        })
+    }
+
+    /// The child is gone: every request in flight gets `error()` at once, and nothing more can
+    /// be registered.
+    pub(crate) fn close(&self, error: impl Fn() -> UpstreamError) {
+        let mut state = self.state();
+        state.closed = true;
+        for (_, p) in std::mem::take(&mut state.pending) {
+            let _ = p.tx.send(Err(error()));
+        }
+        state.by_client.clear();
+        state.tokens.clear();
+        state.server_requests.clear();
+    }
+
+    /// Number of requests in flight (clients' and the gateway's own).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.state().pending.len()
+    }
+
+    /// Routes one message the child wrote. Returns what the child must be answered, if anything
+    /// (a `ping`, or an error for a server request no client can take).
+    pub(crate) fn route_from_child(
+        &self,
+        message: Bytes,
+        events: &broadcast::Sender<Bytes>,
+    ) -> Option<Bytes> {
+        let parsed = match Message::parse(&message) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(server = %self.server, error = %e, "the server wrote a message that is not JSON-RPC; dropped");
+                return None;
+            }
+        };
+        match parsed.kind {
+            Kind::Result | Kind::Error => {
+                self.route_response(&message, &parsed);
+                None
+            }
+            Kind::Request => self.route_server_request(&message, &parsed, events),
+            Kind::Notification => {
+                self.route_notification(&message, &parsed, events);
+                None
+            }
+        }
+    }
+
+    fn route_response(&self, message: &[u8], parsed: &Message<'_>) {
+        let upstream_id = parsed.id.and_then(|id| id.get().parse::<u64>().ok());
+        let Some(upstream_id) = upstream_id else {
+            tracing::warn!(server = %self.server, id = ?parsed.id.map(RawValue::get), "the server answered a request the gateway never sent; dropped");
+            return;
+        };
+        let mut state = self.state();
+        let Some(p) = state.remove(upstream_id) else {
+            tracing::debug!(server = %self.server, upstream_id, "answer to a request nobody waits for; dropped");
+            return;
+        };
+        drop(state);
+        if let Some(renamed) = parsed
+            .id
+            .and_then(|id| rename(message, &[(id, p.client_id.get().as_bytes())]))
+        {
+            let _ = p.tx.send(Ok(renamed));
+        }
+    }
+
+    fn route_server_request(
+        &self,
+        message: &[u8],
+        parsed: &Message<'_>,
+        events: &broadcast::Sender<Bytes>,
+    ) -> Option<Bytes> {
+        let id = parsed.id?;
+        if parsed.method() == "ping" {
+            return Some(Bytes::from(result_response(id, "{}")));
+        }
+        let relay = format!("\"toolgate-{}\"", self.next());
+        let renamed = rename(message, &[(id, relay.as_bytes())])?;
+        let mut state = self.state();
+        let target = state.newest_client_request();
+        let session = target.and_then(|(_, p)| p.session.clone());
+        let delivered = match target {
+            Some((_, p)) => p.tx.send(Ok(renamed)).is_ok(),
+            None => events.send(renamed).is_ok(),
+        };
+        if !delivered {
+            return Some(no_client(id, "no client session can answer it"));
+        }
+        state.server_requests.insert(
+            relay,
+            ServerRequest {
+                upstream_id: id.to_owned(),
+                session,
+            },
+        );
+        None
+    }
+
+    fn route_notification(
+        &self,
+        message: &[u8],
+        parsed: &Message<'_>,
+        events: &broadcast::Sender<Bytes>,
+    ) {
+        let method = parsed.method();
+        if method == "notifications/progress" {
+            let Ok(Some(token)) = member(parsed.params.map_or("", RawValue::get), "progressToken")
+            else {
+                return;
+            };
+            let state = self.state();
+            let p = state
+                .tokens
+                .get(token.get())
+                .and_then(|id| state.pending.get(id));
+            match p.and_then(|p| Some((p, p.token.as_ref()?))) {
+                Some((p, (client_token, _))) => {
+                    if let Some(renamed) =
+                        rename(message, &[(token, client_token.get().as_bytes())])
+                    {
+                        let _ = p.tx.send(Ok(renamed));
+                    }
+                }
+                None => {
+                    tracing::debug!(server = %self.server, token = token.get(), "progress for a request nobody waits for; dropped")
+                }
+            }
+            return;
+        }
+        let everyone =
+            method.ends_with("/list_changed") || method == "notifications/resources/updated";
+        let mut state = self.state();
+        let mut message = Bytes::copy_from_slice(message);
+        if method == "notifications/cancelled" {
+            // The server cancels one of its own requests: name it by the id the client saw.
+            let request_id = self.member(parsed.params, &["requestId"]).ok().flatten();
+            let relay = request_id.and_then(|rid| {
+                state
+                    .server_requests
+                    .iter()
+                    .find(|(_, r)| r.upstream_id.get() == rid.get())
+                    .map(|(relay, _)| relay.clone())
+            });
+            if let (Some(rid), Some(relay)) = (request_id, relay) {
+                state.server_requests.remove(&relay);
+                if let Some(renamed) = rename(&message, &[(rid, relay.as_bytes())]) {
+                    message = renamed;
+                }
+            }
+        }
+        let target = (!everyone).then(|| state.newest_client_request()).flatten();
+        match target {
+            Some((_, p)) => {
+                let _ = p.tx.send(Ok(message));
+            }
+            None => {
+                let _ = events.send(message);
+            }
+        }
+    }
+
+    fn member<'a>(
+        &self,
+        params: Option<&'a RawValue>,
+        path: &[&str],
+    ) -> Result<Option<&'a RawValue>, SupervisedStdioError> {
+        match params {
+            Some(p) => member_at(p.get(), path).map_err(|e| self.invalid(format!("params: {e}"))),
+            None => Ok(None),
+        }
+    }
+}
+
+impl State {
+    fn remove(&mut self, upstream_id: u64) -> Option<Pending> {
+        let p = self.pending.remove(&upstream_id)?;
+        if let Some(s) = &p.session {
+            self.by_client
+                .remove(&(s.clone(), p.client_id.get().to_owned()));
+        }
+        if let Some((_, upstream_token)) = &p.token {
+            self.tokens.remove(upstream_token);
+        }
+        Some(p)
+    }
+
+    /// The newest client request in flight (the gateway's own requests never receive server
+    /// messages).
+    fn newest_client_request(&self) -> Option<(u64, &Pending)> {
+        self.pending
+            .iter()
+            .rev()
+            .find(|(_, p)| p.session.is_some())
+            .map(|(id, p)| (*id, p))
+    }
+}
+
+/// `message` with each raw value (a slice of `message`) replaced.
+fn rename(message: &[u8], edits: &[(&RawValue, &[u8])]) -> Option<Bytes> {
+    match edits {
+        [(part, new)] => replace(message, part, new),
+        _ => {
+            let mut spans = edits
+                .iter()
+                .map(|(part, new)| Some((super::rewrite::span_in(message, part.get())?, *new)))
+                .collect::<Option<Vec<_>>>()?;
+            Some(super::rewrite::splice(message, &mut spans))
+        }
+    }
+}
+
+fn cancellation(upstream_id: u64, reason: &str) -> Bytes {
+    let reason = serde_json::to_string(reason).unwrap_or_else(|_| "\"\"".into());
+    Bytes::from(format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{upstream_id},"reason":{reason}}}}}"#
+    ))
+}
+
+fn no_client(id: &RawValue, why: &str) -> Bytes {
+    Bytes::from(error_response(
+        Some(id),
+        codes::INTERNAL_ERROR,
+        &format!("toolgate: {why}"),
+    ))
+}
