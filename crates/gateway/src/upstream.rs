@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use toolgate_mcp::jsonrpc::{Kind, Message};
 use toolgate_mcp::upstream::UpstreamError;
-use toolgate_mcp::upstream::http::{HttpUpstream, Reply};
+use toolgate_mcp::upstream::http::{HttpUpstream, PostReply, Reply};
 use toolgate_mcp::upstream::stdio::{StdioChild, StdioSpec};
 
 /// Messages relayed for one request; the last one is its response.
@@ -46,6 +46,8 @@ impl UpstreamLink {
         UpstreamLink::Http(HttpLink {
             upstream,
             session: Mutex::new(None),
+            initialize: Mutex::new(None),
+            reinit: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -74,13 +76,7 @@ impl UpstreamLink {
         protocol_version: Option<&str>,
     ) -> Result<(), UpstreamError> {
         match self {
-            UpstreamLink::Http(l) => {
-                let session = l.session.lock().clone();
-                l.upstream
-                    .post(session.as_deref(), protocol_version, message)
-                    .await
-                    .map(|_| ())
-            }
+            UpstreamLink::Http(l) => l.post(message, protocol_version).await.map(|_| ()),
             UpstreamLink::Stdio(l) => l.child.send(&message).await,
         }
     }
@@ -120,10 +116,15 @@ impl UpstreamLink {
     }
 }
 
-/// A session on a Streamable HTTP server.
+/// A session on a Streamable HTTP server. It remembers the client's `initialize` so that when
+/// the server forgets the session (it restarted, or expired it), the link opens a new one
+/// transparently and retries the request once: a request refused for an unknown session never
+/// reached a handler, so the retry cannot run anything twice.
 pub struct HttpLink {
     upstream: HttpUpstream,
     session: Mutex<Option<String>>,
+    initialize: Mutex<Option<Bytes>>,
+    reinit: tokio::sync::Mutex<()>,
 }
 
 impl HttpLink {
@@ -132,17 +133,7 @@ impl HttpLink {
         message: Bytes,
         protocol_version: Option<&str>,
     ) -> Result<ReplyStream, UpstreamError> {
-        let session = self.session.lock().clone();
-        let reply = self
-            .upstream
-            .post(session.as_deref(), protocol_version, message)
-            .await?;
-        if let Some(s) = reply.session_id {
-            let mut current = self.session.lock();
-            if current.is_none() {
-                *current = Some(s);
-            }
-        }
+        let reply = self.post(message, protocol_version).await?;
         match reply.reply {
             Reply::Json(body) => Ok(ReplyStream {
                 messages: stream::iter([Ok(body)]).boxed(),
@@ -156,6 +147,71 @@ impl HttpLink {
                 "the server accepted a request without answering it".into(),
             )),
         }
+    }
+}
+
+impl HttpLink {
+    /// Posts a message on the current session, re-initializing once if the server forgot it.
+    async fn post(&self, message: Bytes, pv: Option<&str>) -> Result<PostReply, UpstreamError> {
+        let session = self.session.lock().clone();
+        if session.is_none() && self.initialize.lock().is_none() {
+            *self.initialize.lock() = Some(message.clone());
+        }
+        let reply = match self
+            .upstream
+            .post(session.as_deref(), pv, message.clone())
+            .await
+        {
+            Err(UpstreamError::SessionExpired) => {
+                self.reinitialize(session.as_deref(), pv).await?;
+                let session = self.session.lock().clone();
+                self.upstream.post(session.as_deref(), pv, message).await?
+            }
+            other => other?,
+        };
+        if let Some(s) = &reply.session_id {
+            let mut current = self.session.lock();
+            if current.is_none() {
+                *current = Some(s.clone());
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Opens a new upstream session with the client's original `initialize` (once, however many
+    /// requests noticed the expiry at the same time).
+    async fn reinitialize(
+        &self,
+        expired: Option<&str>,
+        pv: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        let _one_at_a_time = self.reinit.lock().await;
+        if self.session.lock().as_deref() != expired {
+            return Ok(()); // another request already did it
+        }
+        let init = self
+            .initialize
+            .lock()
+            .clone()
+            .ok_or(UpstreamError::SessionExpired)?;
+        tracing::info!(url = %self.upstream.url(), "upstream session expired; initializing a new one");
+        let reply = self.upstream.post(None, pv, init).await?;
+        if let Reply::Stream(mut s) = reply.reply {
+            while let Some(m) = s.next().await {
+                if Message::parse(&m?).is_ok_and(|m| m.is_response()) {
+                    break;
+                }
+            }
+        }
+        let Some(new_session) = reply.session_id else {
+            return Err(UpstreamError::Protocol(
+                "the server issued no session on re-initialize".into(),
+            ));
+        };
+        *self.session.lock() = Some(new_session.clone());
+        let note = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        self.upstream.post(Some(&new_session), pv, note).await?;
+        Ok(())
     }
 }
 

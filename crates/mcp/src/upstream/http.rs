@@ -137,6 +137,23 @@ impl HttpUpstream {
         if session.is_some() && status == StatusCode::NOT_FOUND {
             return Err(UpstreamError::SessionExpired);
         }
+        if session.is_some() && status == StatusCode::BAD_REQUEST {
+            // Some servers answer an unknown session with 400 instead of 404.
+            let body = resp.bytes().await.unwrap_or_default();
+            if String::from_utf8_lossy(&body)
+                .to_ascii_lowercase()
+                .contains("session")
+            {
+                return Err(UpstreamError::SessionExpired);
+            }
+            if looks_like_jsonrpc(&body) {
+                return Ok(PostReply {
+                    session_id,
+                    reply: Reply::Json(body),
+                });
+            }
+            return Err(status_error(status, &body));
+        }
         if !status.is_success() {
             // A JSON-RPC error body (e.g. 400 for an invalid request) is still a reply.
             if is_json(resp.headers()) {
