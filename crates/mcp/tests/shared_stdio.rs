@@ -614,3 +614,88 @@ async fn server_everything_multiplexes_ids_and_progress_tokens() {
     }
     up.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_it_kills_the_group_and_the_child_is_reaped() {
+    let script = format!("sleep 300 & exec python3 -u {MOCK}");
+    let up = SupervisedStdio::new(spec("dropped", "sh", &["-c", &script]), fast());
+    let replies = collect(
+        up.request("s".into(), call("1", "echo", json!({}), None))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(replies[0].is_ok());
+    let pid = running_pid(&up);
+    drop(up);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (!group_is_gone(pid) || Path::new(&format!("/proc/{pid}")).exists())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(group_is_gone(pid), "process group {pid} still has members");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} was not reaped"
+    );
+}
+
+#[tokio::test]
+async fn a_server_request_while_idle_goes_to_the_broadcast_and_any_session_may_answer() {
+    // server-everything asks for roots right after initialization, with no request in flight.
+    let index = repo_root()
+        .join(".peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    if !index.exists() {
+        eprintln!("skipped: {} is missing", index.display());
+        return;
+    }
+    let up = SupervisedStdio::new(
+        spec(
+            "everything",
+            "node",
+            &[&index.display().to_string(), "stdio"],
+        ),
+        fast(),
+    );
+    let mut events = up.subscribe();
+    up.initialize_result().await.unwrap();
+    // It may announce list changes first.
+    let asked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event: Value = serde_json::from_slice(&events.recv().await.unwrap()).unwrap();
+            if event["method"] == "roots/list" {
+                return event;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(asked["method"], "roots/list");
+    let relay_id = asked["id"].as_str().unwrap();
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":"{relay_id}","result":{{"roots":[{{"uri":"file:///tmp","name":"tmp"}}]}}}}"#
+    );
+    up.respond(&"any".into(), Bytes::from(answer))
+        .await
+        .unwrap();
+    // The server logs that it got them, as a notification nobody's request is waiting for.
+    let logged = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event: Value = serde_json::from_slice(&events.recv().await.unwrap()).unwrap();
+            if event["method"] == "notifications/message" {
+                return event;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        logged["params"]["data"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 root"),
+        "{logged}"
+    );
+    up.stop().await;
+}

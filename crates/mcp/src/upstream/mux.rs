@@ -490,3 +490,160 @@ fn no_client(id: &RawValue, why: &str) -> Bytes {
         &format!("toolgate: {why}"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mux() -> Mux {
+        Mux::new("srv".into(), Arc::new(AtomicU64::new(1)))
+    }
+
+    fn request(id: &str) -> Vec<u8> {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t"}}}}"#)
+            .into_bytes()
+    }
+
+    fn drain(rx: &mut ReplyReceiver) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(match m {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => format!("error: {e}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn server_messages_go_to_the_newest_client_request() {
+        let m = mux();
+        let (events, _) = broadcast::channel(4);
+        let mut older = m.register(Some("a".into()), &request("1")).unwrap();
+        let mut newer = m.register(Some("b".into()), &request("1")).unwrap();
+        let asked = m.route_from_child(
+            Bytes::from_static(br#"{"jsonrpc":"2.0","id":"x","method":"roots/list"}"#),
+            &events,
+        );
+        assert!(asked.is_none());
+        assert!(drain(&mut older.replies).is_empty());
+        let relayed = drain(&mut newer.replies);
+        assert_eq!(
+            relayed,
+            [r#"{"jsonrpc":"2.0","id":"toolgate-3","method":"roots/list"}"#]
+        );
+        // Only the session it went to may answer, and the server gets its own id back.
+        let answer = br#"{"jsonrpc":"2.0","id":"toolgate-3","result":{"roots":[]}}"#;
+        assert!(m.client_response(&"a".into(), answer).is_err());
+        assert_eq!(
+            m.client_response(&"b".into(), answer).unwrap(),
+            r#"{"jsonrpc":"2.0","id":"x","result":{"roots":[]}}"#
+        );
+        assert!(
+            m.client_response(&"b".into(), answer).is_err(),
+            "answered once"
+        );
+    }
+
+    #[test]
+    fn a_server_request_nobody_can_take_is_refused_and_ping_is_answered() {
+        let m = mux();
+        let (events, _) = broadcast::channel(4);
+        let refused = m
+            .route_from_child(
+                Bytes::from_static(
+                    br#"{"jsonrpc":"2.0","id":4,"method":"sampling/createMessage"}"#,
+                ),
+                &events,
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&refused).unwrap();
+        assert_eq!(v["id"], 4);
+        assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR);
+        let pong = m
+            .route_from_child(
+                Bytes::from_static(br#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#),
+                &events,
+            )
+            .unwrap();
+        assert_eq!(pong, r#"{"jsonrpc":"2.0","id":"p","result":{}}"#);
+    }
+
+    #[test]
+    fn duplicate_ids_in_one_session_are_refused_across_sessions_allowed() {
+        let m = mux();
+        let _a = m.register(Some("a".into()), &request("1")).unwrap();
+        let _b = m.register(Some("b".into()), &request("1")).unwrap();
+        let err = m.register(Some("a".into()), &request("1")).unwrap_err();
+        assert!(err.to_string().contains("already in flight"), "{err}");
+        assert!(err.to_string().contains("srv"), "{err}");
+    }
+
+    #[test]
+    fn cancellation_is_renamed_and_unknown_ones_dropped() {
+        let m = mux();
+        let mut r = m.register(Some("a".into()), &request("\"q\"")).unwrap();
+        assert_eq!(
+            r.message,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#
+        );
+        let cancel = br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"q","reason":"x"}}"#;
+        assert!(
+            m.client_notification(&"b".into(), cancel)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            m.client_notification(&"a".into(), cancel).unwrap().unwrap(),
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"x"}}"#
+        );
+        assert!(drain(&mut r.replies).is_empty());
+        assert!(r.replies.try_recv().is_err(), "the stream ended");
+        assert_eq!(m.in_flight(), 0);
+    }
+
+    #[test]
+    fn closing_fails_every_request_and_refuses_new_ones() {
+        let m = mux();
+        let mut r = m.register(Some("a".into()), &request("1")).unwrap();
+        m.close(|| UpstreamError::Closed("srv exited".into()));
+        assert_eq!(
+            drain(&mut r.replies),
+            ["error: upstream process is not running: srv exited"]
+        );
+        assert!(matches!(
+            m.register(Some("a".into()), &request("2")),
+            Err(SupervisedStdioError::Closed { .. })
+        ));
+    }
+
+    #[test]
+    fn closing_a_session_cancels_its_requests_only() {
+        let m = mux();
+        let _a = m.register(Some("a".into()), &request("1")).unwrap();
+        let _b = m.register(Some("b".into()), &request("1")).unwrap();
+        let to_child = m.close_session(&"a".into());
+        assert_eq!(
+            to_child,
+            [
+                r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"the client session closed"}}"#
+            ]
+        );
+        assert_eq!(m.in_flight(), 1);
+    }
+
+    #[test]
+    fn an_abandoned_request_is_cancelled_once_and_its_late_answer_dropped() {
+        let m = mux();
+        let (events, _) = broadcast::channel(4);
+        let r = m.register(Some("a".into()), &request("1")).unwrap();
+        assert_eq!(
+            m.abandon(r.upstream_id).unwrap(),
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"the client stopped waiting"}}"#
+        );
+        assert!(m.abandon(r.upstream_id).is_none());
+        let late = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        assert!(m.route_from_child(late, &events).is_none());
+        assert_eq!(m.in_flight(), 0);
+    }
+}

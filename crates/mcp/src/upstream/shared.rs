@@ -4,7 +4,6 @@
 //! (see [`super::mux`] for how the child's messages are routed).
 
 use super::UpstreamError;
-use super::mux::Mux;
 use super::supervisor::{Run, SupervisedStdio, SupervisedStdioError, lock};
 use crate::jsonrpc::{Kind, Message, result_response};
 use bytes::Bytes;
@@ -77,7 +76,6 @@ impl SupervisedStdio {
                 Err(e) => return Err(e.into()),
             };
             let guard = AbandonOnDrop {
-                mux: run.mux.clone(),
                 run: run.clone(),
                 upstream_id: registered.upstream_id,
             };
@@ -147,14 +145,13 @@ impl SupervisedStdio {
 
 /// Cancels a request upstream when its stream is dropped before the answer arrived.
 struct AbandonOnDrop {
-    mux: Arc<Mux>,
     run: Arc<Run>,
     upstream_id: u64,
 }
 
 impl Drop for AbandonOnDrop {
     fn drop(&mut self) {
-        if let Some(cancel) = self.mux.abandon(self.upstream_id) {
+        if let Some(cancel) = self.run.mux.abandon(self.upstream_id) {
             let _ = self.run.send(cancel);
         }
     }

@@ -243,7 +243,7 @@ impl SupervisedStdio {
         self.inner.status.borrow().clone()
     }
 
-    /// Every status change, newest first seen.
+    /// A receiver of status changes (watch semantics: it always holds the latest status).
     pub fn watch(&self) -> watch::Receiver<UpstreamStatus> {
         self.inner.status.subscribe()
     }
