@@ -10,6 +10,7 @@
 //!   lists and gives quota back after upstream errors.
 
 pub mod aggregate;
+pub mod connect;
 pub mod enforce;
 pub mod http;
 pub mod identity;

@@ -51,7 +51,16 @@ pub struct ServerSettings {
 #[derive(Debug, Clone)]
 pub enum Transport {
     Stdio(StdioSpec),
-    Http { url: String, headers: HeaderMap },
+    /// MCP Streamable HTTP.
+    Http {
+        url: String,
+        headers: HeaderMap,
+    },
+    /// The legacy HTTP+SSE transport (protocol 2024-11-05): a GET stream and a POST endpoint.
+    LegacySse {
+        url: String,
+        headers: HeaderMap,
+    },
 }
 
 /// A credential from `[grants.<label>]`: whoever presents the token acts as `agent`.

@@ -49,6 +49,8 @@ struct RawServer {
     env: BTreeMap<String, String>,
     cwd: Option<String>,
     url: Option<Spanned<String>>,
+    /// For `url` servers: `streamable-http` (default) or `sse` (the legacy HTTP+SSE transport).
+    transport: Option<Spanned<String>>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     policy: Option<Spanned<String>>,
@@ -357,10 +359,28 @@ fn validate_server(
                     ),
                 }
             }
-            Some(Transport::Http {
-                url: u.clone(),
-                headers,
-            })
+            match s
+                .transport
+                .as_ref()
+                .map(|t| (t.get_ref().as_str(), t.span()))
+            {
+                None | Some(("streamable-http" | "http", _)) => Some(Transport::Http {
+                    url: u.clone(),
+                    headers,
+                }),
+                Some(("sse", _)) => Some(Transport::LegacySse {
+                    url: u.clone(),
+                    headers,
+                }),
+                Some((other, span)) => {
+                    cx.at(
+                        span,
+                        format!("servers.{name}.transport {other:?} is not a transport"),
+                        Some("use \"streamable-http\" (the default) or \"sse\" (legacy HTTP+SSE)"),
+                    );
+                    None
+                }
+            }
         }
     };
     let (policy, policy_path) = match &s.policy {

@@ -37,7 +37,7 @@ impl Member {
         init_params: &RawValue,
         timeout: Duration,
     ) -> Result<Member, String> {
-        let link = server.connect().map_err(|e| e.to_string())?;
+        let link = server.connect().await.map_err(|e| e.to_string())?;
         let pv = serde_json::from_str::<Value>(init_params.get())
             .ok()
             .and_then(|v| {

@@ -213,7 +213,7 @@ async fn initialize(
     headers: &HeaderMap,
 ) -> Response {
     let runtime = gw.servers[server].clone();
-    let link = match runtime.connect() {
+    let link = match runtime.connect().await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(server, error = %e, "cannot open upstream");

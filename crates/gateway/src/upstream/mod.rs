@@ -1,0 +1,88 @@
+//! One client session's connection to its upstream server: an upstream Streamable HTTP session,
+//! or a message pipe of its own (a stdio child, a legacy HTTP+SSE stream). Either way a request
+//! yields a stream of messages that ends with its response, so the inbound side has one shape to
+//! relay.
+
+mod http_link;
+mod pipe_link;
+
+pub use http_link::HttpLink;
+pub use pipe_link::PipeLink;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use serde_json::value::RawValue;
+use toolgate_mcp::upstream::UpstreamError;
+
+/// Messages relayed for one request; the last one is its response.
+pub type MessageStream = BoxStream<'static, Result<Bytes, UpstreamError>>;
+
+/// The messages answering one request.
+pub struct ReplyStream {
+    pub messages: MessageStream,
+    /// The upstream chose to stream (SSE); the client gets a stream too.
+    pub streaming: bool,
+}
+
+/// A client session's link to its server.
+pub enum UpstreamLink {
+    Http(HttpLink),
+    Pipe(PipeLink),
+}
+
+impl std::fmt::Debug for UpstreamLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamLink::Http(l) => write!(f, "Http({})", l.url()),
+            UpstreamLink::Pipe(l) => write!(f, "Pipe(pid {:?})", l.pid()),
+        }
+    }
+}
+
+impl UpstreamLink {
+    /// Sends a request; `id` is its raw JSON-RPC id, `progress_token` the raw token it carries.
+    pub async fn request(
+        &self,
+        message: Bytes,
+        id: &RawValue,
+        progress_token: Option<Box<RawValue>>,
+        protocol_version: Option<&str>,
+    ) -> Result<ReplyStream, UpstreamError> {
+        match self {
+            UpstreamLink::Http(l) => l.request(message, protocol_version).await,
+            UpstreamLink::Pipe(l) => l.request(message, id, progress_token).await,
+        }
+    }
+
+    /// Sends a notification or a response to a server request.
+    pub async fn send(
+        &self,
+        message: Bytes,
+        protocol_version: Option<&str>,
+    ) -> Result<(), UpstreamError> {
+        match self {
+            UpstreamLink::Http(l) => l.post(message, protocol_version).await.map(|_| ()),
+            UpstreamLink::Pipe(l) => l.send(&message).await,
+        }
+    }
+
+    /// The server's own stream of requests and notifications. `None` when it offers none or
+    /// another stream already takes it.
+    pub async fn open_stream(
+        &self,
+        protocol_version: Option<&str>,
+    ) -> Result<Option<MessageStream>, UpstreamError> {
+        match self {
+            UpstreamLink::Http(l) => l.open_stream(protocol_version).await,
+            UpstreamLink::Pipe(l) => Ok(l.take_standalone()),
+        }
+    }
+
+    /// Ends the upstream side of the session.
+    pub async fn close(&self, protocol_version: Option<&str>) {
+        match self {
+            UpstreamLink::Http(l) => l.close(protocol_version).await,
+            UpstreamLink::Pipe(l) => l.close().await,
+        }
+    }
+}
