@@ -65,7 +65,9 @@ pub async fn run(url: &str, token: Option<&str>) -> i32 {
                 headers.insert(header::AUTHORIZATION, v);
             }
             Err(_) => {
-                eprintln!("toolgate connect: the token contains characters an HTTP header cannot carry");
+                eprintln!(
+                    "toolgate connect: the token contains characters an HTTP header cannot carry"
+                );
                 return EXIT_USAGE;
             }
         }
@@ -186,7 +188,8 @@ async fn dispatch(bridge: Arc<Bridge>, mut lines: mpsc::Receiver<Bytes>) {
         while requests.try_join_next().is_some() {}
         let (id, method) = match Message::parse(&body) {
             Ok(m) => (
-                m.id.filter(|_| m.kind == Kind::Request).map(RawValue::to_owned),
+                m.id.filter(|_| m.kind == Kind::Request)
+                    .map(RawValue::to_owned),
                 m.method().to_owned(),
             ),
             Err(e) => {
@@ -274,7 +277,11 @@ impl Bridge {
     /// A notification or a response to a server request: nothing comes back but a 202.
     async fn send(self: &Arc<Self>, body: Bytes, method: &str) {
         let (session, version) = self.session();
-        let what = if method.is_empty() { "response" } else { method };
+        let what = if method.is_empty() {
+            "response"
+        } else {
+            method
+        };
         match self
             .upstream
             .post(session.as_deref(), version.as_deref(), body)
@@ -302,7 +309,10 @@ impl Bridge {
                     self.fail(
                         id,
                         codes::UPSTREAM_UNAVAILABLE,
-                        &format!("{} accepted {method} (HTTP 202) without answering it", self.url),
+                        &format!(
+                            "{} accepted {method} (HTTP 202) without answering it",
+                            self.url
+                        ),
                         None,
                     )
                     .await;
@@ -377,7 +387,8 @@ impl Bridge {
             .to_owned();
         let mut message = format!("{} refused {method}: {reason}", self.url);
         if reason.contains("bearer token") {
-            message.push_str(" (toolgate connect sends the token given by --token or TOOLGATE_TOKEN)");
+            message
+                .push_str(" (toolgate connect sends the token given by --token or TOOLGATE_TOKEN)");
         }
         eprintln!("toolgate connect: {message}");
         v["id"] = serde_json::from_str(id.get()).unwrap_or(Value::Null);
@@ -390,7 +401,8 @@ impl Bridge {
     async fn refused(&self, id: Option<&RawValue>, method: &str, e: &UpstreamError) {
         let (code, status, message) = match e {
             UpstreamError::Status { status, body } => {
-                let detail = error_message(body.as_bytes()).unwrap_or_else(|| body.trim().to_owned());
+                let detail =
+                    error_message(body.as_bytes()).unwrap_or_else(|| body.trim().to_owned());
                 let why = match status {
                     401 => "HTTP 401 Unauthorized: the token is missing or wrong (pass the grant's token with --token or TOOLGATE_TOKEN)".to_owned(),
                     403 => "HTTP 403 Forbidden: the token may not use this endpoint".to_owned(),
@@ -619,7 +631,9 @@ mod tests {
             Some("2025-11-25")
         );
         assert_eq!(
-            negotiated_version(br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32600,"message":"no"}}"#),
+            negotiated_version(
+                br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32600,"message":"no"}}"#
+            ),
             None
         );
     }
@@ -629,14 +643,25 @@ mod tests {
         let id = raw("7");
         assert!(answers(br#"{"jsonrpc":"2.0","id":7,"result":{}}"#, &id));
         assert!(!answers(br#"{"jsonrpc":"2.0","id":"7","result":{}}"#, &id));
-        assert!(!answers(br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#, &id));
-        assert!(!answers(br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#, &id));
+        assert!(!answers(
+            br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#,
+            &id
+        ));
+        assert!(!answers(
+            br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#,
+            &id
+        ));
     }
 
     #[test]
     fn refusals_without_an_id_get_the_requests_id() {
         let b = Bridge {
-            upstream: HttpUpstream::new("http://127.0.0.1:9/mcp", HeaderMap::new(), CONNECT_TIMEOUT).unwrap(),
+            upstream: HttpUpstream::new(
+                "http://127.0.0.1:9/mcp",
+                HeaderMap::new(),
+                CONNECT_TIMEOUT,
+            )
+            .unwrap(),
             url: "http://127.0.0.1:9/mcp".into(),
             session: Mutex::new(None),
             protocol_version: Mutex::new(None),
@@ -653,10 +678,15 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["id"], 3);
         let m = v["error"]["message"].as_str().unwrap();
-        assert!(m.contains("refused initialize: invalid bearer token"), "{m}");
+        assert!(
+            m.contains("refused initialize: invalid bearer token"),
+            "{m}"
+        );
         assert!(m.contains("TOOLGATE_TOKEN"), "{m}");
         // An answer that names its request passes unchanged.
-        let ok = Bytes::from_static(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"x"}}"#);
+        let ok = Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"x"}}"#,
+        );
         assert_eq!(b.answer_for(&id, "tools/call", ok.clone()), ok);
     }
 }

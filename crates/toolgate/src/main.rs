@@ -52,11 +52,20 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Speak stdio to a client and Streamable HTTP to a gateway endpoint: put this in a client's
+    /// config to reach a remote `/mcp` or `/mcp/<server>` from a client that only spawns commands.
+    Connect {
+        /// The endpoint, e.g. http://127.0.0.1:8080/mcp.
+        url: String,
+        /// The grant's bearer token.
+        #[arg(long, env = "TOOLGATE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Wrap { .. });
+    let quiet = matches!(cli.command, Command::Wrap { .. } | Command::Connect { .. });
     init_logging(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,6 +169,10 @@ async fn run(cli: Cli) -> ExitCode {
                 Arc::new(MemoryCounterStore::new()),
             )
             .await;
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+        Command::Connect { url, token } => {
+            let code = toolgate_gateway::connect::run(&url, token.as_deref()).await;
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
