@@ -2,12 +2,15 @@
 
 Usage: [PAGE_SIZE=N] python fastmcp_server.py [stdio|http] [PORT]
   http binds 127.0.0.1 only and serves /mcp (default port 8765); PAGE_SIZE=N paginates tools/list.
-Tools: add (read-only), delete_file (destructive; only pretends), fail (raises, so the result has isError=true).
+Tools: add (read-only), delete_file (destructive; only pretends), fail (raises, so the result has isError=true),
+register_tool (adds a tool named `name` at run time, then notifies notifications/tools/list_changed).
 """
 import os
 import sys
 
-from fastmcp import FastMCP
+import mcp_types
+from fastmcp import Context, FastMCP
+from fastmcp.tools import Tool
 
 page_size = int(os.environ["PAGE_SIZE"]) if os.environ.get("PAGE_SIZE") else None
 mcp = FastMCP("peer-fastmcp", list_page_size=page_size)
@@ -29,6 +32,22 @@ def delete_file(path: str) -> str:
 def fail(msg: str = "boom") -> str:
     """Always raises: the client sees a result with isError=true."""
     raise ValueError(msg)
+
+
+def _registered(name: str) -> Tool:
+    def registered() -> str:
+        return f"{name} was registered at run time"
+
+    return Tool.from_function(registered, name=name, description=f"Registered at run time: {name}.")
+
+
+@mcp.tool
+async def register_tool(name: str, ctx: Context) -> str:
+    """Add a tool named `name` (it answers a fixed text) and tell the client its tool list changed."""
+    mcp.add_tool(_registered(name))
+    # FastMCP 4.1.2 does not notify on add_tool by itself: say it, on this request's stream.
+    await ctx.send_notification(mcp_types.ToolListChangedNotification())
+    return f"registered {name}"
 
 
 if __name__ == "__main__":

@@ -15,9 +15,15 @@ observation as one JSON object per line on stdout, so that Rust tests can parse 
   {"event":"elicitation","request":{...params...}}  with --elicit JSON: an elicitation/create accepted
   {"event":"roots"}                                   with --roots URI: a roots/list answered
   {"event":"log","level":"info","logger":null,"data":...}   every notifications/message received
+  {"event":"list_changed"}                            every notifications/tools/list_changed received
+  {"event":"tools_after","count":2,"names":[...]}     with --call-then-list: the tools listed after list_changed
   {"event":"fatal","error":"..."}                     anything else (connection refused, HTTP 401, ...)
 
-`call` counts from 1, so with `--repeat 31` the refused 31st call is the line with "call":31.
+`call` counts from 1, so with `--repeat 31` the refused 31st call is the line with "call":31; calls made with
+`--also-call` count on after the `--tool` ones.
+`--call-then-list`: after the calls, wait (at most 10 s, or --timeout if shorter) for a
+notifications/tools/list_changed if none came yet, then list the tools again (one `tools_after` event); no
+notification in time is fatal.
 Exit code: 0 when everything succeeded, 2 when a tool result had isError=true, 3 when a request got a JSON-RPC
 error (3 wins over 2), 1 on a fatal error.
 """
@@ -60,6 +66,10 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roots", metavar="URI", help="declare roots; answer roots/list with this one root")
     p.add_argument("--log-level", metavar="LEVEL", help="send logging/setLevel LEVEL after initializing")
     p.add_argument("--linger", type=float, default=0.0, help="seconds to stay connected at the end")
+    p.add_argument("--also-call", nargs=2, action="append", default=[], metavar=("TOOL", "JSON_ARGS"),
+                   help="another call after the --tool ones, in the same session (repeatable)")
+    p.add_argument("--call-then-list", action="store_true",
+                   help="after the calls, wait for notifications/tools/list_changed and list the tools again")
 
 
 class Outcome:
@@ -73,7 +83,24 @@ class Outcome:
         self.code = max(self.code, 3)
 
 
-async def list_all_tools(s: ClientSession) -> None:
+class ListChanges:
+    """Counts notifications/tools/list_changed; `wait` returns once at least one has come."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.event = anyio.Event()
+
+    def seen(self) -> None:
+        self.count += 1
+        emit("list_changed")
+        self.event.set()
+
+    async def wait(self, seconds: float) -> None:
+        with anyio.fail_after(seconds):
+            await self.event.wait()
+
+
+async def fetch_all_tools(s: ClientSession) -> tuple[list[types.Tool], int]:
     tools, cursor, pages = [], None, 0
     while True:  # follow tools/list pagination (nextCursor)
         page = await s.list_tools(params=PaginatedRequestParams(cursor=cursor) if cursor else None)
@@ -82,12 +109,33 @@ async def list_all_tools(s: ClientSession) -> None:
         cursor = page.next_cursor
         if not cursor:
             break
+    return tools, pages
+
+
+async def list_all_tools(s: ClientSession) -> None:
+    tools, pages = await fetch_all_tools(s)
     for t in tools:
         emit("tool", name=t.name, annotations=dump(t.annotations) if t.annotations else {}, tool=dump(t))
     emit("tools", count=len(tools), pages=pages)
 
 
-async def drive(s: ClientSession, o: argparse.Namespace) -> int:
+async def call_once(s: ClientSession, o: argparse.Namespace, outcome: Outcome, n: int, tool: str, args: Any) -> None:
+    callback = None
+    if o.progress:
+        async def callback(progress: float, total: float | None, message: str | None, n: int = n) -> None:
+            emit("progress", call=n, progress=progress, total=total, message=message)
+    try:
+        r = await s.call_tool(tool, args, read_timeout_seconds=o.timeout, progress_callback=callback)
+    except MCPError as e:
+        emit("error", call=n, code=e.code, message=e.message, data=e.data)
+        outcome.rpc_error()
+        return
+    emit("result", call=n, isError=bool(r.is_error), result=dump(r))
+    if r.is_error:
+        outcome.tool_error()
+
+
+async def drive(s: ClientSession, o: argparse.Namespace, changes: ListChanges) -> int:
     outcome = Outcome()
     init = await s.initialize()
     emit(
@@ -100,22 +148,22 @@ async def drive(s: ClientSession, o: argparse.Namespace) -> int:
         await s.set_logging_level(o.log_level)
     if not o.no_list:
         await list_all_tools(s)
+    calls = 0
     if o.tool:
         args = json.loads(o.args) if o.args is not None else {}
-        for n in range(1, o.repeat + 1):
-            callback = None
-            if o.progress:
-                async def callback(progress: float, total: float | None, message: str | None, n: int = n) -> None:
-                    emit("progress", call=n, progress=progress, total=total, message=message)
-            try:
-                r = await s.call_tool(o.tool, args, read_timeout_seconds=o.timeout, progress_callback=callback)
-            except MCPError as e:
-                emit("error", call=n, code=e.code, message=e.message, data=e.data)
-                outcome.rpc_error()
-                continue
-            emit("result", call=n, isError=bool(r.is_error), result=dump(r))
-            if r.is_error:
-                outcome.tool_error()
+        for _ in range(o.repeat):
+            calls += 1
+            await call_once(s, o, outcome, calls, o.tool, args)
+    for tool, args in o.also_call:
+        calls += 1
+        await call_once(s, o, outcome, calls, tool, json.loads(args))
+    if o.call_then_list:
+        try:
+            await changes.wait(min(o.timeout, 10.0))
+        except TimeoutError:
+            raise TimeoutError("no notifications/tools/list_changed arrived after the calls") from None
+        tools, _ = await fetch_all_tools(s)
+        emit("tools_after", count=len(tools), names=[t.name for t in tools])
     if o.read_resource:
         try:
             r = await s.read_resource(o.read_resource)
@@ -135,14 +183,18 @@ async def drive(s: ClientSession, o: argparse.Namespace) -> int:
     return outcome.code
 
 
-def server_request_callbacks(o: argparse.Namespace) -> dict[str, Any]:
+def server_request_callbacks(o: argparse.Namespace, changes: ListChanges) -> dict[str, Any]:
     """ClientSession callbacks for the server-to-client requests the options declare (a callback declares the
-    capability), and one printing every log notification."""
+    capability), one printing every log notification, and one noting every tools/list_changed."""
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         emit("log", level=params.level, logger=params.logger, data=params.data)
 
-    callbacks: dict[str, Any] = {"logging_callback": on_log}
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changes.seen()
+
+    callbacks: dict[str, Any] = {"logging_callback": on_log, "message_handler": on_message}
     if o.sampling is not None:
         text = o.sampling
 
@@ -188,8 +240,9 @@ def run(open_streams, o: argparse.Namespace) -> None:
     async def main() -> int:
         async with AsyncExitStack() as stack:
             read, write = await open_streams(stack)
-            s = await stack.enter_async_context(ClientSession(read, write, **server_request_callbacks(o)))
-            return await drive(s, o)
+            changes = ListChanges()
+            s = await stack.enter_async_context(ClientSession(read, write, **server_request_callbacks(o, changes)))
+            return await drive(s, o, changes)
 
     try:
         code = anyio.run(main)

@@ -41,6 +41,8 @@ pub struct McpClient {
     roots: Option<String>,
     log_level: Option<String>,
     linger: Option<Duration>,
+    also_calls: Vec<(String, Value)>,
+    call_then_list: bool,
 }
 
 impl McpClient {
@@ -62,6 +64,8 @@ impl McpClient {
             roots: None,
             log_level: None,
             linger: None,
+            also_calls: Vec::new(),
+            call_then_list: false,
         }
     }
 
@@ -88,6 +92,21 @@ impl McpClient {
     /// Call `tool` with `arguments` after listing.
     pub fn call(mut self, tool: &str, arguments: Value) -> Self {
         self.call = Some((tool.to_owned(), arguments));
+        self
+    }
+
+    /// Another call, after the [`McpClient::call`] ones, in the same session; its `"call"` number counts on
+    /// from theirs (Python clients only).
+    pub fn also_call(mut self, tool: &str, arguments: Value) -> Self {
+        self.also_calls.push((tool.to_owned(), arguments));
+        self
+    }
+
+    /// After the calls, wait for a `notifications/tools/list_changed` (each one is printed as
+    /// `{"event":"list_changed"}`), then list the tools again: `{"event":"tools_after","count":N,"names":[…]}`.
+    /// No notification within 10 s is fatal (exit 1). Python clients only.
+    pub fn call_then_list(mut self) -> Self {
+        self.call_then_list = true;
         self
     }
 
@@ -197,6 +216,10 @@ impl McpClient {
             python || self.read_resource.is_none(),
             "read_resource() is supported by the Python clients only"
         );
+        assert!(
+            python || (self.also_calls.is_empty() && !self.call_then_list),
+            "also_call() and call_then_list() are supported by the Python clients only"
+        );
         let mut options: Vec<String> = Vec::new();
         if let Some((tool, arguments)) = &self.call {
             if python {
@@ -210,6 +233,16 @@ impl McpClient {
             } else {
                 options.extend([tool.clone(), arguments.to_string()]);
             }
+        }
+        for (tool, arguments) in &self.also_calls {
+            options.extend([
+                "--also-call".to_owned(),
+                tool.clone(),
+                arguments.to_string(),
+            ]);
+        }
+        if self.call_then_list {
+            options.push("--call-then-list".to_owned());
         }
         if let Some(uri) = &self.read_resource {
             options.extend(["--read-resource".to_owned(), uri.clone()]);
