@@ -85,6 +85,14 @@ impl Gateway {
         self.auth.is_open()
     }
 
+    /// The configured servers, in configuration order.
+    pub fn servers(&self) -> impl Iterator<Item = &Arc<ServerRuntime>> {
+        self.settings
+            .servers
+            .iter()
+            .filter_map(|s| self.servers.get(&s.name))
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -106,7 +114,7 @@ impl Gateway {
             .route("/servers/{server}/mcp", mcp())
             .layer(DefaultBodyLimit::max(self.settings.max_body_bytes))
             .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(|| async { "ready" }))
+            .route("/readyz", get(http::health::readyz))
             .with_state(self.clone())
     }
 
@@ -124,6 +132,7 @@ impl Gateway {
             .await;
         reaper.abort();
         self.close_all_sessions().await;
+        futures_util::future::join_all(self.servers.values().map(|s| s.stop())).await;
         result
     }
 

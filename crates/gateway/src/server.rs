@@ -3,13 +3,15 @@
 //! shared by every session).
 
 use crate::settings::{ServerSettings, Transport};
-use crate::upstream::{HttpLink, PipeLink, UpstreamLink};
+use crate::upstream::{HttpLink, PipeLink, SharedLink, UpstreamLink};
 use arc_swap::ArcSwap;
+use std::sync::Arc;
 use std::time::Duration;
 use toolgate_mcp::upstream::UpstreamError;
 use toolgate_mcp::upstream::http::HttpUpstream;
 use toolgate_mcp::upstream::legacy_sse::LegacySseUpstream;
 use toolgate_mcp::upstream::stdio::StdioSpec;
+use toolgate_mcp::upstream::supervisor::{SupervisedStdio, SupervisorOptions, UpstreamStatus};
 use toolgate_policy::Policy;
 
 /// How long connecting to a remote upstream may take.
@@ -25,7 +27,10 @@ pub struct ServerRuntime {
 
 #[derive(Debug)]
 enum Connector {
+    /// A child per client session (`per_session = true`).
     Stdio(StdioSpec),
+    /// One supervised child shared by every session.
+    SharedStdio(Arc<SupervisedStdio>),
     Http(HttpUpstream),
     LegacySse(LegacySseUpstream),
 }
@@ -34,7 +39,14 @@ impl ServerRuntime {
     pub fn new(settings: &ServerSettings) -> Result<Self, UpstreamError> {
         let connector =
             match &settings.transport {
-                Transport::Stdio(spec) => Connector::Stdio(spec.clone()),
+                Transport::Stdio(spec) if settings.per_session => Connector::Stdio(spec.clone()),
+                Transport::Stdio(spec) => {
+                    let options = SupervisorOptions {
+                        eager: settings.eager_start,
+                        ..SupervisorOptions::default()
+                    };
+                    Connector::SharedStdio(Arc::new(SupervisedStdio::new(spec.clone(), options)))
+                }
                 Transport::Http { url, headers } => {
                     Connector::Http(HttpUpstream::new(url, headers.clone(), CONNECT_TIMEOUT)?)
                 }
@@ -50,14 +62,32 @@ impl ServerRuntime {
         })
     }
 
-    /// Opens a new link for a new client session.
-    pub async fn connect(&self) -> Result<UpstreamLink, UpstreamError> {
+    /// Opens a new link for the client session `session`.
+    pub async fn connect(&self, session: &str) -> Result<UpstreamLink, UpstreamError> {
         match &self.connector {
             Connector::Stdio(spec) => PipeLink::stdio(spec).map(UpstreamLink::Pipe),
+            Connector::SharedStdio(sup) => {
+                Ok(UpstreamLink::Shared(SharedLink::new(sup.clone(), session)))
+            }
             Connector::Http(http) => Ok(UpstreamLink::Http(HttpLink::new(http.clone()))),
             Connector::LegacySse(sse) => PipeLink::legacy_sse(sse, &self.name)
                 .await
                 .map(UpstreamLink::Pipe),
+        }
+    }
+
+    /// The state of a shared stdio server (`None` for other transports).
+    pub fn status(&self) -> Option<UpstreamStatus> {
+        match &self.connector {
+            Connector::SharedStdio(sup) => Some(sup.status()),
+            _ => None,
+        }
+    }
+
+    /// Stops what the server holds for every session (the shared child and its process group).
+    pub async fn stop(&self) {
+        if let Connector::SharedStdio(sup) = &self.connector {
+            sup.stop().await;
         }
     }
 }

@@ -22,9 +22,14 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(server: Arc<ServerRuntime>, caller: Arc<Caller>, link: UpstreamLink) -> Self {
+    pub fn new(
+        id: String,
+        server: Arc<ServerRuntime>,
+        caller: Arc<Caller>,
+        link: UpstreamLink,
+    ) -> Self {
         Session {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id,
             server,
             caller,
             link,
@@ -35,6 +40,11 @@ impl Session {
     pub fn protocol_version(&self) -> Option<String> {
         self.protocol_version.lock().clone()
     }
+}
+
+/// A new, unguessable session id.
+pub fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Open sessions of one kind (single-server or aggregate), with their last use for idle reaping.

@@ -44,6 +44,11 @@ pub struct ServerSettings {
     pub policy: Arc<Policy>,
     /// The prefix of this server's names on `/mcp` (default: its name).
     pub prefix: Option<String>,
+    /// stdio only: a child per client session instead of one shared child (for servers that keep
+    /// per-client state).
+    pub per_session: bool,
+    /// stdio only: start the shared child with the gateway rather than on first use.
+    pub eager_start: bool,
     /// Where the policy came from, for logs and reloads; `None` means allow-all.
     pub policy_path: Option<PathBuf>,
 }

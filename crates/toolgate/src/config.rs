@@ -56,6 +56,10 @@ struct RawServer {
     policy: Option<Spanned<String>>,
     /// The prefix of this server's names on `/mcp` (default: its name).
     prefix: Option<Spanned<String>>,
+    /// stdio: a child per client session (default: one shared child).
+    per_session: Option<Spanned<bool>>,
+    /// stdio: `lazy` (default: on first use) or `eager` (with the gateway).
+    start: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -424,7 +428,44 @@ fn validate_server(
         }
         None => None,
     };
+    if s.command.is_none() {
+        for (key, span) in [
+            ("per_session", s.per_session.as_ref().map(Spanned::span)),
+            ("start", s.start.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                cx.at(
+                    span,
+                    format!("servers.{name}.{key} applies to stdio servers only"),
+                    Some("remove it, or give the server a `command`"),
+                );
+            }
+        }
+    }
+    if s.command.is_some() {
+        if let Some(t) = &s.transport {
+            cx.at(
+                t.span(),
+                format!("servers.{name}.transport applies to `url` servers only"),
+                None,
+            );
+        }
+    }
+    let eager_start = match s.start.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("lazy", _)) => false,
+        Some(("eager", _)) => true,
+        Some((other, span)) => {
+            cx.at(
+                span,
+                format!("servers.{name}.start {other:?} is not a start mode"),
+                Some("use \"lazy\" or \"eager\""),
+            );
+            false
+        }
+    };
     Some(ServerSettings {
+        per_session: s.per_session.as_ref().is_some_and(|v| *v.get_ref()),
+        eager_start,
         name: name.to_owned(),
         transport: transport?,
         policy,

@@ -25,8 +25,10 @@ struct Setup {
 fn setup() -> Setup {
     let everything = spawn_server_everything_http();
     let stdio = server_everything_stdio_command();
+    // server-everything keeps per-client state (its tool list follows the client's capabilities,
+    // its roots are the client's), so each session gets its own child: `per_session = true`.
     let config = format!(
-        "[servers.stdio]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\n\n\
+        "[servers.stdio]\ncommand = {}\nargs = {}\nper_session = true\npolicy = \"p.json\"\n\n\
          [servers.http]\nurl = {}\npolicy = \"p.json\"\n",
         toml_str(&stdio[0]),
         toml_array(&stdio[1..]),

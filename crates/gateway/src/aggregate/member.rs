@@ -34,10 +34,11 @@ impl Member {
     /// Connects to `server` and performs the handshake with the client's `initialize` params.
     pub async fn open(
         server: Arc<ServerRuntime>,
+        session: &str,
         init_params: &RawValue,
         timeout: Duration,
     ) -> Result<Member, String> {
-        let link = server.connect().await.map_err(|e| e.to_string())?;
+        let link = server.connect(session).await.map_err(|e| e.to_string())?;
         let pv = serde_json::from_str::<Value>(init_params.get())
             .ok()
             .and_then(|v| {

@@ -48,10 +48,11 @@ impl AggregateSession {
         protocol_version: String,
         connect_timeout: Duration,
     ) -> AggregateSession {
+        let id = crate::session::new_session_id();
         let opened = futures_util::future::join_all(
             servers
                 .iter()
-                .map(|s| Member::open(s.clone(), &init_params, connect_timeout)),
+                .map(|s| Member::open(s.clone(), &id, &init_params, connect_timeout)),
         )
         .await;
         let mut slots = HashMap::new();
@@ -69,7 +70,7 @@ impl AggregateSession {
             slots.insert(server.name.clone(), slot);
         }
         AggregateSession {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id,
             caller,
             protocol_version,
             init_params,
@@ -124,17 +125,23 @@ impl AggregateSession {
             }
             _ => {}
         }
-        let slot =
-            match Member::open(runtime.clone(), &self.init_params, self.connect_timeout).await {
-                Ok(m) => {
-                    tracing::info!(server, session = %self.id, "server reconnected");
-                    Slot::Up(Arc::new(m))
-                }
-                Err(reason) => Slot::Down {
-                    reason,
-                    since: Instant::now(),
-                },
-            };
+        let slot = match Member::open(
+            runtime.clone(),
+            &self.id,
+            &self.init_params,
+            self.connect_timeout,
+        )
+        .await
+        {
+            Ok(m) => {
+                tracing::info!(server, session = %self.id, "server reconnected");
+                Slot::Up(Arc::new(m))
+            }
+            Err(reason) => Slot::Down {
+                reason,
+                since: Instant::now(),
+            },
+        };
         self.slots.lock().insert(server.to_owned(), slot.clone());
         match slot {
             Slot::Up(m) => Ok(m),

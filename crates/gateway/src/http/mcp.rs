@@ -213,7 +213,8 @@ async fn initialize(
     headers: &HeaderMap,
 ) -> Response {
     let runtime = gw.servers[server].clone();
-    let link = match runtime.connect().await {
+    let session_id = crate::session::new_session_id();
+    let link = match runtime.connect(&session_id).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(server, error = %e, "cannot open upstream");
@@ -227,7 +228,7 @@ async fn initialize(
             );
         }
     };
-    let session = Arc::new(Session::new(runtime, caller, link));
+    let session = Arc::new(Session::new(session_id, runtime, caller, link));
     *session.protocol_version.lock() = requested_protocol_version(msg);
     gw.sessions.insert(&session.id, session.clone());
     tracing::info!(server, session = %session.id, agent = %session.caller.identity.agent, "session opened");

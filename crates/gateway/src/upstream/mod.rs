@@ -1,13 +1,16 @@
 //! One client session's connection to its upstream server: an upstream Streamable HTTP session,
-//! or a message pipe of its own (a stdio child, a legacy HTTP+SSE stream). Either way a request
+//! a message pipe of its own (a stdio child, a legacy HTTP+SSE stream), or its share of a stdio
+//! server that every session uses. Either way a request
 //! yields a stream of messages that ends with its response, so the inbound side has one shape to
 //! relay.
 
 mod http_link;
 mod pipe_link;
+mod shared_link;
 
 pub use http_link::HttpLink;
 pub use pipe_link::PipeLink;
+pub use shared_link::SharedLink;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -28,6 +31,7 @@ pub struct ReplyStream {
 pub enum UpstreamLink {
     Http(HttpLink),
     Pipe(PipeLink),
+    Shared(SharedLink),
 }
 
 impl std::fmt::Debug for UpstreamLink {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for UpstreamLink {
         match self {
             UpstreamLink::Http(l) => write!(f, "Http({})", l.url()),
             UpstreamLink::Pipe(l) => write!(f, "Pipe(pid {:?})", l.pid()),
+            UpstreamLink::Shared(l) => write!(f, "Shared({})", l.server()),
         }
     }
 }
@@ -51,6 +56,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.request(message, protocol_version).await,
             UpstreamLink::Pipe(l) => l.request(message, id, progress_token).await,
+            UpstreamLink::Shared(l) => l.request(message).await,
         }
     }
 
@@ -63,6 +69,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.post(message, protocol_version).await.map(|_| ()),
             UpstreamLink::Pipe(l) => l.send(&message).await,
+            UpstreamLink::Shared(l) => l.send(message).await,
         }
     }
 
@@ -75,6 +82,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.open_stream(protocol_version).await,
             UpstreamLink::Pipe(l) => Ok(l.take_standalone()),
+            UpstreamLink::Shared(l) => Ok(Some(l.subscribe())),
         }
     }
 
@@ -83,6 +91,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.close(protocol_version).await,
             UpstreamLink::Pipe(l) => l.close().await,
+            UpstreamLink::Shared(l) => l.close(),
         }
     }
 }

@@ -1,0 +1,35 @@
+//! `/readyz`: whether every server can take calls. A shared stdio server that crashed in a loop
+//! and was parked makes the gateway not ready, with the reason, so operators and load balancers
+//! see it.
+
+use crate::Gateway;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use toolgate_mcp::upstream::supervisor::UpstreamStatus;
+
+pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>) {
+    let mut ready = true;
+    let servers: serde_json::Map<String, Value> = gw
+        .servers()
+        .map(|s| {
+            let status = match s.status() {
+                None => json!({ "state": "ok" }),
+                Some(UpstreamStatus::Parked { reason }) => {
+                    ready = false;
+                    json!({ "state": "parked", "reason": reason })
+                }
+                Some(other) => json!({ "state": other.to_string() }),
+            };
+            (s.name.clone(), status)
+        })
+        .collect();
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(json!({ "ready": ready, "servers": servers })))
+}
