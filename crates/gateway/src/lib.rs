@@ -15,24 +15,25 @@ pub mod enforce;
 pub mod http;
 pub mod identity;
 pub mod relay;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod tools_list;
 pub mod upstream;
 pub mod wire;
 pub mod wrap;
 
-use aggregate::names::Namer;
 use aggregate::session::AggregateSession;
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use enforce::Enforcer;
-use identity::Authenticator;
-use server::ServerRuntime;
 use session::SessionRegistry;
 use settings::Settings;
+use state::State;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,13 +44,11 @@ use toolgate_store::CounterStore;
 /// A running gateway: its servers, credentials, counters and open sessions.
 #[derive(Debug)]
 pub struct Gateway {
-    pub settings: Settings,
-    servers: HashMap<String, Arc<ServerRuntime>>,
-    auth: Authenticator,
+    state: ArcSwap<State>,
     enforcer: Enforcer,
     sessions: SessionRegistry,
     aggregates: SessionRegistry<AggregateSession>,
-    namer: Namer,
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Gateway {
@@ -57,40 +56,24 @@ impl Gateway {
         settings: Settings,
         counters: Arc<dyn CounterStore>,
     ) -> Result<Arc<Gateway>, UpstreamError> {
-        let servers = settings
-            .servers
-            .iter()
-            .map(|s| Ok((s.name.clone(), Arc::new(ServerRuntime::new(s)?))))
-            .collect::<Result<_, UpstreamError>>()?;
+        let state = State::build(settings, &HashMap::new())?;
         Ok(Arc::new(Gateway {
-            auth: Authenticator::new(&settings.grants),
+            state: ArcSwap::from_pointee(state),
             enforcer: Enforcer::new(counters),
             sessions: SessionRegistry::default(),
             aggregates: SessionRegistry::default(),
-            namer: Namer::new(
-                &settings.name_separator,
-                settings
-                    .servers
-                    .iter()
-                    .filter_map(|s| Some((s.name.clone(), s.prefix.clone()?)))
-                    .collect(),
-            ),
-            servers,
-            settings,
+            reloading: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// The configuration in force now.
+    pub fn state(&self) -> Arc<State> {
+        self.state.load_full()
     }
 
     /// True when no grant is configured: every caller is the anonymous identity.
     pub fn is_open(&self) -> bool {
-        self.auth.is_open()
-    }
-
-    /// The configured servers, in configuration order.
-    pub fn servers(&self) -> impl Iterator<Item = &Arc<ServerRuntime>> {
-        self.settings
-            .servers
-            .iter()
-            .filter_map(|s| self.servers.get(&s.name))
+        self.state.load().auth.is_open()
     }
 
     pub fn session_count(&self) -> usize {
@@ -112,7 +95,9 @@ impl Gateway {
             .route("/mcp/{server}", mcp())
             // The same endpoint for clients that insist the path ends in `/mcp` (the Inspector CLI).
             .route("/servers/{server}/mcp", mcp())
-            .layer(DefaultBodyLimit::max(self.settings.max_body_bytes))
+            .layer(DefaultBodyLimit::max(
+                self.state.load().settings.max_body_bytes,
+            ))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(http::health::readyz))
             .with_state(self.clone())
@@ -132,7 +117,8 @@ impl Gateway {
             .await;
         reaper.abort();
         self.close_all_sessions().await;
-        futures_util::future::join_all(self.servers.values().map(|s| s.stop())).await;
+        let state = self.state();
+        futures_util::future::join_all(state.servers.values().map(|s| s.stop())).await;
         result
     }
 
@@ -150,7 +136,7 @@ impl Gateway {
 }
 
 async fn reap_idle_sessions(gw: Arc<Gateway>) {
-    let idle = gw.settings.session_idle_timeout;
+    let idle = gw.state().settings.session_idle_timeout;
     let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::time::sleep(every).await;

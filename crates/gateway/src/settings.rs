@@ -53,7 +53,7 @@ pub struct ServerSettings {
     pub policy_path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     Stdio(StdioSpec),
     /// MCP Streamable HTTP.

@@ -92,18 +92,19 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
     let mut relay_out = relay_out;
     let mut server_done = false;
     loop {
-        line.clear();
         tokio::select! {
+            // `line` is cleared only once a whole line is taken: a signal arriving mid-line
+            // cancels this read, and what it had read must stay for the next one.
             read = stdin.read_until(b'\n', &mut line) => {
                 match read {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                let text = line.trim_ascii();
-                if text.is_empty() {
+                let bytes = Bytes::copy_from_slice(line.trim_ascii());
+                line.clear();
+                if bytes.is_empty() {
                     continue;
                 }
-                let bytes = Bytes::copy_from_slice(text);
                 handle_client_line(&enforcer, &policy, &spec.server, &caller, &child, &pending, &out_tx, bytes).await;
             }
             _ = &mut relay_out => { server_done = true; break; }

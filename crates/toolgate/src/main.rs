@@ -2,6 +2,7 @@
 //! together and maps failures to exit codes (0 ok, 78 invalid configuration, 1 runtime failure).
 
 mod config;
+mod reload;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -133,7 +134,7 @@ async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            match serve(settings).await {
+            match serve(settings, config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("toolgate: {e:#}");
@@ -178,7 +179,10 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(settings: toolgate_gateway::settings::Settings) -> anyhow::Result<()> {
+async fn serve(
+    settings: toolgate_gateway::settings::Settings,
+    config: PathBuf,
+) -> anyhow::Result<()> {
     let listen = settings.listen;
     let gateway = Gateway::new(settings, Arc::new(MemoryCounterStore::new()))
         .context("cannot set up the upstreams")?;
@@ -191,14 +195,14 @@ async fn serve(settings: toolgate_gateway::settings::Settings) -> anyhow::Result
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    for s in &gateway.settings.servers {
+    for s in &gateway.state().settings.servers {
         tracing::info!(server = %s.name, url = %format!("http://{addr}/mcp/{}", s.name), "serving");
     }
     println!("toolgate listening on http://{addr}");
-    gateway
-        .serve(listener, shutdown_signal())
-        .await
-        .context("serving failed")?;
+    let watcher = tokio::spawn(reload::watch(gateway.clone(), config));
+    let served = gateway.serve(listener, shutdown_signal()).await;
+    watcher.abort();
+    served.context("serving failed")?;
     tracing::info!("stopped");
     Ok(())
 }

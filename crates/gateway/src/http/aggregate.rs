@@ -123,12 +123,13 @@ async fn initialize(gw: &Arc<Gateway>, caller: Arc<Caller>, msg: &Message<'_>) -
     let version = requested
         .filter(|v| SUPPORTED_PROTOCOL_VERSIONS.contains(&v.as_str()))
         .unwrap_or_else(|| SUPPORTED_PROTOCOL_VERSIONS[0].to_owned());
-    let servers = gw
+    let state = gw.state();
+    let servers = state
         .settings
         .servers
         .iter()
         .filter(|s| caller.may_reach(&s.name))
-        .filter_map(|s| gw.servers.get(&s.name).cloned())
+        .filter_map(|s| state.servers.get(&s.name).cloned())
         .collect();
     let session = Arc::new(
         AggregateSession::open(
@@ -136,7 +137,7 @@ async fn initialize(gw: &Arc<Gateway>, caller: Arc<Caller>, msg: &Message<'_>) -
             servers,
             params,
             version.clone(),
-            gw.settings.upstream_connect_timeout,
+            gw.state().settings.upstream_connect_timeout,
         )
         .await,
     );
@@ -228,7 +229,7 @@ async fn list(
             (items, 0)
         }
     };
-    let (page, next) = lists::page(&items, offset, gw.settings.list_page_size);
+    let (page, next) = lists::page(&items, offset, gw.state().settings.list_page_size);
     let mut out = json!({ kind.key(): page });
     if let Some(n) = next {
         out["nextCursor"] = Value::String(n);
@@ -238,7 +239,7 @@ async fn list(
 
 /// Every member's list, fetched concurrently, each bounded in time; missing servers are logged.
 async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -> Vec<Value> {
-    let timeout = gw.settings.upstream_connect_timeout;
+    let timeout = gw.state().settings.upstream_connect_timeout;
     let names: Vec<String> = session.server_names().map(str::to_owned).collect();
     let fetches = names.iter().map(|name| async move {
         let member = session.member(name).await?;
@@ -248,7 +249,7 @@ async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -
         match tokio::time::timeout(timeout, lists::fetch_all(&member, kind)).await {
             Ok(Ok(items)) => {
                 let policy = member.server.policy.load();
-                Ok(lists::expose(kind, name, &policy, &gw.namer, items))
+                Ok(lists::expose(kind, name, &policy, &gw.state().namer, items))
             }
             Ok(Err(e)) => {
                 session.mark_down(name, e.clone());
@@ -290,7 +291,7 @@ async fn call_tool(
             },
         )
     };
-    let Some((server, tool)) = gw.namer.resolve(&call.name, session.server_names()) else {
+    let Some((server, tool)) = gw.state().namer.resolve(&call.name, session.server_names()) else {
         return unknown();
     };
     let member = match session.member(&server).await {
@@ -356,7 +357,7 @@ async fn routed(
         "prompts/get" => params
             .get("name")
             .and_then(Value::as_str)
-            .and_then(|n| gw.namer.resolve(n, servers()))
+            .and_then(|n| gw.state().namer.resolve(n, servers()))
             .map(|(s, n)| (s, "/name", n)),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => params
             .get("uri")
@@ -367,7 +368,7 @@ async fn routed(
             Some("ref/prompt") => params
                 .pointer("/ref/name")
                 .and_then(Value::as_str)
-                .and_then(|n| gw.namer.resolve(n, servers()))
+                .and_then(|n| gw.state().namer.resolve(n, servers()))
                 .map(|(s, n)| (s, "/ref/name", n)),
             Some("ref/resource") => params
                 .pointer("/ref/uri")

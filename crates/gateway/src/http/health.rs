@@ -13,6 +13,7 @@ use toolgate_mcp::upstream::supervisor::UpstreamStatus;
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>) {
     let mut ready = true;
     let servers: serde_json::Map<String, Value> = gw
+        .state()
         .servers()
         .map(|s| {
             let status = match s.status() {

@@ -38,7 +38,7 @@ fn admit(
     server: &str,
 ) -> Result<Arc<crate::identity::Caller>, Response> {
     let caller = authenticate(gw, headers)?;
-    if !gw.servers.contains_key(server) {
+    if !gw.state().servers.contains_key(server) {
         return Err(rpc_error(
             StatusCode::NOT_FOUND,
             codes::INVALID_REQUEST,
@@ -63,14 +63,15 @@ pub(crate) fn authenticate(
     gw: &Gateway,
     headers: &HeaderMap,
 ) -> Result<Arc<crate::identity::Caller>, Response> {
-    if !origin_allowed(headers, &gw.settings.allowed_origins) {
+    if !origin_allowed(headers, &gw.state().settings.allowed_origins) {
         return Err(rpc_error(
             StatusCode::FORBIDDEN,
             codes::INVALID_REQUEST,
             "origin not allowed",
         ));
     }
-    gw.auth
+    gw.state()
+        .auth
         .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
         .map_err(|e| {
             let mut r = rpc_error(
@@ -143,7 +144,7 @@ pub async fn post(
             return initialize(&gw, &server, caller, &msg, body.clone(), &headers).await;
         }
         None if msg.method() == "server/discover" => {
-            let policy = gw.servers[&server].policy.load_full();
+            let policy = gw.state().servers[&server].policy.load_full();
             if let Plan::Answer(a) =
                 relay::plan_request(&gw.enforcer, &policy, &server, &caller, "", &msg).await
             {
@@ -212,7 +213,7 @@ async fn initialize(
     body: Bytes,
     headers: &HeaderMap,
 ) -> Response {
-    let runtime = gw.servers[server].clone();
+    let runtime = gw.state().servers[server].clone();
     let session_id = crate::session::new_session_id();
     let link = match runtime.connect(&session_id).await {
         Ok(l) => l,

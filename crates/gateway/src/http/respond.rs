@@ -101,7 +101,7 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
         client_accepts_sse,
         rewrite,
     } = out;
-    let deadline = Instant::now() + gw.settings.upstream_timeout;
+    let deadline = Instant::now() + gw.state().settings.upstream_timeout;
     let reply = match tokio::time::timeout_at(
         deadline,
         link.request(body, &id, progress_token, protocol_version),
