@@ -271,3 +271,109 @@ fn a_dead_server_does_not_stall_the_others() {
         "the log names the missing servers:\n{log}"
     );
 }
+
+#[test]
+fn sampling_and_elicitation_round_trips_through_the_aggregate() {
+    let s = setup();
+    let url = aggregate_url(&s);
+    for client in [McpClient::python_http(&url), McpClient::ts_http(&url)] {
+        let out = client
+            .clone()
+            .no_list()
+            .sampling("Sampled through /mcp.")
+            .call(
+                "everything__trigger-sampling-request",
+                json!({"prompt": "say hi", "maxTokens": 12}),
+            )
+            .run();
+        out.assert_exit(0);
+        assert_eq!(out.events_named("sampling").len(), 1, "{:?}", out.events());
+        assert!(
+            text(&out).contains("Sampled through /mcp."),
+            "{}",
+            text(&out)
+        );
+
+        let out = client
+            .no_list()
+            .elicit(json!({"name": "Ada Lovelace", "agreeToTerms": true, "favoriteNumber": 7}))
+            .call("everything__trigger-elicitation-request", json!({}))
+            .run();
+        out.assert_exit(0);
+        assert_eq!(
+            out.events_named("elicitation").len(),
+            1,
+            "{:?}",
+            out.events()
+        );
+        assert!(
+            text(&out).contains("Ada Lovelace")
+                || out.events_named("result")[0]
+                    .to_string()
+                    .contains("Ada Lovelace")
+        );
+    }
+}
+
+#[test]
+fn long_server_and_tool_names_are_valid_stable_and_reversible() {
+    let server = format!("s{}", "e".repeat(59));
+    let tool = format!("t{}", "o".repeat(59));
+    assert_eq!((server.len(), tool.len()), (60, 60));
+    let fast = fastmcp_stdio_command();
+    let config = format!(
+        "[servers.{server}]\ncommand = {}\nargs = {}\n",
+        toml_str(&fast[0]),
+        toml_array(&fast[1..])
+    );
+    let gateway = Toolgate::start(&config, &[]);
+    let url = format!("{}/mcp", gateway.base);
+    let register = format!("{server}__register_tool");
+    assert!(register.len() > 64);
+
+    // The registering tool's own name is too long too: find its short form in the list.
+    let listed = McpClient::python_http(&url).run();
+    listed.assert_exit(0);
+    let short_register = listed
+        .tool_names()
+        .into_iter()
+        .find(|n| n.contains("register"))
+        .expect("register_tool listed");
+    assert!(
+        short_register.len() <= 64
+            && short_register
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    );
+    let out = McpClient::python_http(&url)
+        .call_then_list()
+        .call(&short_register, json!({"name": tool}))
+        .run();
+    out.assert_exit(0);
+    let names: Vec<String> = out.events_named("tools_after")[0]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    let long: Vec<&String> = names.iter().filter(|n| n.contains("oooo")).collect();
+    assert_eq!(long.len(), 1, "{names:?}");
+    let exposed = long[0].clone();
+    assert!(
+        exposed.len() <= 64
+            && exposed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "{exposed}"
+    );
+
+    // Stable: a new session lists the same name; reversible: calling it reaches the tool.
+    let again = McpClient::python_http(&url).call(&exposed, json!({})).run();
+    again.assert_exit(0);
+    assert!(again.tool_names().contains(&exposed));
+    assert!(
+        text(&again).contains(&tool),
+        "the upstream tool answered: {}",
+        text(&again)
+    );
+}

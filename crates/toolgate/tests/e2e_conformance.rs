@@ -55,3 +55,23 @@ fn gateway_passes_every_scenario_the_server_passes_directly() {
         assert!(through.contains("dns-rebinding-protection"), "{text}");
     }
 }
+
+#[test]
+fn the_aggregate_endpoint_passes_every_scenario_the_server_passes_directly() {
+    let everything = spawn_server_everything_http();
+    let gateway = Toolgate::start(
+        &format!(
+            "[servers.everything]\nurl = {}\n",
+            toml_str(&everything.url)
+        ),
+        &[],
+    );
+    let (direct, direct_text) = run_suite(&everything.url);
+    assert!(direct.len() >= 10, "{direct_text}");
+    let (through, text) = run_suite(&format!("{}/mcp", gateway.base));
+    let missing: Vec<_> = direct.difference(&through).collect();
+    assert!(
+        missing.is_empty(),
+        "through /mcp these scenarios fail: {missing:?}\n{text}"
+    );
+}

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 pub const MAX_NAME: usize = 64;
 /// Hex digits of the hash appended to a shortened name.
 const HASH_DIGITS: usize = 10;
+/// The least of a server's prefix a shortened name keeps.
+const MIN_PREFIX: usize = 12;
 
 /// Builds exposed names and maps them back.
 #[derive(Debug)]
@@ -43,18 +45,17 @@ impl Namer {
         }
         let digest = Sha256::digest(format!("{server}\0{name}").as_bytes());
         let hash = &hex::encode(digest)[..HASH_DIGITS];
-        let keep = MAX_NAME - HASH_DIGITS - 1;
-        let mut short: String = plain
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(keep)
-            .collect();
+        // Keep the most of the tool's name (what a model reads), at least a little of the
+        // server's, and the hash that makes the pair unique.
+        let budget = MAX_NAME - HASH_DIGITS - 1 - self.separator.len();
+        let prefix = sanitize(self.prefix(server));
+        let tool = sanitize(name);
+        let tool_keep = tool.len().min(budget - prefix.len().min(MIN_PREFIX));
+        let prefix_keep = prefix.len().min(budget - tool_keep);
+        let mut short = String::with_capacity(MAX_NAME);
+        short.push_str(&prefix[..prefix_keep]);
+        short.push_str(&self.separator);
+        short.push_str(&tool[..tool_keep]);
         short.push('_');
         short.push_str(hash);
         self.seen
@@ -89,6 +90,19 @@ impl Namer {
         }
         best.filter(|(s, n)| self.expose(s, n) == exposed)
     }
+}
+
+/// Characters outside `[a-zA-Z0-9_-]` become `_` (the result is ASCII, so byte slicing is safe).
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// True for names within `^[a-zA-Z0-9_-]{1,64}$`.
@@ -135,6 +149,11 @@ mod tests {
         let b = n.expose(&server, &tool);
         assert_eq!(a, b, "stable across instances");
         assert!(is_valid(&b) && b.len() == MAX_NAME, "{b}");
+        assert!(
+            b.starts_with(&format!("{}__t", &server[..12])),
+            "keeps a little of the server: {b}"
+        );
+        assert!(b.contains(&"x".repeat(30)), "keeps most of the tool: {b}");
         assert_eq!(
             n.resolve(&b, [server.as_str()]),
             Some((server.clone(), tool.clone()))

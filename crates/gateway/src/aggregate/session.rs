@@ -4,6 +4,8 @@
 
 use super::lists::ListKind;
 use super::member::Member;
+use super::names::Namer;
+use super::rewrite;
 use crate::identity::Caller;
 use crate::server::ServerRuntime;
 use parking_lot::Mutex;
@@ -85,6 +87,27 @@ impl AggregateSession {
     /// Names of the reachable servers, in configuration order.
     pub fn server_names(&self) -> impl Iterator<Item = &str> {
         self.servers.iter().map(|s| s.name.as_str())
+    }
+
+    /// The server and upstream name behind an exposed tool or prompt name. A name without a
+    /// server prefix belongs to the only server, when the session has just one.
+    pub fn resolve_name(&self, namer: &Namer, exposed: &str) -> Option<(String, String)> {
+        namer
+            .resolve(exposed, self.server_names())
+            .or_else(|| self.sole_server().map(|s| (s, exposed.to_owned())))
+    }
+
+    /// The server and upstream URI behind an exposed resource URI (same rule as names).
+    pub fn resolve_uri(&self, exposed: &str) -> Option<(String, String)> {
+        rewrite::resolve_uri(exposed, self.server_names())
+            .or_else(|| self.sole_server().map(|s| (s, exposed.to_owned())))
+    }
+
+    fn sole_server(&self) -> Option<String> {
+        match self.servers.as_slice() {
+            [only] => Some(only.name.clone()),
+            _ => None,
+        }
     }
 
     /// The members that are up now.

@@ -9,7 +9,7 @@ use super::respond::{self, Outbound, Rewrite, json_response, rpc_error, sse_resp
 use crate::Gateway;
 use crate::aggregate::lists::{self, ListKind};
 use crate::aggregate::member::Member;
-use crate::aggregate::rewrite::{self, resolve_uri};
+use crate::aggregate::rewrite;
 use crate::aggregate::session::AggregateSession;
 use crate::identity::Caller;
 use crate::relay::{self, Pending, Plan};
@@ -291,7 +291,7 @@ async fn call_tool(
             },
         )
     };
-    let Some((server, tool)) = gw.state().namer.resolve(&call.name, session.server_names()) else {
+    let Some((server, tool)) = session.resolve_name(&gw.state().namer, &call.name) else {
         return unknown();
     };
     let member = match session.member(&server).await {
@@ -352,28 +352,27 @@ async fn routed(
         .params
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or(Value::Null);
-    let servers = || session.server_names();
     let target = match method {
         "prompts/get" => params
             .get("name")
             .and_then(Value::as_str)
-            .and_then(|n| gw.state().namer.resolve(n, servers()))
+            .and_then(|n| session.resolve_name(&gw.state().namer, n))
             .map(|(s, n)| (s, "/name", n)),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => params
             .get("uri")
             .and_then(Value::as_str)
-            .and_then(|u| resolve_uri(u, servers()))
+            .and_then(|u| session.resolve_uri(u))
             .map(|(s, u)| (s, "/uri", u)),
         "completion/complete" => match params.pointer("/ref/type").and_then(Value::as_str) {
             Some("ref/prompt") => params
                 .pointer("/ref/name")
                 .and_then(Value::as_str)
-                .and_then(|n| gw.state().namer.resolve(n, servers()))
+                .and_then(|n| session.resolve_name(&gw.state().namer, n))
                 .map(|(s, n)| (s, "/ref/name", n)),
             Some("ref/resource") => params
                 .pointer("/ref/uri")
                 .and_then(Value::as_str)
-                .and_then(|u| resolve_uri(u, servers()))
+                .and_then(|u| session.resolve_uri(u))
                 .map(|(s, u)| (s, "/ref/uri", u)),
             _ => None,
         },
