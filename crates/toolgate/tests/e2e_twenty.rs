@@ -241,3 +241,56 @@ fn typescript_sdk_client_through_the_gateway() {
         );
     }
 }
+
+#[test]
+fn limits_and_releases_through_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("twenty.json");
+    std::fs::write(&policy, POLICY).unwrap();
+    let mut wrapped = vec![
+        common::TOOLGATE.to_owned(),
+        "wrap".into(),
+        "--policy".into(),
+        policy.display().to_string(),
+        "--".into(),
+    ];
+    wrapped.extend(twenty_stdio_command());
+
+    let out = McpClient::python_stdio(&wrapped)
+        .no_list()
+        .call("createOneCompany", json!({"requestBody": {"name": "Acme"}}))
+        .repeat(31)
+        .run();
+    out.assert_exit(2);
+    let r = results(&out);
+    assert!(r[..30].iter().all(|r| r["isError"] == false));
+    assert!(
+        text_of(&r[30]).starts_with("[POLICY DENIED] rate limit"),
+        "{}",
+        text_of(&r[30])
+    );
+    assert!(
+        r[30]["result"]["structuredContent"]["retry_after_s"]
+            .as_u64()
+            .is_some()
+    );
+
+    // 31 calls the server rejects with a JSON-RPC error: each gives its quota back, so none is
+    // refused by the limit, and the full quota of 30 is still there afterwards.
+    let out = McpClient::python_stdio(&wrapped)
+        .no_list()
+        .call("findOneCompany", json!({}))
+        .also_call("findOneCompany", json!({"id": "c1"}))
+        .repeat(31)
+        .run();
+    let errors = out.events_named("error");
+    assert_eq!(errors.len(), 31, "{:?}", out.events());
+    assert!(errors.iter().all(|e| e["code"] == -32602));
+    let after = results(&out);
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after[0]["isError"], false,
+        "the 32nd call still fits: {:?}",
+        after[0]
+    );
+}
