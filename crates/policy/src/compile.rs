@@ -118,7 +118,7 @@ fn link_state_paths(policy: &mut Policy) {
     }
 }
 
-fn check_duplicate_keys(node: &Node, ptr: &str, d: &mut Collector<'_>) {
+pub(crate) fn check_duplicate_keys(node: &Node, ptr: &str, d: &mut Collector<'_>) {
     match &node.kind {
         NodeKind::Object(members) => {
             let mut seen: HashMap<&str, Pos> = HashMap::new();

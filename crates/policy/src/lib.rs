@@ -37,11 +37,13 @@ mod condition;
 mod decide;
 mod diagnostics;
 mod document;
+mod explain;
 mod glob;
 mod json;
 mod limit;
 mod path;
 mod policy;
+mod source;
 mod window;
 mod yaml;
 
@@ -52,9 +54,12 @@ pub use decide::{
     Call, CounterKey, CounterState, Decision, Identity, NoCounterState, Reservation, system_now_ms,
 };
 pub use diagnostics::{Diagnostic, Diagnostics};
+pub use document::{Member, Node, NodeKind, Pos};
+pub use explain::{ConditionCheck, Explanation, HideMatch, RuleCheck, RuleKind, ToolMatch};
 pub use glob::{Glob, GlobError};
 pub use limit::{DurationError, Limit, Scope, WindowMode, describe_window, parse_duration_ms};
 pub use policy::{Action, DefaultAction, Policy};
+pub use source::parse_document;
 pub use window::{EntryId, RetryAfterMs, WindowLog, window_start};
 
 /// The syntax of a policy document.
