@@ -2,6 +2,7 @@
 //! together and maps failures to exit codes (0 ok, 78 invalid configuration, 1 runtime failure).
 
 mod config;
+mod policy_cmd;
 mod reload;
 
 use anyhow::Context;
@@ -61,6 +62,11 @@ enum Command {
         /// The grant's bearer token.
         #[arg(long, env = "TOOLGATE_TOKEN", hide_env_values = true)]
         token: Option<String>,
+    },
+    /// Explain a policy's decision for one call, or run a file of test cases against a policy.
+    Policy {
+        #[command(subcommand)]
+        command: policy_cmd::PolicyCommand,
     },
 }
 
@@ -176,6 +182,7 @@ async fn run(cli: Cli) -> ExitCode {
             let code = toolgate_gateway::connect::run(&url, token.as_deref()).await;
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
+        Command::Policy { command } => policy_cmd::run(command),
     }
 }
 
