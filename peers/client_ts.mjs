@@ -146,10 +146,10 @@ async function main() {
   return code;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    emit("fatal", { error: String(e?.stack ?? e) });
-    process.exit(1);
-  },
-);
+// Exit only once stdout is flushed: writes to a pipe are asynchronous in Node, and an early
+// process.exit() would cut off the last lines of a long tool list.
+const exitAfterFlush = (code) => process.stdout.write("", () => process.exit(code));
+main().then(exitAfterFlush, (e) => {
+  emit("fatal", { error: String(e?.stack ?? e) });
+  exitAfterFlush(1);
+});

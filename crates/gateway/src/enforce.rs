@@ -4,6 +4,7 @@
 //! JSON-RPC error (SPEC §2).
 
 use crate::identity::Caller;
+use crate::telemetry::Outcome;
 use crate::wire::GatewayAnswer;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,8 +17,8 @@ use toolgate_store::{CounterStore, ReservationTicket, ReserveOutcome};
 pub enum Verdict {
     /// Forward it; give the reservation back if it fails before the server handles it.
     Forward(Option<ReservationTicket>),
-    /// Answer the client without forwarding.
-    Answer(GatewayAnswer),
+    /// Answer the client without forwarding, for this reason.
+    Answer(GatewayAnswer, Outcome),
 }
 
 /// Decides tool calls against a policy and the shared counters.
@@ -62,27 +63,32 @@ impl Enforcer {
         let decision = policy.decide(&input, self.counters.snapshot());
         let reserve = match decision {
             Decision::Hidden { .. } => {
-                return Verdict::Answer(GatewayAnswer::UnknownTool {
-                    name: call.name.to_string(),
-                });
+                return Verdict::Answer(
+                    GatewayAnswer::UnknownTool {
+                        name: call.name.to_string(),
+                    },
+                    Outcome::Hidden,
+                );
             }
             Decision::Deny { rule, reason } => {
-                return Verdict::Answer(GatewayAnswer::ToolDenied {
+                let answer = GatewayAnswer::ToolDenied {
                     reason: reason.into_owned(),
                     rule: rule.to_owned(),
                     retry_after_s: None,
-                });
+                };
+                return Verdict::Answer(answer, Outcome::Denied);
             }
             Decision::NeedsApproval { rule, .. } => {
                 // Fail closed until approvals are available: nothing is held or forwarded.
-                return Verdict::Answer(GatewayAnswer::ToolDenied {
+                let answer = GatewayAnswer::ToolDenied {
                     reason: format!(
                         "{} requires human approval, and approvals are not enabled on this gateway",
                         call.name
                     ),
                     rule: rule.to_owned(),
                     retry_after_s: None,
-                });
+                };
+                return Verdict::Answer(answer, Outcome::ApprovalRequired);
             }
             Decision::Allow { reserve } => reserve,
         };
@@ -95,40 +101,45 @@ impl Enforcer {
                 limit_rule,
                 description,
                 retry_after_ms: u64::MAX,
-            }) => Verdict::Answer(GatewayAnswer::ToolDenied {
-                reason: format!(
-                    "{} asks for more than the whole limit allows: {description}",
-                    call.name
-                ),
-                rule: limit_rule,
-                retry_after_s: None,
-            }),
+            }) => Verdict::Answer(
+                GatewayAnswer::ToolDenied {
+                    reason: format!(
+                        "{} asks for more than the whole limit allows: {description}",
+                        call.name
+                    ),
+                    rule: limit_rule,
+                    retry_after_s: None,
+                },
+                Outcome::RateLimited,
+            ),
             Ok(ReserveOutcome::Rejected {
                 limit_rule,
                 description,
                 retry_after_ms,
             }) => {
                 let retry_after_s = retry_after_ms.div_ceil(1000).max(1);
-                Verdict::Answer(GatewayAnswer::ToolDenied {
+                let answer = GatewayAnswer::ToolDenied {
                     reason: format!(
                         "rate limit reached for {}: {description}; retry in {retry_after_s}s",
                         call.name
                     ),
                     rule: limit_rule,
                     retry_after_s: Some(retry_after_s),
-                })
+                };
+                Verdict::Answer(answer, Outcome::RateLimited)
             }
             Err(e) => {
                 // Fail closed: without the counters, a limited call cannot be admitted.
                 tracing::error!(error = %e, tool = %call.name, "counter store failed; denying the call");
-                Verdict::Answer(GatewayAnswer::ToolDenied {
+                let answer = GatewayAnswer::ToolDenied {
                     reason: format!(
                         "the gateway cannot check the limits of {} right now",
                         call.name
                     ),
                     rule: "/".into(),
                     retry_after_s: Some(1),
-                })
+                };
+                Verdict::Answer(answer, Outcome::RateLimited)
             }
         }
     }

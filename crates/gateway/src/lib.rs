@@ -20,6 +20,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod state;
+pub mod telemetry;
 pub mod tools_list;
 pub mod upstream;
 pub mod wire;
@@ -30,7 +31,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use enforce::Enforcer;
+use relay::Relay;
 use session::SessionRegistry;
 use settings::Settings;
 use state::State;
@@ -45,7 +46,7 @@ use toolgate_store::CounterStore;
 #[derive(Debug)]
 pub struct Gateway {
     state: ArcSwap<State>,
-    enforcer: Enforcer,
+    relay: Relay,
     sessions: SessionRegistry,
     aggregates: SessionRegistry<AggregateSession>,
     reloading: tokio::sync::Mutex<()>,
@@ -59,7 +60,7 @@ impl Gateway {
         let state = State::build(settings, &HashMap::new())?;
         Ok(Arc::new(Gateway {
             state: ArcSwap::from_pointee(state),
-            enforcer: Enforcer::new(counters),
+            relay: Relay::new(counters),
             sessions: SessionRegistry::default(),
             aggregates: SessionRegistry::default(),
             reloading: tokio::sync::Mutex::new(()),
@@ -100,6 +101,7 @@ impl Gateway {
             ))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(http::health::readyz))
+            .route("/metrics", get(http::health::metrics))
             .with_state(self.clone())
     }
 

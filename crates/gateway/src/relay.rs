@@ -1,30 +1,42 @@
 //! What the gateway does with each message a client sends, whatever the transport: answer it
 //! itself, or forward it and remember what to do with the response (filter a tool list, give
-//! quota back after an error). Everything not policed passes through byte for byte.
+//! quota back after an error). Everything not policed passes through byte for byte. Every
+//! request ends here too: its record is emitted once, answered or forwarded.
 
 use crate::enforce::{Enforcer, Verdict};
 use crate::identity::Caller;
+use crate::telemetry::{CallRecord, Outcome, Telemetry};
 use crate::tools_list;
 use crate::wire::GatewayAnswer;
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use toolgate_mcp::jsonrpc::{Kind, Message, codes};
 use toolgate_mcp::tool_call::ToolCall;
 use toolgate_policy::Policy;
-use toolgate_store::ReservationTicket;
+use toolgate_store::{CounterStore, ReservationTicket};
 
-/// The plan for one client request.
+/// The plan for one client request. Lives on the stack for one request, so the size difference
+/// between its variants costs nothing that boxing would not cost more.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Plan {
-    /// Answer with these bytes (a complete JSON-RPC response); nothing is forwarded.
+    /// Answer with these bytes (a complete JSON-RPC response); nothing is forwarded. The record
+    /// has been emitted.
     Answer(Vec<u8>),
     /// Forward the original bytes; apply `Pending` to the response.
     Forward(Pending),
 }
 
-/// What the response to a forwarded request needs.
+/// A forwarded request: what its response needs, and its record.
 #[derive(Debug)]
-pub enum Pending {
+pub struct Pending {
+    work: Work,
+    record: CallRecord,
+}
+
+#[derive(Debug)]
+enum Work {
     Plain,
     /// Drop hidden tools from the result.
     ToolsList(Arc<Policy>),
@@ -32,93 +44,195 @@ pub enum Pending {
     ToolCall(Option<ReservationTicket>),
 }
 
-/// Decides what to do with a client request (`msg.kind == Request`).
-pub async fn plan_request(
-    enforcer: &Enforcer,
-    policy: &Arc<Policy>,
-    server: &str,
-    caller: &Caller,
-    session: &str,
-    msg: &Message<'_>,
-) -> Plan {
-    debug_assert_eq!(msg.kind, Kind::Request);
-    match msg.method() {
-        "tools/call" => match ToolCall::parse(msg.params) {
-            Ok(call) => {
-                plan_tool_call(enforcer, policy, server, caller, session, &call, msg.id).await
-            }
-            // Unreadable calls are refused, never forwarded (fail closed).
-            Err(e) => Plan::Answer(
-                GatewayAnswer::Error {
-                    code: codes::INVALID_PARAMS,
-                    message: e.to_string(),
+impl Pending {
+    /// A request forwarded unchanged (not policed).
+    pub fn plain(mut record: CallRecord) -> Self {
+        record.forwarded();
+        Pending {
+            work: Work::Plain,
+            record,
+        }
+    }
+}
+
+/// Decides, forwards and records.
+#[derive(Debug)]
+pub struct Relay {
+    pub enforcer: Enforcer,
+    pub telemetry: Telemetry,
+}
+
+impl Relay {
+    pub fn new(counters: Arc<dyn CounterStore>) -> Self {
+        Relay {
+            enforcer: Enforcer::new(counters),
+            telemetry: Telemetry::default(),
+        }
+    }
+
+    /// Ends a request the gateway answered itself.
+    fn answer(
+        &self,
+        mut record: CallRecord,
+        outcome: Outcome,
+        answer: GatewayAnswer,
+        id: Option<&RawValue>,
+    ) -> Plan {
+        record.outcome = outcome;
+        if let GatewayAnswer::ToolDenied { reason, rule, .. } = &answer {
+            record.rule = Some(rule.clone());
+            record.message = Some(reason.clone());
+        }
+        if let GatewayAnswer::Error { message, .. } = &answer {
+            record.message = Some(message.clone());
+        }
+        record.ended(None);
+        self.telemetry.emit(record);
+        Plan::Answer(answer.to_response(id))
+    }
+
+    /// Decides what to do with a client request (`msg.kind == Request`).
+    pub async fn plan_request(
+        &self,
+        policy: &Arc<Policy>,
+        server: &str,
+        caller: &Caller,
+        session: &str,
+        msg: &Message<'_>,
+    ) -> Plan {
+        debug_assert_eq!(msg.kind, Kind::Request);
+        let mut record =
+            CallRecord::new(caller, session, server, msg.method(), policy.version_hash());
+        match msg.method() {
+            "tools/call" => match ToolCall::parse(msg.params) {
+                Ok(call) => {
+                    self.plan_tool_call(record, policy, caller, &call, msg.id)
+                        .await
                 }
-                .to_response(msg.id),
-            ),
-        },
-        "tools/list" => Plan::Forward(Pending::ToolsList(policy.clone())),
-        // The 2026 protocol's probe: an error at once makes clients fall back to `initialize`.
-        "server/discover" => Plan::Answer(
-            GatewayAnswer::Error {
-                code: codes::METHOD_NOT_FOUND,
-                message: "Method not found: server/discover".into(),
+                // Unreadable calls are refused, never forwarded (fail closed).
+                Err(e) => {
+                    let answer = GatewayAnswer::Error {
+                        code: codes::INVALID_PARAMS,
+                        message: e.to_string(),
+                    };
+                    self.answer(record, Outcome::Invalid, answer, msg.id)
+                }
+            },
+            "tools/list" => {
+                record.forwarded();
+                Plan::Forward(Pending {
+                    work: Work::ToolsList(policy.clone()),
+                    record,
+                })
             }
-            .to_response(msg.id),
-        ),
-        _ => Plan::Forward(Pending::Plain),
-    }
-}
-
-/// Decides one tool call (its name already the upstream's own).
-pub async fn plan_tool_call(
-    enforcer: &Enforcer,
-    policy: &Policy,
-    server: &str,
-    caller: &Caller,
-    session: &str,
-    call: &ToolCall<'_>,
-    id: Option<&serde_json::value::RawValue>,
-) -> Plan {
-    match enforcer
-        .tool_call(policy, server, caller, session, call)
-        .await
-    {
-        Verdict::Forward(ticket) => {
-            tracing::debug!(server, tool = %call.name, "allowed");
-            Plan::Forward(Pending::ToolCall(ticket))
-        }
-        Verdict::Answer(answer) => {
-            tracing::info!(server, tool = %call.name, answer = ?answer, "refused");
-            Plan::Answer(answer.to_response(id))
-        }
-    }
-}
-
-/// Applies a request's pending work to its response and returns what the client gets.
-pub async fn finish(enforcer: &Enforcer, pending: Pending, response: Bytes) -> Bytes {
-    match pending {
-        Pending::Plain | Pending::ToolCall(None) => response,
-        Pending::ToolCall(Some(ticket)) => {
-            if Message::parse(&response)
-                .map(|m| m.kind == Kind::Error)
-                .unwrap_or(false)
-            {
-                enforcer.release(&ticket).await;
+            // The 2026 protocol's probe: an error at once makes clients fall back to `initialize`.
+            "server/discover" => {
+                record.outcome = Outcome::Answered;
+                let answer = GatewayAnswer::Error {
+                    code: codes::METHOD_NOT_FOUND,
+                    message: "Method not found: server/discover".into(),
+                };
+                self.answer(record, Outcome::Answered, answer, msg.id)
             }
-            response
+            _ => Plan::Forward(Pending::plain(record)),
         }
-        Pending::ToolsList(policy) => tools_list::filter_response(&policy, response),
+    }
+
+    /// Decides one tool call (its name already the upstream's own).
+    pub async fn plan_tool_call(
+        &self,
+        mut record: CallRecord,
+        policy: &Policy,
+        caller: &Caller,
+        call: &ToolCall<'_>,
+        id: Option<&RawValue>,
+    ) -> Plan {
+        record.tool = Some(call.name.to_string());
+        if let Some(args) = call.arguments.as_object() {
+            record.arg_keys = args.keys().cloned().collect();
+        }
+        let verdict = self
+            .enforcer
+            .tool_call(policy, &record.server, caller, &record.session, call)
+            .await;
+        match verdict {
+            Verdict::Forward(ticket) => {
+                record.outcome = Outcome::Allowed;
+                record.rule = policy.matched_rule(&call.name).map(str::to_owned);
+                record.forwarded();
+                Plan::Forward(Pending {
+                    work: Work::ToolCall(ticket),
+                    record,
+                })
+            }
+            Verdict::Answer(answer, outcome) => self.answer(record, outcome, answer, id),
+        }
+    }
+
+    /// Applies a request's pending work to its response, records it, and returns what the
+    /// client gets.
+    pub async fn finish(&self, pending: Pending, response: Bytes) -> Bytes {
+        let Pending { work, mut record } = pending;
+        let (status, is_error) = upstream_status(&response);
+        let out = match work {
+            Work::Plain | Work::ToolCall(None) => response,
+            Work::ToolCall(Some(ticket)) => {
+                if is_error {
+                    self.enforcer.release(&ticket).await;
+                }
+                response
+            }
+            Work::ToolsList(policy) => tools_list::filter_response(&policy, response),
+        };
+        record.ended(Some(status));
+        self.telemetry.emit(record);
+        out
+    }
+
+    /// The request never got an answer from the server: give its quota back, and record it.
+    pub async fn abandon(&self, pending: Pending) {
+        let Pending { work, mut record } = pending;
+        if let Work::ToolCall(Some(ticket)) = work {
+            self.enforcer.release(&ticket).await;
+        }
+        record.ended(Some("unavailable".into()));
+        self.telemetry.emit(record);
     }
 }
 
-/// The request never got an answer from the server: give its quota back.
-pub async fn abandon(enforcer: &Enforcer, pending: Pending) {
-    if let Pending::ToolCall(Some(ticket)) = pending {
-        enforcer.release(&ticket).await;
+/// What the server's answer says, for the record: `ok`, `tool_error`, or `error <code>`; and
+/// whether it was a JSON-RPC error.
+fn upstream_status(response: &[u8]) -> (String, bool) {
+    match Message::parse(response) {
+        Ok(m) if m.kind == Kind::Error => {
+            #[derive(serde::Deserialize)]
+            struct E {
+                code: Option<i64>,
+            }
+            let code = m
+                .error
+                .and_then(|e| serde_json::from_str::<E>(e.get()).ok())
+                .and_then(|e| e.code);
+            (format!("error {}", code.unwrap_or(0)), true)
+        }
+        Ok(m) if m.result.is_some_and(is_error_result) => ("tool_error".into(), false),
+        Ok(_) => ("ok".into(), false),
+        Err(_) => ("unreadable".into(), false),
     }
+}
+
+/// A tool result with `isError: true` (parsed only when the word appears at all).
+fn is_error_result(result: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct R {
+        #[serde(rename = "isError")]
+        is_error: Option<bool>,
+    }
+    result.get().contains("isError")
+        && serde_json::from_str::<R>(result.get()).is_ok_and(|r| r.is_error == Some(true))
 }
 
 /// True when `msg` is the response to the request with raw id `id`.
-pub fn is_response_to(msg: &[u8], id: &serde_json::value::RawValue) -> bool {
+pub fn is_response_to(msg: &[u8], id: &RawValue) -> bool {
     Message::parse(msg).is_ok_and(|m| m.is_response() && m.id.is_some_and(|i| i.get() == id.get()))
 }

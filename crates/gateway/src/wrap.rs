@@ -2,9 +2,8 @@
 //! spawned us. The same decisions as the HTTP gateway (relay::plan_request), with one anonymous
 //! local identity; signals go to the server, and its exit code becomes ours.
 
-use crate::enforce::Enforcer;
 use crate::identity::Caller;
-use crate::relay::{self, Pending, Plan};
+use crate::relay::{Pending, Plan, Relay};
 use bytes::Bytes;
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
@@ -24,7 +23,7 @@ const WRAP_SESSION: &str = "stdio";
 
 /// Runs until the server exits or stdin closes; returns the process exit code.
 pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn CounterStore>) -> i32 {
-    let enforcer = Arc::new(Enforcer::new(counters));
+    let relay = Arc::new(Relay::new(counters));
     let caller = Caller {
         identity: Identity {
             agent: "local".into(),
@@ -62,7 +61,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
     // Server → client: responses get their pending work applied; the rest passes through.
     let relay_out = {
         let pending = pending.clone();
-        let enforcer = enforcer.clone();
+        let relay = relay.clone();
         let out_tx = out_tx.clone();
         tokio::spawn(async move {
             while let Some(msg) = from_child.recv().await {
@@ -74,7 +73,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
                     _ => None,
                 };
                 let msg = match waiting {
-                    Some(p) => relay::finish(&enforcer, p, msg).await,
+                    Some(p) => relay.finish(p, msg).await,
                     None => msg,
                 };
                 if out_tx.send(msg).await.is_err() {
@@ -105,7 +104,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
                 if bytes.is_empty() {
                     continue;
                 }
-                handle_client_line(&enforcer, &policy, &spec.server, &caller, &child, &pending, &out_tx, bytes).await;
+                handle_client_line(&relay, &policy, &spec.server, &caller, &child, &pending, &out_tx, bytes).await;
             }
             _ = &mut relay_out => { server_done = true; break; }
             _ = recv(&mut sigint) => child.kill_group(Signal::SIGINT),
@@ -141,7 +140,7 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
 
 #[allow(clippy::too_many_arguments)]
 async fn handle_client_line(
-    enforcer: &Enforcer,
+    relay: &Relay,
     policy: &Arc<Policy>,
     server: &str,
     caller: &Caller,
@@ -167,7 +166,10 @@ async fn handle_client_line(
         return;
     }
     let id = msg.id.map(|i| i.to_owned());
-    match relay::plan_request(enforcer, policy, server, caller, WRAP_SESSION, &msg).await {
+    match relay
+        .plan_request(policy, server, caller, WRAP_SESSION, &msg)
+        .await
+    {
         Plan::Answer(answer) => {
             let _ = out.send(answer.into()).await;
         }
@@ -177,7 +179,7 @@ async fn handle_client_line(
             drop(msg);
             if let Err(e) = child.send(&bytes).await {
                 if let Some(p) = pending.lock().await.remove(id.get()) {
-                    relay::abandon(enforcer, p).await;
+                    relay.abandon(p).await;
                 }
                 let err =
                     jsonrpc::error_response(Some(&id), codes::UPSTREAM_UNAVAILABLE, &e.to_string());

@@ -410,3 +410,55 @@ async fn an_unreachable_upstream_is_a_clear_error() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn metrics_count_calls_by_decision_and_rule() {
+    let s = setup(false);
+    let sid = s.session("http", None).await;
+    for (i, tool) in [
+        "findManyPeople",
+        "findManyPeople",
+        "createOneConnectedAccount",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = json!({"jsonrpc":"2.0","id":i + 10,"method":"tools/call","params":{"name":tool,"arguments":{}}});
+        assert_eq!(s.call("http", &sid, body).await.0, StatusCode::OK);
+    }
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.gateway.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |needle: &str| text.lines().any(|l| l == needle);
+    assert!(
+        has(r#"toolgate_tool_calls_total{server="http",tool="findManyPeople",decision="allow"} 2"#),
+        "{text}"
+    );
+    assert!(
+        has(
+            r#"toolgate_tool_calls_total{server="http",tool="createOneConnectedAccount",decision="deny"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            r#"toolgate_rule_hits_total{server="http",rule="/tools/createOneConnectedAccount/action"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"toolgate_upstream_latency_seconds_count{server="http"} "#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"toolgate_gateway_overhead_seconds_bucket{"#),
+        "{text}"
+    );
+    assert!(has(r#"toolgate_upstream_up{server="stdio"} 1"#), "{text}");
+}

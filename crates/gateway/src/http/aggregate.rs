@@ -12,7 +12,8 @@ use crate::aggregate::member::Member;
 use crate::aggregate::rewrite;
 use crate::aggregate::session::AggregateSession;
 use crate::identity::Caller;
-use crate::relay::{self, Pending, Plan};
+use crate::relay::{Pending, Plan};
+use crate::telemetry::CallRecord;
 use crate::wire::GatewayAnswer;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -309,16 +310,17 @@ async fn call_tool(
         name: Cow::Borrowed(&tool),
         arguments: call.arguments.clone(),
     };
-    let plan = relay::plan_tool_call(
-        &gw.enforcer,
-        &policy,
-        &server,
+    let record = CallRecord::new(
         &session.caller,
         &session.id,
-        &upstream_call,
-        Some(id),
-    )
-    .await;
+        &server,
+        "tools/call",
+        policy.version_hash(),
+    );
+    let plan = gw
+        .relay
+        .plan_tool_call(record, &policy, &session.caller, &upstream_call, Some(id))
+        .await;
     let pending = match plan {
         Plan::Forward(p) => p,
         // A hidden tool is unknown under the name the client used.
@@ -413,7 +415,15 @@ async fn routed(
             "unreadable request".into(),
         );
     };
-    forward(gw, session, &member, msg, body, Pending::Plain, sse).await
+    let policy = member.server.policy.load();
+    let record = CallRecord::new(
+        &session.caller,
+        &session.id,
+        &server,
+        method,
+        policy.version_hash(),
+    );
+    forward(gw, session, &member, msg, body, Pending::plain(record), sse).await
 }
 
 /// Forwards a request to one member and relays the answer, its server requests and URIs rewritten.

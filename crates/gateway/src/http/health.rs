@@ -1,8 +1,9 @@
-//! `/readyz`: whether every server can take calls. A shared stdio server that crashed in a loop
+//! `/readyz` and `/metrics`. `/readyz` says whether every server can take calls. A shared stdio server that crashed in a loop
 //! and was parked makes the gateway not ready, with the reason, so operators and load balancers
 //! see it.
 
 use crate::Gateway;
+use crate::telemetry::metrics::ServerLabels;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,4 +34,28 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>)
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(json!({ "ready": ready, "servers": servers })))
+}
+
+/// Prometheus text exposition of the gateway's metrics.
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> impl axum::response::IntoResponse {
+    let metrics = &gw.relay.telemetry.metrics;
+    for s in gw.state().servers() {
+        let up = !matches!(s.status(), Some(UpstreamStatus::Parked { .. }));
+        metrics
+            .upstream_up
+            .get_or_create(&ServerLabels {
+                server: s.name.clone(),
+            })
+            .set(i64::from(up));
+    }
+    metrics
+        .sessions
+        .set((gw.session_count() + gw.aggregates.len()) as i64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
 }

@@ -12,8 +12,9 @@ use super::origin::origin_allowed;
 use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
 use crate::Gateway;
 use crate::identity::AuthError;
-use crate::relay::{self, Pending, Plan};
+use crate::relay::{Pending, Plan};
 use crate::session::Session;
+use crate::telemetry::CallRecord;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -145,8 +146,10 @@ pub async fn post(
         }
         None if msg.method() == "server/discover" => {
             let policy = gw.state().servers[&server].policy.load_full();
-            if let Plan::Answer(a) =
-                relay::plan_request(&gw.enforcer, &policy, &server, &caller, "", &msg).await
+            if let Plan::Answer(a) = gw
+                .relay
+                .plan_request(&policy, &server, &caller, "", &msg)
+                .await
             {
                 return json_response(StatusCode::OK, a);
             }
@@ -174,15 +177,10 @@ pub async fn post(
         };
     }
     let policy = session.server.policy.load_full();
-    let plan = relay::plan_request(
-        &gw.enforcer,
-        &policy,
-        &server,
-        &session.caller,
-        &session.id,
-        &msg,
-    )
-    .await;
+    let plan = gw
+        .relay
+        .plan_request(&policy, &server, &session.caller, &session.id, &msg)
+        .await;
     let pending = match plan {
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
         Plan::Forward(p) => p,
@@ -241,7 +239,13 @@ async fn initialize(
         body,
         id,
         progress_token: None,
-        pending: Pending::Plain,
+        pending: Pending::plain(CallRecord::new(
+            &session.caller,
+            &session.id,
+            server,
+            "initialize",
+            session.server.policy.load().version_hash(),
+        )),
         protocol_version: pv.as_deref(),
         client_accepts_sse: accepts_sse(headers),
         rewrite: None,

@@ -110,14 +110,14 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
     {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            relay::abandon(&gw.enforcer, pending).await;
+            gw.relay.abandon(pending).await;
             tracing::warn!(server, error = %e, "upstream request failed");
             let mut r = upstream_failed(&id, &format!("server {server} is unavailable: {e}"));
             r.extensions_mut().insert(UpstreamDown);
             return r;
         }
         Err(_) => {
-            relay::abandon(&gw.enforcer, pending).await;
+            gw.relay.abandon(pending).await;
             return upstream_failed(&id, &format!("server {server} did not answer in time"));
         }
     };
@@ -132,20 +132,20 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
     let first = match tokio::time::timeout_at(deadline, messages.next()).await {
         Ok(Some(Ok(m))) => apply(m),
         Ok(Some(Err(e))) => {
-            relay::abandon(&gw.enforcer, pending).await;
+            gw.relay.abandon(pending).await;
             return upstream_failed(&id, &format!("server {server} failed: {e}"));
         }
         Ok(None) => {
-            relay::abandon(&gw.enforcer, pending).await;
+            gw.relay.abandon(pending).await;
             return upstream_failed(&id, &format!("server {server} closed without answering"));
         }
         Err(_) => {
-            relay::abandon(&gw.enforcer, pending).await;
+            gw.relay.abandon(pending).await;
             return upstream_failed(&id, &format!("server {server} did not answer in time"));
         }
     };
     if relay::is_response_to(&first, &id) && (!streaming || !client_accepts_sse) {
-        let out = relay::finish(&gw.enforcer, pending, first).await;
+        let out = gw.relay.finish(pending, first).await;
         let mut r = json_response(StatusCode::OK, out.to_vec());
         if is_error(&out) {
             r.extensions_mut().insert(Failed);
@@ -157,13 +157,13 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
         let mut current = first;
         loop {
             if relay::is_response_to(&current, &id) {
-                let out = relay::finish(&gw.enforcer, pending, current).await;
+                let out = gw.relay.finish(pending, current).await;
                 return json_response(StatusCode::OK, out.to_vec());
             }
             current = match tokio::time::timeout_at(deadline, messages.next()).await {
                 Ok(Some(Ok(m))) => apply(m),
                 _ => {
-                    relay::abandon(&gw.enforcer, pending).await;
+                    gw.relay.abandon(pending).await;
                     return upstream_failed(&id, &format!("server {server} did not answer"));
                 }
             };
@@ -217,7 +217,7 @@ fn relay_stream(
         };
         match msg {
             Ok(m) if relay::is_response_to(&m, &st.id) => {
-                let out = relay::finish(&st.gw.enforcer, pending, m).await;
+                let out = st.gw.relay.finish(pending, m).await;
                 Some((Ok(sse::encode_message(&out)), st))
             }
             Ok(m) => {
@@ -225,7 +225,7 @@ fn relay_stream(
                 Some((Ok(sse::encode_message(&m)), st))
             }
             Err(reason) => {
-                relay::abandon(&st.gw.enforcer, pending).await;
+                st.gw.relay.abandon(pending).await;
                 let err =
                     jsonrpc::error_response(Some(&st.id), codes::UPSTREAM_UNAVAILABLE, &reason);
                 Some((Ok(sse::encode_message(&err)), st))
