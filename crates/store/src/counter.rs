@@ -48,7 +48,7 @@ pub enum ReserveOutcome {
 /// clone per counter, no allocation for up to 4 counters).
 #[derive(Debug, Clone, Default)]
 pub struct ReservationTicket {
-    pub(crate) entries: SmallVec<[(Arc<crate::memory::OwnedKey>, EntryId); 4]>,
+    pub(crate) entries: SmallVec<[(Arc<crate::memory::counters::OwnedKey>, EntryId); 4]>,
 }
 
 impl ReservationTicket {

@@ -1,13 +1,33 @@
-//! toolgate's stores: traits the gateway depends on, and their implementations. For now, counters:
-//! [`CounterStore`] (atomic all-or-nothing quota reservation) and [`MemoryCounterStore`].
+//! toolgate's stores: the traits the gateway depends on, and their implementations.
+//!
+//! - [`CounterStore`]: atomic all-or-nothing quota reservation ([`MemoryCounterStore`]).
+//! - [`GrantStore`]: labelled bearer credentials by token hash ([`token`] makes and hashes tokens).
+//! - [`AuditSink`] / [`AuditStore`]: the hash-chained audit streams ([`audit`]).
+//! - [`KillSwitchStore`]: global, per-server and per-grant stops that survive restarts.
+//!
+//! Implementations: [`MemoryStore`] (in process) and [`SqliteStore`] (the embedded default). The traits
+//! carry no driver types, so a PostgreSQL store can follow behind the same [`open`] without the gateway
+//! noticing. Approvals and pins will get their own traits next to these.
 
+pub mod audit;
 mod counter;
 mod error;
+mod grant;
+mod kill_switch;
 mod memory;
+mod open;
+mod sqlite;
+pub mod token;
 
+pub use audit::{AuditSink, AuditStore};
 pub use counter::{CounterStore, ReservationTicket, ReserveOutcome};
 pub use error::StoreError;
-pub use memory::MemoryCounterStore;
+pub use grant::{Grant, GrantStore, NewGrant};
+pub use kill_switch::{KillScope, KillSwitch, KillSwitchStore, blocking as blocking_kill_switch};
+pub use memory::{MemoryCounterStore, MemoryStore};
+pub use open::{Stores, open};
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use token::TokenHash;
 
 /// Re-exported so that implementations and callers name one future type.
 pub use futures_util::future::BoxFuture;

@@ -1,0 +1,15 @@
+//! The audit log: record types, the hash chain, the store contracts and the JSONL export.
+
+pub mod chain;
+mod export;
+mod query;
+mod record;
+mod sink;
+
+pub use chain::{ChainAnchor, ChainBreak, ChainReport, ChainVerifier, GENESIS_HASH};
+pub use export::{ExportError, export_admin_jsonl, export_jsonl};
+pub use query::{AdminQuery, AuditQuery};
+pub use record::{
+    AdminEvent, Appended, AuditDecision, AuditRecord, AuditStream, Chained, UnknownDecision,
+};
+pub use sink::{AuditSink, AuditStore, Retention};

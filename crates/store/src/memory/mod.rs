@@ -1,0 +1,31 @@
+//! In-process implementations of every store trait: exact within one gateway process, gone when it
+//! stops. For tests, `toolgate wrap`, and `memory://` store URLs.
+
+mod audit;
+pub(crate) mod counters;
+mod grants;
+mod kill_switch;
+
+use std::collections::BTreeMap;
+
+use parking_lot::Mutex;
+
+pub use counters::MemoryCounterStore;
+
+use crate::grant::Grant;
+use crate::kill_switch::{KillScope, KillSwitch};
+
+/// Grants, both audit streams and kill switches in process memory; implements [`crate::GrantStore`],
+/// [`crate::AuditStore`] and [`crate::KillSwitchStore`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    grants: Mutex<BTreeMap<String, Grant>>,
+    audit: Mutex<audit::Streams>,
+    kill_switches: Mutex<BTreeMap<KillScope, KillSwitch>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}

@@ -1,0 +1,82 @@
+//! Opening stores from a URL: the file is created and migrated once, in WAL mode; reopening does not
+//! migrate again; unknown and not-yet-built backends are refused with the reason.
+
+mod common;
+
+use sqlx::Connection;
+use toolgate_store::audit::AuditStream;
+use toolgate_store::{SCHEMA_VERSION, StoreError, open};
+
+#[tokio::test]
+async fn sqlite_url_creates_and_migrates_a_wal_database() {
+    let (_dir, path, url) = common::temp_db();
+    let stores = open(&url).await.unwrap();
+    assert_eq!(stores.backend, "sqlite");
+    stores
+        .audit_sink
+        .append(&common::records(1, 2))
+        .await
+        .unwrap();
+    assert!(path.exists());
+
+    let mut conn = common::raw(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM toolgate_schema")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(versions, [SCHEMA_VERSION]);
+    conn.close().await.unwrap();
+    drop(stores);
+
+    // Reopening keeps the data and does not migrate again.
+    let stores = open(&url).await.unwrap();
+    let report = stores.audit.verify(AuditStream::Requests).await.unwrap();
+    assert_eq!(report.checked, 2);
+    let mut conn = common::raw(&path).await;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM toolgate_schema")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_toolgate_is_refused() {
+    let (_dir, path, url) = common::temp_db();
+    drop(open(&url).await.unwrap());
+    common::tamper(
+        &path,
+        "INSERT INTO toolgate_schema (version, description, applied_at_ms) VALUES (999, 'future', 0)",
+    )
+    .await;
+    match open(&url).await {
+        Err(StoreError::Migration {
+            version: 999,
+            message,
+            ..
+        }) => {
+            assert!(message.contains("upgrade toolgate"), "{message}")
+        }
+        other => panic!("{:?}", other.map(|s| s.backend)),
+    }
+}
+
+#[tokio::test]
+async fn other_urls() {
+    assert_eq!(open("memory:").await.unwrap().backend, "memory");
+    assert_eq!(open("sqlite::memory:").await.unwrap().backend, "sqlite");
+    for (url, reason) in [
+        ("postgres://db/toolgate", "not built yet"),
+        ("mysql://db", "starts with sqlite://"),
+    ] {
+        match open(url).await {
+            Err(StoreError::InvalidUrl { reason: r, .. }) => assert!(r.contains(reason), "{r}"),
+            other => panic!("{url}: {:?}", other.map(|s| s.backend)),
+        }
+    }
+}
