@@ -4,6 +4,7 @@
 //! JSON-RPC error (SPEC §2).
 
 use crate::identity::Caller;
+use crate::kill_switch::KillSwitches;
 use crate::telemetry::Outcome;
 use crate::wire::GatewayAnswer;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub enum Verdict {
 /// Decides tool calls against a policy and the shared counters.
 pub struct Enforcer {
     counters: Arc<dyn CounterStore>,
+    pub kill_switches: Arc<KillSwitches>,
 }
 
 impl std::fmt::Debug for Enforcer {
@@ -40,8 +42,11 @@ pub fn now_ms() -> u64 {
 }
 
 impl Enforcer {
-    pub fn new(counters: Arc<dyn CounterStore>) -> Self {
-        Enforcer { counters }
+    pub fn new(counters: Arc<dyn CounterStore>, kill_switches: Arc<KillSwitches>) -> Self {
+        Enforcer {
+            counters,
+            kill_switches,
+        }
     }
 
     /// Runs the decision order of SPEC §2 for one call (authentication has already happened).
@@ -53,6 +58,23 @@ impl Enforcer {
         session: &str,
         call: &ToolCall<'_>,
     ) -> Verdict {
+        // The kill switch comes before anything else.
+        if let Some(switch) = self.kill_switches.blocking(server, &caller.identity.grant) {
+            let why = switch
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            let answer = GatewayAnswer::ToolDenied {
+                reason: format!(
+                    "calls are stopped by the {} kill switch{why}",
+                    switch.scope.kind()
+                ),
+                rule: format!("/kill_switch/{}", switch.scope.kind()),
+                retry_after_s: None,
+            };
+            return Verdict::Answer(answer, Outcome::Denied);
+        }
         let input = Call {
             server,
             tool: &call.name,

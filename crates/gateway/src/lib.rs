@@ -14,6 +14,7 @@ pub mod connect;
 pub mod enforce;
 pub mod http;
 pub mod identity;
+pub mod kill_switch;
 pub mod relay;
 pub mod reload;
 pub mod server;
@@ -31,16 +32,22 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use enforce::Enforcer;
+use kill_switch::KillSwitches;
 use relay::Relay;
 use session::SessionRegistry;
 use settings::Settings;
+use state::GrantSource;
 use state::State;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use telemetry::Telemetry;
 use toolgate_mcp::upstream::UpstreamError;
 use toolgate_store::CounterStore;
+use toolgate_store::Stores;
+use toolgate_store::audit::AuditStream;
 
 /// A running gateway: its servers, credentials, counters and open sessions.
 #[derive(Debug)]
@@ -50,21 +57,66 @@ pub struct Gateway {
     sessions: SessionRegistry,
     aggregates: SessionRegistry<AggregateSession>,
     reloading: tokio::sync::Mutex<()>,
+    grants: GrantSource,
+    /// Grants, audit log and kill switches, when a store is configured.
+    pub stores: Option<Stores>,
 }
 
 impl Gateway {
-    pub fn new(
+    /// A gateway for `settings`, counting limits in `counters` and keeping grants, the audit
+    /// log and kill switches in `stores` (the store's current grants and switches are read
+    /// before it returns).
+    pub async fn new(
         settings: Settings,
         counters: Arc<dyn CounterStore>,
-    ) -> Result<Arc<Gateway>, UpstreamError> {
-        let state = State::build(settings, &HashMap::new())?;
-        Ok(Arc::new(Gateway {
+        stores: Option<Stores>,
+    ) -> Result<Arc<Gateway>, GatewayError> {
+        let grants = GrantSource {
+            store: stores.as_ref().map(|s| s.grants.clone()),
+            store_has_grants: Arc::default(),
+        };
+        let kill_switches = Arc::new(KillSwitches::new(
+            stores.as_ref().map(|s| s.kill_switches.clone()),
+        ));
+        kill_switches.refresh().await?;
+        let telemetry = match &stores {
+            Some(s) => {
+                let values = settings
+                    .audit
+                    .values
+                    .then(|| settings.audit.redaction.clone());
+                Telemetry::with_audit(s.audit_sink.clone(), values)
+            }
+            None => Telemetry::default(),
+        };
+        let state = State::build(settings, &HashMap::new(), &grants)?;
+        let gateway = Arc::new(Gateway {
             state: ArcSwap::from_pointee(state),
-            relay: Relay::new(counters),
+            relay: Relay::new(Enforcer::new(counters, kill_switches), telemetry),
             sessions: SessionRegistry::default(),
             aggregates: SessionRegistry::default(),
             reloading: tokio::sync::Mutex::new(()),
-        }))
+            grants,
+            stores,
+        });
+        gateway.refresh_store_grants().await?;
+        Ok(gateway)
+    }
+
+    /// Notes whether the store holds grants (once one does, every request needs a token).
+    async fn refresh_store_grants(&self) -> Result<(), toolgate_store::StoreError> {
+        if let Some(store) = &self.grants.store {
+            let any = !store.list().await?.is_empty();
+            self.grants
+                .store_has_grants
+                .store(any, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The kill switches in force.
+    pub fn kill_switches(&self) -> &Arc<KillSwitches> {
+        &self.relay.enforcer.kill_switches
     }
 
     /// The configuration in force now.
@@ -113,12 +165,20 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_idle_sessions(self.clone()));
+        let kill_poller = tokio::spawn(self.kill_switches().clone().poll());
+        let grant_poller = tokio::spawn(poll_store_grants(self.clone()));
+        let retention = tokio::spawn(apply_retention(self.clone()));
         let app = self.router();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         reaper.abort();
+        kill_poller.abort();
+        grant_poller.abort();
+        retention.abort();
         self.close_all_sessions().await;
+        // Every request has ended: write out the last audit records.
+        self.relay.telemetry.flush().await;
         let state = self.state();
         futures_util::future::join_all(state.servers.values().map(|s| s.stop())).await;
         result
@@ -135,6 +195,45 @@ impl Gateway {
         )
         .await;
     }
+}
+
+async fn poll_store_grants(gw: Arc<Gateway>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = gw.refresh_store_grants().await {
+            tracing::error!(error = %e, "cannot read grants from the store");
+        }
+    }
+}
+
+/// Deletes audit records older than the retention, hourly.
+async fn apply_retention(gw: Arc<Gateway>) {
+    let (Some(stores), Some(keep)) = (gw.stores.clone(), gw.state().settings.audit.retention)
+    else {
+        return;
+    };
+    loop {
+        let cutoff = enforce::now_ms().saturating_sub(keep.as_millis() as u64);
+        for stream in [AuditStream::Requests, AuditStream::Admin] {
+            match stores.audit.delete_before(stream, cutoff).await {
+                Ok(r) if r.deleted > 0 => {
+                    tracing::info!(%stream, deleted = r.deleted, "audit retention applied")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "audit retention failed"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// Why a gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Store(#[from] toolgate_store::StoreError),
 }
 
 async fn reap_idle_sessions(gw: Arc<Gateway>) {

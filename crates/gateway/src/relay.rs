@@ -14,7 +14,7 @@ use std::sync::Arc;
 use toolgate_mcp::jsonrpc::{Kind, Message, codes};
 use toolgate_mcp::tool_call::ToolCall;
 use toolgate_policy::Policy;
-use toolgate_store::{CounterStore, ReservationTicket};
+use toolgate_store::ReservationTicket;
 
 /// The plan for one client request. Lives on the stack for one request, so the size difference
 /// between its variants costs nothing that boxing would not cost more.
@@ -63,10 +63,10 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(counters: Arc<dyn CounterStore>) -> Self {
+    pub fn new(enforcer: Enforcer, telemetry: Telemetry) -> Self {
         Relay {
-            enforcer: Enforcer::new(counters),
-            telemetry: Telemetry::default(),
+            enforcer,
+            telemetry,
         }
     }
 
@@ -78,13 +78,13 @@ impl Relay {
         answer: GatewayAnswer,
         id: Option<&RawValue>,
     ) -> Plan {
-        record.outcome = outcome;
+        record.decided(outcome);
         if let GatewayAnswer::ToolDenied { reason, rule, .. } = &answer {
-            record.rule = Some(rule.clone());
-            record.message = Some(reason.clone());
+            record.audit.rule = Some(rule.clone());
+            record.audit.message = Some(reason.clone());
         }
         if let GatewayAnswer::Error { message, .. } = &answer {
-            record.message = Some(message.clone());
+            record.audit.message = Some(message.clone());
         }
         record.ended(None);
         self.telemetry.emit(record);
@@ -127,7 +127,6 @@ impl Relay {
             }
             // The 2026 protocol's probe: an error at once makes clients fall back to `initialize`.
             "server/discover" => {
-                record.outcome = Outcome::Answered;
                 let answer = GatewayAnswer::Error {
                     code: codes::METHOD_NOT_FOUND,
                     message: "Method not found: server/discover".into(),
@@ -147,18 +146,20 @@ impl Relay {
         call: &ToolCall<'_>,
         id: Option<&RawValue>,
     ) -> Plan {
-        record.tool = Some(call.name.to_string());
+        record.audit.tool = Some(call.name.to_string());
         if let Some(args) = call.arguments.as_object() {
-            record.arg_keys = args.keys().cloned().collect();
+            record.audit.arg_keys = args.keys().cloned().collect();
         }
+        record.audit.args = self.telemetry.recorded_args(&call.arguments);
+        let session = record.audit.session.as_deref().unwrap_or("");
         let verdict = self
             .enforcer
-            .tool_call(policy, &record.server, caller, &record.session, call)
+            .tool_call(policy, &record.audit.server, caller, session, call)
             .await;
         match verdict {
             Verdict::Forward(ticket) => {
-                record.outcome = Outcome::Allowed;
-                record.rule = policy.matched_rule(&call.name).map(str::to_owned);
+                record.decided(Outcome::Allowed);
+                record.audit.rule = policy.matched_rule(&call.name).map(str::to_owned);
                 record.forwarded();
                 Plan::Forward(Pending {
                     work: Work::ToolCall(ticket),

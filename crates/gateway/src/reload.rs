@@ -60,7 +60,7 @@ impl Gateway {
             .iter()
             .map(|s| (s.name.clone(), s.policy.clone()))
             .collect();
-        let state = State::build(settings, &keep).map_err(|e| e.to_string())?;
+        let state = State::build(settings, &keep, &self.grants).map_err(|e| e.to_string())?;
         for (name, policy) in policies {
             if let Some(runtime) = keep.get(&name) {
                 runtime.policy.store(policy);

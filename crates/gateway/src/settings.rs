@@ -1,6 +1,7 @@
 //! The gateway's validated settings: what the binary's config loader produces and the runtime
 //! consumes. Plain data; parsing and validation of the TOML file live in the binary.
 
+use crate::telemetry::redact::Redaction;
 use http::HeaderMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,20 @@ pub struct Settings {
     pub name_separator: String,
     /// Items per page of the merged lists on `/mcp` (0: one page).
     pub list_page_size: usize,
+    /// Where grants, the audit log and kill switches live (`sqlite://…`, `memory:`); `None`:
+    /// nowhere (config grants only, no audit log).
+    pub store: Option<String>,
+    pub audit: AuditSettings,
+}
+
+/// What the audit log keeps.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSettings {
+    /// Record argument values (redacted) and not only their names.
+    pub values: bool,
+    pub redaction: Redaction,
+    /// Records older than this are deleted (the chain stays verifiable).
+    pub retention: Option<Duration>,
 }
 
 impl Settings {
@@ -93,6 +108,8 @@ impl Default for Settings {
             upstream_connect_timeout: Duration::from_secs(10),
             name_separator: "__".into(),
             list_page_size: 500,
+            store: None,
+            audit: AuditSettings::default(),
         }
     }
 }

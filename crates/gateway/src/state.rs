@@ -7,7 +7,17 @@ use crate::server::ServerRuntime;
 use crate::settings::Settings;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use toolgate_mcp::upstream::UpstreamError;
+use toolgate_store::GrantStore;
+
+/// Where grants beyond the config's come from, shared by every state.
+#[derive(Clone, Default)]
+pub struct GrantSource {
+    pub store: Option<Arc<dyn GrantStore>>,
+    /// Whether the store holds any grant (refreshed by the gateway every second).
+    pub store_has_grants: Arc<AtomicBool>,
+}
 
 #[derive(Debug)]
 pub struct State {
@@ -17,12 +27,21 @@ pub struct State {
     pub namer: Namer,
 }
 
+impl std::fmt::Debug for GrantSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantSource")
+            .field("store", &self.store.is_some())
+            .finish()
+    }
+}
+
 impl State {
     /// Builds the state for `settings`, reusing the runtimes in `keep` (servers whose definition
     /// did not change) and starting new ones for the rest.
     pub fn build(
         settings: Settings,
         keep: &HashMap<String, Arc<ServerRuntime>>,
+        grants: &GrantSource,
     ) -> Result<State, UpstreamError> {
         let mut servers = HashMap::new();
         for s in &settings.servers {
@@ -38,7 +57,11 @@ impl State {
             .filter_map(|s| Some((s.name.clone(), s.prefix.clone()?)))
             .collect();
         Ok(State {
-            auth: Authenticator::new(&settings.grants),
+            auth: Authenticator::new(
+                &settings.grants,
+                grants.store.clone(),
+                grants.store_has_grants.clone(),
+            ),
             namer: Namer::new(&settings.name_separator, prefixes),
             servers,
             settings,

@@ -2,8 +2,11 @@
 //! spawned us. The same decisions as the HTTP gateway (relay::plan_request), with one anonymous
 //! local identity; signals go to the server, and its exit code becomes ours.
 
+use crate::enforce::Enforcer;
 use crate::identity::Caller;
+use crate::kill_switch::KillSwitches;
 use crate::relay::{Pending, Plan, Relay};
+use crate::telemetry::Telemetry;
 use bytes::Bytes;
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
@@ -23,7 +26,8 @@ const WRAP_SESSION: &str = "stdio";
 
 /// Runs until the server exits or stdin closes; returns the process exit code.
 pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn CounterStore>) -> i32 {
-    let relay = Arc::new(Relay::new(counters));
+    let enforcer = Enforcer::new(counters, Arc::new(KillSwitches::default()));
+    let relay = Arc::new(Relay::new(enforcer, Telemetry::default()));
     let caller = Caller {
         identity: Identity {
             agent: "local".into(),
@@ -31,6 +35,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
             tags: Vec::new(),
         },
         servers: Vec::new(),
+        policies: Default::default(),
     };
     let (child, mut from_child) = match StdioChild::spawn(&spec) {
         Ok(c) => c,

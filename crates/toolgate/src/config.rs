@@ -6,11 +6,13 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
-use toolgate_gateway::settings::{GrantSettings, ServerSettings, Settings, Transport};
+use toolgate_gateway::settings::{
+    AuditSettings, GrantSettings, ServerSettings, Settings, Transport,
+};
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::{Policy, SourceFormat};
 
@@ -23,6 +25,19 @@ struct RawConfig {
     servers: BTreeMap<String, Spanned<RawServer>>,
     #[serde(default)]
     grants: BTreeMap<String, Spanned<RawGrant>>,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    /// `keys` (default) or `values`.
+    arguments: Option<Spanned<String>>,
+    redact_keys: Option<Vec<String>>,
+    #[serde(default)]
+    redact_patterns: Vec<Spanned<String>>,
+    retention: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -37,6 +52,8 @@ struct RawGateway {
     upstream_connect_timeout: Option<Spanned<String>>,
     name_separator: Option<Spanned<String>>,
     list_page_size: Option<usize>,
+    /// `sqlite://path` (default `sqlite://toolgate.db` beside the config), `memory:` or `none`.
+    store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +137,79 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The store URL: relative SQLite paths are resolved against the config's folder.
+fn store_url(cx: &mut Ctx<'_>, base: &Path, raw: Option<&Spanned<String>>) -> Option<String> {
+    let Some(raw) = raw else {
+        return Some(format!("sqlite://{}", base.join("toolgate.db").display()));
+    };
+    let url = raw.get_ref();
+    if url == "none" {
+        return None;
+    }
+    if url.starts_with("memory:") {
+        return Some(url.clone());
+    }
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => {
+            let path = if Path::new(path).is_absolute() {
+                PathBuf::from(path)
+            } else {
+                base.join(path)
+            };
+            Some(format!("sqlite://{}", path.display()))
+        }
+        _ => {
+            cx.at(
+                raw.span(),
+                format!("invalid store {url:?}"),
+                Some("use \"sqlite://toolgate.db\" (a file, relative to this config), \"memory:\" or \"none\""),
+            );
+            None
+        }
+    }
+}
+
+fn audit_settings(cx: &mut Ctx<'_>, raw: &RawAudit) -> AuditSettings {
+    let mut audit = AuditSettings::default();
+    match raw
+        .arguments
+        .as_ref()
+        .map(|a| (a.get_ref().as_str(), a.span()))
+    {
+        None | Some(("keys", _)) => {}
+        Some(("values", _)) => audit.values = true,
+        Some((other, span)) => cx.at(
+            span,
+            format!("audit.arguments {other:?} is not a choice"),
+            Some("use \"keys\" (argument names only) or \"values\" (names and redacted values)"),
+        ),
+    }
+    if let Some(keys) = &raw.redact_keys {
+        audit.redaction.keys = keys.clone();
+    }
+    for p in &raw.redact_patterns {
+        match regex::Regex::new(p.get_ref()) {
+            Ok(re) => audit.redaction.patterns.push(re),
+            Err(e) => cx.at(
+                p.span(),
+                format!("audit.redact_patterns: invalid regex: {e}"),
+                None,
+            ),
+        }
+    }
+    if let Some(r) = &raw.retention {
+        match parse_duration(r.get_ref()) {
+            Some(d) => audit.retention = Some(d),
+            None => cx.at(
+                r.span(),
+                format!("invalid duration {:?}", r.get_ref()),
+                Some("use e.g. \"30d\" or \"12h\""),
+            ),
+        }
+    }
+    audit
+}
+
 /// Reads and validates a configuration file and every policy it names.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
@@ -201,6 +291,8 @@ pub fn parse(
     if let Some(n) = raw.gateway.list_page_size {
         settings.list_page_size = n;
     }
+    settings.store = store_url(&mut cx, &base, raw.gateway.store.as_ref());
+    settings.audit = audit_settings(&mut cx, &raw.audit);
     if let Some(sep) = &raw.gateway.name_separator {
         if toolgate_gateway::aggregate::names::is_valid(sep.get_ref()) && sep.get_ref().len() <= 4 {
             settings.name_separator = sep.get_ref().clone();

@@ -191,8 +191,24 @@ async fn serve(
     config: PathBuf,
 ) -> anyhow::Result<()> {
     let listen = settings.listen;
-    let gateway = Gateway::new(settings, Arc::new(MemoryCounterStore::new()))
-        .context("cannot set up the upstreams")?;
+    let stores = match &settings.store {
+        Some(url) => Some(
+            toolgate_store::open(url)
+                .await
+                .with_context(|| format!("cannot open the store {url}"))?,
+        ),
+        None => None,
+    };
+    if let Some(s) = &stores {
+        tracing::info!(
+            backend = s.backend,
+            url = settings.store.as_deref().unwrap_or(""),
+            "store opened"
+        );
+    }
+    let gateway = Gateway::new(settings, Arc::new(MemoryCounterStore::new()), stores)
+        .await
+        .context("cannot start the gateway")?;
     if gateway.is_open() {
         tracing::warn!(
             "no grants configured: every caller shares the anonymous identity; add [grants.*] to require tokens"

@@ -62,7 +62,7 @@ fn find_session(
 }
 
 pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match authenticate(&gw, &headers) {
+    let caller = match authenticate(&gw, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -249,7 +249,7 @@ async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -
         }
         match tokio::time::timeout(timeout, lists::fetch_all(&member, kind)).await {
             Ok(Ok(items)) => {
-                let policy = member.server.policy.load();
+                let policy = session.caller.policy_for(&member.server);
                 Ok(lists::expose(kind, name, &policy, &gw.state().namer, items))
             }
             Ok(Err(e)) => {
@@ -305,7 +305,7 @@ async fn call_tool(
             );
         }
     };
-    let policy = member.server.policy.load_full();
+    let policy = session.caller.policy_for(&member.server);
     let upstream_call = ToolCall {
         name: Cow::Borrowed(&tool),
         arguments: call.arguments.clone(),
@@ -415,7 +415,7 @@ async fn routed(
             "unreadable request".into(),
         );
     };
-    let policy = member.server.policy.load();
+    let policy = session.caller.policy_for(&member.server);
     let record = CallRecord::new(
         &session.caller,
         &session.id,
@@ -547,7 +547,7 @@ async fn client_response(session: &AggregateSession, msg: &Message<'_>, body: &B
 }
 
 pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&gw, &headers) {
+    let caller = match authenticate(&gw, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -597,7 +597,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
 }
 
 pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let caller = match authenticate(&gw, &headers) {
+    let caller = match authenticate(&gw, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };

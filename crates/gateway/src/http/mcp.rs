@@ -33,12 +33,12 @@ pub(crate) fn accepts_sse(headers: &HeaderMap) -> bool {
 }
 
 /// The checks every method shares: origin, credentials, server, grant.
-fn admit(
+async fn admit(
     gw: &Gateway,
     headers: &HeaderMap,
     server: &str,
 ) -> Result<Arc<crate::identity::Caller>, Response> {
-    let caller = authenticate(gw, headers)?;
+    let caller = authenticate(gw, headers).await?;
     if !gw.state().servers.contains_key(server) {
         return Err(rpc_error(
             StatusCode::NOT_FOUND,
@@ -60,29 +60,32 @@ fn admit(
 }
 
 /// The origin check, then the bearer token resolved to a caller.
-pub(crate) fn authenticate(
+pub(crate) async fn authenticate(
     gw: &Gateway,
     headers: &HeaderMap,
 ) -> Result<Arc<crate::identity::Caller>, Response> {
-    if !origin_allowed(headers, &gw.state().settings.allowed_origins) {
+    let state = gw.state();
+    if !origin_allowed(headers, &state.settings.allowed_origins) {
         return Err(rpc_error(
             StatusCode::FORBIDDEN,
             codes::INVALID_REQUEST,
             "origin not allowed",
         ));
     }
-    gw.state()
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    state
         .auth
-        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+        .authenticate(authorization, crate::enforce::now_ms())
+        .await
         .map_err(|e| {
-            let mut r = rpc_error(
-                StatusCode::UNAUTHORIZED,
-                codes::INVALID_REQUEST,
-                &e.to_string(),
-            );
+            let status = match e {
+                AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let mut r = rpc_error(status, codes::INVALID_REQUEST, &e.to_string());
             let challenge = match e {
                 AuthError::Missing => "Bearer",
-                AuthError::Invalid => "Bearer error=\"invalid_token\"",
+                AuthError::Invalid | AuthError::Unavailable => "Bearer error=\"invalid_token\"",
             };
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -118,7 +121,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match admit(&gw, &headers, &server) {
+    let caller = match admit(&gw, &headers, &server).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -176,7 +179,7 @@ pub async fn post(
             ),
         };
     }
-    let policy = session.server.policy.load_full();
+    let policy = session.caller.policy_for(&session.server);
     let plan = gw
         .relay
         .plan_request(&policy, &server, &session.caller, &session.id, &msg)
@@ -278,7 +281,7 @@ pub async fn get(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admit(&gw, &headers, &server) {
+    let caller = match admit(&gw, &headers, &server).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -323,7 +326,7 @@ pub async fn delete(
     Path(server): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admit(&gw, &headers, &server) {
+    let caller = match admit(&gw, &headers, &server).await {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -130,7 +130,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn observe(&self, r: &CallRecord) {
+    pub fn observe(&self, record: &CallRecord) {
+        let r = &record.audit;
         self.requests
             .get_or_create(&MethodLabels {
                 server: r.server.clone(),
@@ -141,7 +142,7 @@ impl Metrics {
             let labels = CallLabels {
                 server: r.server.clone(),
                 tool: tool.clone(),
-                decision: r.outcome.as_str(),
+                decision: record.outcome.as_str(),
             };
             self.calls.get_or_create(&labels).inc();
         }
@@ -151,7 +152,7 @@ impl Metrics {
                 rule: rule.clone(),
             };
             self.rule_hits.get_or_create(&labels).inc();
-            if r.outcome == Outcome::RateLimited {
+            if record.outcome == Outcome::RateLimited {
                 self.limit_rejections.get_or_create(&labels).inc();
             }
         }
@@ -160,8 +161,8 @@ impl Metrics {
         };
         self.gateway_overhead
             .get_or_create(&server)
-            .observe(r.gateway_us as f64 / 1e6);
-        if let Some(us) = r.upstream_us {
+            .observe(r.gateway_latency_us as f64 / 1e6);
+        if let Some(us) = r.upstream_latency_us {
             self.upstream_latency
                 .get_or_create(&server)
                 .observe(us as f64 / 1e6);

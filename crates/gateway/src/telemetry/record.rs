@@ -6,6 +6,7 @@ use crate::identity::Caller;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use toolgate_store::audit::{AuditDecision, AuditRecord};
 
 /// How a request ended, from the policy's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,32 +44,26 @@ impl Outcome {
     }
 }
 
-/// One request, as recorded.
+impl Outcome {
+    /// The decision as the audit log stores it.
+    pub fn audit_decision(self) -> AuditDecision {
+        match self {
+            Outcome::Allowed | Outcome::Passed | Outcome::Answered => AuditDecision::Allow,
+            Outcome::Denied => AuditDecision::Deny,
+            Outcome::RateLimited => AuditDecision::RateLimited,
+            Outcome::Hidden => AuditDecision::Hidden,
+            Outcome::ApprovalRequired => AuditDecision::ApprovalRequired,
+            Outcome::Invalid => AuditDecision::Error,
+        }
+    }
+}
+
+/// One request, as recorded: the audit record (SPEC §6) plus the clock readings that fill in
+/// its latencies.
 #[derive(Debug, Clone)]
 pub struct CallRecord {
-    pub request_id: String,
-    /// Milliseconds since the Unix epoch when the request arrived.
-    pub time_ms: u64,
-    pub session: String,
-    pub agent: String,
-    pub grant: String,
-    pub server: String,
-    pub method: String,
-    pub tool: Option<String>,
+    pub audit: AuditRecord,
     pub outcome: Outcome,
-    /// The JSON pointer of the rule that decided.
-    pub rule: Option<String>,
-    /// What the agent was told, for refusals.
-    pub message: Option<String>,
-    pub policy_version: String,
-    /// The top-level argument names of a tool call (never their values).
-    pub arg_keys: Vec<String>,
-    /// `ok`, `error <code>`, `tool_error` or `unavailable`; `None` when not forwarded.
-    pub upstream_status: Option<String>,
-    /// Time spent in the gateway before forwarding (or until it answered), in µs.
-    pub gateway_us: u64,
-    /// Time from forwarding to the server's answer, in µs.
-    pub upstream_us: Option<u64>,
     started: Instant,
     forwarded: Option<Instant>,
 }
@@ -89,35 +84,46 @@ impl CallRecord {
         method: &str,
         policy_version: &str,
     ) -> Self {
+        let anonymous = caller.identity.grant == crate::identity::ANONYMOUS;
         CallRecord {
-            request_id: next_request_id(),
-            time_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-            session: session.to_owned(),
-            agent: caller.identity.agent.clone(),
-            grant: caller.identity.grant.clone(),
-            server: server.to_owned(),
-            method: method.to_owned(),
-            tool: None,
+            audit: AuditRecord {
+                time_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+                request_id: next_request_id(),
+                session: (!session.is_empty()).then(|| session.to_owned()),
+                agent: caller.identity.agent.clone(),
+                grant: (!anonymous).then(|| caller.identity.grant.clone()),
+                server: server.to_owned(),
+                method: method.to_owned(),
+                tool: None,
+                decision: AuditDecision::Allow,
+                rule: None,
+                message: None,
+                policy_version: Some(policy_version.to_owned()),
+                arg_keys: Vec::new(),
+                args: None,
+                upstream_status: None,
+                gateway_latency_us: 0,
+                upstream_latency_us: None,
+            },
             outcome: Outcome::Passed,
-            rule: None,
-            message: None,
-            policy_version: policy_version.to_owned(),
-            arg_keys: Vec::new(),
-            upstream_status: None,
-            gateway_us: 0,
-            upstream_us: None,
             started: Instant::now(),
             forwarded: None,
         }
     }
 
+    /// Sets how the request was decided.
+    pub fn decided(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.audit.decision = outcome.audit_decision();
+    }
+
     /// The request leaves for the server now.
     pub fn forwarded(&mut self) {
         let now = Instant::now();
-        self.gateway_us = now.duration_since(self.started).as_micros() as u64;
+        self.audit.gateway_latency_us = now.duration_since(self.started).as_micros() as u64;
         self.forwarded = Some(now);
     }
 
@@ -125,9 +131,13 @@ impl CallRecord {
     pub fn ended(&mut self, upstream_status: Option<String>) {
         let now = Instant::now();
         match self.forwarded {
-            Some(f) => self.upstream_us = Some(now.duration_since(f).as_micros() as u64),
-            None => self.gateway_us = now.duration_since(self.started).as_micros() as u64,
+            Some(f) => {
+                self.audit.upstream_latency_us = Some(now.duration_since(f).as_micros() as u64)
+            }
+            None => {
+                self.audit.gateway_latency_us = now.duration_since(self.started).as_micros() as u64
+            }
         }
-        self.upstream_status = upstream_status;
+        self.audit.upstream_status = upstream_status;
     }
 }
