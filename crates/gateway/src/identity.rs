@@ -60,6 +60,11 @@ fn deny_all() -> Policy {
     .expect("a valid policy")
 }
 
+/// A grant label and a server name.
+type GrantServer = (String, String);
+/// A policy's text digest and the policy compiled from it.
+type CompiledPolicy = (String, Arc<Policy>);
+
 /// Resolves bearer tokens to callers.
 pub struct Authenticator {
     by_hash: HashMap<[u8; 32], Arc<Caller>>,
@@ -68,7 +73,7 @@ pub struct Authenticator {
     /// The store holds at least one grant (refreshed by the gateway).
     store_has_grants: Arc<AtomicBool>,
     /// Compiled grant policies, by grant label and server, with the hash of their text.
-    compiled: Mutex<HashMap<(String, String), (String, Arc<Policy>)>>,
+    compiled: Mutex<HashMap<GrantServer, CompiledPolicy>>,
 }
 
 impl std::fmt::Debug for Authenticator {
