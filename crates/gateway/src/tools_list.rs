@@ -1,37 +1,118 @@
 //! Filtering a `tools/list` result: tools the policy hides are removed, everything else about
-//! the response (other tools' fields, `nextCursor`, `_meta`) is kept as the server sent it.
+//! the response (other tools' bytes, `nextCursor`, `_meta`) is kept as the server sent it. The
+//! response is read as borrowed slices, never as a tree of values: a 219-tool list is ~230 KB,
+//! and only the tools' names need looking at.
 
 use bytes::Bytes;
-use serde_json::Value;
-use toolgate_mcp::jsonrpc::{Kind, Message};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use toolgate_policy::Policy;
 
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(borrow)]
+    id: &'a RawValue,
+    #[serde(borrow)]
+    result: BTreeMap<Cow<'a, str>, &'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolName<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
 /// Returns the response with hidden tools removed. A response that is not a readable result
-/// (an error, or something malformed) passes unchanged: it lists no tools.
+/// (an error, or something malformed) passes unchanged: it lists no tools. A tool without a
+/// readable name is dropped (fail closed).
 pub fn filter_response(policy: &Policy, response: Bytes) -> Bytes {
-    match Message::parse(&response) {
-        Ok(m) if m.kind == Kind::Result => {}
-        _ => return response,
-    }
-    let Ok(mut value) = serde_json::from_slice::<Value>(&response) else {
-        return response;
-    };
-    let Some(tools) = value
-        .pointer_mut("/result/tools")
-        .and_then(Value::as_array_mut)
-    else {
-        return response;
-    };
-    let before = tools.len();
-    tools.retain(|t| {
-        t.get("name")
-            .and_then(Value::as_str)
-            .is_some_and(|name| !policy.is_hidden(name))
-    });
-    if tools.len() == before {
+    if policy.hides_nothing() {
         return response;
     }
-    serde_json::to_vec(&value)
-        .map(Bytes::from)
-        .unwrap_or(response)
+    let Ok(parsed) = serde_json::from_slice::<Response<'_>>(&response) else {
+        return response;
+    };
+    let Some(tools) = parsed.result.get("tools") else {
+        return response;
+    };
+    let Ok(tools) = serde_json::from_str::<Vec<&RawValue>>(tools.get()) else {
+        return response;
+    };
+    let kept: Vec<&RawValue> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            serde_json::from_str::<ToolName<'_>>(t.get())
+                .ok()
+                .and_then(|n| n.name)
+                .is_some_and(|name| !policy.is_hidden(&name))
+        })
+        .collect();
+    if kept.len() == tools.len() {
+        return response;
+    }
+    let mut out = Vec::with_capacity(response.len());
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(parsed.id.get().as_bytes());
+    out.extend_from_slice(b",\"result\":{\"tools\":[");
+    for (i, t) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(t.get().as_bytes());
+    }
+    out.push(b']');
+    for (key, value) in parsed.result.iter().filter(|(k, _)| *k != "tools") {
+        out.push(b',');
+        out.extend_from_slice(
+            serde_json::to_string(key.as_ref())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        out.push(b':');
+        out.extend_from_slice(value.get().as_bytes());
+    }
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn policy(hide: &str) -> Policy {
+        let text = format!(r#"{{"version":"1","default":"allow","hide":{hide}}}"#);
+        toolgate_policy::compile(&text, "p.json", toolgate_policy::SourceFormat::Json).unwrap()
+    }
+
+    #[test]
+    fn hidden_tools_are_removed_and_the_rest_kept() {
+        let resp = json!({"jsonrpc":"2.0","id":"l1","result":{
+            "tools":[{"name":"a","inputSchema":{"type":"object"}},{"name":"secret_b"},{"nameless":true}],
+            "nextCursor":"p2","_meta":{"x":1}}});
+        let out = filter_response(&policy(r#"["secret_*"]"#), Bytes::from(resp.to_string()));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["id"], "l1");
+        assert_eq!(
+            v["result"]["tools"],
+            json!([{"name":"a","inputSchema":{"type":"object"}}])
+        );
+        assert_eq!(v["result"]["nextCursor"], "p2");
+        assert_eq!(v["result"]["_meta"], json!({"x":1}));
+    }
+
+    #[test]
+    fn untouched_when_nothing_is_hidden_or_nothing_matches() {
+        let resp = Bytes::from(
+            json!({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]}}).to_string(),
+        );
+        assert_eq!(filter_response(&policy("[]"), resp.clone()), resp);
+        assert_eq!(filter_response(&policy(r#"["zzz"]"#), resp.clone()), resp);
+        let err =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}"#);
+        assert_eq!(filter_response(&policy(r#"["a"]"#), err.clone()), err);
+    }
 }

@@ -91,6 +91,11 @@ impl Policy {
         self.hidden_rule(tool).is_some()
     }
 
+    /// True when the `hide` list is empty: a `tools/list` result passes unfiltered.
+    pub fn hides_nothing(&self) -> bool {
+        self.hide_exact.is_empty() && self.hide_globs.is_empty()
+    }
+
     /// The pointer of the `hide` entry that hides this tool, if any.
     pub fn hidden_rule(&self, tool: &str) -> Option<&str> {
         if let Some(p) = self.hide_exact.get(tool) {
