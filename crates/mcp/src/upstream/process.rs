@@ -1,6 +1,7 @@
-//! The supervised child process itself: spawned in its own process group, its stderr logged under
-//! the server's name *and* its last lines kept, so that a crash report can say why the server died.
-//! [`super::stdio::StdioChild`] logs stderr but keeps none of it, hence this sibling.
+//! A stdio server's process: spawned in its own process group, its stderr logged under the
+//! server's name *and* its last lines kept, so that a crash report can say why the server died;
+//! the whole group ended with it. Used by the supervised shared child and by
+//! [`super::stdio::StdioChild`].
 
 use super::UpstreamError;
 use super::stdio::StdioSpec;

@@ -1,16 +1,16 @@
-//! A stdio MCP server as a child process: newline-delimited JSON-RPC on its stdin and stdout,
-//! its stderr logged under the server's name, and its whole process group ended with it.
+//! A stdio MCP server as a child process of one session (or of `wrap`): newline-delimited
+//! JSON-RPC on its stdin and stdout; the process itself (its group, its stderr) is a
+//! [`ChildProcess`], as for the supervised shared child.
 
 use super::UpstreamError;
+use super::process::ChildProcess;
 use bytes::Bytes;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::ChildStdin;
 use tokio::sync::{Mutex, mpsc};
 
 /// How to start a stdio server.
@@ -24,12 +24,13 @@ pub struct StdioSpec {
     pub cwd: Option<PathBuf>,
 }
 
-/// A running child. Dropping it kills the child's process group.
+/// A running child with its stdin for writing and a task reading its stdout. Dropping it kills
+/// the child's process group (see [`ChildProcess`]).
 #[derive(Debug)]
 pub struct StdioChild {
     stdin: Mutex<Option<ChildStdin>>,
-    child: Arc<Mutex<Child>>,
-    pgid: Option<Pid>,
+    process: Mutex<ChildProcess>,
+    pid: Option<u32>,
     server: String,
 }
 
@@ -37,30 +38,11 @@ impl StdioChild {
     /// Starts the child. Messages it writes to stdout arrive on the returned receiver, one
     /// complete JSON text per item; the receiver ends when the child closes stdout.
     pub fn spawn(spec: &StdioSpec) -> Result<(StdioChild, mpsc::Receiver<Bytes>), UpstreamError> {
-        let mut cmd = Command::new(&spec.command);
-        cmd.args(&spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(cwd) = &spec.cwd {
-            cmd.current_dir(cwd);
-        }
-        let mut child = cmd.spawn().map_err(|e| UpstreamError::Spawn {
-            command: spec.command.clone(),
-            reason: e.to_string(),
-        })?;
-        let pgid = child.id().map(|id| Pid::from_raw(id as i32));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-
+        let (process, pipes) = ChildProcess::spawn(spec, 0)?;
         let (tx, rx) = mpsc::channel(256);
         let server = spec.server.clone();
         tokio::spawn(async move {
-            let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+            let mut reader = BufReader::with_capacity(64 * 1024, pipes.stdout);
             let mut line = Vec::with_capacity(4096);
             loop {
                 line.clear();
@@ -81,18 +63,12 @@ impl StdioChild {
                 }
             }
         });
-        let server = spec.server.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "toolgate::upstream::stderr", server = %server, "{line}");
-            }
-        });
+        let pid = process.pid();
         Ok((
             StdioChild {
-                stdin: Mutex::new(stdin),
-                child: Arc::new(Mutex::new(child)),
-                pgid,
+                stdin: Mutex::new(Some(pipes.stdin)),
+                process: Mutex::new(process),
+                pid,
                 server: spec.server.clone(),
             },
             rx,
@@ -119,14 +95,9 @@ impl StdioChild {
         result.map_err(|e| UpstreamError::Closed(format!("{}: {e}", self.server)))
     }
 
-    /// The child's exit status if it has exited.
-    pub async fn try_status(&self) -> Option<std::process::ExitStatus> {
-        self.child.lock().await.try_wait().ok().flatten()
-    }
-
     /// Waits for the child to exit.
     pub async fn wait(&self) -> Option<std::process::ExitStatus> {
-        self.child.lock().await.wait().await.ok()
+        self.process.lock().await.wait().await
     }
 
     /// Closes the child's stdin: a stdio server's signal to finish.
@@ -134,43 +105,23 @@ impl StdioChild {
         self.stdin.lock().await.take();
     }
 
-    /// Closes stdin (the polite way to end a stdio server), waits up to `grace`, then kills the
+    /// Closes stdin (the polite way to end a stdio server), waits up to `grace`, then ends the
     /// whole process group. Returns the exit status when known.
     pub async fn shutdown(&self, grace: Duration) -> Option<std::process::ExitStatus> {
-        self.stdin.lock().await.take();
-        let mut child = self.child.lock().await;
-        if let Ok(Ok(status)) = tokio::time::timeout(grace, child.wait()).await {
-            self.kill_group(Signal::SIGKILL);
-            return Some(status);
-        }
-        self.kill_group(Signal::SIGTERM);
-        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_millis(500), child.wait()).await
-        {
-            self.kill_group(Signal::SIGKILL);
-            return Some(status);
-        }
-        self.kill_group(Signal::SIGKILL);
-        child.wait().await.ok()
+        self.close_stdin().await;
+        self.process.lock().await.shutdown(grace).await
     }
 
     /// Sends a signal to the child's whole process group (its own children included).
     pub fn kill_group(&self, signal: Signal) {
-        if let Some(pgid) = self.pgid {
-            let _ = killpg(pgid, signal);
+        if let Some(pid) = self.pid {
+            let _ = killpg(Pid::from_raw(pid as i32), signal);
         }
     }
 
     /// The child's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.pgid.map(|p| p.as_raw() as u32)
-    }
-}
-
-impl Drop for StdioChild {
-    fn drop(&mut self) {
-        // The group, not just the child: `npx` and shell wrappers leave grandchildren otherwise.
-        // tokio reaps the child itself (kill_on_drop + its orphan queue).
-        self.kill_group(Signal::SIGKILL);
+        self.pid
     }
 }
 
