@@ -25,6 +25,7 @@ pub mod telemetry;
 pub mod tools_list;
 pub mod upstream;
 pub mod wire;
+pub mod webhook;
 pub mod wrap;
 
 use aggregate::session::AggregateSession;

@@ -54,4 +54,16 @@ pub enum StoreError {
         stream: crate::audit::AuditStream,
         broken: Box<crate::audit::ChainBreak>,
     },
+    /// No approval has this id.
+    #[error("no approval {id:?}")]
+    ApprovalNotFound { id: String },
+    /// The approval expired (at `expired_at_ms`) before it was decided: the call was denied by timeout.
+    #[error("approval {id:?} has expired; its call was denied")]
+    ApprovalExpired { id: String, expired_at_ms: u64 },
+    /// The approval is not in a state that allows this (already decided, or used).
+    #[error("approval {id:?} is {status}")]
+    ApprovalNotPending {
+        id: String,
+        status: crate::ApprovalStatus,
+    },
 }

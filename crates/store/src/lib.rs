@@ -4,11 +4,13 @@
 //! - [`GrantStore`]: labelled bearer credentials by token hash ([`token`] makes and hashes tokens).
 //! - [`AuditSink`] / [`AuditStore`]: the hash-chained audit streams ([`audit`]).
 //! - [`KillSwitchStore`]: global, per-server and per-grant stops that survive restarts.
+//! - [`ApprovalStore`]: tool calls held for a human's decision, bound to exactly one call, single use.
 //!
 //! Implementations: [`MemoryStore`] (in process) and [`SqliteStore`] (the embedded default). The traits
 //! carry no driver types, so a PostgreSQL store can follow behind the same [`open`] without the gateway
-//! noticing. Approvals and pins will get their own traits next to these.
+//! noticing. Pins will get their own traits next to these.
 
+mod approval;
 pub mod audit;
 mod counter;
 mod error;
@@ -19,6 +21,10 @@ mod open;
 mod sqlite;
 pub mod token;
 
+pub use approval::{
+    APPROVAL_ID_PREFIX, Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalStatus,
+    ApprovalStore, NewApproval, args_digest, new_approval_id,
+};
 pub use audit::{AuditSink, AuditStore};
 pub use counter::{CounterStore, ReservationTicket, ReserveOutcome};
 pub use error::StoreError;

@@ -1,11 +1,12 @@
 //! One entry point from a store URL to the traits the gateway holds, so that the gateway and the binary
 //! never name a backend: adding PostgreSQL means a new arm here and a sibling of `sqlite/`, nothing
-//! else. (Approvals and pins will join [`Stores`] when their traits land.)
+//! else. (Pins will join [`Stores`] when their trait lands.)
 
 use std::sync::Arc;
 
 use crate::{
-    AuditSink, AuditStore, GrantStore, KillSwitchStore, MemoryStore, SqliteStore, StoreError,
+    ApprovalStore, AuditSink, AuditStore, GrantStore, KillSwitchStore, MemoryStore, SqliteStore,
+    StoreError,
 };
 
 /// Every store the gateway uses, opened from one URL and sharing one backend.
@@ -17,6 +18,8 @@ pub struct Stores {
     /// The CLI's and admin API's view (query, verify, retention).
     pub audit: Arc<dyn AuditStore>,
     pub kill_switches: Arc<dyn KillSwitchStore>,
+    /// Calls held for a human's decision.
+    pub approvals: Arc<dyn ApprovalStore>,
     /// `sqlite`, `memory`, ...
     pub backend: &'static str,
 }
@@ -33,13 +36,14 @@ impl Stores {
     /// All stores backed by one value implementing every trait.
     pub fn from_backend<S>(backend: Arc<S>, name: &'static str) -> Stores
     where
-        S: GrantStore + AuditStore + KillSwitchStore,
+        S: GrantStore + AuditStore + KillSwitchStore + ApprovalStore,
     {
         Stores {
             grants: backend.clone(),
             audit_sink: backend.clone(),
             audit: backend.clone(),
-            kill_switches: backend,
+            kill_switches: backend.clone(),
+            approvals: backend,
             backend: name,
         }
     }

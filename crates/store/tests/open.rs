@@ -29,7 +29,7 @@ async fn sqlite_url_creates_and_migrates_a_wal_database() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [SCHEMA_VERSION]);
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
     conn.close().await.unwrap();
     drop(stores);
 
@@ -42,7 +42,42 @@ async fn sqlite_url_creates_and_migrates_a_wal_database() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(count, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_keeping_its_data() {
+    let (_dir, path, url) = common::temp_db();
+    {
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .unwrap();
+        sqlx::raw_sql(include_str!("../src/sqlite/migrations/0001_init.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE toolgate_schema (version INTEGER PRIMARY KEY NOT NULL, \
+             description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL);
+             INSERT INTO toolgate_schema VALUES (1, 'grants, audit streams, kill switches', 0);
+             INSERT INTO kill_switches (scope, target, reason, engaged_at_ms) VALUES ('global', '', 'old', 5);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let stores = open(&url).await.unwrap();
+    assert_eq!(stores.kill_switches.list().await.unwrap().len(), 1);
+    assert_eq!(stores.approvals.last_seq().await.unwrap(), 0);
+    let mut conn = common::raw(&path).await;
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM toolgate_schema ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ pub fn canonical_json<T: Serialize>(seq: u64, record: &T) -> Result<Vec<u8>, Sto
     Ok(out)
 }
 
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();

@@ -1,6 +1,7 @@
 //! In-process implementations of every store trait: exact within one gateway process, gone when it
 //! stops. For tests, `toolgate wrap`, and `memory://` store URLs.
 
+mod approvals;
 mod audit;
 pub(crate) mod counters;
 mod grants;
@@ -15,13 +16,14 @@ pub use counters::MemoryCounterStore;
 use crate::grant::Grant;
 use crate::kill_switch::{KillScope, KillSwitch};
 
-/// Grants, both audit streams and kill switches in process memory; implements [`crate::GrantStore`],
-/// [`crate::AuditStore`] and [`crate::KillSwitchStore`].
+/// Grants, both audit streams, kill switches and approvals in process memory; implements
+/// [`crate::GrantStore`], [`crate::AuditStore`], [`crate::KillSwitchStore`] and [`crate::ApprovalStore`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     grants: Mutex<BTreeMap<String, Grant>>,
     audit: Mutex<audit::Streams>,
     kill_switches: Mutex<BTreeMap<KillScope, KillSwitch>>,
+    approvals: Mutex<approvals::Approvals>,
 }
 
 impl MemoryStore {

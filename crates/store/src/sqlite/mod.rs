@@ -1,8 +1,9 @@
 //! The embedded default store: one SQLite file (`sqlite://toolgate.db`), created and migrated on open,
 //! in WAL mode so that readers (queries, verification) never block the audit writer. Implements
-//! [`crate::GrantStore`], [`crate::AuditStore`] and [`crate::KillSwitchStore`] with plain SQL that a
-//! PostgreSQL twin can mirror statement for statement.
+//! [`crate::GrantStore`], [`crate::AuditStore`], [`crate::KillSwitchStore`] and [`crate::ApprovalStore`]
+//! with plain SQL that a PostgreSQL twin can mirror statement for statement.
 
+mod approvals;
 mod audit;
 mod grants;
 mod kill_switch;
@@ -26,7 +27,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections to a file database (WAL: many readers, one writer at a time).
 const FILE_CONNECTIONS: u32 = 4;
 
-/// A SQLite database holding grants, the audit streams and kill switches.
+/// A SQLite database holding grants, the audit streams, kill switches and approvals.
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
