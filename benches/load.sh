@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # The gateway under load: tools/call and tools/list, direct to bench-upstream and through toolgate.
 #
-# Builds the release binaries, starts on free loopback ports one bench-upstream (HTTP) and three
-# gateways in front of it (allow-all over HTTP; the realistic 219-tool policy with a grant over
-# HTTP; allow-all over a shared stdio bench-upstream child), then runs every scenario at every
-# client count, interleaved, for ROUNDS rounds, and reports the median of the rounds as a table of
-# ratios against direct. With WRITE_README=1 (the default) the table replaces the part of
-# benches/README.md between the load.sh markers, with the machine and the date.
+# Builds the release binaries, starts on free loopback ports one bench-upstream (HTTP) and four
+# gateways in front of it, each with its config in its own folder: allow-all over HTTP with the
+# default store (SQLite `toolgate.db` next to the config: audit on); the same with `store = "none"`
+# (audit off); the realistic 219-tool policy with a grant over HTTP, default store; allow-all over a
+# shared stdio bench-upstream child, default store. Then it runs every scenario at every client
+# count, interleaved (the order reversed every other round), for ROUNDS rounds, and reports the
+# median of the rounds as a table of ratios against direct. Before each run it waits until every
+# audit-on gateway's audit queue (`toolgate_audit_queue_depth` on /metrics) is empty, so no run pays
+# for the previous one's backlog; the queue left at the end of each run is recorded. At the end the
+# audit-on gateways are stopped with SIGTERM (which flushes the audit log) and the records in each
+# SQLite file are counted against the requests loadgen sent them. With WRITE_README=1 (the default)
+# the table replaces the part of benches/README.md between the load.sh markers, with the machine
+# and the date.
 #
-#   bash benches/load.sh                         # 3 rounds x 6 scenarios x {1,16} clients x (1+5) s
+#   bash benches/load.sh                         # 3 rounds x 7 scenarios x {1,16} clients x (1+5) s
 #   ROUNDS=1 DURATION=1 WARMUP=0.5 WRITE_README=0 bash benches/load.sh   # a quick check
 #
 # Settings (environment): ROUNDS (3), DURATION seconds measured per run (5), WARMUP seconds per
-# run (1), CLIENTS ("1 16"), WRITE_README (1), SKIP_BUILD (0), LOADGEN_THREADS (1).
+# run (1), CLIENTS ("1 16"), WRITE_README (1), SKIP_BUILD (0), LOADGEN_THREADS (1), DRAIN_TIMEOUT
+# seconds to wait for an audit queue to empty (120).
 # Everything listens on 127.0.0.1; each run is bounded by `timeout`; on exit only the processes
 # this script started are stopped (by pid) and its temporary directory is removed.
 set -euo pipefail
@@ -25,6 +33,7 @@ WARMUP=${WARMUP:-1}
 CLIENTS=${CLIENTS:-"1 16"}
 WRITE_README=${WRITE_README:-1}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 BIN="$ROOT/target/release"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -83,14 +92,24 @@ UP=$(first_url upstream "$LAST_PID" '^listening on ')
 TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 TOKEN_SHA=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
 
-cat >"$WORK/allow.toml" <<EOF
+# One folder per gateway: the default store is `toolgate.db` next to the config.
+for g in allow allow-noaudit realistic stdio; do mkdir -p "$WORK/gw-$g"; done
+cat >"$WORK/gw-allow/toolgate.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:0"
 
 [servers.bench]
 url = "$UP"
 EOF
-cat >"$WORK/realistic.toml" <<EOF
+cat >"$WORK/gw-allow-noaudit/toolgate.toml" <<EOF
+[gateway]
+listen = "127.0.0.1:0"
+store = "none"
+
+[servers.bench]
+url = "$UP"
+EOF
+cat >"$WORK/gw-realistic/toolgate.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:0"
 
@@ -104,7 +123,7 @@ token_sha256 = "$TOKEN_SHA"
 servers = ["bench"]
 tags = ["staff"]
 EOF
-cat >"$WORK/stdio.toml" <<EOF
+cat >"$WORK/gw-stdio/toolgate.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:0"
 
@@ -113,57 +132,130 @@ command = "$BIN/bench-upstream"
 args = ["stdio"]
 EOF
 
-GW=()
-for g in allow realistic stdio; do
-  "$BIN/toolgate" validate -c "$WORK/$g.toml" >/dev/null
-  start "gw-$g" "$BIN/toolgate" serve -c "$WORK/$g.toml"
-  GW+=("$(first_url "gw-$g" "$LAST_PID" '^toolgate listening on ')/mcp/bench")
+declare -A GW GWPID
+AUDITED=(allow realistic stdio)
+for g in allow allow-noaudit realistic stdio; do
+  "$BIN/toolgate" validate -c "$WORK/gw-$g/toolgate.toml" >/dev/null
+  start "gw-$g" "$BIN/toolgate" serve -c "$WORK/gw-$g/toolgate.toml"
+  GWPID[$g]=$LAST_PID
+  GW[$g]=$(first_url "gw-$g" "$LAST_PID" '^toolgate listening on ')
 done
 
-# name|url|method|auth
+# queue_depth GATEWAY: its audit queue depth from /metrics (empty if unreadable).
+queue_depth() {
+  { curl -fsS --max-time 2 "${GW[$1]}/metrics" 2>/dev/null || true; } |
+    awk '$1 == "toolgate_audit_queue_depth" && !seen { print $2; seen = 1 }'
+}
+
+# drain: waits (DRAIN_TIMEOUT at most) until every audit-on gateway's audit queue is empty.
+drain() {
+  local g d deadline=$((SECONDS + DRAIN_TIMEOUT))
+  for g in "${AUDITED[@]}"; do
+    while :; do
+      d=$(queue_depth "$g")
+      [ "${d:-x}" = 0 ] && break
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "load.sh: the audit queue of gateway '$g' is still at ${d:-?} after ${DRAIN_TIMEOUT} s" >&2
+        break
+      fi
+      sleep 0.2
+    done
+  done
+}
+
+# name|gateway (- for none)|url|method|auth
 SCENARIOS=(
-  "direct|$UP|call|"
-  "allow-all|${GW[0]}|call|"
-  "realistic|${GW[1]}|call|auth"
-  "stdio|${GW[2]}|call|"
-  "list-direct|$UP|list|"
-  "list-gateway|${GW[0]}|list|"
+  "direct|-|$UP|call|"
+  "allow-all|allow|${GW[allow]}/mcp/bench|call|"
+  "allow-all-noaudit|allow-noaudit|${GW[allow-noaudit]}/mcp/bench|call|"
+  "realistic|realistic|${GW[realistic]}/mcp/bench|call|auth"
+  "stdio|stdio|${GW[stdio]}/mcp/bench|call|"
+  "list-direct|-|$UP|list|"
+  "list-gateway|allow|${GW[allow]}/mcp/bench|list|"
 )
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 budget=$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 30 }')
 for round in $(seq "$ROUNDS"); do
+  order=("${SCENARIOS[@]}")
+  if [ $((round % 2)) = 0 ]; then
+    order=()
+    for ((i = ${#SCENARIOS[@]} - 1; i >= 0; i--)); do order+=("${SCENARIOS[i]}"); done
+  fi
   for c in $CLIENTS; do
-    for s in "${SCENARIOS[@]}"; do
-      IFS='|' read -r name url method auth <<<"$s"
+    for s in "${order[@]}"; do
+      IFS='|' read -r name gw url method auth <<<"$s"
       extra=()
       [ "$auth" = auth ] && extra=(--header "Authorization: Bearer $TOKEN")
+      drain
       line=$(timeout "$budget" "$BIN/loadgen" --url "$url" --method "$method" \
         --sessions "$c" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP" \
         --threads "$LOADGEN_THREADS" "${extra[@]}" || true)
+      backlog=null
+      if [ "$gw" != - ] && [ "$gw" != allow-noaudit ]; then backlog=$(queue_depth "$gw"); fi
       [ -n "$line" ] || line='{"fatal":"loadgen gave no output (timed out or crashed)"}'
-      printf '{"scenario":"%s","round":%s,"clients":%s,"report":%s}\n' "$name" "$round" "$c" "$line" >>"$RESULTS"
-      printf 'round %s  %-13s %2s clients  %s\n' "$round" "$name" "$c" \
-        "$(printf '%s' "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r.get("fatal") or "%(rps).0f/s p50 %(p50_us)s us p99 %(p99_us)s us errors %(errors)s" % r)')" >&2
+      printf '{"scenario":"%s","gateway":"%s","round":%s,"clients":%s,"audit_backlog":%s,"report":%s}\n' \
+        "$name" "$gw" "$round" "$c" "${backlog:-null}" "$line" >>"$RESULTS"
+      printf 'round %s  %-17s %2s clients  %s  audit queue after: %s\n' "$round" "$name" "$c" \
+        "$(printf '%s' "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r.get("fatal") or "%(rps).0f/s p50 %(p50_us)s us p99 %(p99_us)s us errors %(errors)s" % r)')" \
+        "${backlog:-?}" >&2
     done
   done
+done
+drain
+
+# Stop the audit-on gateways (SIGTERM flushes the audit log), then count the records in each
+# SQLite file: one record per request loadgen sent (initialize, warm-up and measured requests).
+AUDIT="$WORK/audit.jsonl"
+: >"$AUDIT"
+for g in "${AUDITED[@]}"; do
+  kill -TERM "${GWPID[$g]}" 2>/dev/null || true
+  for i in $(seq $((DRAIN_TIMEOUT * 10))); do kill -0 "${GWPID[$g]}" 2>/dev/null || break; sleep 0.1; done
+  wait "${GWPID[$g]}" 2>/dev/null || true
+  # Reaped: drop it from PIDS so that cleanup never signals a pid the system may have reused.
+  keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "${GWPID[$g]}" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+  python3 - "$WORK/gw-$g/toolgate.db" "$g" >>"$AUDIT" <<'PY'
+import json, sqlite3, sys
+db, gw = sys.argv[1:]
+try:
+    con = sqlite3.connect(db)
+    n = con.execute("SELECT COUNT(*) FROM audit_records").fetchone()[0]
+    methods = dict(con.execute("SELECT method, COUNT(*) FROM audit_records GROUP BY method").fetchall())
+    print(json.dumps({"gateway": gw, "records": n, "methods": methods}))
+except Exception as e:
+    print(json.dumps({"gateway": gw, "error": f"{db}: {e}"}))
+PY
+  tail -1 "$AUDIT" >&2
 done
 
 CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 MACHINE="$(nproc) cores ($(uname -m)), ${CPU:-unknown CPU}"
 DATE=$(date -u +%Y-%m-%d)
-COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+COMMIT="\`$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\`"
+# The binaries are built from the work tree: say how far it is from the commit (the bench's own
+# files aside), as the tree may be shared with other work in progress.
+OTHER=$(git -C "$ROOT" status --porcelain -- . ':!benches' ':!crates/bench' 2>/dev/null | wc -l || echo 0)
+[ "$OTHER" -gt 0 ] && COMMIT="$COMMIT plus uncommitted edits to $OTHER paths outside benches/ and crates/bench/ then in the work tree"
 
 python3 - "$RESULTS" "$ROOT/benches/README.md" "$WRITE_README" "$MACHINE" "$DATE" "$COMMIT" \
-  "$ROUNDS" "$DURATION" "$WARMUP" <<'PY'
+  "$ROUNDS" "$DURATION" "$WARMUP" "$AUDIT" <<'PY'
 import json, statistics, sys
 
-results, readme, write, machine, date, commit, rounds, duration, warmup = sys.argv[1:]
+results, readme, write, machine, date, commit, rounds, duration, warmup, audit = sys.argv[1:]
 runs = {}
+sent = {}
+backlog = {}
 for line in open(results):
     r = json.loads(line)
     runs.setdefault((r["scenario"], r["clients"]), []).append(r["report"])
+    sent[r["gateway"]] = sent.get(r["gateway"], 0) + r["report"].get("sent", 0)
+    if r.get("audit_backlog") is not None:
+        key = (r["scenario"], r["clients"])
+        backlog[key] = max(backlog.get(key, 0), r["audit_backlog"])
+audited = [json.loads(line) for line in open(audit)]
 
 def med(scenario, clients, key):
     vals = [r[key] for r in runs.get((scenario, clients), []) if "fatal" not in r]
@@ -183,11 +275,12 @@ def first_error(scenario, clients):
 clients = sorted({c for _, c in runs})
 what = {
     "direct": ("tools/call `echo`, direct to bench-upstream (HTTP)", "direct", "n/a"),
-    "allow-all": ("through toolgate, no policy (allow-all), HTTP upstream", "direct", "off"),
-    "realistic": ("through toolgate, realistic 219-tool policy + grant, HTTP upstream", "direct", "TODO: not implemented yet"),
-    "stdio": ("through toolgate, no policy, shared stdio upstream", "direct", "off"),
+    "allow-all": ("through toolgate, no policy (allow-all), HTTP upstream", "direct", "on (SQLite)"),
+    "allow-all-noaudit": ("through toolgate, no policy (allow-all), HTTP upstream, `store = \"none\"`", "direct", "off"),
+    "realistic": ("through toolgate, realistic 219-tool policy + grant, HTTP upstream", "direct", "on (SQLite)"),
+    "stdio": ("through toolgate, no policy, shared stdio upstream", "direct", "on (SQLite)"),
     "list-direct": ("tools/list (220 tools), direct", "list-direct", "n/a"),
-    "list-gateway": ("tools/list (220 tools) through toolgate, no policy", "list-direct", "off"),
+    "list-gateway": ("tools/list (220 tools) through toolgate, no policy", "list-direct", "on (SQLite)"),
 }
 
 def f(x, d=0):
@@ -237,6 +330,9 @@ t.append(target("realistic policy within 15% of allow-all (16-client req/s)", r1
                 "–" if not both(r16, a16) else f"{100 * (r16 / a16 - 1):+.1f}%"))
 t.append(target("realistic policy within 15% of allow-all (1-client p50)", r50 <= 1.15 * a50 if both(r50, a50) else None,
                 "–" if not both(r50, a50) else f"{100 * (r50 / a50 - 1):+.1f}%"))
+n16 = med("allow-all-noaudit", 16, "rps")
+t.append(target("audit on within 10% of audit off (16-client req/s)", a16 >= 0.9 * n16 if both(a16, n16) else None,
+                "–" if not both(a16, n16) else f"{100 * (a16 / n16 - 1):+.1f}% ({f(a16)} on vs {f(n16)} off req/s)"))
 l0, l1 = med("list-direct", 1, "p50_us"), med("list-gateway", 1, "p50_us")
 t.append(target("tools/list of 220 tools, 1 client: p50 ≤ direct", l1 <= l0 if both(l0, l1) else None,
                 "–" if not both(l0, l1) else f"{f(l1)} µs vs {f(l0)} µs"))
@@ -244,8 +340,27 @@ t.append(target("tools/list of 220 tools, 1 client: p50 ≤ direct", l1 <= l0 if
 errs = [(k, first_error(*k)) for k in runs if errors(*k)]
 notes = [f"- `{s}` at {c} clients: {e}" for (s, c), e in errs]
 
+serves = {
+    "allow": "allow-all and tools/list scenarios",
+    "realistic": "realistic scenario",
+    "stdio": "stdio scenario",
+}
+checks = []
+for a in audited:
+    g = a["gateway"]
+    n = sent.get(g, 0)
+    if "error" in a:
+        checks.append(f"- `{g}` gateway ({serves.get(g, g)}): requests sent: {n:,}; audit records: unreadable ({a['error']})")
+        continue
+    m = a["records"]
+    verdict = "every request recorded" if m == n else f"**{m - n:+,} records against requests sent**"
+    by = ", ".join(f"{k} {v:,}" for k, v in sorted(a["methods"].items()))
+    checks.append(f"- `{g}` gateway ({serves.get(g, g)}): requests sent: {n:,}, audit records written: {m:,} "
+                  f"({by}) — {verdict}")
+queues = ", ".join(f"{s} {c} {'client' if c == 1 else 'clients'}: {v:,}" for (s, c), v in sorted(backlog.items()))
+
 body = "\n".join([
-    f"{date}, {machine}, toolgate `{commit}`; median of {rounds} rounds of {duration} s after a {warmup} s warm-up, "
+    f"{date}, {machine}, toolgate {commit}; median of {rounds} rounds of {duration} s after a {warmup} s warm-up, "
     "scenarios interleaved; one session per client; loadgen, bench-upstream and toolgate on the same cores.",
     "",
     *rows,
@@ -253,6 +368,15 @@ body = "\n".join([
     "Targets (from the issue):",
     "",
     *t,
+    "",
+    "Audit log check: after the runs the audit-on gateways were stopped with SIGTERM (which flushes the "
+    "audit queue) and the rows of `audit_records` in each one's `toolgate.db` counted against the JSON-RPC "
+    "requests loadgen sent it (each session's `initialize`, warm-up and measured requests):",
+    "",
+    *checks,
+    "",
+    "Audit records still queued at the end of a run (largest over the rounds; each run starts with empty "
+    f"queues): {queues or '–'}.",
     *([""] + ["Errors:"] + notes if notes else []),
 ])
 print(body)
@@ -270,9 +394,11 @@ if write == "1":
     print(f"\n(written to {readme})", file=sys.stderr)
 PY
 
-for g in allow realistic stdio; do
-  if grep -E '\b(ERROR|WARN)\b' "$WORK/gw-$g.err" | grep -qv 'no grants configured'; then
+# Expected at start-up on loopback: no grants (allow-all gateways) and no admin token.
+EXPECTED=(-e 'no grants configured' -e 'NO ADMIN TOKEN CONFIGURED')
+for g in allow allow-noaudit realistic stdio; do
+  if grep -E '\b(ERROR|WARN)\b' "$WORK/gw-$g.err" | grep -qv "${EXPECTED[@]}"; then
     echo "load.sh: gateway '$g' logged warnings or errors:" >&2
-    grep -E '\b(ERROR|WARN)\b' "$WORK/gw-$g.err" | grep -v 'no grants configured' | head -5 >&2
+    grep -E '\b(ERROR|WARN)\b' "$WORK/gw-$g.err" | grep -v "${EXPECTED[@]}" | head -5 >&2
   fi
 done

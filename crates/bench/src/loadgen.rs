@@ -120,6 +120,10 @@ pub struct Report {
     pub duration_s: f64,
     /// Answers received for requests started after the warm-up.
     pub requests: u64,
+    /// Every JSON-RPC request sent in the run: the sessions' `initialize`s, the warm-up and the
+    /// measured requests, answered or not (notifications and session `DELETE`s not included).
+    /// What a gateway that records each request should have recorded.
+    pub sent: u64,
     pub rps: f64,
     pub mean_us: f64,
     pub p50_us: f64,
@@ -162,9 +166,11 @@ pub async fn run(cfg: Config, url: &str) -> Result<Report, String> {
     }
     let mut total = new_histogram();
     let (mut errors, mut first_error, mut list_tools) = (0, None, None);
+    let mut sent = sessions.len() as u64;
     for h in handles {
         let s = h.await.map_err(|e| format!("a worker failed: {e}"))?;
         total.add(&s.hist).map_err(|e| e.to_string())?;
+        sent += s.sent;
         errors += s.errors;
         first_error = first_error.or(s.first_error);
         list_tools = list_tools.or(s.list_tools);
@@ -199,6 +205,7 @@ pub async fn run(cfg: Config, url: &str) -> Result<Report, String> {
         warmup_s: cfg.warmup.as_secs_f64(),
         duration_s: cfg.duration.as_secs_f64(),
         requests,
+        sent,
         rps: (requests as f64 / cfg.duration.as_secs_f64() * 10.0).round() / 10.0,
         mean_us: if total.is_empty() {
             0.0
@@ -226,6 +233,7 @@ fn new_histogram() -> Histogram<u64> {
 
 struct WorkerStats {
     hist: Histogram<u64>,
+    sent: u64,
     errors: u64,
     first_error: Option<String>,
     list_tools: Option<usize>,
@@ -249,6 +257,7 @@ async fn worker(
 ) -> WorkerStats {
     let mut stats = WorkerStats {
         hist: new_histogram(),
+        sent: 0,
         errors: 0,
         first_error: None,
         list_tools: None,
@@ -258,7 +267,6 @@ async fn worker(
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     // Ids unique across workers sharing a session.
     let mut id = index as u64 * 1_000_000_000;
-    let mut sent = 0u64;
     loop {
         let now = Instant::now();
         if now >= end {
@@ -278,7 +286,7 @@ async fn worker(
             },
         };
         id += 1;
-        sent += 1;
+        stats.sent += 1;
         let mut body = Vec::with_capacity(prefix.len() + 20 + suffix.len());
         body.extend_from_slice(prefix.as_bytes());
         body.extend_from_slice(id.to_string().as_bytes());
@@ -303,7 +311,7 @@ async fn worker(
                 let checked = if status != StatusCode::OK {
                     Err(format!("HTTP {status}: {}", snippet(&body)))
                 } else {
-                    let full = body.len() < LARGE || sent % FULL_CHECK_EVERY == 1;
+                    let full = body.len() < LARGE || stats.sent % FULL_CHECK_EVERY == 1;
                     check_answer(cfg.method, content_type.as_ref(), &body, id, full)
                 };
                 if measured {

@@ -55,6 +55,11 @@ fn loadgen_against_bench_upstream() {
     let (_upstream, url) = start_upstream();
     let call = loadgen(&url, "call");
     assert!(call["requests"].as_u64().unwrap() > 0, "{call}");
+    // One initialize per session (one session by default) plus the warm-up and measured calls.
+    assert!(
+        call["sent"].as_u64().unwrap() > call["requests"].as_u64().unwrap(),
+        "{call}"
+    );
     assert_eq!(call["errors"], 0, "{call}");
     assert_eq!(call["concurrency"], 2);
     for key in ["rps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
