@@ -9,6 +9,7 @@
 //!   Streamable HTTP session), its answer relayed by [`relay::finish`], which filters tool
 //!   lists and gives quota back after upstream errors.
 
+pub mod admin_ops;
 pub mod aggregate;
 pub mod connect;
 pub mod enforce;

@@ -27,6 +27,15 @@ struct RawConfig {
     grants: BTreeMap<String, Spanned<RawGrant>>,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+/// `[admin]`: the admin API's token, as its SHA-256 (or `TOOLGATE_ADMIN_TOKEN` in the environment).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    token_sha256: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -305,6 +314,15 @@ pub fn parse(
         }
     }
 
+    if let Some(h) = &raw.admin.token_sha256 {
+        if decode_sha256(h.get_ref()).is_none() {
+            cx.at(
+                h.span(),
+                "admin.token_sha256 is not a SHA-256 in hex".into(),
+                Some("write the 64 hex digits of sha256(admin token), e.g. `printf %s \"$TOKEN\" | sha256sum`"),
+            );
+        }
+    }
     // In document order, so that errors come out in the order of the file.
     let mut servers: Vec<_> = raw.servers.iter().collect();
     servers.sort_by_key(|(_, s)| s.span().start);
@@ -585,6 +603,19 @@ pub fn load_policy(path: &Path) -> Result<Policy, String> {
         PolicyError::Read(e) => format!("{}: cannot read policy: {e}", path.display()),
         PolicyError::Invalid(d) => d.to_string(),
     })
+}
+
+fn decode_sha256(hex_text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
+}
+
+/// The `[admin] token_sha256` of a configuration that [`load`] accepted.
+pub fn admin_token_sha256(path: &Path) -> Option<[u8; 32]> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let raw: RawConfig = toml::from_str(&text).ok()?;
+    decode_sha256(raw.admin.token_sha256?.get_ref())
 }
 
 /// Expands `${NAME}` references; returns the first missing name on failure.

@@ -222,12 +222,34 @@ async fn serve(
         tracing::info!(server = %s.name, url = %format!("http://{addr}/mcp/{}", s.name), "serving");
     }
     println!("toolgate listening on http://{addr}");
+    let admin = admin_auth(&config);
+    let api = toolgate_admin::api(gateway.clone(), admin);
     let watcher = tokio::spawn(reload::watch(gateway.clone(), config));
-    let served = gateway.serve(listener, shutdown_signal()).await;
+    let served = gateway.serve_with(listener, api, shutdown_signal()).await;
     watcher.abort();
     served.context("serving failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The admin API's credential: `TOOLGATE_ADMIN_TOKEN` (hashed here), else `[admin] token_sha256`,
+/// else none — and then the API answers loopback clients only.
+fn admin_auth(config: &std::path::Path) -> toolgate_admin::AdminAuth {
+    if let Some(token) = std::env::var("TOOLGATE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        tracing::info!("admin API at /api: token from TOOLGATE_ADMIN_TOKEN");
+        return toolgate_admin::AdminAuth::from_token(&token);
+    }
+    if let Some(hash) = config::admin_token_sha256(config) {
+        tracing::info!("admin API at /api: token from [admin] token_sha256");
+        return toolgate_admin::AdminAuth::from_sha256(hash);
+    }
+    tracing::warn!(
+        "NO ADMIN TOKEN CONFIGURED: the admin API at /api answers loopback clients only, without authentication; set [admin] token_sha256 or TOOLGATE_ADMIN_TOKEN"
+    );
+    toolgate_admin::AdminAuth::LoopbackOnly
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,189 @@
+//! Who may use the admin API. With an admin token configured, every request must carry
+//! `Authorization: Bearer <token>` (compared by its SHA-256, in constant time). Without one, the
+//! API answers loopback peers only — and, against DNS rebinding, only when the `Host` names a
+//! loopback address and a browser `Origin`, if sent, is a loopback one.
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use toolgate_store::TokenHash;
+
+/// How admin requests are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAuth {
+    /// A bearer token whose SHA-256 is this.
+    Token(TokenHash),
+    /// No token: loopback peers only.
+    LoopbackOnly,
+}
+
+impl AdminAuth {
+    /// From the plain token (e.g. `TOOLGATE_ADMIN_TOKEN`).
+    pub fn from_token(token: &str) -> AdminAuth {
+        AdminAuth::Token(toolgate_store::token::hash(token))
+    }
+
+    /// From the SHA-256 of the token (`[admin] token_sha256`).
+    pub fn from_sha256(hash: [u8; 32]) -> AdminAuth {
+        AdminAuth::Token(TokenHash(hash))
+    }
+
+    pub fn is_loopback_only(&self) -> bool {
+        matches!(self, AdminAuth::LoopbackOnly)
+    }
+}
+
+/// Who made an admin request, as admin audit events name them.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+pub(crate) async fn authenticate(
+    State(app): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let actor = match &app.auth {
+        AdminAuth::Token(expected) => {
+            let presented = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer);
+            let Some(token) = presented else {
+                return unauthorized(
+                    "missing admin token: send Authorization: Bearer <admin token>",
+                );
+            };
+            let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            if !constant_time_eq(&hash, &expected.0) {
+                return unauthorized("invalid admin token");
+            }
+            "admin-token"
+        }
+        AdminAuth::LoopbackOnly => {
+            if let Err(why) = loopback_request(peer, req.headers()) {
+                return ApiError::new(ErrorCode::Forbidden, why).into_response();
+            }
+            "loopback"
+        }
+    };
+    let actor = match peer {
+        Some(p) => format!("{actor}@{}", p.ip()),
+        None => actor.to_owned(),
+    };
+    req.extensions_mut().insert(Actor(actor));
+    next.run(req).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut r = ApiError::new(ErrorCode::Unauthorized, message).into_response();
+    r.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer realm=\"toolgate-admin\""),
+    );
+    r
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn loopback_request(peer: Option<SocketAddr>, headers: &http::HeaderMap) -> Result<(), String> {
+    const HELP: &str = "configure an admin token ([admin] token_sha256 or TOOLGATE_ADMIN_TOKEN) to use the admin API from elsewhere";
+    match peer {
+        Some(p) if is_loopback(p.ip()) => {}
+        Some(p) => {
+            return Err(format!(
+                "no admin token is configured, so the admin API answers loopback clients only (not {}); {HELP}",
+                p.ip()
+            ));
+        }
+        None => {
+            return Err(format!(
+                "no admin token is configured and the client's address is unknown; {HELP}"
+            ));
+        }
+    }
+    if let Some(host) = headers.get(http::header::HOST) {
+        let host = host.to_str().unwrap_or("");
+        if !is_loopback_host(host) {
+            return Err(format!(
+                "no admin token is configured, so the admin API answers requests for a loopback host only (not {host:?}); {HELP}"
+            ));
+        }
+    }
+    if !toolgate_gateway::http::origin::origin_allowed(headers, &[]) {
+        return Err(format!(
+            "no admin token is configured, so browser requests from other origins are refused; {HELP}"
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(is_loopback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "127.1.2.3",
+            "[::1]:80",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "localhost.evil.example:80",
+            "10.0.0.1:8080",
+            "[::2]:80",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+}

@@ -1,0 +1,115 @@
+//! toolgate's admin API: JSON over HTTP, mounted by the binary under `/api`.
+//!
+//! - **Who**: [`auth::authenticate`] runs first on every request (a bearer admin token, or loopback
+//!   peers only when none is configured) and names the [`auth::Actor`] that admin audit events
+//!   record.
+//! - **What**: servers and their health ([`servers`]), the tools a server lists, policies — read,
+//!   validate, replace ([`policies`]) — grants ([`grants`]), the audit log ([`audit`]) and kill
+//!   switches ([`kill`]). Every change is recorded in the admin audit stream.
+//! - **How it fails**: every rejection is an [`error::ApiError`] with a stable code and its own
+//!   status; the table is in [`error::ErrorCode`].
+//! - **What it says about itself**: `GET /api/openapi.json`, an OpenAPI 3.1 document of every
+//!   route of [`route_table`] (a test checks they agree).
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod grants;
+pub mod kill;
+pub mod openapi;
+pub mod policies;
+pub mod servers;
+
+pub use auth::AdminAuth;
+pub use error::{ApiError, ErrorCode};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use std::sync::Arc;
+use toolgate_gateway::Gateway;
+
+/// What every handler reads.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub auth: AdminAuth,
+}
+
+/// Largest request body (a policy document).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Every route of the API: (path relative to `/api`, method, handler). The router is built from
+/// this table, and the OpenAPI document is checked against it.
+fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/openapi.json", "GET", get(openapi::document)),
+        ("/servers", "GET", get(servers::list)),
+        ("/servers/{name}", "GET", get(servers::one)),
+        ("/servers/{name}/tools", "GET", get(servers::tools)),
+        ("/policies/{server}", "GET", get(policies::read)),
+        ("/policies/{server}", "PUT", put(policies::replace)),
+        (
+            "/policies/{server}/validate",
+            "POST",
+            post(policies::validate),
+        ),
+        ("/grants", "GET", get(grants::list)),
+        ("/grants", "POST", post(grants::create)),
+        ("/grants/{label}", "GET", get(grants::one)),
+        ("/grants/{label}/revoke", "POST", post(grants::revoke)),
+        ("/grants/{label}/rotate", "POST", post(grants::rotate)),
+        ("/audit", "GET", get(audit::query)),
+        ("/audit/verify", "GET", get(audit::verify)),
+        ("/kill-switches", "GET", get(kill::list)),
+        ("/kill-switches", "POST", post(kill::engage)),
+        ("/kill-switches/{scope}", "DELETE", delete(kill::release)),
+        (
+            "/kill-switches/{scope}/{target}",
+            "DELETE",
+            delete(kill::release_target),
+        ),
+    ]
+}
+
+/// Every (method, path) the router serves, paths relative to `/api`.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|(p, m, _)| (m, p)).collect()
+}
+
+/// The admin API, its paths relative to where it is mounted (`/api`; see [`api`]).
+pub fn router(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
+    let state = AppState { gateway, auth };
+    let mut router = Router::new();
+    for (path, _, handler) in routes() {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(|| async {
+            ApiError::not_found("no such admin API route; see /api/openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "this route does not take that method; see /api/openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Authentication wraps everything, the fallbacks included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state)
+}
+
+/// [`router`] nested under `/api`, ready to merge into the gateway's router.
+pub fn api(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
+    Router::new().nest("/api", router(gateway, auth))
+}
+
+/// The current time, ms since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    toolgate_gateway::enforce::now_ms()
+}

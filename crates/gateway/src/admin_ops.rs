@@ -1,0 +1,281 @@
+//! What the admin API needs from a running gateway beyond its public state: replacing a server's
+//! policy (validated, written to its file, swapped in, audited — serialised with hot reloads),
+//! recording admin events, noticing grant changes at once, listing a server's tools over a
+//! short-lived upstream session, and serving the gateway's router with an extra one (the admin
+//! API) merged in, with each connection's peer address available to handlers.
+
+use crate::Gateway;
+use crate::aggregate::member::Member;
+use crate::enforce::now_ms;
+use axum::Router;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toolgate_policy::{Diagnostics, Policy, SourceFormat};
+use toolgate_store::StoreError;
+use toolgate_store::audit::AdminEvent;
+
+/// What a policy replacement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyReplaced {
+    pub server: String,
+    pub previous_version: String,
+    pub version: String,
+    /// The file the policy was written to.
+    pub path: PathBuf,
+    /// False when the new text is the one already in force and on disk (nothing was done).
+    pub changed: bool,
+    /// Whether an admin event was recorded (false when no store is configured).
+    pub audited: bool,
+}
+
+/// Why a policy was not replaced. In every case nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplacePolicyError {
+    #[error("no server named {0:?}")]
+    UnknownServer(String),
+    #[error(
+        "server {0:?} has no policy file (it allows every call); give it `policy = \"<file>\"` in the config first"
+    )]
+    NoPolicyFile(String),
+    #[error("the policy in force is {current}, not {expected}")]
+    VersionMismatch { expected: String, current: String },
+    #[error("the policy is invalid ({} errors)", .0.len())]
+    Invalid(Diagnostics),
+    #[error("cannot record the change in the audit log: {0}")]
+    Audit(#[from] StoreError),
+    #[error("cannot write {path}: {error}")]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// The `initialize` params of the gateway's own short-lived upstream sessions.
+const ADMIN_INIT: &str = r#"{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"toolgate-admin","version":"1"}}"#;
+
+/// Most pages of `tools/list` read from one server (a guard against a server whose cursor loops).
+const MAX_TOOL_PAGES: usize = 100;
+
+impl Gateway {
+    /// Compiles `text` as `server`'s policy; on success writes it to the server's policy file
+    /// (atomically: a temporary file renamed over it), records `policy.replace` in the admin
+    /// audit stream, and swaps it in so the very next call is decided by it. Serialised with
+    /// configuration reloads, so a reload never interleaves with a replacement. With
+    /// `expected_version`, the replacement happens only if the policy in force has that version.
+    pub async fn replace_policy(
+        &self,
+        server: &str,
+        text: &str,
+        format: SourceFormat,
+        expected_version: Option<&str>,
+        actor: &str,
+    ) -> Result<PolicyReplaced, ReplacePolicyError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let state = self.state();
+        let runtime = state
+            .servers
+            .get(server)
+            .ok_or_else(|| ReplacePolicyError::UnknownServer(server.to_owned()))?
+            .clone();
+        let path = runtime
+            .settings
+            .policy_path
+            .clone()
+            .ok_or_else(|| ReplacePolicyError::NoPolicyFile(server.to_owned()))?;
+        let previous = runtime.policy.load_full();
+        if let Some(expected) = expected_version
+            && expected != previous.version_hash()
+        {
+            return Err(ReplacePolicyError::VersionMismatch {
+                expected: expected.to_owned(),
+                current: previous.version_hash().to_owned(),
+            });
+        }
+        let policy = Arc::new(
+            toolgate_policy::compile(text, &path.display().to_string(), format)
+                .map_err(ReplacePolicyError::Invalid)?,
+        );
+        let mut done = PolicyReplaced {
+            server: server.to_owned(),
+            previous_version: previous.version_hash().to_owned(),
+            version: policy.version_hash().to_owned(),
+            path: path.clone(),
+            changed: false,
+            audited: false,
+        };
+        let on_disk = tokio::fs::read_to_string(&path).await.ok();
+        if done.version == done.previous_version && on_disk.as_deref() == Some(text) {
+            return Ok(done);
+        }
+        // Recorded first: when the audit log cannot take it, nothing has changed yet.
+        done.audited = self
+            .record_admin_event(
+                actor,
+                "policy.replace",
+                server,
+                serde_json::json!({
+                    "previous_version": done.previous_version,
+                    "version": done.version,
+                    "path": path.display().to_string(),
+                }),
+            )
+            .await?;
+        if let Err(error) = write_atomically(&path, text).await {
+            let _ = self
+                .record_admin_event(
+                    actor,
+                    "policy.replace_failed",
+                    server,
+                    serde_json::json!({ "version": done.version, "error": error.to_string() }),
+                )
+                .await;
+            return Err(ReplacePolicyError::Write { path, error });
+        }
+        runtime.policy.store(policy);
+        done.changed = true;
+        tracing::warn!(
+            server,
+            actor,
+            previous = %done.previous_version,
+            version = %done.version,
+            "policy replaced through the admin API"
+        );
+        Ok(done)
+    }
+
+    /// Appends one event to the admin audit stream. `Ok(false)` when no store is configured
+    /// (the event is logged instead).
+    pub async fn record_admin_event(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        details: Value,
+    ) -> Result<bool, StoreError> {
+        let event = AdminEvent {
+            time_ms: now_ms(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            details,
+        };
+        match &self.stores {
+            Some(stores) => {
+                stores.audit_sink.append_admin(&[event]).await?;
+                Ok(true)
+            }
+            None => {
+                tracing::warn!(actor, action, target, details = %event.details, "admin change (no store: not in an audit log)");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Re-reads whether the store holds grants, so that a grant created or revoked through the
+    /// admin API decides whether tokens are required from the very next request.
+    pub async fn grants_changed(&self) -> Result<(), StoreError> {
+        self.refresh_store_grants().await
+    }
+
+    /// The tools `server` lists, read over a short-lived session of the gateway's own
+    /// (`initialize`, every page of `tools/list`, close). `None` for an unknown server.
+    pub async fn list_upstream_tools(&self, server: &str) -> Option<Result<Vec<Value>, String>> {
+        let state = self.state();
+        let runtime = state.servers.get(server)?.clone();
+        let timeout = state.settings.upstream_connect_timeout;
+        Some(list_tools(runtime, timeout).await)
+    }
+
+    /// [`Gateway::serve`] with `extra` merged into the gateway's router (the admin API under
+    /// `/api`), and every connection's peer address available to handlers as
+    /// `ConnectInfo<SocketAddr>`.
+    pub async fn serve_with(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        extra: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let reaper = tokio::spawn(crate::reap_idle_sessions(self.clone()));
+        let kill_poller = tokio::spawn(self.kill_switches().clone().poll());
+        let grant_poller = tokio::spawn(crate::poll_store_grants(self.clone()));
+        let retention = tokio::spawn(crate::apply_retention(self.clone()));
+        let app = self.router().merge(extra);
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        reaper.abort();
+        kill_poller.abort();
+        grant_poller.abort();
+        retention.abort();
+        self.close_all_sessions().await;
+        self.relay.telemetry.flush().await;
+        let state = self.state();
+        futures_util::future::join_all(state.servers.values().map(|s| s.stop())).await;
+        result
+    }
+}
+
+async fn list_tools(
+    runtime: Arc<crate::server::ServerRuntime>,
+    timeout: std::time::Duration,
+) -> Result<Vec<Value>, String> {
+    let session = format!("admin-{}", uuid::Uuid::new_v4());
+    let init = RawValue::from_string(ADMIN_INIT.to_owned()).map_err(|e| e.to_string())?;
+    let member = Member::open(runtime, &session, &init, timeout).await?;
+    let listed = async {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_TOOL_PAGES {
+            let params = cursor
+                .as_ref()
+                .map(|c| serde_json::json!({ "cursor": c }).to_string());
+            let page = member.call("tools/list", params.as_deref()).await?;
+            if let Some(list) = page.get("tools").and_then(Value::as_array) {
+                tools.extend(list.iter().cloned());
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(c) if !c.is_empty() => cursor = Some(c.to_owned()),
+                _ => return Ok(tools),
+            }
+        }
+        Ok(tools)
+    };
+    let result = match tokio::time::timeout(timeout, listed).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer to tools/list within {timeout:?}")),
+    };
+    member.link.close(member.protocol_version.as_deref()).await;
+    result
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it over `path`, so a reader (the
+/// hot-reload watcher, a restart) sees the old file or the new one, never half of one.
+async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.toolgate-{}.tmp", uuid::Uuid::new_v4()));
+    tokio::fs::write(&tmp, text).await?;
+    if let Err(e) = tokio::fs::rename(&tmp, path).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The policy's compiled form for a text, without touching any server (what `validate` does).
+pub fn validate_policy(
+    text: &str,
+    origin: &str,
+    format: SourceFormat,
+) -> Result<Policy, Diagnostics> {
+    toolgate_policy::compile(text, origin, format)
+}
