@@ -1,6 +1,7 @@
 //! The `toolgate` command: parses the command line, loads configuration, wires the gateway
 //! together and maps failures to exit codes (0 ok, 78 invalid configuration, 1 runtime failure).
 
+mod cli;
 mod config;
 mod policy_cmd;
 mod reload;
@@ -68,11 +69,24 @@ enum Command {
         #[command(subcommand)]
         command: policy_cmd::PolicyCommand,
     },
+    /// Create, list, revoke and rotate grants (bearer credentials) in the store.
+    Grant(cli::grant::GrantArgs),
+    /// Verify, query, export and tail the audit log.
+    Audit(cli::audit::AuditArgs),
+    /// Engage, release and list kill switches (global, per server, per grant).
+    Kill(cli::kill::KillArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Wrap { .. } | Command::Connect { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Wrap { .. }
+            | Command::Connect { .. }
+            | Command::Grant(_)
+            | Command::Audit(_)
+            | Command::Kill(_)
+    );
     init_logging(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -183,6 +197,9 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Command::Policy { command } => policy_cmd::run(command),
+        Command::Grant(args) => cli::grant::run(args).await,
+        Command::Audit(args) => cli::audit::run(args).await,
+        Command::Kill(args) => cli::kill::run(args).await,
     }
 }
 

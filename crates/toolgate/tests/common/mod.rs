@@ -37,7 +37,18 @@ impl Toolgate {
         let config = format!("[gateway]\nlisten = \"127.0.0.1:0\"\n\n{config}");
         let config_path = dir.path().join("toolgate.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let log = std::fs::File::create(dir.path().join("toolgate.log")).expect("log file");
+        Self::start_in(dir, env)
+    }
+
+    /// Runs `toolgate serve` on the `toolgate.toml` already in `dir` (and so on the same default
+    /// store, `toolgate.db` beside it); the log is appended to `toolgate.log`.
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Toolgate {
+        let config_path = dir.path().join("toolgate.toml");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("toolgate.log"))
+            .expect("log file");
         let mut cmd = Command::new(TOOLGATE);
         cmd.arg("serve")
             .arg("-c")
@@ -64,6 +75,30 @@ impl Toolgate {
             .unwrap_or_else(|| panic!("unexpected line {line:?}"))
             .to_owned();
         Toolgate { guard, base, dir }
+    }
+
+    /// Stops the gateway gracefully (SIGTERM; SIGKILL after 10 s) and returns how it exited.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        self.guard.terminate(Duration::from_secs(10))
+    }
+
+    /// Stops this gateway and starts a new one on the same folder: same config, same store, a
+    /// new port.
+    pub fn restart(mut self) -> Toolgate {
+        self.stop();
+        Self::start_in(self.dir, &[])
+    }
+
+    /// Runs a `toolgate` command (`grant create …`, `audit verify`, `kill on …`) against this
+    /// gateway's config, and so its store.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(TOOLGATE)
+            .args(args)
+            .arg("-c")
+            .arg(self.path("toolgate.toml"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run toolgate")
     }
 
     /// The MCP endpoint of one server.
@@ -99,4 +134,101 @@ pub fn toml_array(items: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// A hand-driven MCP session over Streamable HTTP (plain reqwest), for tests that need many calls
+/// fast or the exact HTTP status of each one.
+#[derive(Clone)]
+pub struct RawSession {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: Option<String>,
+    pub id: String,
+}
+
+impl RawSession {
+    fn post(
+        http: &reqwest::Client,
+        url: &str,
+        token: Option<&str>,
+        body: String,
+    ) -> reqwest::RequestBuilder {
+        let rb = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Initializes a session at `url`; `Err(status)` when the gateway refuses it.
+    pub async fn open(url: &str, token: Option<&str>) -> Result<RawSession, reqwest::StatusCode> {
+        let http = reqwest::Client::new();
+        let init = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}});
+        let resp = Self::post(&http, url, token, init.to_string())
+            .send()
+            .await
+            .expect("initialize");
+        if !resp.status().is_success() {
+            return Err(resp.status());
+        }
+        let id = resp.headers()["mcp-session-id"]
+            .to_str()
+            .expect("session id")
+            .to_owned();
+        let session = RawSession {
+            http,
+            url: url.to_owned(),
+            token: token.map(str::to_owned),
+            id,
+        };
+        let note = serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+        let resp = session
+            .request(note.to_string())
+            .send()
+            .await
+            .expect("initialized");
+        assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+        Ok(session)
+    }
+
+    fn request(&self, body: String) -> reqwest::RequestBuilder {
+        Self::post(&self.http, &self.url, self.token.as_deref(), body)
+            .header("mcp-session-id", &self.id)
+    }
+
+    /// `tools/call`: the HTTP status, and the JSON-RPC response (the last `data:` line of an SSE
+    /// answer) when there is one.
+    pub async fn call(
+        &self,
+        id: u64,
+        tool: &str,
+        arguments: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let body = serde_json::json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+            "params":{"name":tool,"arguments":arguments}});
+        let resp = self.request(body.to_string()).send().await.expect("send");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let json = text
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("data:"))
+            .unwrap_or(&text);
+        (
+            status,
+            serde_json::from_str(json.trim()).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+}
+
+/// The text of a tool result (`result.content[0].text`).
+pub fn result_text(response: &serde_json::Value) -> &str {
+    response["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
 }

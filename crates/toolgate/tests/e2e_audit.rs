@@ -1,0 +1,413 @@
+//! End to end: the audit log the real gateway writes (one record per request, into the default
+//! SQLite store beside its config), read back with `toolgate audit`: 10,000 calls verify intact and
+//! each kind of tampering is named by its record; a graceful shutdown loses no record; `query`
+//! filters, `export` writes every record, `tail -f` follows and stops on Ctrl-C.
+
+mod common;
+
+use common::{RawSession, Toolgate, result_text, toml_array, toml_str};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use toolgate_testkit::{ChildGuard, McpClient, twenty_stdio_command};
+
+const POLICY: &str = r#"{"version":"1","default":"allow",
+  "tools":{"createOneConnectedAccount":{"action":"deny","reason":"Credentials are managed by IT."}}}"#;
+
+fn start() -> Toolgate {
+    let twenty = twenty_stdio_command();
+    let config = format!(
+        "[servers.crm]\ncommand = {}\nargs = {}\npolicy = \"crm.json\"\n",
+        toml_str(&twenty[0]),
+        toml_array(&twenty[1..]),
+    );
+    Toolgate::start(&config, &[("crm.json", POLICY)])
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+/// Stops the gateway with SIGTERM and waits for it: the audit queue is flushed on the way out.
+fn stop(gw: &mut Toolgate) {
+    gw.guard.signal(nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = gw.guard.try_status() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}\n{}", gw.log());
+}
+
+/// `N` out of `…: intact: N records`.
+fn intact_count(out: &str, stream: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{stream}: intact: ")))
+        .unwrap_or_else(|| panic!("no intact line for {stream}: {out}"));
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+fn sqlite(db: &Path, sql: &str) {
+    let o = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3");
+    assert!(o.status.success(), "sqlite3 {sql}: {}", stderr(&o));
+}
+
+fn verify_copy(gw: &Toolgate, db: &Path) -> Output {
+    gw.cli(&[
+        "audit",
+        "verify",
+        "--stream",
+        "requests",
+        "--store",
+        &format!("sqlite://{}", db.display()),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_records_verify_and_tampering_is_named() {
+    const CALLS: u64 = 10_000;
+    const WORKERS: u64 = 8;
+    let mut gw = start();
+    let session = RawSession::open(&gw.url("crm"), None)
+        .await
+        .expect("session");
+    let started = Instant::now();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let s = session.clone();
+            tokio::spawn(async move {
+                for i in (w..CALLS).step_by(WORKERS as usize) {
+                    let (status, answer) = s
+                        .call(i + 1, "findManyCompanies", json!({"limit": 1}))
+                        .await;
+                    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+                    assert_eq!(result_text(&answer), "findManyCompanies ok", "{answer}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    eprintln!("{CALLS} calls in {:?}", started.elapsed());
+    stop(&mut gw);
+
+    let o = ok(gw.cli(&["audit", "verify"]));
+    let out = stdout(&o);
+    let requests = intact_count(&out, "requests");
+    assert!(requests > CALLS, "{out}");
+    intact_count(&out, "admin");
+    let o = ok(gw.cli(&["audit", "verify", "--stream", "requests"]));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("requests: intact: {requests} records")
+    );
+    let calls = stdout(&ok(gw.cli(&[
+        "audit",
+        "query",
+        "--tool",
+        "findManyCompanies",
+        "--limit",
+        "0",
+        "--json",
+    ])));
+    assert_eq!(calls.lines().count() as u64, CALLS);
+
+    // Each kind of tampering, on its own copy of the database.
+    let db = gw.path("toolgate.db");
+    let copy = |name: &str| {
+        let to = gw.path(name);
+        sqlite(&db, &format!(".backup '{}'", to.display()));
+        to
+    };
+    let edited = copy("edited.db");
+    sqlite(
+        &edited,
+        "UPDATE audit_records SET tool = 'deleteManyCompanies' WHERE seq = 5000",
+    );
+    let deleted = copy("deleted.db");
+    sqlite(&deleted, "DELETE FROM audit_records WHERE seq = 6000");
+    let swapped = copy("swapped.db");
+    sqlite(
+        &swapped,
+        "UPDATE audit_records SET seq = -1 WHERE seq = 7000; \
+         UPDATE audit_records SET seq = 7000 WHERE seq = 7001; \
+         UPDATE audit_records SET seq = 7001 WHERE seq = -1;",
+    );
+    for (db, seq, what) in [
+        (&edited, 5000, "record 5000 was edited"),
+        (&deleted, 6000, "record 6000 is missing"),
+        (&swapped, 7000, "record 7000 does not follow record 6999"),
+    ] {
+        let o = verify_copy(&gw, db);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+        assert!(
+            out.starts_with(&format!("requests: BROKEN at record {seq}: {what}")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("({} records before it verified)", seq - 1)),
+            "{out}"
+        );
+    }
+    // The original is untouched.
+    ok(verify_copy(&gw, &db));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_record_is_lost_on_sigterm_and_queries_filter() {
+    let mut gw = start();
+    let session = RawSession::open(&gw.url("crm"), None)
+        .await
+        .expect("session");
+    let counts = [
+        ("findManyCompanies", 120u64),
+        ("findManyPeople", 45),
+        ("findOneCompany", 17),
+        ("createOneConnectedAccount", 5),
+    ];
+    let mut tasks = Vec::new();
+    let mut id = 0;
+    for (tool, n) in counts {
+        for _ in 0..n {
+            id += 1;
+            let s = session.clone();
+            tasks.push(tokio::spawn(async move {
+                s.call(id, tool, json!({"id": "c1", "limit": 1})).await
+            }));
+        }
+    }
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    }
+    // And one call through the Python SDK, denied.
+    let out = McpClient::python_http(&gw.url("crm"))
+        .no_list()
+        .call("createOneConnectedAccount", json!({}))
+        .run();
+    out.assert_exit(2);
+    assert_eq!(
+        result_text(&out.events_named("result")[0]),
+        "[POLICY DENIED] Credentials are managed by IT."
+    );
+    // Stop at once: whatever the writer had not written yet must be flushed on the way out.
+    stop(&mut gw);
+
+    for (tool, n) in counts {
+        let want = if tool == "createOneConnectedAccount" {
+            n + 1
+        } else {
+            n
+        };
+        let o = ok(gw.cli(&["audit", "query", "--tool", tool, "--limit", "0", "--json"]));
+        let records: Vec<Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len() as u64, want, "{tool}");
+        let mut ids: Vec<&str> = records
+            .iter()
+            .map(|r| r["request_id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len() as u64, want, "one record per call: {tool}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["server"] == "crm" && r["method"] == "tools/call")
+        );
+    }
+
+    // --decision deny: only the denied calls, with their rule and message.
+    let o = ok(gw.cli(&[
+        "audit",
+        "query",
+        "--decision",
+        "deny",
+        "--limit",
+        "0",
+        "--json",
+    ]));
+    let denied: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(denied.len(), 6);
+    for r in &denied {
+        assert_eq!(r["decision"], "deny");
+        assert_eq!(r["tool"], "createOneConnectedAccount");
+        assert_eq!(r["rule"], "/tools/createOneConnectedAccount/action");
+    }
+    // Filters combine; a bad decision is a usage error; --since/--until take durations and times.
+    let o = ok(gw.cli(&[
+        "audit",
+        "query",
+        "--decision",
+        "allow",
+        "--tool",
+        "findOneCompany",
+        "--limit",
+        "0",
+        "--json",
+        "--since",
+        "1h",
+    ]));
+    assert_eq!(stdout(&o).lines().count(), 17);
+    let o = ok(gw.cli(&[
+        "audit",
+        "query",
+        "--json",
+        "--until",
+        "2000-01-01T00:00:00Z",
+    ]));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        gw.cli(&["audit", "query", "--decision", "maybe"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // --limit keeps the latest records; the table has a header and one line per record.
+    let o = ok(gw.cli(&["audit", "query", "--decision", "deny", "--limit", "2"]));
+    let table = stdout(&o);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("SEQ") && lines[0].contains("DECISION"));
+    assert!(lines[2].contains("createOneConnectedAccount") && lines[2].contains("deny"));
+    assert_eq!(
+        lines[2].split_whitespace().next(),
+        denied.last().unwrap()["seq"]
+            .as_u64()
+            .map(|s| s.to_string())
+            .as_deref()
+    );
+
+    // export: one line per record of the stream, in order, each carrying its chain links.
+    let out = stdout(&ok(gw.cli(&["audit", "verify", "--stream", "requests"])));
+    let total = intact_count(&out, "requests");
+    let file = gw.path("export.jsonl");
+    let o = ok(gw.cli(&["audit", "export", "-o", file.to_str().unwrap()]));
+    assert!(
+        stderr(&o).contains(&format!("exported {total} records")),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count() as u64, total);
+    for (i, line) in text.lines().enumerate() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["seq"], i as u64 + 1);
+        assert!(r["hash"].as_str().unwrap().len() == 64);
+    }
+    assert_eq!(stdout(&ok(gw.cli(&["audit", "export"]))), text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_new_records_and_stops_on_ctrl_c() {
+    let gw = start();
+    let session = RawSession::open(&gw.url("crm"), None)
+        .await
+        .expect("session");
+    session.call(1, "findManyPeople", json!({})).await;
+    // Wait until that record is written, so that `tail -f -n 0` starts after it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stdout(&gw.cli(&["audit", "query", "--tool", "findManyPeople", "--json"])).is_empty() {
+        assert!(Instant::now() < deadline, "the record was never written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut cmd = Command::new(common::TOOLGATE);
+    cmd.args(["audit", "tail", "-f", "-n", "0", "--json", "-c"])
+        .arg(gw.path("toolgate.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut tail = ChildGuard::spawn("toolgate audit tail", &mut cmd).unwrap();
+    let stdout = tail.child_mut().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Give tail a moment to find where the stream ends now, then make new records.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for i in 0..3 {
+        session
+            .call(10 + i, "findOneCompany", json!({"id": "c1"}))
+            .await;
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let r: Value = serde_json::from_str(&line).unwrap();
+            seen.push(r);
+        }
+    }
+    assert_eq!(seen.len(), 3, "tail printed {seen:?}");
+    assert!(
+        seen.iter().all(|r| r["tool"] == "findOneCompany"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0]["seq"].as_u64() < w[1]["seq"].as_u64())
+    );
+
+    // Ctrl-C ends it promptly, with success.
+    let interrupted = Instant::now();
+    tail.signal(nix::sys::signal::Signal::SIGINT);
+    let status = loop {
+        if let Some(s) = tail.try_status() {
+            break s;
+        }
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(2),
+            "tail did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+
+    // Without -f: the latest N records, then exit.
+    let o = ok(gw.cli(&["audit", "tail", "-n", "2", "--json"]));
+    let last: Vec<Value> = stdout_lines(&o);
+    assert_eq!(last.len(), 2);
+    assert_eq!(last[1]["tool"], "findOneCompany");
+}
+
+fn stdout_lines(o: &Output) -> Vec<Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

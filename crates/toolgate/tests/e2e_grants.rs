@@ -1,0 +1,364 @@
+//! End to end: grants made, revoked and rotated with `toolgate grant` while the real gateway runs
+//! in front of the Twenty-like server, called by the official Python SDK client (and plain HTTP
+//! where the exact status matters). The gateway is never restarted: every change is seen on the
+//! next request.
+
+mod common;
+
+use common::{RawSession, Toolgate, result_text, toml_array, toml_str};
+use serde_json::{Value, json};
+use std::process::Output;
+use std::time::{Duration, Instant};
+use toolgate_testkit::{McpClient, twenty_stdio_command};
+
+const DENY_CREATE: &str = r#"{"version":"1","default":"allow",
+  "tools":{"createOneCompany":{"action":"deny","reason":"Support may not create companies."}}}"#;
+const ALLOW_ALL: &str = r#"{"version":"1","default":"allow"}"#;
+const AGENT_LIMIT: &str = r#"{"version":"1","default":"allow",
+  "all_tools":{"limits":[{"counter":"agent_calls","window":"minute","max":3,"scope":"agent"}]}}"#;
+const INVALID: &str = "{\"version\":\"1\",\n \"default\":\"maybe\"}";
+
+fn start() -> Toolgate {
+    let twenty = twenty_stdio_command();
+    let config = format!(
+        "[servers.crm]\ncommand = {}\nargs = {}\n",
+        toml_str(&twenty[0]),
+        toml_array(&twenty[1..]),
+    );
+    Toolgate::start(
+        &config,
+        &[
+            ("deny-create.json", DENY_CREATE),
+            ("allow.json", ALLOW_ALL),
+            ("agent-limit.json", AGENT_LIMIT),
+            ("invalid.json", INVALID),
+        ],
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+/// `grant create …` → the token, printed alone on stdout.
+fn create(gw: &Toolgate, args: &[&str]) -> String {
+    let mut all = vec!["grant", "create"];
+    all.extend_from_slice(args);
+    let o = ok(gw.cli(&all));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout is the token alone: {out:?}");
+    assert!(lines[0].starts_with("tg_"), "{out:?}");
+    lines[0].to_owned()
+}
+
+/// Waits until the gateway has noticed the store's grants (it checks every second): a request
+/// without a token is then refused.
+fn wait_for_auth(gw: &Toolgate) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rt = runtime();
+    loop {
+        match rt.block_on(RawSession::open(&gw.url("crm"), None)) {
+            Err(s) if s == reqwest::StatusCode::UNAUTHORIZED => return,
+            _ if Instant::now() > deadline => panic!("the gateway never asked for a token"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn call(gw: &Toolgate, token: &str, tool: &str) -> toolgate_testkit::PeerOutput {
+    let args = if tool.starts_with("create") {
+        json!({"requestBody": {"name": "Acme"}})
+    } else {
+        json!({"limit": 1})
+    };
+    McpClient::python_http(&gw.url("crm"))
+        .token(token)
+        .no_list()
+        .call(tool, args)
+        .run()
+}
+
+fn results(out: &toolgate_testkit::PeerOutput) -> Vec<Value> {
+    out.events_named("result")
+}
+
+#[test]
+fn grants_with_different_policies_on_one_server_decide_differently() {
+    let gw = start();
+
+    // An invalid policy file: exit 78, located errors, no grant.
+    let o = gw.cli(&[
+        "grant",
+        "create",
+        "--agent",
+        "eve",
+        "--label",
+        "eve",
+        "--server",
+        "crm",
+        "--policy",
+        gw.path("invalid.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "no token for an invalid grant");
+    assert!(stderr(&o).contains("invalid.json:2:"), "{}", stderr(&o));
+
+    let support = create(
+        &gw,
+        &[
+            "--agent",
+            "alice",
+            "--label",
+            "alice-support",
+            "--server",
+            "crm",
+            "--policy",
+            gw.path("deny-create.json").to_str().unwrap(),
+            "--tag",
+            "support",
+            "--expires",
+            "30d",
+        ],
+    );
+    let sales = create(
+        &gw,
+        &[
+            "--agent",
+            "bob",
+            "--label",
+            "bob-sales",
+            "--server",
+            "crm",
+            "--policy",
+            &format!("crm={}", gw.path("allow.json").display()),
+        ],
+    );
+    assert_ne!(support, sales);
+    wait_for_auth(&gw);
+
+    let out = call(&gw, &support, "createOneCompany");
+    out.assert_exit(2);
+    assert_eq!(
+        result_text(&results(&out)[0]),
+        "[POLICY DENIED] Support may not create companies."
+    );
+    let out = call(&gw, &sales, "createOneCompany");
+    out.assert_exit(0);
+    assert_eq!(results(&out)[0]["isError"], false);
+
+    // `grant list --json`: every grant, never token material.
+    let o = ok(gw.cli(&["grant", "list", "--json"]));
+    let text = stdout(&o);
+    for secret in [&support, &sales] {
+        assert!(!text.contains(secret.as_str()), "token leaked: {text}");
+        let hash = toolgate_store::token::hash(secret).to_hex();
+        assert!(!text.contains(&hash), "token hash leaked: {text}");
+    }
+    let list: Value = serde_json::from_str(&text).unwrap();
+    let labels: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["alice-support", "bob-sales"]);
+    assert_eq!(list[0]["agent"], "alice");
+    assert_eq!(list[0]["servers"], json!(["crm"]));
+    assert_eq!(list[0]["tags"], json!(["support"]));
+    assert!(list[0]["expires"].is_string() && list[1]["expires"].is_null());
+    assert!(list[0]["revoked"].is_null());
+    let table = stdout(&ok(gw.cli(&["grant", "list"])));
+    assert!(table.contains("alice-support") && !table.contains(support.as_str()));
+
+    // A label is never reused.
+    let o = gw.cli(&[
+        "grant",
+        "create",
+        "--agent",
+        "x",
+        "--label",
+        "bob-sales",
+        "--server",
+        "crm",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+
+    // Every change is in the admin stream, with actor `cli`, without the token.
+    let o = ok(gw.cli(&["audit", "export", "--stream", "admin"]));
+    let events: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let creates: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "grant.create")
+        .collect();
+    assert_eq!(creates.len(), 2, "{events:?}");
+    assert!(creates.iter().all(|e| e["actor"] == "cli"));
+    assert_eq!(creates[0]["target"], "alice-support");
+    assert!(!stdout(&o).contains(support.as_str()));
+}
+
+#[test]
+fn a_revoked_grant_gets_401_on_its_next_request() {
+    let gw = start();
+    let allow = gw.path("allow.json");
+    let token = create(
+        &gw,
+        &[
+            "--agent",
+            "carol",
+            "--label",
+            "carol-ci",
+            "--server",
+            "crm",
+            "--policy",
+            allow.to_str().unwrap(),
+        ],
+    );
+    wait_for_auth(&gw);
+    call(&gw, &token, "findManyCompanies").assert_exit(0);
+
+    let rt = runtime();
+    let session = rt
+        .block_on(RawSession::open(&gw.url("crm"), Some(&token)))
+        .expect("session");
+    let (status, answer) = rt.block_on(session.call(1, "findManyCompanies", json!({"limit": 1})));
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+
+    let o = ok(gw.cli(&["grant", "revoke", "carol-ci"]));
+    assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
+    // The very next request on the open session, and a new session, are refused.
+    let (status, _) = rt.block_on(session.call(2, "findManyCompanies", json!({"limit": 1})));
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        rt.block_on(RawSession::open(&gw.url("crm"), Some(&token)))
+            .err(),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+    assert_ne!(call(&gw, &token, "findManyCompanies").status, Some(0));
+
+    let list: Value =
+        serde_json::from_str(&stdout(&ok(gw.cli(&["grant", "list", "--json"])))).unwrap();
+    assert!(list[0]["revoked"].is_string(), "{list}");
+    assert_eq!(list[0]["active"], false);
+    // Revoking again is harmless; an unknown label is an error.
+    ok(gw.cli(&["grant", "revoke", "carol-ci"]));
+    assert_eq!(
+        gw.cli(&["grant", "revoke", "nobody"]).status.code(),
+        Some(1)
+    );
+    // A revoked grant cannot be rotated back to life.
+    let o = gw.cli(&["grant", "rotate", "carol-ci"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn an_agent_scoped_limit_is_shared_by_the_agents_grants() {
+    let gw = start();
+    let policy = gw.path("agent-limit.json");
+    let policy = policy.to_str().unwrap();
+    let grant = |agent: &str, label: &str| {
+        create(
+            &gw,
+            &[
+                "--agent", agent, "--label", label, "--server", "crm", "--policy", policy,
+            ],
+        )
+    };
+    let laptop = grant("dave", "dave-laptop");
+    let phone = grant("dave", "dave-phone");
+    let other = grant("erin", "erin-laptop");
+    wait_for_auth(&gw);
+
+    let out = McpClient::python_http(&gw.url("crm"))
+        .token(&laptop)
+        .no_list()
+        .call("findManyCompanies", json!({"limit": 1}))
+        .repeat(3)
+        .run();
+    out.assert_exit(0);
+    assert_eq!(results(&out).len(), 3);
+
+    // Dave's fourth call, made with his other grant, is refused: the counter is the agent's.
+    let out = call(&gw, &phone, "findManyCompanies");
+    out.assert_exit(2);
+    let text = result_text(&results(&out)[0]).to_owned();
+    assert!(
+        text.starts_with("[POLICY DENIED] rate limit reached"),
+        "{text}"
+    );
+    assert!(text.contains("agent_calls"), "{text}");
+    // Another agent has a counter of its own.
+    call(&gw, &other, "findManyCompanies").assert_exit(0);
+}
+
+#[test]
+fn a_rotated_grant_takes_the_new_token_only() {
+    let gw = start();
+    let allow = gw.path("allow.json");
+    let old = create(
+        &gw,
+        &[
+            "--agent",
+            "frank",
+            "--label",
+            "frank-laptop",
+            "--server",
+            "crm",
+            "--policy",
+            allow.to_str().unwrap(),
+        ],
+    );
+    wait_for_auth(&gw);
+    call(&gw, &old, "findManyCompanies").assert_exit(0);
+
+    let o = ok(gw.cli(&["grant", "rotate", "frank-laptop"]));
+    let new = stdout(&o).trim().to_owned();
+    assert!(new.starts_with("tg_") && new != old, "{new:?}");
+    assert_eq!(stdout(&o).lines().count(), 1);
+
+    let rt = runtime();
+    assert_eq!(
+        rt.block_on(RawSession::open(&gw.url("crm"), Some(&old)))
+            .err(),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+    let out = call(&gw, &new, "findManyCompanies");
+    out.assert_exit(0);
+    assert_eq!(results(&out)[0]["isError"], false);
+
+    let list: Value =
+        serde_json::from_str(&stdout(&ok(gw.cli(&["grant", "list", "--json"])))).unwrap();
+    assert!(list[0]["rotated"].is_string(), "{list}");
+    let text = list.to_string();
+    assert!(!text.contains(&old) && !text.contains(&new));
+    let admin = stdout(&ok(gw.cli(&["audit", "export", "--stream", "admin"])));
+    assert!(admin.contains("\"action\":\"grant.rotate\""), "{admin}");
+    assert!(!admin.contains(&new) && !admin.contains(&old));
+}
