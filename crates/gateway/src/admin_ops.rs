@@ -190,9 +190,10 @@ impl Gateway {
         Some(list_tools(runtime, timeout).await)
     }
 
-    /// [`Gateway::serve`] with `extra` merged into the gateway's router (the admin API under
-    /// `/api`), and every connection's peer address available to handlers as
-    /// `ConnectInfo<SocketAddr>`.
+    /// Serves with `extra` merged into the gateway's router (the admin API under `/api`), and
+    /// every connection's peer address available to handlers as `ConnectInfo<SocketAddr>`, until
+    /// `shutdown` completes; then closes every session (stopping stdio children), writes out the
+    /// audit log and stops the servers' shared children.
     pub async fn serve_with(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
@@ -203,6 +204,7 @@ impl Gateway {
         let kill_poller = tokio::spawn(self.kill_switches().clone().poll());
         let grant_poller = tokio::spawn(crate::poll_store_grants(self.clone()));
         let retention = tokio::spawn(crate::apply_retention(self.clone()));
+        let approval_poller = self.relay.approvals.clone().map(|a| tokio::spawn(a.poll()));
         let app = self.router().merge(extra);
         let result = axum::serve(
             listener,
@@ -214,6 +216,9 @@ impl Gateway {
         kill_poller.abort();
         grant_poller.abort();
         retention.abort();
+        if let Some(p) = approval_poller {
+            p.abort();
+        }
         self.close_all_sessions().await;
         self.relay.telemetry.flush().await;
         let state = self.state();

@@ -10,7 +10,7 @@ use crate::wire::GatewayAnswer;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use toolgate_mcp::tool_call::ToolCall;
-use toolgate_policy::{Call, Decision, Policy};
+use toolgate_policy::{ApprovalSpec, Call, Decision, Policy};
 use toolgate_store::{CounterStore, ReservationTicket, ReserveOutcome};
 
 /// What to do with a `tools/call`.
@@ -20,6 +20,8 @@ pub enum Verdict {
     Forward(Option<ReservationTicket>),
     /// Answer the client without forwarding, for this reason.
     Answer(GatewayAnswer, Outcome),
+    /// A person must approve the call first; its quota is reserved once it is approved.
+    NeedsApproval { rule: String, spec: ApprovalSpec },
 }
 
 /// Decides tool calls against a policy and the shared counters.
@@ -50,6 +52,7 @@ impl Enforcer {
     }
 
     /// Runs the decision order of SPEC §2 for one call (authentication has already happened).
+    /// `approved`: a person approved this very call, so `require_approval` no longer holds it.
     pub async fn tool_call(
         &self,
         policy: &Policy,
@@ -57,6 +60,7 @@ impl Enforcer {
         caller: &Caller,
         session: &str,
         call: &ToolCall<'_>,
+        approved: bool,
     ) -> Verdict {
         // The kill switch comes before anything else.
         if let Some(switch) = self.kill_switches.blocking(server, &caller.identity.grant) {
@@ -100,17 +104,12 @@ impl Enforcer {
                 };
                 return Verdict::Answer(answer, Outcome::Denied);
             }
-            Decision::NeedsApproval { rule, .. } => {
-                // Fail closed until approvals are available: nothing is held or forwarded.
-                let answer = GatewayAnswer::ToolDenied {
-                    reason: format!(
-                        "{} requires human approval, and approvals are not enabled on this gateway",
-                        call.name
-                    ),
+            Decision::NeedsApproval { reserve, .. } if approved => reserve,
+            Decision::NeedsApproval { rule, approval, .. } => {
+                return Verdict::NeedsApproval {
                     rule: rule.to_owned(),
-                    retry_after_s: None,
+                    spec: approval.clone(),
                 };
-                return Verdict::Answer(answer, Outcome::ApprovalRequired);
             }
             Decision::Allow { reserve } => reserve,
         };

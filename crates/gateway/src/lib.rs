@@ -11,6 +11,7 @@
 
 pub mod admin_ops;
 pub mod aggregate;
+pub mod approvals;
 pub mod connect;
 pub mod enforce;
 pub mod http;
@@ -25,11 +26,12 @@ pub mod state;
 pub mod telemetry;
 pub mod tools_list;
 pub mod upstream;
-pub mod wire;
 pub mod webhook;
+pub mod wire;
 pub mod wrap;
 
 use aggregate::session::AggregateSession;
+use approvals::Approvals;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -91,10 +93,14 @@ impl Gateway {
             }
             None => Telemetry::default(),
         };
+        let approvals = stores.as_ref().map(|s| {
+            let secret = std::env::var("TOOLGATE_WEBHOOK_SECRET").ok();
+            Arc::new(Approvals::new(s.approvals.clone(), secret))
+        });
         let state = State::build(settings, &HashMap::new(), &grants)?;
         let gateway = Arc::new(Gateway {
             state: ArcSwap::from_pointee(state),
-            relay: Relay::new(Enforcer::new(counters, kill_switches), telemetry),
+            relay: Relay::new(Enforcer::new(counters, kill_switches), telemetry, approvals),
             sessions: SessionRegistry::default(),
             aggregates: SessionRegistry::default(),
             reloading: tokio::sync::Mutex::new(()),
@@ -160,30 +166,13 @@ impl Gateway {
     }
 
     /// Serves on `listener` until `shutdown` completes, then closes every session (and so stops
-    /// every stdio child).
+    /// every stdio child) and writes out the audit log.
     pub async fn serve(
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let reaper = tokio::spawn(reap_idle_sessions(self.clone()));
-        let kill_poller = tokio::spawn(self.kill_switches().clone().poll());
-        let grant_poller = tokio::spawn(poll_store_grants(self.clone()));
-        let retention = tokio::spawn(apply_retention(self.clone()));
-        let app = self.router();
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        reaper.abort();
-        kill_poller.abort();
-        grant_poller.abort();
-        retention.abort();
-        self.close_all_sessions().await;
-        // Every request has ended: write out the last audit records.
-        self.relay.telemetry.flush().await;
-        let state = self.state();
-        futures_util::future::join_all(state.servers.values().map(|s| s.stop())).await;
-        result
+        self.serve_with(listener, Router::new(), shutdown).await
     }
 
     /// Closes every session.

@@ -3,6 +3,7 @@
 //! quota back after an error). Everything not policed passes through byte for byte. Every
 //! request ends here too: its record is emitted once, answered or forwarded.
 
+use crate::approvals::{Approvals, HoldOutcome};
 use crate::enforce::{Enforcer, Verdict};
 use crate::identity::Caller;
 use crate::telemetry::{CallRecord, Outcome, Telemetry};
@@ -13,7 +14,8 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use toolgate_mcp::jsonrpc::{Kind, Message, codes};
 use toolgate_mcp::tool_call::ToolCall;
-use toolgate_policy::Policy;
+use toolgate_policy::{ApprovalSpec, Policy};
+use toolgate_store::Approval;
 use toolgate_store::ReservationTicket;
 
 /// The plan for one client request. Lives on the stack for one request, so the size difference
@@ -26,6 +28,20 @@ pub enum Plan {
     Answer(Vec<u8>),
     /// Forward the original bytes; apply `Pending` to the response.
     Forward(Pending),
+    /// Wait for a person's approval first ([`Relay::resume`]).
+    Hold(Box<HeldCall>),
+}
+
+/// A call waiting for its approval, with what it needs to go ahead.
+#[derive(Debug)]
+pub struct HeldCall {
+    pub approval: Approval,
+    record: CallRecord,
+    policy: Arc<Policy>,
+    caller: Arc<Caller>,
+    tool: String,
+    arguments: serde_json::Value,
+    id: Option<Box<RawValue>>,
 }
 
 /// A forwarded request: what its response needs, and its record.
@@ -60,13 +76,19 @@ impl Pending {
 pub struct Relay {
     pub enforcer: Enforcer,
     pub telemetry: Telemetry,
+    pub approvals: Option<Arc<Approvals>>,
 }
 
 impl Relay {
-    pub fn new(enforcer: Enforcer, telemetry: Telemetry) -> Self {
+    pub fn new(
+        enforcer: Enforcer,
+        telemetry: Telemetry,
+        approvals: Option<Arc<Approvals>>,
+    ) -> Self {
         Relay {
             enforcer,
             telemetry,
+            approvals,
         }
     }
 
@@ -96,7 +118,7 @@ impl Relay {
         &self,
         policy: &Arc<Policy>,
         server: &str,
-        caller: &Caller,
+        caller: &Arc<Caller>,
         session: &str,
         msg: &Message<'_>,
     ) -> Plan {
@@ -141,8 +163,8 @@ impl Relay {
     pub async fn plan_tool_call(
         &self,
         mut record: CallRecord,
-        policy: &Policy,
-        caller: &Caller,
+        policy: &Arc<Policy>,
+        caller: &Arc<Caller>,
         call: &ToolCall<'_>,
         id: Option<&RawValue>,
     ) -> Plan {
@@ -154,7 +176,7 @@ impl Relay {
         let session = record.audit.session.as_deref().unwrap_or("");
         let verdict = self
             .enforcer
-            .tool_call(policy, &record.audit.server, caller, session, call)
+            .tool_call(policy, &record.audit.server, caller, session, call, false)
             .await;
         match verdict {
             Verdict::Forward(ticket) => {
@@ -167,6 +189,208 @@ impl Relay {
                 })
             }
             Verdict::Answer(answer, outcome) => self.answer(record, outcome, answer, id),
+            Verdict::NeedsApproval { rule, spec } => {
+                self.needs_approval(record, policy, caller, call, id, rule, spec)
+                    .await
+            }
+        }
+    }
+
+    /// A call the policy holds for a person's approval: retry mode answers at once (or lets an
+    /// approved retry through); hold mode returns the call to wait on.
+    #[allow(clippy::too_many_arguments)]
+    async fn needs_approval(
+        &self,
+        mut record: CallRecord,
+        policy: &Arc<Policy>,
+        caller: &Arc<Caller>,
+        call: &ToolCall<'_>,
+        id: Option<&RawValue>,
+        rule: String,
+        spec: ApprovalSpec,
+    ) -> Plan {
+        record.audit.rule = Some(rule.clone());
+        let Some(approvals) = &self.approvals else {
+            // Fail closed: nothing is held or forwarded without a store to keep the approval.
+            let answer = GatewayAnswer::ToolDenied {
+                reason: format!(
+                    "{} requires human approval, and approvals need a store ([gateway] store)",
+                    call.name
+                ),
+                rule,
+                retry_after_s: None,
+            };
+            return self.answer(record, Outcome::ApprovalRequired, answer, id);
+        };
+        let server = record.audit.server.clone();
+        let binding = Approvals::binding(
+            caller,
+            &server,
+            &call.name,
+            &call.arguments,
+            policy.version_hash(),
+        );
+        let unavailable = |e: toolgate_store::StoreError| {
+            tracing::error!(error = %e, "approval store failed; refusing the call");
+            GatewayAnswer::ToolDenied {
+                reason: format!(
+                    "{} needs approval, and approvals cannot be checked right now",
+                    call.name
+                ),
+                rule: rule.clone(),
+                retry_after_s: Some(1),
+            }
+        };
+        if spec.mode == toolgate_policy::ApprovalMode::Retry {
+            match approvals.take_approved(&binding).await {
+                Ok(Some(approval)) => {
+                    record.audit.message = Some(format!("approved retry {}", approval.id));
+                    return self
+                        .forward_approved(record, policy, caller, call, id)
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return self.answer(record, Outcome::ApprovalRequired, unavailable(e), id);
+                }
+            }
+            let existing = match approvals.pending_for(&binding).await {
+                Ok(a) => a,
+                Err(e) => {
+                    return self.answer(record, Outcome::ApprovalRequired, unavailable(e), id);
+                }
+            };
+            let approval = match existing {
+                Some(a) => a,
+                None => match approvals
+                    .request(&spec, binding, &rule, record.audit.args.clone())
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return self.answer(record, Outcome::ApprovalRequired, unavailable(e), id);
+                    }
+                },
+            };
+            let answer = GatewayAnswer::ApprovalPending {
+                tool: call.name.to_string(),
+                approval_id: approval.id.clone(),
+                rule: rule.clone(),
+                expires_in_s: approval
+                    .expires_at_ms
+                    .saturating_sub(crate::enforce::now_ms())
+                    / 1000,
+            };
+            record.audit.message = Some(format!("approval {} requested", approval.id));
+            return self.answer(record, Outcome::ApprovalRequired, answer, id);
+        }
+        match approvals
+            .request(&spec, binding, &rule, record.audit.args.clone())
+            .await
+        {
+            Ok(approval) => Plan::Hold(Box::new(HeldCall {
+                approval,
+                record,
+                policy: policy.clone(),
+                caller: caller.clone(),
+                tool: call.name.to_string(),
+                arguments: call.arguments.clone(),
+                id: id.map(ToOwned::to_owned),
+            })),
+            Err(e) => self.answer(record, Outcome::ApprovalRequired, unavailable(e), id),
+        }
+    }
+
+    /// An approved call goes ahead: its quota is reserved now, then it is forwarded.
+    async fn forward_approved(
+        &self,
+        mut record: CallRecord,
+        policy: &Arc<Policy>,
+        caller: &Arc<Caller>,
+        call: &ToolCall<'_>,
+        id: Option<&RawValue>,
+    ) -> Plan {
+        let session = record.audit.session.clone().unwrap_or_default();
+        match self
+            .enforcer
+            .tool_call(policy, &record.audit.server, caller, &session, call, true)
+            .await
+        {
+            Verdict::Forward(ticket) => {
+                record.decided(Outcome::Allowed);
+                record.forwarded();
+                Plan::Forward(Pending {
+                    work: Work::ToolCall(ticket),
+                    record,
+                })
+            }
+            Verdict::Answer(answer, outcome) => self.answer(record, outcome, answer, id),
+            Verdict::NeedsApproval { .. } => unreachable!("an approved call is not held again"),
+        }
+    }
+
+    /// Waits for a held call's decision; approved, it goes ahead (`Ok`), otherwise the client
+    /// gets the denial (`Err`, a complete JSON-RPC response).
+    pub async fn resume(&self, held: Box<HeldCall>) -> Result<Pending, Vec<u8>> {
+        let HeldCall {
+            approval,
+            mut record,
+            policy,
+            caller,
+            tool,
+            arguments,
+            id,
+        } = *held;
+        let Some(approvals) = self.approvals.as_ref() else {
+            let answer = GatewayAnswer::Error {
+                code: codes::GATEWAY_ERROR,
+                message: "approvals are not enabled".into(),
+            };
+            return Err(answer.to_response(id.as_deref()));
+        };
+        let rule = approval.rule.clone();
+        let outcome = approvals.wait(&approval).await;
+        let deny = |reason: String| GatewayAnswer::ToolDenied {
+            reason,
+            rule: rule.clone(),
+            retry_after_s: None,
+        };
+        let call = ToolCall {
+            name: std::borrow::Cow::Borrowed(&tool),
+            arguments,
+        };
+        let plan = match outcome {
+            HoldOutcome::Approved(a) => {
+                record.audit.message = Some(format!(
+                    "approved {} by {}",
+                    a.id,
+                    a.decided_by.as_deref().unwrap_or("?")
+                ));
+                self.forward_approved(record, &policy, &caller, &call, id.as_deref())
+                    .await
+            }
+            HoldOutcome::Denied { by, note } => {
+                let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
+                let note = note.map(|n| format!(": {n}")).unwrap_or_default();
+                let reason = format!("{tool} was denied{by}{note}");
+                self.answer(record, Outcome::Denied, deny(reason), id.as_deref())
+            }
+            HoldOutcome::TimedOut => {
+                let reason = format!(
+                    "{tool} was not approved in time (approval {} timed out)",
+                    approval.id
+                );
+                self.answer(record, Outcome::Denied, deny(reason), id.as_deref())
+            }
+            HoldOutcome::Failed(e) => {
+                let reason = format!("{tool} could not be approved: {e}");
+                self.answer(record, Outcome::Denied, deny(reason), id.as_deref())
+            }
+        };
+        match plan {
+            Plan::Forward(p) => Ok(p),
+            Plan::Answer(bytes) => Err(bytes),
+            Plan::Hold(_) => unreachable!("resume never holds again"),
         }
     }
 

@@ -16,6 +16,14 @@ pub enum GatewayAnswer {
     },
     /// A hidden or unknown tool: `-32602 Unknown tool`.
     UnknownTool { name: String },
+    /// A call that waits for a person's approval (retry mode): a tool result with the approval
+    /// id, telling the agent to retry the identical call once approved.
+    ApprovalPending {
+        tool: String,
+        approval_id: String,
+        rule: String,
+        expires_in_s: u64,
+    },
     /// A JSON-RPC error of the gateway's own.
     Error { code: i64, message: String },
 }
@@ -41,6 +49,26 @@ impl GatewayAnswer {
                 match id {
                     Some(id) => jsonrpc::result_response(id, &result.to_string()),
                     None => jsonrpc::error_response(None, codes::INVALID_REQUEST, reason),
+                }
+            }
+            GatewayAnswer::ApprovalPending {
+                tool,
+                approval_id,
+                rule,
+                expires_in_s,
+            } => {
+                let text = format!(
+                    "[APPROVAL REQUIRED] {tool} needs a person's approval (approval id {approval_id}). \
+                     Retry this identical call once it is approved; the request expires in {expires_in_s}s."
+                );
+                let result = serde_json::json!({
+                    "content": [{ "type": "text", "text": text }],
+                    "isError": true,
+                    "structuredContent": { "decision": "approval_required", "approval_id": approval_id, "rule": rule },
+                });
+                match id {
+                    Some(id) => jsonrpc::result_response(id, &result.to_string()),
+                    None => jsonrpc::error_response(None, codes::INVALID_REQUEST, &text),
                 }
             }
             GatewayAnswer::UnknownTool { name } => {

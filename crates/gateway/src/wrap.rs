@@ -27,8 +27,8 @@ const WRAP_SESSION: &str = "stdio";
 /// Runs until the server exits or stdin closes; returns the process exit code.
 pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn CounterStore>) -> i32 {
     let enforcer = Enforcer::new(counters, Arc::new(KillSwitches::default()));
-    let relay = Arc::new(Relay::new(enforcer, Telemetry::default()));
-    let caller = Caller {
+    let relay = Arc::new(Relay::new(enforcer, Telemetry::default(), None));
+    let caller = Arc::new(Caller {
         identity: Identity {
             agent: "local".into(),
             grant: "local".into(),
@@ -36,7 +36,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
         },
         servers: Vec::new(),
         policies: Default::default(),
-    };
+    });
     let (child, mut from_child) = match StdioChild::spawn(&spec) {
         Ok(c) => c,
         Err(e) => {
@@ -148,7 +148,7 @@ async fn handle_client_line(
     relay: &Relay,
     policy: &Arc<Policy>,
     server: &str,
-    caller: &Caller,
+    caller: &Arc<Caller>,
     child: &StdioChild,
     pending: &Mutex<HashMap<String, Pending>>,
     out: &mpsc::Sender<Bytes>,
@@ -175,6 +175,11 @@ async fn handle_client_line(
         .plan_request(policy, server, caller, WRAP_SESSION, &msg)
         .await
     {
+        // `wrap` has no store, so nothing is ever held; a held call would be refused.
+        Plan::Hold(held) => {
+            let answer = relay.resume(held).await.err().unwrap_or_default();
+            let _ = out.send(answer.into()).await;
+        }
         Plan::Answer(answer) => {
             let _ = out.send(answer.into()).await;
         }

@@ -323,6 +323,10 @@ async fn call_tool(
         .await;
     let pending = match plan {
         Plan::Forward(p) => p,
+        Plan::Hold(held) => match gw.relay.resume(held).await {
+            Ok(p) => p,
+            Err(bytes) => return json_response(StatusCode::OK, bytes),
+        },
         // A hidden tool is unknown under the name the client used.
         Plan::Answer(_) if policy.is_hidden(&tool) => return unknown(),
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),

@@ -187,6 +187,11 @@ pub async fn post(
     let pending = match plan {
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
         Plan::Forward(p) => p,
+        // Held for a person's approval: the request stays open until the decision.
+        Plan::Hold(held) => match gw.relay.resume(held).await {
+            Ok(p) => p,
+            Err(bytes) => return json_response(StatusCode::OK, bytes),
+        },
     };
     let id = msg.id.expect("requests have ids").to_owned();
     let token = msg.progress_token();

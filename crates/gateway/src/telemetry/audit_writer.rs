@@ -13,6 +13,8 @@ use toolgate_store::audit::AuditRecord;
 
 /// The largest batch appended in one transaction.
 const BATCH: usize = 512;
+/// How long the writer waits for more records before appending a batch that is not full.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// The sending side, held by the gateway's telemetry.
 #[derive(Debug)]
@@ -65,6 +67,17 @@ async fn write_batches(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        // Linger briefly so a quiet stream of requests still shares transactions: each append
+        // is one transaction, and a transaction costs far more than a record.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                _ = &mut linger => break,
+            }
+        }
         let mut backoff = Duration::from_millis(50);
         loop {
             match sink.append(&batch).await {
