@@ -75,6 +75,8 @@ enum Command {
     Audit(cli::audit::AuditArgs),
     /// Engage, release and list kill switches (global, per server, per grant).
     Kill(cli::kill::KillArgs),
+    /// List, show, approve and deny tool calls held for a person's approval.
+    Approvals(cli::approvals::ApprovalsArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
             | Command::Grant(_)
             | Command::Audit(_)
             | Command::Kill(_)
+            | Command::Approvals(_)
     );
     init_logging(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -200,6 +203,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Grant(args) => cli::grant::run(args).await,
         Command::Audit(args) => cli::audit::run(args).await,
         Command::Kill(args) => cli::kill::run(args).await,
+        Command::Approvals(args) => cli::approvals::run(args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! directly (a running gateway sees grants on the next request and kill switches within a
 //! second), and writes every change to the admin audit stream with actor `cli`.
 
+pub mod approvals;
 pub mod audit;
 pub mod grant;
 pub mod kill;
