@@ -4,13 +4,15 @@
 //!   peers only when none is configured) and names the [`auth::Actor`] that admin audit events
 //!   record.
 //! - **What**: servers and their health ([`servers`]), the tools a server lists, policies — read,
-//!   validate, replace ([`policies`]) — grants ([`grants`]), the audit log ([`audit`]) and kill
-//!   switches ([`kill`]). Every change is recorded in the admin audit stream.
+//!   validate, replace ([`policies`]) — grants ([`grants`]), the audit log ([`audit`]), kill
+//!   switches ([`kill`]) and calls held for approval ([`approvals`]). Every change is recorded in
+//!   the admin audit stream.
 //! - **How it fails**: every rejection is an [`error::ApiError`] with a stable code and its own
 //!   status; the table is in [`error::ErrorCode`].
 //! - **What it says about itself**: `GET /api/openapi.json`, an OpenAPI 3.1 document of every
 //!   route of [`route_table`] (a test checks they agree).
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod error;
@@ -70,6 +72,10 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "DELETE",
             delete(kill::release_target),
         ),
+        ("/approvals", "GET", get(approvals::list)),
+        ("/approvals/{id}", "GET", get(approvals::one)),
+        ("/approvals/{id}/approve", "POST", post(approvals::approve)),
+        ("/approvals/{id}/deny", "POST", post(approvals::deny)),
     ]
 }
 

@@ -1,0 +1,191 @@
+//! `/api/approvals`: tool calls held for a person's decision (`action: "require_approval"`). List
+//! and read them, approve or deny a pending one. Decided on the store, which every gateway polls:
+//! a held call is released (or refused) within a fraction of a second, an approved retry-mode call
+//! passes on its next identical retry, once. The decider is the admin actor; every decision is
+//! audited as `approval.approve` / `approval.deny` (target: the approval id).
+
+use crate::AppState;
+use crate::auth::Actor;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::now_ms;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use toolgate_store::{Approval, ApprovalFilter, ApprovalStatus, StoreError, Stores};
+
+/// Most approvals one list returns.
+const MAX_LIMIT: usize = 1_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `pending`, `approved`, `denied`, `expired` or `used`.
+    pub status: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Recorded with the decision; shown to the agent on a denial.
+    pub note: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let stores = stores(&app)?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid_request(format!(
+                "unknown approval status {s:?}: use pending, approved, denied, expired or used"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let now = now_ms();
+    // A pending approval past its expiry is expired, whether a gateway has marked it or not.
+    stores.approvals.expire_due(now).await?;
+    let approvals = stores
+        .approvals
+        .list(ApprovalFilter {
+            status,
+            binding: None,
+            limit,
+        })
+        .await?;
+    let approvals: Vec<Value> = approvals
+        .iter()
+        .filter(|a| status.is_none_or(|s| status_now(a, now) == s))
+        .map(|a| approval_json(a, now))
+        .collect();
+    Ok(Json(json!({ "approvals": approvals })))
+}
+
+pub async fn one(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let stores = stores(&app)?;
+    let approval = stores
+        .approvals
+        .get(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(approval_json(&approval, now_ms())))
+}
+
+pub async fn approve(
+    State(app): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath(id): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    decide(app, actor, &id, true, &body).await
+}
+
+pub async fn deny(
+    State(app): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath(id): ApiPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    decide(app, actor, &id, false, &body).await
+}
+
+async fn decide(
+    app: AppState,
+    actor: Actor,
+    id: &str,
+    approve: bool,
+    body: &[u8],
+) -> ApiResult<Json<Value>> {
+    let stores = stores(&app)?;
+    // The body is optional: none (or empty) means no note.
+    let decision: Decision = if body.iter().all(u8::is_ascii_whitespace) {
+        Decision::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::invalid_request(format!("invalid body: {e}; expected {{\"note\": \"…\"}}"))
+        })?
+    };
+    let note = decision.note.filter(|n| !n.trim().is_empty());
+    let now = now_ms();
+    let decided = stores
+        .approvals
+        .decide(id, approve, &actor.0, note.as_deref(), now)
+        .await
+        .map_err(|e| decide_error(e, approve))?;
+    let action = if approve {
+        "approval.approve"
+    } else {
+        "approval.deny"
+    };
+    tracing::warn!(approval = %decided.id, actor = %actor.0, action, tool = %decided.binding.tool,
+        server = %decided.binding.server, "approval decided through the admin API");
+    let mut body = approval_json(&decided, now);
+    let details = json!({
+        "server": decided.binding.server,
+        "tool": decided.binding.tool,
+        "agent": decided.binding.agent,
+        "grant": decided.binding.grant,
+        "mode": decided.mode,
+        "note": decided.note,
+    });
+    // The decision is made already: a failure to record it is reported, not undone.
+    if let Err(e) = app
+        .gateway
+        .record_admin_event(&actor.0, action, &decided.id, details)
+        .await
+    {
+        tracing::error!(error = %e, action, "cannot record an admin event");
+        body["audit_error"] = e.to_string().into();
+    }
+    Ok(Json(body))
+}
+
+/// The status an approval has now: a pending one past its expiry is expired.
+fn status_now(a: &Approval, now: u64) -> ApprovalStatus {
+    if a.status == ApprovalStatus::Pending && a.is_expired_at(now) {
+        ApprovalStatus::Expired
+    } else {
+        a.status
+    }
+}
+
+/// An approval as the API shows it (its status as of now).
+fn approval_json(a: &Approval, now: u64) -> Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    v["status"] = status_now(a, now).as_str().into();
+    v
+}
+
+fn decide_error(e: StoreError, approve: bool) -> ApiError {
+    let verb = if approve { "approve" } else { "deny" };
+    match e {
+        StoreError::ApprovalNotFound { id } => not_found(&id),
+        StoreError::ApprovalExpired { id, .. } => ApiError::new(
+            ErrorCode::Conflict,
+            format!("cannot {verb} approval {id}: it has expired and its call was denied"),
+        ),
+        StoreError::ApprovalNotPending { id, status } => ApiError::new(
+            ErrorCode::Conflict,
+            format!("cannot {verb} approval {id}: it is {status} already"),
+        ),
+        other => other.into(),
+    }
+}
+
+fn stores(app: &AppState) -> ApiResult<&Stores> {
+    app.gateway.stores.as_ref().ok_or_else(ApiError::no_store)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no approval {id:?}"))
+}
