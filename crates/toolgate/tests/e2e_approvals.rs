@@ -1,0 +1,487 @@
+//! End to end: calls held for a person's approval, with the real binary in front of the
+//! Twenty-like stdio server and the real Python SDK client (run on a thread, so that the test can
+//! decide while the client waits). Decisions are made with `toolgate approvals` on the store (and
+//! through the admin API), which the gateway polls.
+//!
+//! - hold mode: the call blocks until approved (the client gets the server's real result), denied
+//!   (`[POLICY DENIED] … denied by … : <note>`) or timed out ("not approved in time");
+//! - retry mode: the first call answers `[APPROVAL REQUIRED]` with the approval id; once approved
+//!   the identical retry passes once, a second retry needs a new approval, and a retry with other
+//!   arguments never matches;
+//! - every decision is in the admin audit stream, the request log has `approval_required` then
+//!   `allow`; ten concurrent held calls approved in random order each get their own result.
+
+mod common;
+
+use common::{Toolgate, result_text, toml_array, toml_str};
+use serde_json::{Value, json};
+use std::process::Output;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use toolgate_testkit::{McpClient, PeerOutput, twenty_stdio_command};
+
+const ADMIN_TOKEN: &str = "e2e-approvals-admin-token";
+
+/// `deleteOneCompany` is held (30 s), `deleteOnePerson` asks for a retry (30 s),
+/// `deleteOneOpportunity` is held for 2 s only.
+const POLICY: &str = r#"{
+  "version": "1",
+  "default": "allow",
+  "tools": {
+    "deleteOneCompany": {"action": "require_approval", "approval": {"timeout": "30s"}},
+    "deleteOnePerson": {"action": "require_approval", "approval": {"timeout": "30s", "mode": "retry"}},
+    "deleteOneOpportunity": {"action": "require_approval", "approval": {"timeout": "2s"}}
+  }
+}"#;
+
+fn start() -> Toolgate {
+    let twenty = twenty_stdio_command();
+    let config = format!(
+        "[admin]\ntoken_sha256 = \"{}\"\n\n[servers.crm]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\n",
+        toolgate_store::token::hash(ADMIN_TOKEN).to_hex(),
+        toml_str(&twenty[0]),
+        toml_array(&twenty[1..]),
+    );
+    Toolgate::start(&config, &[("p.json", POLICY)])
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+/// `toolgate approvals list --json [--status S]`.
+fn list(gw: &Toolgate, status: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["approvals", "list", "--json"];
+    if let Some(s) = status {
+        args.extend(["--status", s]);
+    }
+    serde_json::from_str(&stdout(&ok(gw.cli(&args)))).expect("a JSON array")
+}
+
+/// Polls `approvals list --status pending --json` until `n` approvals of `tool` are pending.
+fn wait_pending(gw: &Toolgate, tool: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending: Vec<Value> = list(gw, Some("pending"))
+            .into_iter()
+            .filter(|a| a["binding"]["tool"] == tool)
+            .collect();
+        if pending.len() >= n {
+            assert_eq!(pending.len(), n, "{pending:#?}");
+            return pending;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} pending approvals of {tool} never appeared ({} did); log:\n{}",
+            pending.len(),
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The Python SDK client calls `tool` once, on its own thread.
+fn call_on_thread(gw: &Toolgate, tool: &str, arguments: Value) -> JoinHandle<PeerOutput> {
+    let client = McpClient::python_http(&gw.url("crm"))
+        .no_list()
+        .call(tool, arguments)
+        .timeout(Duration::from_secs(90));
+    std::thread::spawn(move || client.run())
+}
+
+/// The one `result` event of a client run.
+fn result(out: &PeerOutput) -> Value {
+    let results = out.events_named("result");
+    assert_eq!(results.len(), 1, "{:?}", out.events());
+    results[0].clone()
+}
+
+/// A call that is answered at once (retry mode, or an approved retry).
+fn call(gw: &Toolgate, tool: &str, arguments: Value) -> Value {
+    let out = McpClient::python_http(&gw.url("crm"))
+        .no_list()
+        .call(tool, arguments)
+        .run();
+    result(&out)
+}
+
+fn admin_events(gw: &Toolgate) -> Vec<Value> {
+    stdout(&ok(gw.cli(&["audit", "export", "--stream", "admin"])))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"].as_str().unwrap().starts_with("approval."))
+        .collect()
+}
+
+/// The request records of `tool`, oldest first, once there are at least `n`.
+fn request_records(gw: &Toolgate, tool: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = ok(gw.cli(&["audit", "query", "--tool", tool, "--limit", "0", "--json"]));
+        let records: Vec<Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if records.len() >= n || Instant::now() > deadline {
+            return records;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn admin_http(
+    gw: &Toolgate,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}/api{path}", gw.base);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut r = reqwest::Client::new()
+            .request(method, url)
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    })
+}
+
+#[test]
+fn held_calls_are_approved_denied_or_time_out() {
+    let gw = start();
+
+    // Approved: the client waits, then gets the server's own result.
+    let client = call_on_thread(&gw, "deleteOneCompany", json!({"id": "c-1"}));
+    let pending = wait_pending(&gw, "deleteOneCompany", 1);
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("apv_"), "{id}");
+    assert_eq!(pending[0]["mode"], "hold");
+    assert_eq!(pending[0]["binding"]["server"], "crm");
+    assert_eq!(pending[0]["rule"], "/tools/deleteOneCompany/action");
+    let shown: Value =
+        serde_json::from_str(&stdout(&ok(gw.cli(&["approvals", "show", &id, "--json"])))).unwrap();
+    assert_eq!(shown["id"], id);
+    assert_eq!(shown["status"], "pending");
+    let text = stdout(&ok(gw.cli(&["approvals", "show", &id])));
+    assert!(
+        text.contains("deleteOneCompany") && text.contains("pending"),
+        "{text}"
+    );
+    assert!(!client.is_finished(), "the call is held until decided");
+    ok(gw.cli(&["approvals", "approve", &id, "--note", "checked with sales"]));
+    let out = client.join().unwrap();
+    out.assert_success();
+    let r = result(&out);
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(result_text(&r), "deleteOneCompany ok");
+    assert_eq!(r["result"]["structuredContent"]["arguments"]["id"], "c-1");
+    let used: Value =
+        serde_json::from_str(&stdout(&ok(gw.cli(&["approvals", "show", &id, "--json"])))).unwrap();
+    assert_eq!(used["status"], "used");
+    assert!(
+        used["decided_by"].as_str().unwrap().starts_with("cli"),
+        "{used}"
+    );
+    assert_eq!(used["note"], "checked with sales");
+    // Deciding it again is refused, plainly.
+    let again = gw.cli(&["approvals", "deny", &id]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("used already"),
+        "{}",
+        stderr(&again)
+    );
+    let missing = gw.cli(&["approvals", "approve", "apv_doesnotexist0000"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no approval"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // Denied with a note: the agent reads who denied it and why.
+    let client = call_on_thread(&gw, "deleteOneCompany", json!({"id": "c-2"}));
+    let pending = wait_pending(&gw, "deleteOneCompany", 1);
+    let denied_id = pending[0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(denied_id, id);
+    ok(gw.cli(&[
+        "approvals",
+        "deny",
+        &denied_id,
+        "--note",
+        "keep this customer",
+    ]));
+    let out = client.join().unwrap();
+    out.assert_exit(2);
+    let r = result(&out);
+    let text = result_text(&r);
+    assert!(
+        text.starts_with("[POLICY DENIED] deleteOneCompany was denied by cli"),
+        "{text}"
+    );
+    assert!(text.ends_with(": keep this customer"), "{text}");
+    assert_eq!(r["result"]["structuredContent"]["decision"], "deny");
+    assert_eq!(
+        r["result"]["structuredContent"]["rule"],
+        "/tools/deleteOneCompany/action"
+    );
+
+    // No decision in time: a denial that says so; deciding it afterwards is refused.
+    let started = Instant::now();
+    let client = call_on_thread(&gw, "deleteOneOpportunity", json!({"id": "o-1"}));
+    let pending = wait_pending(&gw, "deleteOneOpportunity", 1);
+    let expired_id = pending[0]["id"].as_str().unwrap().to_owned();
+    let out = client.join().unwrap();
+    out.assert_exit(2);
+    let r = result(&out);
+    let text = result_text(&r);
+    assert!(text.starts_with("[POLICY DENIED]"), "{text}");
+    assert!(text.contains("not approved in time"), "{text}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let late = gw.cli(&["approvals", "approve", &expired_id]);
+    assert_eq!(late.status.code(), Some(1), "{}", stderr(&late));
+    assert!(stderr(&late).contains("expired"), "{}", stderr(&late));
+    let expired = list(&gw, Some("expired"));
+    assert!(
+        expired.iter().any(|a| a["id"] == expired_id),
+        "{expired:#?}"
+    );
+    assert!(list(&gw, Some("pending")).is_empty());
+
+    // Status filters; the whole list is newest first.
+    let all = list(&gw, None);
+    let ids: Vec<&str> = all.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [expired_id.as_str(), denied_id.as_str(), id.as_str()]);
+    assert_eq!(list(&gw, Some("used")).len(), 1);
+    assert_eq!(list(&gw, Some("denied"))[0]["id"], denied_id);
+
+    // Every decision is in the admin audit stream (the expiry is no one's decision).
+    let events = admin_events(&gw);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[0]["action"], "approval.approve");
+    assert_eq!(events[0]["target"], id);
+    assert_eq!(events[0]["details"]["server"], "crm");
+    assert_eq!(events[0]["details"]["tool"], "deleteOneCompany");
+    assert_eq!(events[0]["details"]["note"], "checked with sales");
+    assert_eq!(events[1]["action"], "approval.deny");
+    assert_eq!(events[1]["target"], denied_id);
+    assert_eq!(events[1]["details"]["note"], "keep this customer");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"].as_str().unwrap().starts_with("cli"))
+    );
+    ok(gw.cli(&["audit", "verify", "--stream", "admin"]));
+
+    // The request log: the approved call went ahead, the denied and timed-out ones did not.
+    let companies = request_records(&gw, "deleteOneCompany", 2);
+    let decisions: Vec<&str> = companies
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["allow", "deny"], "{companies:#?}");
+    let opportunities = request_records(&gw, "deleteOneOpportunity", 1);
+    assert_eq!(opportunities[0]["decision"], "deny", "{opportunities:#?}");
+}
+
+#[test]
+fn retry_mode_passes_the_identical_retry_once() {
+    let gw = start();
+    let first_args = json!({"id": "p-1"});
+
+    // The first call is answered at once with the approval id.
+    let r = call(&gw, "deleteOnePerson", first_args.clone());
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(result_text(&r).starts_with("[APPROVAL REQUIRED]"), "{r}");
+    let structured = &r["result"]["structuredContent"];
+    assert_eq!(structured["decision"], "approval_required");
+    assert_eq!(structured["rule"], "/tools/deleteOnePerson/action");
+    let id = structured["approval_id"].as_str().unwrap().to_owned();
+    assert!(result_text(&r).contains(&id));
+    // Asking again before the decision does not pile up approvals.
+    let r = call(&gw, "deleteOnePerson", first_args.clone());
+    assert_eq!(r["result"]["structuredContent"]["approval_id"], id.as_str());
+    let pending = wait_pending(&gw, "deleteOnePerson", 1);
+    assert_eq!(pending[0]["id"], id);
+    assert_eq!(pending[0]["mode"], "retry");
+
+    ok(gw.cli(&["approvals", "approve", &id]));
+    assert_eq!(list(&gw, Some("approved"))[0]["id"], id);
+    // The identical retry passes, once, with the server's real result.
+    let r = call(&gw, "deleteOnePerson", first_args.clone());
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(result_text(&r), "deleteOnePerson ok");
+    assert_eq!(r["result"]["structuredContent"]["arguments"]["id"], "p-1");
+    assert_eq!(list(&gw, Some("used"))[0]["id"], id);
+    // A second identical retry needs a new approval.
+    let r = call(&gw, "deleteOnePerson", first_args.clone());
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(result_text(&r).starts_with("[APPROVAL REQUIRED]"), "{r}");
+    let second = r["result"]["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, id);
+
+    // Approved through the admin API this time: the decider is the admin actor.
+    let (status, listed) = admin_http(&gw, reqwest::Method::GET, "/approvals?status=pending", None);
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["approvals"][0]["id"], second.as_str());
+    let (status, decided) = admin_http(
+        &gw,
+        reqwest::Method::POST,
+        &format!("/approvals/{second}/approve"),
+        Some(json!({"note": "via the API"})),
+    );
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["status"], "approved");
+    let by = decided["decided_by"].as_str().unwrap().to_owned();
+    assert!(by.starts_with("admin-token"), "{by}");
+    let (status, again) = admin_http(
+        &gw,
+        reqwest::Method::POST,
+        &format!("/approvals/{second}/deny"),
+        None,
+    );
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "conflict");
+    let (status, missing) = admin_http(&gw, reqwest::Method::GET, "/approvals/apv_nope", None);
+    assert_eq!(status, 404, "{missing}");
+
+    // A retry with other arguments does not match the approved call.
+    let r = call(&gw, "deleteOnePerson", json!({"id": "p-2"}));
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(result_text(&r).starts_with("[APPROVAL REQUIRED]"), "{r}");
+    let other = r["result"]["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(other, second);
+    assert_ne!(other, id);
+    let (status, shown) = admin_http(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/approvals/{second}"),
+        None,
+    );
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["status"], "approved",
+        "still waiting for its own call"
+    );
+    // Its own call passes.
+    let r = call(&gw, "deleteOnePerson", first_args);
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(r["result"]["structuredContent"]["arguments"]["id"], "p-1");
+
+    // The admin stream has both decisions, by their deciders.
+    let events = admin_events(&gw);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[0]["action"], "approval.approve");
+    assert_eq!(events[0]["target"], id);
+    assert!(events[0]["actor"].as_str().unwrap().starts_with("cli"));
+    assert_eq!(events[0]["details"]["tool"], "deleteOnePerson");
+    assert_eq!(events[1]["action"], "approval.approve");
+    assert_eq!(events[1]["target"], second);
+    assert_eq!(events[1]["actor"], by.as_str());
+    assert_eq!(events[1]["details"]["note"], "via the API");
+
+    // The request log: approval_required, then allow for the approved retry.
+    let records = request_records(&gw, "deleteOnePerson", 7);
+    let decisions: Vec<&str> = records
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            "approval_required",
+            "approval_required",
+            "allow",
+            "approval_required",
+            "approval_required",
+            "allow"
+        ][..],
+        "{records:#?}"
+    );
+    ok(gw.cli(&["audit", "verify"]));
+}
+
+#[test]
+fn ten_concurrent_held_calls_each_get_their_own_result() {
+    let gw = start();
+    let clients: Vec<(String, JoinHandle<PeerOutput>)> = (0..10)
+        .map(|k| {
+            let id = format!("c-{k}");
+            let h = call_on_thread(&gw, "deleteOneCompany", json!({"id": id}));
+            (id, h)
+        })
+        .collect();
+    let pending = wait_pending(&gw, "deleteOneCompany", 10);
+    let mut digests: Vec<&str> = pending
+        .iter()
+        .map(|a| a["binding"]["args_digest"].as_str().unwrap())
+        .collect();
+    digests.sort_unstable();
+    digests.dedup();
+    assert_eq!(digests.len(), 10, "each call has its own approval");
+    let mut ids: Vec<String> = pending
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    // A random order (xorshift seeded from the clock; the seed is printed to replay a failure).
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("approval order seed: {seed}");
+    for i in (1..ids.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        ids.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    for id in &ids {
+        ok(gw.cli(&["approvals", "approve", id]));
+    }
+    for (arg, client) in clients {
+        let out = client.join().unwrap();
+        out.assert_success();
+        let r = result(&out);
+        assert_eq!(result_text(&r), "deleteOneCompany ok", "{r}");
+        assert_eq!(
+            r["result"]["structuredContent"]["arguments"]["id"],
+            arg.as_str()
+        );
+    }
+    assert_eq!(list(&gw, Some("used")).len(), 10);
+    let records = request_records(&gw, "deleteOneCompany", 10);
+    assert_eq!(records.len(), 10);
+    assert!(
+        records.iter().all(|r| r["decision"] == "allow"),
+        "{records:#?}"
+    );
+}
