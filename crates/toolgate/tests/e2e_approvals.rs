@@ -485,3 +485,39 @@ fn ten_concurrent_held_calls_each_get_their_own_result() {
         "{records:#?}"
     );
 }
+
+#[test]
+fn a_held_call_hears_progress_while_it_waits() {
+    let gw = start();
+    let url = gw.url("crm");
+    let client = std::thread::spawn(move || {
+        McpClient::python_http(&url)
+            .no_list()
+            .progress()
+            .call("deleteOneCompany", json!({"id": "c-progress"}))
+            .run()
+    });
+    let pending = wait_pending(&gw, "deleteOneCompany", 1);
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    // Long enough for at least two progress notifications (one every two seconds).
+    std::thread::sleep(Duration::from_millis(4500));
+    ok(gw.cli(&["approvals", "approve", &id]));
+    let out = client.join().unwrap();
+    out.assert_exit(0);
+    let progress = out.events_named("progress");
+    assert!(
+        progress.len() >= 2,
+        "progress while waiting: {:?}",
+        out.events()
+    );
+    assert!(
+        progress.iter().all(|p| p["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("waiting for approval, id {id}"))),
+        "{progress:?}"
+    );
+    let answer = result(&out);
+    let text = result_text(&answer);
+    assert!(text.contains("deleteOneCompany ok"), "{text}");
+}

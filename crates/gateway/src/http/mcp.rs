@@ -187,10 +187,32 @@ pub async fn post(
     let pending = match plan {
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
         Plan::Forward(p) => p,
-        // Held for a person's approval: the request stays open until the decision.
-        Plan::Hold(held) => match gw.relay.resume(held).await {
-            Ok(p) => p,
-            Err(bytes) => return json_response(StatusCode::OK, bytes),
+        // Held for a person's approval: the request stays open until the decision, with
+        // progress notifications meanwhile when the client asked for progress.
+        Plan::Hold(held) => match (msg.progress_token(), accepts_sse(&headers)) {
+            (Some(token), true) => {
+                let id = msg.id.expect("requests have ids").to_owned();
+                let (gw2, session2) = (gw.clone(), session.clone());
+                let progress_token = Some(token.clone());
+                return respond::held_stream(gw.clone(), held, token, move |pending| async move {
+                    let outbound = Outbound {
+                        link: &session2.link,
+                        server: &session2.server.name,
+                        body,
+                        id,
+                        progress_token,
+                        pending,
+                        protocol_version: pv.as_deref(),
+                        client_accepts_sse: true,
+                        rewrite: None,
+                    };
+                    respond::forward(&gw2, outbound).await
+                });
+            }
+            _ => match gw.relay.resume(held).await {
+                Ok(p) => p,
+                Err(bytes) => return json_response(StatusCode::OK, bytes),
+            },
         },
     };
     let id = msg.id.expect("requests have ids").to_owned();

@@ -248,3 +248,83 @@ pub fn stream_body(stream: MessageStream, rewrite: Option<Rewrite>) -> Body {
         });
     Body::from_stream(body)
 }
+
+/// How often a held call's client hears that it is still waiting.
+const HOLD_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A call held for approval, for a client that sent a progress token and takes a stream: the
+/// response starts at once as SSE with a progress notification every two seconds ("waiting for
+/// approval, id …"), so clients whose timeouts reset on progress keep waiting; then it carries
+/// the denial, or — once approved — whatever `go` relays from the server.
+pub fn held_stream<F, Fut>(
+    gw: Arc<Gateway>,
+    held: Box<crate::relay::HeldCall>,
+    token: Box<RawValue>,
+    go: F,
+) -> Response
+where
+    F: FnOnce(Pending) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let approval_id = held.approval.id.clone();
+    tokio::spawn(async move {
+        let resume = gw.relay.resume(held);
+        tokio::pin!(resume);
+        let mut ticks = tokio::time::interval(HOLD_PROGRESS_EVERY);
+        let mut waited = 0u64;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut resume => break outcome,
+                _ = ticks.tick() => {
+                    let note = serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "method": "notifications/progress",
+                        "params": {
+                            "progressToken": serde_json::from_str::<serde_json::Value>(token.get()).unwrap_or_default(),
+                            "progress": waited,
+                            "message": format!("waiting for approval, id {approval_id}"),
+                        },
+                    });
+                    waited += HOLD_PROGRESS_EVERY.as_secs();
+                    if tx.send(sse::encode_message(note.to_string().as_bytes())).await.is_err() {
+                        // The client went away; the wait goes on in `resume` until it is dropped.
+                        return;
+                    }
+                }
+            }
+        };
+        match outcome {
+            Err(answer) => {
+                let _ = tx.send(sse::encode_message(&answer)).await;
+            }
+            Ok(pending) => {
+                let response = go(pending).await;
+                let is_sse = response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+                let mut body = response.into_body().into_data_stream();
+                if is_sse {
+                    while let Some(Ok(chunk)) = body.next().await {
+                        if tx.send(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                } else {
+                    let mut all = Vec::new();
+                    while let Some(Ok(chunk)) = body.next().await {
+                        all.extend_from_slice(&chunk);
+                    }
+                    let _ = tx.send(sse::encode_message(&all)).await;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    sse_response(Body::from_stream(stream))
+}
