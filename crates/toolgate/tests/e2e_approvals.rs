@@ -521,3 +521,39 @@ fn a_held_call_hears_progress_while_it_waits() {
     let text = result_text(&answer);
     assert!(text.contains("deleteOneCompany ok"), "{text}");
 }
+
+#[test]
+fn retry_approvals_survive_a_restart_and_a_held_client_gets_a_clear_error() {
+    let gw = start();
+    // A retry-mode approval requested before the restart…
+    let first = call(&gw, "deleteOnePerson", json!({"id": "p-restart"}));
+    let id = first["result"]["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // …and a held call whose connection the restart cuts.
+    let held = call_on_thread(&gw, "deleteOneCompany", json!({"id": "c-restart"}));
+    wait_pending(&gw, "deleteOneCompany", 1);
+    let gw = gw.restart();
+    let out = held.join().unwrap();
+    assert_ne!(
+        out.status,
+        Some(0),
+        "the held client saw its connection end: {:?}",
+        out.events()
+    );
+    assert!(
+        out.events_named("result").is_empty(),
+        "no result for a call that never went ahead"
+    );
+
+    // The decision made after the restart still lets the identical retry through, once.
+    ok(gw.cli(&["approvals", "approve", &id]));
+    let retried = call(&gw, "deleteOnePerson", json!({"id": "p-restart"}));
+    assert_eq!(retried["isError"], false, "{retried}");
+    let again = call(&gw, "deleteOnePerson", json!({"id": "p-restart"}));
+    assert_eq!(
+        again["result"]["structuredContent"]["decision"], "approval_required",
+        "{again}"
+    );
+}
