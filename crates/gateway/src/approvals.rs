@@ -26,6 +26,8 @@ pub struct Approvals {
     store: Arc<dyn ApprovalStore>,
     waiters: Mutex<HashMap<String, oneshot::Sender<Approval>>>,
     notifier: WebhookNotifier,
+    /// The gateway's admin base URL, for the approve/deny links of notifications.
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Approvals {
@@ -54,7 +56,14 @@ impl Approvals {
             store,
             waiters: Mutex::default(),
             notifier: WebhookNotifier::new(webhook_secret),
+            public_url: None,
         }
+    }
+
+    /// Notifications link to the decision under `public_url` (the gateway's admin base URL).
+    pub fn with_public_url(mut self, public_url: Option<String>) -> Self {
+        self.public_url = public_url;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ApprovalStore> {
@@ -129,8 +138,10 @@ impl Approvals {
         tracing::warn!(approval = %approval.id, server = %approval.binding.server, tool = %approval.binding.tool,
             agent = %approval.binding.agent, "a call waits for approval");
         if let Some(url) = &spec.webhook {
-            self.notifier
-                .spawn_notify(url.clone(), approval_payload(&approval, None, None));
+            self.notifier.spawn_notify(
+                url.clone(),
+                approval_payload(&approval, None, self.public_url.as_deref()),
+            );
         }
         Ok(approval)
     }

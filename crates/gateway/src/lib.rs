@@ -94,8 +94,16 @@ impl Gateway {
             None => Telemetry::default(),
         };
         let approvals = stores.as_ref().map(|s| {
-            let secret = std::env::var("TOOLGATE_WEBHOOK_SECRET").ok();
-            Arc::new(Approvals::new(s.approvals.clone(), secret))
+            // The configured secret first; the environment variable is the fallback.
+            let secret = settings
+                .approvals
+                .webhook_secret
+                .clone()
+                .or_else(|| std::env::var("TOOLGATE_WEBHOOK_SECRET").ok());
+            Arc::new(
+                Approvals::new(s.approvals.clone(), secret)
+                    .with_public_url(settings.approvals.public_url.clone()),
+            )
         });
         let state = State::build(settings, &HashMap::new(), &grants)?;
         let gateway = Arc::new(Gateway {

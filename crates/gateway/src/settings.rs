@@ -34,6 +34,17 @@ pub struct Settings {
     /// nowhere (config grants only, no audit log).
     pub store: Option<String>,
     pub audit: AuditSettings,
+    pub approvals: ApprovalSettings,
+}
+
+/// `[approvals]`: how approval notifications are signed and where their links point.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    /// The HMAC key of webhook notifications (`X-Toolgate-Signature`); `None`: unsigned, unless
+    /// `TOOLGATE_WEBHOOK_SECRET` is set.
+    pub webhook_secret: Option<String>,
+    /// The gateway's admin base URL, for the approve/deny links of notifications; `None`: no links.
+    pub public_url: Option<String>,
 }
 
 /// What the audit log keeps.
@@ -110,6 +121,7 @@ impl Default for Settings {
             list_page_size: 500,
             store: None,
             audit: AuditSettings::default(),
+            approvals: ApprovalSettings::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 use toolgate_gateway::settings::{
-    AuditSettings, GrantSettings, ServerSettings, Settings, Transport,
+    ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Transport,
 };
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::{Policy, SourceFormat};
@@ -29,6 +29,17 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    approvals: RawApprovals,
+}
+
+/// `[approvals]`: the webhook signing secret (`${ENV}` expanded) and the gateway's public admin
+/// URL for the approve/deny links.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    webhook_secret: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
 }
 
 /// `[admin]`: the admin API's token, as its SHA-256 (or `TOOLGATE_ADMIN_TOKEN` in the environment).
@@ -178,6 +189,48 @@ fn store_url(cx: &mut Ctx<'_>, base: &Path, raw: Option<&Spanned<String>>) -> Op
     }
 }
 
+fn approval_settings(
+    cx: &mut Ctx<'_>,
+    raw: &RawApprovals,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> ApprovalSettings {
+    let mut out = ApprovalSettings::default();
+    if let Some(secret) = &raw.webhook_secret {
+        match expand_env(secret.get_ref(), env) {
+            // Empty: as if unset (unsigned, or `TOOLGATE_WEBHOOK_SECRET`).
+            Ok(v) => out.webhook_secret = (!v.is_empty()).then_some(v),
+            Err(missing) => cx.at(
+                secret.span(),
+                format!("approvals.webhook_secret refers to ${{{missing}}}, which is not set"),
+                Some("set the variable in the gateway's environment"),
+            ),
+        }
+    }
+    if let Some(url) = &raw.public_url {
+        let u = url.get_ref();
+        match is_http_url(u) {
+            true => out.public_url = Some(u.clone()),
+            false => cx.at(
+                url.span(),
+                format!("approvals.public_url {u:?} is not an http(s) URL"),
+                Some("write the gateway's admin base URL as reached by approvers, e.g. \"https://toolgate.example.com\""),
+            ),
+        }
+    }
+    out
+}
+
+/// An absolute http(s) URL with a host.
+fn is_http_url(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !u.chars().any(char::is_whitespace)
+    })
+}
+
 fn audit_settings(cx: &mut Ctx<'_>, raw: &RawAudit) -> AuditSettings {
     let mut audit = AuditSettings::default();
     match raw
@@ -302,6 +355,7 @@ pub fn parse(
     }
     settings.store = store_url(&mut cx, &base, raw.gateway.store.as_ref());
     settings.audit = audit_settings(&mut cx, &raw.audit);
+    settings.approvals = approval_settings(&mut cx, &raw.approvals, env);
     if let Some(sep) = &raw.gateway.name_separator {
         if toolgate_gateway::aggregate::names::is_valid(sep.get_ref()) && sep.get_ref().len() <= 4 {
             settings.name_separator = sep.get_ref().clone();
@@ -735,6 +789,32 @@ servers = ["nope"]
         assert!(errors("[gateway]\nlisten_addr = \"x\"\n").contains("unknown field `listen_addr`"));
         let e = errors("[servers.a]\ncommand = \"x\"\nenv = { K = \"${MISSING}\" }\n");
         assert!(e.contains("${MISSING}"), "{e}");
+    }
+
+    #[test]
+    fn approvals_table() {
+        let env = |n: &str| (n == "HOOK").then(|| "s3cret".to_owned());
+        let s = parse(
+            "[approvals]\nwebhook_secret = \"k-${HOOK}\"\npublic_url = \"https://gw.example/\"\n",
+            Path::new("toolgate.toml"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(s.approvals.webhook_secret.as_deref(), Some("k-s3cret"));
+        assert_eq!(
+            s.approvals.public_url.as_deref(),
+            Some("https://gw.example/")
+        );
+        let s = parse("", Path::new("toolgate.toml"), &env).unwrap();
+        assert_eq!(s.approvals, ApprovalSettings::default());
+        let e = errors("[approvals]\nwebhook_secret = \"${NOPE}\"\n");
+        assert!(
+            e.contains("toolgate.toml:2:18") && e.contains("${NOPE}"),
+            "{e}"
+        );
+        let e = errors("[approvals]\npublic_url = \"gw.example\"\n");
+        assert!(e.contains("approvals.public_url"), "{e}");
+        assert!(errors("[approvals]\nsecret = \"x\"\n").contains("unknown field `secret`"));
     }
 
     #[test]
