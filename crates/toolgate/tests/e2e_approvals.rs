@@ -557,3 +557,32 @@ fn retry_approvals_survive_a_restart_and_a_held_client_gets_a_clear_error() {
         "{again}"
     );
 }
+
+#[test]
+fn a_held_call_through_the_aggregate_endpoint_hears_progress_too() {
+    let gw = start();
+    let url = format!("{}/mcp", gw.base);
+    let client = std::thread::spawn(move || {
+        McpClient::python_http(&url)
+            .no_list()
+            .progress()
+            .call("crm__deleteOneCompany", json!({"id": "c-aggregate"}))
+            .run()
+    });
+    let pending = wait_pending(&gw, "deleteOneCompany", 1);
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(2500));
+    ok(gw.cli(&["approvals", "approve", &id]));
+    let out = client.join().unwrap();
+    out.assert_exit(0);
+    assert!(
+        !out.events_named("progress").is_empty(),
+        "{:?}",
+        out.events()
+    );
+    let answer = result(&out);
+    assert!(
+        result_text(&answer).contains("deleteOneCompany ok"),
+        "{answer}"
+    );
+}

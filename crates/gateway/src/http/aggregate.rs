@@ -321,27 +321,45 @@ async fn call_tool(
         .relay
         .plan_tool_call(record, &policy, &session.caller, &upstream_call, Some(id))
         .await;
+    let Some(body) = with_params(body, |p| p["name"] = Value::String(tool.clone())) else {
+        return error(
+            Some(id),
+            codes::INVALID_REQUEST,
+            "unreadable request".into(),
+        );
+    };
+    let token = msg.progress_token();
     let pending = match plan {
         Plan::Forward(p) => p,
-        Plan::Hold(held) => match gw.relay.resume(held).await {
-            Ok(p) => p,
-            Err(bytes) => return json_response(StatusCode::OK, bytes),
+        // Held for approval, streaming progress meanwhile when the client asked for progress.
+        Plan::Hold(held) => match (token.clone(), sse) {
+            (Some(t), true) => {
+                let (gw2, session2, member2, id2) =
+                    (gw.clone(), session.clone(), member.clone(), id.to_owned());
+                return respond::held_stream(gw.clone(), held, t, move |pending| async move {
+                    forward(&gw2, &session2, &member2, id2, token, body, pending, true).await
+                });
+            }
+            _ => match gw.relay.resume(held).await {
+                Ok(p) => p,
+                Err(bytes) => return json_response(StatusCode::OK, bytes),
+            },
         },
         // A hidden tool is unknown under the name the client used.
         Plan::Answer(_) if policy.is_hidden(&tool) => return unknown(),
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
     };
-    let body = match with_params(body, |p| p["name"] = Value::String(tool.clone())) {
-        Some(b) => b,
-        None => {
-            return error(
-                Some(id),
-                codes::INVALID_REQUEST,
-                "unreadable request".into(),
-            );
-        }
-    };
-    forward(gw, session, &member, msg, body, pending, sse).await
+    forward(
+        gw,
+        session,
+        &member,
+        id.to_owned(),
+        token,
+        body,
+        pending,
+        sse,
+    )
+    .await
 }
 
 /// Requests owned by one server: by prompt name, by resource URI, or by completion reference.
@@ -427,20 +445,32 @@ async fn routed(
         method,
         policy.version_hash(),
     );
-    forward(gw, session, &member, msg, body, Pending::plain(record), sse).await
+    let id = msg.id.expect("requests have ids").to_owned();
+    forward(
+        gw,
+        session,
+        &member,
+        id,
+        msg.progress_token(),
+        body,
+        Pending::plain(record),
+        sse,
+    )
+    .await
 }
 
 /// Forwards a request to one member and relays the answer, its server requests and URIs rewritten.
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     gw: &Arc<Gateway>,
     session: &Arc<AggregateSession>,
     member: &Arc<Member>,
-    msg: &Message<'_>,
+    id: Box<RawValue>,
+    progress_token: Option<Box<RawValue>>,
     body: Bytes,
     pending: Pending,
     sse: bool,
 ) -> Response {
-    let id = msg.id.expect("requests have ids").to_owned();
     let server = member.server.name.clone();
     session.remember_request(id.get(), &server);
     let tag_server = server.clone();
@@ -450,7 +480,7 @@ async fn forward(
         server: &server,
         body,
         id,
-        progress_token: msg.progress_token(),
+        progress_token,
         pending,
         protocol_version: member.protocol_version.as_deref(),
         client_accepts_sse: sse,
