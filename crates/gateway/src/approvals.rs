@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use toolgate_policy::ApprovalSpec;
+use toolgate_store::audit::AdminEvent;
 use toolgate_store::{
     Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalStatus, ApprovalStore,
-    NewApproval, StoreError, args_digest,
+    AuditSink, NewApproval, StoreError, args_digest,
 };
 
 /// How often the store is read for decisions made elsewhere.
@@ -23,6 +24,7 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// Pending approvals and the calls waiting for them.
 pub struct Approvals {
+    steps: AuditSteps,
     store: Arc<dyn ApprovalStore>,
     waiters: Mutex<HashMap<String, oneshot::Sender<Approval>>>,
     notifier: WebhookNotifier,
@@ -57,7 +59,15 @@ impl Approvals {
             waiters: Mutex::default(),
             notifier: WebhookNotifier::new(webhook_secret),
             public_url: None,
+            steps: AuditSteps { audit: None },
         }
+    }
+
+    /// Each step of an approval (requested, notified, timed out) is written to the admin audit
+    /// stream of `audit` (decisions are written by whoever decides).
+    pub fn with_audit(mut self, audit: Option<Arc<dyn AuditSink>>) -> Self {
+        self.steps = AuditSteps { audit };
+        self
     }
 
     /// Notifications link to the decision under `public_url` (the gateway's admin base URL).
@@ -137,11 +147,28 @@ impl Approvals {
             .await?;
         tracing::warn!(approval = %approval.id, server = %approval.binding.server, tool = %approval.binding.tool,
             agent = %approval.binding.agent, "a call waits for approval");
+        self.steps.record(
+            "approval.request",
+            &approval,
+            serde_json::json!({ "rule": rule }),
+        );
         if let Some(url) = &spec.webhook {
-            self.notifier.spawn_notify(
-                url.clone(),
-                approval_payload(&approval, None, self.public_url.as_deref()),
-            );
+            let notifier = self.notifier.clone();
+            let payload = approval_payload(&approval, None, self.public_url.as_deref());
+            let (url, steps, step) = (url.clone(), self.steps.clone(), approval.clone());
+            tokio::spawn(async move {
+                let delivered = notifier.notify(&url, &payload).await;
+                if let Err(e) = &delivered {
+                    tracing::warn!(approval = %step.id, error = %e, "approval webhook not delivered");
+                }
+                let details = match delivered {
+                    Ok(()) => serde_json::json!({ "webhook": url, "delivered": true }),
+                    Err(e) => {
+                        serde_json::json!({ "webhook": url, "delivered": false, "error": e.to_string() })
+                    }
+                };
+                steps.record("approval.notify", &step, details);
+            });
         }
         Ok(approval)
     }
@@ -161,7 +188,11 @@ impl Approvals {
         let outcome = match tokio::time::timeout(Duration::from_millis(left), rx).await {
             Ok(Ok(decided)) => self.settle(decided).await,
             Ok(Err(_)) => HoldOutcome::Failed("the gateway stopped waiting".into()),
-            Err(_) => HoldOutcome::TimedOut,
+            Err(_) => {
+                self.steps
+                    .record("approval.timeout", approval, serde_json::json!({}));
+                HoldOutcome::TimedOut
+            }
         };
         self.waiters.lock().remove(&approval.id);
         if matches!(outcome, HoldOutcome::TimedOut) {
@@ -207,5 +238,40 @@ impl Approvals {
                 tracing::error!(error = %e, "cannot expire approvals");
             }
         }
+    }
+}
+
+/// Writes each step of an approval to the admin audit stream, off the request path.
+#[derive(Clone)]
+struct AuditSteps {
+    audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl AuditSteps {
+    fn record(&self, action: &str, approval: &Approval, details: serde_json::Value) {
+        let Some(audit) = self.audit.clone() else {
+            return;
+        };
+        let event = step_event(action, approval, details);
+        tokio::spawn(async move {
+            if let Err(e) = audit.append_admin(std::slice::from_ref(&event)).await {
+                tracing::error!(error = %e, action = %event.action, "cannot audit an approval step");
+            }
+        });
+    }
+}
+
+/// The admin event of one approval step.
+fn step_event(action: &str, approval: &Approval, mut details: serde_json::Value) -> AdminEvent {
+    details["server"] = approval.binding.server.clone().into();
+    details["tool"] = approval.binding.tool.clone().into();
+    details["agent"] = approval.binding.agent.clone().into();
+    details["mode"] = approval.mode.as_str().into();
+    AdminEvent {
+        time_ms: now_ms(),
+        actor: "gateway".into(),
+        action: action.into(),
+        target: approval.id.clone(),
+        details,
     }
 }

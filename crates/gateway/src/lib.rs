@@ -102,7 +102,8 @@ impl Gateway {
                 .or_else(|| std::env::var("TOOLGATE_WEBHOOK_SECRET").ok());
             Arc::new(
                 Approvals::new(s.approvals.clone(), secret)
-                    .with_public_url(settings.approvals.public_url.clone()),
+                    .with_public_url(settings.approvals.public_url.clone())
+                    .with_audit(Some(s.audit_sink.clone())),
             )
         });
         let state = State::build(settings, &HashMap::new(), &grants)?;

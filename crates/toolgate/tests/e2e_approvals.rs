@@ -128,6 +128,20 @@ fn admin_events(gw: &Toolgate) -> Vec<Value> {
         .collect()
 }
 
+/// The decisions among the approval events (the gateway's own steps — requested, notified,
+/// timed out — are left out).
+fn decisions(gw: &Toolgate) -> Vec<Value> {
+    admin_events(gw)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e["action"].as_str(),
+                Some("approval.approve" | "approval.deny")
+            )
+        })
+        .collect()
+}
+
 /// The request records of `tool`, oldest first, once there are at least `n`.
 fn request_records(gw: &Toolgate, tool: &str, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -278,7 +292,7 @@ fn held_calls_are_approved_denied_or_time_out() {
     assert_eq!(list(&gw, Some("denied"))[0]["id"], denied_id);
 
     // Every decision is in the admin audit stream (the expiry is no one's decision).
-    let events = admin_events(&gw);
+    let events = decisions(&gw);
     assert_eq!(events.len(), 2, "{events:#?}");
     assert_eq!(events[0]["action"], "approval.approve");
     assert_eq!(events[0]["target"], id);
@@ -397,7 +411,7 @@ fn retry_mode_passes_the_identical_retry_once() {
     assert_eq!(r["result"]["structuredContent"]["arguments"]["id"], "p-1");
 
     // The admin stream has both decisions, by their deciders.
-    let events = admin_events(&gw);
+    let events = decisions(&gw);
     assert_eq!(events.len(), 2, "{events:#?}");
     assert_eq!(events[0]["action"], "approval.approve");
     assert_eq!(events[0]["target"], id);
@@ -585,4 +599,38 @@ fn a_held_call_through_the_aggregate_endpoint_hears_progress_too() {
         result_text(&answer).contains("deleteOneCompany ok"),
         "{answer}"
     );
+}
+
+#[test]
+fn every_approval_step_is_in_the_admin_audit_stream() {
+    let gw = start();
+    // Requested, then timed out (2 s).
+    let held = call_on_thread(&gw, "deleteOneOpportunity", json!({"id": "o-steps"}));
+    let id = wait_pending(&gw, "deleteOneOpportunity", 1)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    held.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = admin_events(&gw);
+        let actions: Vec<&str> = events
+            .iter()
+            .filter(|e| e["target"] == id.as_str())
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        if actions.contains(&"approval.request") && actions.contains(&"approval.timeout") {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e["target"] == id.as_str() && e["actor"] == "gateway")
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "steps of {id} in the admin stream: {actions:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -232,4 +232,13 @@ fn the_webhook_gets_a_signed_notification_on_the_third_try_and_the_approved_call
     assert_eq!(r["isError"], false, "{r}");
     assert_eq!(result_text(r), "deleteOneCompany ok");
     assert_eq!(r["result"]["structuredContent"]["arguments"]["id"], "c-9");
+
+    // The delivery is a step of the approval in the admin audit stream.
+    let export = ok(gw.cli(&["audit", "export", "--stream", "admin"]));
+    let notified = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["action"] == "approval.notify" && e["target"] == id.as_str())
+        .expect("approval.notify in the admin stream");
+    assert_eq!(notified["details"]["delivered"], true, "{notified}");
 }
