@@ -189,3 +189,41 @@ fn stores(app: &AppState) -> ApiResult<&Stores> {
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("no approval {id:?}"))
 }
+
+/// How often the stream reads the store for changes.
+const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `GET /api/approvals/stream`: Server-Sent Events for approval UIs. First one `approval` event
+/// per pending approval, then one per change (requested, decided, expired, used) as it happens,
+/// from any process sharing the store. Runs until the client disconnects.
+pub async fn stream(State(app): State<AppState>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let store = stores(&app)?.approvals.clone();
+    let cursor = store.last_seq().await?;
+    let pending = store
+        .list(ApprovalFilter::status(ApprovalStatus::Pending, MAX_LIMIT))
+        .await?;
+    let event = |a: &Approval| Event::default().event("approval").json_data(a);
+    let first: Vec<_> = pending.iter().rev().map(event).collect();
+    let changes =
+        futures_util::stream::unfold((store, cursor), move |(store, mut cursor)| async move {
+            loop {
+                tokio::time::sleep(STREAM_POLL).await;
+                match store.changed_since(cursor, 500).await {
+                    Ok(changed) if !changed.is_empty() => {
+                        cursor = changed.iter().map(|a| a.seq).max().unwrap_or(cursor);
+                        let events: Vec<_> = changed.iter().map(event).collect();
+                        return Some((futures_util::stream::iter(events), (store, cursor)));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "approval stream cannot read the store"),
+                }
+            }
+        });
+    use futures_util::StreamExt;
+    let events = futures_util::stream::iter(first).chain(changes.flatten());
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

@@ -73,6 +73,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             delete(kill::release_target),
         ),
         ("/approvals", "GET", get(approvals::list)),
+        ("/approvals/stream", "GET", get(approvals::stream)),
         ("/approvals/{id}", "GET", get(approvals::one)),
         ("/approvals/{id}/approve", "POST", post(approvals::approve)),
         ("/approvals/{id}/deny", "POST", post(approvals::deny)),

@@ -634,3 +634,63 @@ fn every_approval_step_is_in_the_admin_audit_stream() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_approval_stream_shows_requests_and_decisions_as_they_happen() {
+    let gw = std::sync::Arc::new(start());
+    let mut resp = reqwest::Client::new()
+        .get(format!("{}/api/approvals/stream", gw.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+
+    // A retry-mode call asks for approval; the stream shows it pending, then approved.
+    let g = gw.clone();
+    let first =
+        tokio::task::spawn_blocking(move || call(&g, "deleteOnePerson", json!({"id": "p-stream"})))
+            .await
+            .unwrap();
+    let id = first["result"]["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let g = gw.clone();
+    let approve_id = id.clone();
+    tokio::task::spawn_blocking(move || ok(g.cli(&["approvals", "approve", &approve_id])))
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(seen.contains(&"pending".to_owned()) && seen.contains(&"approved".to_owned())) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) {
+                let a: Value = serde_json::from_str(data.trim()).unwrap();
+                if a["id"] == id.as_str() {
+                    seen.push(a["status"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("pending"),
+        "{seen:?}"
+    );
+}
