@@ -694,3 +694,60 @@ async fn the_approval_stream_shows_requests_and_decisions_as_they_happen() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_held_calls_approved_in_random_order_get_their_own_results() {
+    let gw = std::sync::Arc::new(start());
+    let url = gw.url("crm");
+    let calls: Vec<_> = (0..50)
+        .map(|k| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let session = common::RawSession::open(&url, None).await.expect("session");
+                let (status, answer) = session
+                    .call(1, "deleteOneCompany", json!({"id": format!("c50-{k}")}))
+                    .await;
+                (k, status, answer)
+            })
+        })
+        .collect();
+    let g = gw.clone();
+    let pending = tokio::task::spawn_blocking(move || wait_pending(&g, "deleteOneCompany", 50))
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = pending
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("approval order seed: {seed}");
+    for i in (1..ids.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        ids.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    for id in ids {
+        let g = gw.clone();
+        tokio::task::spawn_blocking(move || ok(g.cli(&["approvals", "approve", &id])))
+            .await
+            .unwrap();
+    }
+    for call in calls {
+        let (k, status, answer) = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("answered")
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(result_text(&answer), "deleteOneCompany ok", "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["arguments"]["id"],
+            format!("c50-{k}"),
+            "no mix-ups"
+        );
+    }
+}
