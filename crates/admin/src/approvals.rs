@@ -195,7 +195,8 @@ const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `GET /api/approvals/stream`: Server-Sent Events for approval UIs. First one `approval` event
 /// per pending approval, then one per change (requested, decided, expired, used) as it happens,
-/// from any process sharing the store. Runs until the client disconnects.
+/// from any process sharing the store. The store is read every half second, so changes within one
+/// read arrive as one event with the latest state. Runs until the client disconnects.
 pub async fn stream(State(app): State<AppState>) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     use axum::response::sse::{Event, KeepAlive, Sse};
