@@ -41,15 +41,7 @@ impl GatewayAnswer {
                 if let Some(s) = retry_after_s {
                     structured["retry_after_s"] = (*s).into();
                 }
-                let result = serde_json::json!({
-                    "content": [{ "type": "text", "text": format!("[POLICY DENIED] {reason}") }],
-                    "isError": true,
-                    "structuredContent": structured,
-                });
-                match id {
-                    Some(id) => jsonrpc::result_response(id, &result.to_string()),
-                    None => jsonrpc::error_response(None, codes::INVALID_REQUEST, reason),
-                }
+                tool_error(id, &format!("[POLICY DENIED] {reason}"), structured)
             }
             GatewayAnswer::ApprovalPending {
                 tool,
@@ -61,15 +53,8 @@ impl GatewayAnswer {
                     "[APPROVAL REQUIRED] {tool} needs a person's approval (approval id {approval_id}). \
                      Retry this identical call once it is approved; the request expires in {expires_in_s}s."
                 );
-                let result = serde_json::json!({
-                    "content": [{ "type": "text", "text": text }],
-                    "isError": true,
-                    "structuredContent": { "decision": "approval_required", "approval_id": approval_id, "rule": rule },
-                });
-                match id {
-                    Some(id) => jsonrpc::result_response(id, &result.to_string()),
-                    None => jsonrpc::error_response(None, codes::INVALID_REQUEST, &text),
-                }
+                let structured = serde_json::json!({ "decision": "approval_required", "approval_id": approval_id, "rule": rule });
+                tool_error(id, &text, structured)
             }
             GatewayAnswer::UnknownTool { name } => {
                 jsonrpc::error_response(id, codes::INVALID_PARAMS, &format!("Unknown tool: {name}"))
@@ -77,6 +62,20 @@ impl GatewayAnswer {
             GatewayAnswer::Error { code, message } => jsonrpc::error_response(id, *code, message),
         }
     }
+}
+
+/// A tool result with `isError: true` that the model can read: `text`, and `structured` for
+/// programs. A request without an id cannot take a result: it gets the text as an error.
+fn tool_error(id: Option<&RawValue>, text: &str, structured: serde_json::Value) -> Vec<u8> {
+    let Some(id) = id else {
+        return jsonrpc::error_response(None, codes::INVALID_REQUEST, text);
+    };
+    let result = serde_json::json!({
+        "content": [{ "type": "text", "text": text }],
+        "isError": true,
+        "structuredContent": structured,
+    });
+    jsonrpc::result_response(id, &result.to_string())
 }
 
 #[cfg(test)]

@@ -592,15 +592,8 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
             "GET needs Accept: text/event-stream",
         );
     }
-    let session = match find_session(&gw, &headers, &caller) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "missing Mcp-Session-Id",
-            );
-        }
+    let session = match respond::required_session(find_session(&gw, &headers, &caller)) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let mut streams = Vec::new();
@@ -635,15 +628,8 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respo
         Ok(c) => c,
         Err(r) => return r,
     };
-    let session = match find_session(&gw, &headers, &caller) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "missing Mcp-Session-Id",
-            );
-        }
+    let session = match respond::required_session(find_session(&gw, &headers, &caller)) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     gw.aggregates.remove(&session.id);

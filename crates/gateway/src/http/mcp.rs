@@ -319,15 +319,13 @@ pub async fn get(
             "GET needs Accept: text/event-stream",
         );
     }
-    let session = match find_session(&gw, &headers, &server, &caller.identity.grant) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "missing Mcp-Session-Id",
-            );
-        }
+    let session = match respond::required_session(find_session(
+        &gw,
+        &headers,
+        &server,
+        &caller.identity.grant,
+    )) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let pv = header_str(&headers, PROTOCOL_VERSION_HEADER)
@@ -357,15 +355,13 @@ pub async fn delete(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let session = match find_session(&gw, &headers, &server, &caller.identity.grant) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "missing Mcp-Session-Id",
-            );
-        }
+    let session = match respond::required_session(find_session(
+        &gw,
+        &headers,
+        &server,
+        &caller.identity.grant,
+    )) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     gw.sessions.remove(&session.id);

@@ -48,6 +48,18 @@ pub fn sse_response(body: Body) -> Response {
         .into_response()
 }
 
+/// A session a GET or DELETE must name: a missing `Mcp-Session-Id` is a 400.
+#[allow(clippy::result_large_err)] // the rejection is a ready response, built on the cold path
+pub fn required_session<T>(found: Result<Option<T>, Response>) -> Result<T, Response> {
+    found?.ok_or_else(|| {
+        rpc_error(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_REQUEST,
+            "missing Mcp-Session-Id",
+        )
+    })
+}
+
 /// Marks a response that carried a JSON-RPC error or no answer at all (an `initialize` that
 /// failed must not leave a session behind).
 #[derive(Clone, Copy)]
