@@ -54,6 +54,7 @@ fn twenty(name: &str, policy: Option<PathBuf>) -> ServerSettings {
         per_session: false,
         eager_start: false,
         policy_path: policy,
+        risk: Default::default(),
     }
 }
 

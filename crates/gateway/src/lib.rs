@@ -12,6 +12,7 @@
 pub mod admin_ops;
 pub mod aggregate;
 pub mod approvals;
+pub mod catalogue;
 pub mod connect;
 pub mod enforce;
 pub mod http;

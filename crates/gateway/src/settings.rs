@@ -3,6 +3,7 @@
 
 use crate::telemetry::redact::Redaction;
 use http::HeaderMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub struct ServerSettings {
     pub eager_start: bool,
     /// Where the policy came from, for logs and reloads; `None` means allow-all.
     pub policy_path: Option<PathBuf>,
+    /// `[servers.<name>.risk]`: the operator's category for a tool, which beats the classifier.
+    pub risk: BTreeMap<String, toolgate_catalog::Category>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -97,6 +97,9 @@ struct RawServer {
     per_session: Option<Spanned<bool>>,
     /// stdio: `lazy` (default: on first use) or `eager` (with the gateway).
     start: Option<Spanned<String>>,
+    /// Operator overrides of the catalogue's risk class, tool name → category.
+    #[serde(default)]
+    risk: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -627,8 +630,25 @@ fn validate_server(
             false
         }
     };
+    let mut risk = BTreeMap::new();
+    for (tool, category) in &s.risk {
+        match toolgate_catalog::Category::parse(category.get_ref()) {
+            Some(c) => {
+                risk.insert(tool.clone(), c);
+            }
+            None => cx.at(
+                category.span(),
+                format!(
+                    "servers.{name}.risk.{tool} {:?} is not a risk category",
+                    category.get_ref()
+                ),
+                Some("use \"read\", \"write\", \"execute\", \"destructive\" or \"financial\""),
+            ),
+        }
+    }
     Some(ServerSettings {
         per_session: s.per_session.as_ref().is_some_and(|v| *v.get_ref()),
+        risk,
         eager_start,
         name: name.to_owned(),
         transport: transport?,

@@ -1,0 +1,162 @@
+//! Lists a server's tools the way a client would: its own short session (initialize, then
+//! `tools/list` page by page), closed afterwards. Used for the catalogue, `toolgate catalog` and
+//! `toolgate init`, independent of any client session.
+
+use crate::server::ServerRuntime;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// More pages than this means the server is looping on its cursor.
+const MAX_PAGES: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot reach the server: {0}")]
+    Unreachable(String),
+    #[error("the server did not answer {method} within {seconds} s")]
+    Timeout { method: &'static str, seconds: u64 },
+    #[error("the server answered {method} with an error: {message}")]
+    Refused {
+        method: &'static str,
+        message: String,
+    },
+    #[error("the server's answer to {method} is not what MCP specifies: {detail}")]
+    Malformed {
+        method: &'static str,
+        detail: String,
+    },
+}
+
+/// Every tool the server lists (each a raw tool object), following pagination.
+pub async fn list_tools(
+    server: &ServerRuntime,
+    timeout: Duration,
+) -> Result<Vec<Value>, FetchError> {
+    let session = format!("catalogue-{}", uuid::Uuid::new_v4().simple());
+    let link = server
+        .connect(&session)
+        .await
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+    let listed = async {
+        let init = call(
+            &link,
+            "initialize",
+            json!({
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "toolgate-catalogue", "version": env!("CARGO_PKG_VERSION")}
+            }),
+            None,
+            timeout,
+        )
+        .await?;
+        let version = init
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let initialized =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        link.send(initialized, version.as_deref())
+            .await
+            .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let page = call(&link, "tools/list", params, version.as_deref(), timeout).await?;
+            let Some(Value::Array(listed)) = page.get("tools") else {
+                return Err(FetchError::Malformed {
+                    method: "tools/list",
+                    detail: "no \"tools\" array in the result".into(),
+                });
+            };
+            tools.extend(listed.iter().cloned());
+            cursor = page
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if cursor.is_none() {
+                return Ok((tools, version));
+            }
+        }
+        Err(FetchError::Malformed {
+            method: "tools/list",
+            detail: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+    .await;
+    let version = listed.as_ref().ok().and_then(|(_, v)| v.clone());
+    link.close(version.as_deref()).await;
+    listed.map(|(tools, _)| tools)
+}
+
+/// One request on the link; the result of its response.
+async fn call(
+    link: &crate::upstream::UpstreamLink,
+    method: &'static str,
+    params: Value,
+    protocol_version: Option<&str>,
+    timeout: Duration,
+) -> Result<Value, FetchError> {
+    let id = next_id();
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let raw_id = RawValue::from_string(id.to_string()).expect("a number is valid JSON");
+    let exchange = async {
+        let reply = link
+            .request(
+                Bytes::from(message.to_string()),
+                &raw_id,
+                None,
+                protocol_version,
+            )
+            .await
+            .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+        let mut messages = reply.messages;
+        let mut last = None;
+        while let Some(message) = messages.next().await {
+            last = Some(message.map_err(|e| FetchError::Unreachable(e.to_string()))?);
+        }
+        last.ok_or_else(|| FetchError::Unreachable("the server closed without answering".into()))
+    };
+    let response = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| FetchError::Timeout {
+            method,
+            seconds: timeout.as_secs(),
+        })??;
+    let mut response: Value =
+        serde_json::from_slice(&response).map_err(|e| FetchError::Malformed {
+            method,
+            detail: e.to_string(),
+        })?;
+    if let Some(error) = response.get("error") {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("(no message)");
+        return Err(FetchError::Refused {
+            method,
+            message: message.to_owned(),
+        });
+    }
+    match response.get_mut("result").map(Value::take) {
+        Some(result @ Value::Object(_)) => Ok(result),
+        _ => Err(FetchError::Malformed {
+            method,
+            detail: "no result object".into(),
+        }),
+    }
+}
+
+/// Ids for the catalogue's own requests, unique within the process.
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
