@@ -31,6 +31,8 @@ pub fn classify_with_override(tool: &ToolDefinition, category: Option<Category>)
 /// Everything the definition says, before weighing.
 struct Evidence<'a> {
     name_verb: Option<(String, Category)>,
+    /// The name says the tool drives a browser or desktop (`browser_click`).
+    automation: bool,
     /// A destructive verb anywhere in the name (`git_force_push`, `bulk_delete`).
     name_destructive: Option<String>,
     financial_noun: Option<String>,
@@ -47,14 +49,20 @@ struct Evidence<'a> {
 impl<'a> Evidence<'a> {
     fn gather(tool: &'a ToolDefinition) -> Evidence<'a> {
         let words = name_words(&tool.name);
-        let name_verb = words
-            .iter()
-            .find_map(|w| lexicon::verb(w).map(|c| (w.clone(), c)));
+        let verb_at = words.iter().position(|w| lexicon::verb(w).is_some());
+        let name_verb =
+            verb_at.and_then(|i| lexicon::verb(&words[i]).map(|c| (words[i].clone(), c)));
+        let automation = words.iter().any(|w| lexicon::automation_context(w));
         let name_destructive = words
             .iter()
             .find(|w| lexicon::verb(w) == Some(Category::Destructive))
             .cloned();
-        let financial_noun = words.iter().find(|w| lexicon::financial_noun(w)).cloned();
+        // The verb itself is not a noun of money (`git_checkout`).
+        let financial_noun = words
+            .iter()
+            .enumerate()
+            .find(|(i, w)| Some(*i) != verb_at && lexicon::financial_noun(w))
+            .map(|(_, w)| w.clone());
         let credentials = words.iter().any(|w| lexicon::credential_noun(w))
             || words
                 .windows(2)
@@ -66,9 +74,7 @@ impl<'a> Evidence<'a> {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let first_sentence = first_sentence(&lower);
-        let description_verb = prose_words(first_sentence)
-            .filter(|w| !ambiguous_in_prose(w))
-            .find_map(|w| base_forms(w).find_map(|b| lexicon::verb(b).map(|c| (b.to_owned(), c))));
+        let description_verb = description_verb(first_sentence);
         let irreversible = IRREVERSIBLE_PHRASES
             .into_iter()
             .find(|phrase| lower.contains(phrase));
@@ -78,6 +84,7 @@ impl<'a> Evidence<'a> {
         let annotations = tool.annotations.as_ref();
         Evidence {
             name_verb,
+            automation,
             name_destructive,
             financial_noun,
             credentials,
@@ -105,10 +112,24 @@ impl<'a> Evidence<'a> {
         if let Some(phrase) = self.irreversible {
             v.raise(Destructive, || format!("description says \"{phrase}\""));
         }
-        if let Some(property) = self.schema.code_property
-            && !self.read_only_phrase
-        {
+        if let Some(operation) = self.schema.destructive_operation {
+            v.raise(Destructive, || {
+                format!("schema offers the operation \"{operation}\"")
+            });
+        }
+        // A read-only claim about a tool that runs whatever it is given cannot be checked.
+        if let Some(property) = self.schema.code_property {
             v.raise(Execute, || format!("schema takes code in \"{property}\""));
+        }
+        if self.automation
+            && matches!(v.category, Write | Destructive)
+            && self.irreversible.is_none()
+        {
+            let was = v.category;
+            v.category = Execute;
+            v.reasons.push(format!(
+                "drives a browser or desktop: {was} acts there as Execute"
+            ));
         }
         match (self.read_only_hint, self.destructive_hint) {
             (Some(true), _) if v.category == Read => {
@@ -123,10 +144,14 @@ impl<'a> Evidence<'a> {
                 ));
                 v.confidence = 0.5;
             }
-            (_, Some(true)) => v.raise(Destructive, || "annotation destructiveHint=true".into()),
-            (Some(false), _) if v.category == Read => {
-                v.raise(Write, || "annotation readOnlyHint=false".into())
+            // Servers set destructiveHint for anything not read-only; it decides only when the
+            // name has no verb to say otherwise.
+            (_, Some(true)) if self.name_verb.is_none() => {
+                v.raise(Destructive, || "annotation destructiveHint=true".into())
             }
+            (_, Some(true)) => v
+                .reasons
+                .push("annotation destructiveHint=true not confirmed by the name".into()),
             (Some(false), Some(false)) => {
                 v.reasons
                     .push("annotations: changes things, not destructively".to_owned());
@@ -234,6 +259,29 @@ fn first_sentence(lower: &str) -> &str {
     &bounded[..end]
 }
 
+/// The description's leading verb, or the most dangerous of a leading list of verbs
+/// ("List, create, close, or select a tab" → create).
+fn description_verb(sentence: &str) -> Option<(String, Category)> {
+    let verb_of = |w: &str| base_forms(w).find_map(|b| lexicon::verb(b).map(|c| (b.to_owned(), c)));
+    let mut words =
+        prose_words(sentence).skip_while(|w| ambiguous_in_prose(w) || verb_of(w).is_none());
+    let mut best = verb_of(words.next()?)?;
+    for word in words {
+        if matches!(word, "or" | "and") {
+            continue;
+        }
+        match verb_of(word) {
+            Some((verb, category)) if !ambiguous_in_prose(word) => {
+                if category > best.1 {
+                    best = (verb, category);
+                }
+            }
+            _ => break,
+        }
+    }
+    Some(best)
+}
+
 /// Words that are verbs in a name but mostly nouns or adjectives in prose.
 fn ambiguous_in_prose(word: &str) -> bool {
     matches!(
@@ -279,4 +327,101 @@ fn ambiguous_in_prose(word: &str) -> bool {
             | "draft"
             | "sample"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Annotations;
+    use serde_json::json;
+
+    fn tool(name: &str, description: &str) -> ToolDefinition {
+        ToolDefinition {
+            name: name.into(),
+            description: Some(description.into()),
+            ..ToolDefinition::default()
+        }
+    }
+
+    fn read_only(mut t: ToolDefinition) -> ToolDefinition {
+        t.annotations = Some(Annotations {
+            read_only_hint: Some(true),
+            ..Annotations::default()
+        });
+        t
+    }
+
+    #[test]
+    fn verbs_in_every_casing_convention() {
+        for (name, expected) in [
+            ("deleteOneCompany", Category::Destructive),
+            ("delete_file", Category::Destructive),
+            ("git-reset", Category::Destructive),
+            ("UpdateOneOpportunity", Category::Write),
+            ("findManyPeople", Category::Read),
+            ("run_workflow", Category::Execute),
+            ("create_refund", Category::Financial),
+        ] {
+            assert_eq!(classify(&tool(name, "")).category, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_read_only_hint_never_hides_a_dangerous_verb() {
+        let judged = classify(&read_only(tool("drop_table", "Drops a table.")));
+        assert_eq!(judged.category, Category::Destructive);
+        assert!(judged.reasons.iter().any(|r| r.contains("disregarded")));
+    }
+
+    #[test]
+    fn unknown_tools_are_assumed_to_act_and_missing_annotations_never_mean_read() {
+        let judged = classify(&tool("frobnicate", "Frobnicates the widget."));
+        assert_eq!(judged.category, Category::Execute);
+        assert!(judged.confidence < 0.5);
+        // With the hint and nothing against it, the server is believed.
+        let hinted = classify(&read_only(tool("frobnicate", "Frobnicates the widget.")));
+        assert_eq!(hinted.category, Category::Read);
+    }
+
+    #[test]
+    fn the_description_decides_when_the_name_cannot() {
+        let judged = classify(&tool("widget", "Permanently removes the widget."));
+        assert_eq!(judged.category, Category::Destructive);
+        assert!(
+            judged.reasons[0].contains("in description"),
+            "{:?}",
+            judged.reasons
+        );
+    }
+
+    #[test]
+    fn money_raises_a_change_but_not_a_read() {
+        let mut transfer = tool("send", "Sends something.");
+        transfer.input_schema = json!({"properties": {
+            "amount": {"type": "number"}, "currency": {"type": "string"}}});
+        assert_eq!(classify(&transfer).category, Category::Financial);
+        assert_eq!(
+            classify(&tool("list_invoices", "")).category,
+            Category::Read
+        );
+        assert_eq!(
+            classify(&tool("git_checkout", "")).category,
+            Category::Write
+        );
+    }
+
+    #[test]
+    fn code_in_the_schema_makes_a_query_tool_execute() {
+        let mut query = tool("query", "Run a read-only SQL query.");
+        query.input_schema = json!({"properties": {"sql": {"type": "string"}}});
+        assert_eq!(classify(&query).category, Category::Execute);
+    }
+
+    #[test]
+    fn enumerated_destructive_operations_count() {
+        let mut manage = tool("manage_resource", "Manage a resource.");
+        manage.input_schema =
+            json!({"properties": {"operation": {"type": "string", "enum": ["get", "delete"]}}});
+        assert_eq!(classify(&manage).category, Category::Destructive);
+    }
 }

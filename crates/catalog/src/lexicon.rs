@@ -24,20 +24,20 @@ pub fn verb(word: &str) -> Option<Category> {
         | "append" | "write" | "save" | "upload" | "modify" | "patch" | "change" | "rename"
         | "move" | "mv" | "copy" | "cp" | "merge" | "commit" | "push" | "comment" | "reply"
         | "respond" | "send" | "publish" | "tag" | "label" | "assign" | "unassign" | "invite"
-        | "star" | "unstar" | "fork" | "archive" | "unarchive" | "close" | "reopen" | "open"
-        | "enable" | "disable" | "lock" | "unlock" | "mark" | "upsert" | "import" | "submit"
-        | "approve" | "reject" | "attach" | "detach" | "link" | "register" | "subscribe"
-        | "unsubscribe" | "follow" | "unfollow" | "react" | "pin" | "unpin" | "schedule"
-        | "configure" | "grant" | "share" | "transition" | "duplicate" | "clone" | "restore"
-        | "store" | "record" | "init" | "initialize" | "setup" | "connect" | "disconnect"
-        | "login" | "logout" | "bookmark" | "annotate" | "notify" | "request" | "increment"
-        | "decrement" | "toggle" | "replace" | "dismiss" | "acknowledge" | "ack" | "snooze"
-        | "mute" | "unmute" | "block" | "unblock" | "join" | "leave" | "accept" | "decline"
-        | "complete" | "reorder" | "sync" | "refresh" | "reindex" | "promote" | "demote"
-        | "revert" | "checkout" | "generate" | "make" | "mkdir" | "touch" | "enqueue"
-        | "materialize" | "resize" | "rotate" | "renew" | "extend" | "draft" | "capture"
-        | "resolve" | "review" | "associate" | "disassociate" | "favorite" | "comments"
-        | "creates" | "updates" | "adds" | "writes" | "sets" => Write,
+        | "star" | "unstar" | "fork" | "archive" | "unarchive" | "close" | "reopen" | "enable"
+        | "disable" | "lock" | "unlock" | "mark" | "upsert" | "import" | "submit" | "approve"
+        | "reject" | "attach" | "detach" | "link" | "register" | "subscribe" | "unsubscribe"
+        | "follow" | "unfollow" | "react" | "pin" | "unpin" | "schedule" | "configure"
+        | "grant" | "share" | "transition" | "duplicate" | "clone" | "restore" | "store"
+        | "record" | "init" | "initialize" | "setup" | "connect" | "disconnect" | "login"
+        | "logout" | "bookmark" | "annotate" | "notify" | "request" | "increment" | "decrement"
+        | "toggle" | "replace" | "dismiss" | "acknowledge" | "ack" | "snooze" | "mute"
+        | "unmute" | "block" | "unblock" | "join" | "leave" | "accept" | "decline" | "complete"
+        | "reorder" | "sync" | "refresh" | "reindex" | "promote" | "demote" | "revert"
+        | "checkout" | "generate" | "make" | "mkdir" | "touch" | "enqueue" | "materialize"
+        | "resize" | "rotate" | "renew" | "extend" | "draft" | "capture" | "resolve" | "review"
+        | "associate" | "disassociate" | "favorite" | "comments" | "creates" | "updates"
+        | "adds" | "writes" | "sets" => Write,
         // Running things.
         "run" | "execute" | "exec" | "invoke" | "call" | "trigger" | "start" | "launch"
         | "deploy" | "build" | "restart" | "reboot" | "stop" | "halt" | "pause" | "resume"
@@ -46,7 +46,7 @@ pub fn verb(word: &str) -> Option<Category> {
         | "scroll" | "swipe" | "scale" | "rollout" | "migrate" | "compile" | "dispatch"
         | "cancel" | "abort" | "retry" | "rerun" | "apply" | "forward" | "debug" | "simulate"
         | "emulate" | "train" | "upgrade" | "downgrade" | "provision" | "runs" | "executes"
-        | "invokes" | "triggers" | "starts" | "deploys" | "kubectl" | "handle" | "emit"
+        | "invokes" | "triggers" | "starts" | "deploys" | "manage" | "handle" | "test" | "emit"
         | "interact" | "automate" | "act" | "perform" => Execute,
         // Losing data irreversibly.
         "delete" | "del" | "remove" | "rm" | "rmdir" | "drop" | "destroy" | "purge" | "wipe"
@@ -84,21 +84,14 @@ pub fn financial_noun(word: &str) -> bool {
             | "subscriptions"
             | "checkout"
             | "billing"
-            | "price"
-            | "prices"
-            | "coupon"
-            | "coupons"
-            | "promotion"
             | "dispute"
             | "disputes"
             | "wallet"
             | "money"
             | "creditnote"
+            | "credit"
             | "paymentintent"
             | "paymentlink"
-            | "quote"
-            | "quotes"
-            | "tax"
             | "fee"
             | "fees"
             | "purchase"
@@ -106,6 +99,12 @@ pub fn financial_noun(word: &str) -> bool {
             | "ledger"
             | "settlement"
             | "settlements"
+            | "transaction"
+            | "transactions"
+            | "journal"
+            | "journals"
+            | "order"
+            | "orders"
     )
 }
 
@@ -151,7 +150,6 @@ pub fn code_property(name: &str) -> bool {
             | "cmd"
             | "commands"
             | "script"
-            | "code"
             | "shell"
             | "sql"
             | "statement"
@@ -161,6 +159,15 @@ pub fn code_property(name: &str) -> bool {
             | "expression"
             | "function"
             | "program"
+    )
+}
+
+/// Words that say a tool drives a live browser or desktop: whatever such a tool changes, it
+/// does so by acting on a running application.
+pub fn automation_context(word: &str) -> bool {
+    matches!(
+        word,
+        "browser" | "puppeteer" | "playwright" | "mouse" | "keyboard" | "selenium" | "webdriver"
     )
 }
 

@@ -7,6 +7,7 @@
 mod classify;
 mod lexicon;
 mod schema;
+pub mod starter_policy;
 mod tool;
 mod words;
 

@@ -12,6 +12,9 @@ pub struct SchemaEvidence<'a> {
     pub code_property: Option<&'a str>,
     /// Numeric `amount` next to `currency`.
     pub money: bool,
+    /// An enumerated operation that destroys, e.g. `"delete"` in `operation: [get, delete]`, or
+    /// a switch that does (`"reset": boolean`, `"force": boolean`).
+    pub destructive_operation: Option<&'a str>,
 }
 
 pub fn read(schema: &Value) -> SchemaEvidence<'_> {
@@ -38,6 +41,34 @@ fn visit<'a>(properties: &'a serde_json::Map<String, Value>, evidence: &mut Sche
         .is_some_and(|spec| matches!(type_of(spec), Some("number" | "integer")));
     let currency = properties.contains_key("currency");
     evidence.money |= amount && currency;
+    if evidence.destructive_operation.is_none() {
+        evidence.destructive_operation = properties
+            .iter()
+            .find(|(name, spec)| {
+                // `force` only lifts a safety check; what it forces decides.
+                type_of(spec) == Some("boolean")
+                    && name.as_str() != "force"
+                    && names_destruction(name)
+            })
+            .map(|(name, _)| name.as_str());
+    }
+    if evidence.destructive_operation.is_none() {
+        evidence.destructive_operation = properties
+            .values()
+            .filter_map(|spec| spec.get("enum")?.as_array())
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|option| names_destruction(option));
+    }
+}
+
+/// `"delete"`, `"DeleteCluster"`, `"force-delete"`: an option whose words include a verb that
+/// destroys.
+fn names_destruction(option: &str) -> bool {
+    option.len() <= 64
+        && crate::words::name_words(option)
+            .iter()
+            .any(|w| crate::lexicon::verb(w) == Some(crate::Category::Destructive))
 }
 
 fn properties(schema: &Value) -> Option<&serde_json::Map<String, Value>> {
