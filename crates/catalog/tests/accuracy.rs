@@ -14,8 +14,6 @@ const MIN_ACCURACY_ANNOTATED: f64 = 0.88;
 const MIN_ACCURACY_STRIPPED: f64 = 0.88;
 /// Accuracy on the published servers alone (the Twenty catalogue's generated names are easy).
 const MIN_ACCURACY_WITHOUT_TWENTY: f64 = 0.85;
-/// An execute, destructive or financial tool classified Read.
-const MAX_DANGEROUS_AS_READ: usize = 0;
 
 struct Labelled {
     server: String,
@@ -149,9 +147,10 @@ fn accuracy_with_annotations_as_published() {
         "accuracy without Twenty {:.3}",
         s.accuracy_without_twenty()
     );
+    // Not one execute, destructive or financial tool may be called Read.
     assert!(
-        s.dangerous_as_read.len() <= MAX_DANGEROUS_AS_READ,
-        "{:?}",
+        s.dangerous_as_read.is_empty(),
+        "dangerous tools called Read: {:?}",
         s.dangerous_as_read
     );
 }
@@ -170,9 +169,10 @@ fn accuracy_with_annotations_stripped() {
         "accuracy without Twenty {:.3}",
         s.accuracy_without_twenty()
     );
+    // Not one execute, destructive or financial tool may be called Read.
     assert!(
-        s.dangerous_as_read.len() <= MAX_DANGEROUS_AS_READ,
-        "{:?}",
+        s.dangerous_as_read.is_empty(),
+        "dangerous tools called Read: {:?}",
         s.dangerous_as_read
     );
 }
