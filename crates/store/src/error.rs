@@ -66,4 +66,17 @@ pub enum StoreError {
         id: String,
         status: crate::ApprovalStatus,
     },
+    /// The catalogue has no entry for this tool of this server.
+    #[error("the catalogue has no tool {tool:?} on server {server:?}")]
+    PinNotFound { server: String, tool: String },
+    /// An approval named a version of the tool that is no longer the current one.
+    #[error(
+        "tool {tool:?} on server {server:?} changed again: its current digest is {current}, not {expected}; review it again"
+    )]
+    PinDigestMismatch {
+        server: String,
+        tool: String,
+        expected: String,
+        current: String,
+    },
 }

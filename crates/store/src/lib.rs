@@ -5,13 +5,16 @@
 //! - [`AuditSink`] / [`AuditStore`]: the hash-chained audit streams ([`audit`]).
 //! - [`KillSwitchStore`]: global, per-server and per-grant stops that survive restarts.
 //! - [`ApprovalStore`]: tool calls held for a human's decision, bound to exactly one call, single use.
+//! - [`CatalogueStore`]: every server's tools, classified, with the definition pinned when first seen
+//!   ([`catalogue`]).
 //!
 //! Implementations: [`MemoryStore`] (in process) and [`SqliteStore`] (the embedded default). The traits
 //! carry no driver types, so a PostgreSQL store can follow behind the same [`open`] without the gateway
-//! noticing. Pins will get their own traits next to these.
+//! noticing.
 
 mod approval;
 pub mod audit;
+pub mod catalogue;
 mod counter;
 mod error;
 mod grant;
@@ -26,6 +29,7 @@ pub use approval::{
     ApprovalStore, NewApproval, args_digest, new_approval_id,
 };
 pub use audit::{AuditSink, AuditStore};
+pub use catalogue::CatalogueStore;
 pub use counter::{CounterStore, ReservationTicket, ReserveOutcome};
 pub use error::StoreError;
 pub use grant::{Grant, GrantStore, NewGrant};

@@ -1,12 +1,12 @@
 //! One entry point from a store URL to the traits the gateway holds, so that the gateway and the binary
 //! never name a backend: adding PostgreSQL means a new arm here and a sibling of `sqlite/`, nothing
-//! else. (Pins will join [`Stores`] when their trait lands.)
+//! else.
 
 use std::sync::Arc;
 
 use crate::{
-    ApprovalStore, AuditSink, AuditStore, GrantStore, KillSwitchStore, MemoryStore, SqliteStore,
-    StoreError,
+    ApprovalStore, AuditSink, AuditStore, CatalogueStore, GrantStore, KillSwitchStore, MemoryStore,
+    SqliteStore, StoreError,
 };
 
 /// Every store the gateway uses, opened from one URL and sharing one backend.
@@ -20,6 +20,8 @@ pub struct Stores {
     pub kill_switches: Arc<dyn KillSwitchStore>,
     /// Calls held for a human's decision.
     pub approvals: Arc<dyn ApprovalStore>,
+    /// Every server's tools, classified, and their pins.
+    pub catalogue: Arc<dyn CatalogueStore>,
     /// `sqlite`, `memory`, ...
     pub backend: &'static str,
 }
@@ -36,14 +38,15 @@ impl Stores {
     /// All stores backed by one value implementing every trait.
     pub fn from_backend<S>(backend: Arc<S>, name: &'static str) -> Stores
     where
-        S: GrantStore + AuditStore + KillSwitchStore + ApprovalStore,
+        S: GrantStore + AuditStore + KillSwitchStore + ApprovalStore + CatalogueStore,
     {
         Stores {
             grants: backend.clone(),
             audit_sink: backend.clone(),
             audit: backend.clone(),
             kill_switches: backend.clone(),
-            approvals: backend,
+            approvals: backend.clone(),
+            catalogue: backend,
             backend: name,
         }
     }

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod catalogue;
 pub(crate) mod counters;
 mod grants;
 mod kill_switch;
@@ -17,13 +18,15 @@ use crate::grant::Grant;
 use crate::kill_switch::{KillScope, KillSwitch};
 
 /// Grants, both audit streams, kill switches and approvals in process memory; implements
-/// [`crate::GrantStore`], [`crate::AuditStore`], [`crate::KillSwitchStore`] and [`crate::ApprovalStore`].
+/// [`crate::GrantStore`], [`crate::AuditStore`], [`crate::KillSwitchStore`], [`crate::ApprovalStore`]
+/// and [`crate::CatalogueStore`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     grants: Mutex<BTreeMap<String, Grant>>,
     audit: Mutex<audit::Streams>,
     kill_switches: Mutex<BTreeMap<KillScope, KillSwitch>>,
     approvals: Mutex<approvals::Approvals>,
+    catalogue: Mutex<catalogue::Catalogue>,
 }
 
 impl MemoryStore {

@@ -25,10 +25,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "approvals",
         sql: include_str!("migrations/0002_approvals.sql"),
     },
+    Migration {
+        version: 3,
+        description: "tool catalogue and pins",
+        sql: include_str!("migrations/0003_catalogue.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the migrations applied.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {

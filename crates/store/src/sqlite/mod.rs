@@ -1,10 +1,12 @@
 //! The embedded default store: one SQLite file (`sqlite://toolgate.db`), created and migrated on open,
 //! in WAL mode so that readers (queries, verification) never block the audit writer. Implements
-//! [`crate::GrantStore`], [`crate::AuditStore`], [`crate::KillSwitchStore`] and [`crate::ApprovalStore`]
+//! [`crate::GrantStore`], [`crate::AuditStore`], [`crate::KillSwitchStore`], [`crate::ApprovalStore`] and
+//! [`crate::CatalogueStore`]
 //! with plain SQL that a PostgreSQL twin can mirror statement for statement.
 
 mod approvals;
 mod audit;
+mod catalogue;
 mod grants;
 mod kill_switch;
 mod migrate;

@@ -1,0 +1,207 @@
+//! The stored tool catalogue: per (server, tool) the definition pinned when the tool was first
+//! seen, the definition the server lists now, whether they agree (pinned / changed / new), the
+//! tool's risk classification, and who approved its current version. The gateway records every
+//! listing it takes of a server; the CLI and the admin API read entries and approve new versions.
+//! A pin is what stops a server from changing a tool's meaning under an agent that already
+//! trusts it: a changed tool stays quarantined until a person approves the new version.
+
+mod definition;
+pub(crate) mod merge;
+
+pub use definition::{PINNED_FIELDS, ToolDigest, changed_fields, definition_diff};
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use toolgate_catalog::Classification;
+
+use crate::StoreError;
+
+/// Whether a tool's current definition is the one pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinState {
+    /// The current definition is the pinned one.
+    Pinned,
+    /// The current definition differs from the pinned one: quarantined until approved.
+    Changed,
+    /// The tool appeared on a server whose tools were already pinned: quarantined until approved.
+    New,
+}
+
+impl PinState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinState::Pinned => "pinned",
+            PinState::Changed => "changed",
+            PinState::New => "new",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PinState> {
+        [PinState::Pinned, PinState::Changed, PinState::New]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for PinState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One tool as a listing of its server showed it, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedTool {
+    pub definition: ToolDigest,
+    pub classification: Classification,
+}
+
+/// What the catalogue knows about one tool of one server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueEntry {
+    pub server: String,
+    pub tool: String,
+    pub state: PinState,
+    /// The approved version; `None` for a [`PinState::New`] tool nobody approved yet.
+    pub pinned: Option<ToolDigest>,
+    /// The version the server listed last.
+    pub current: ToolDigest,
+    pub classification: Classification,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    /// Who approved the pinned version (absent when it was pinned on first sight).
+    pub approved_by: Option<String>,
+    pub approved_at_ms: Option<u64>,
+}
+
+impl CatalogueEntry {
+    /// Hidden and denied until approved (when pinning is enforced).
+    pub fn is_quarantined(&self) -> bool {
+        self.state != PinState::Pinned
+    }
+
+    /// The pinned members that differ between the pinned and the current version (empty for a
+    /// pinned or a new tool).
+    pub fn changed_fields(&self) -> Vec<String> {
+        match &self.pinned {
+            Some(p) if self.state == PinState::Changed => {
+                changed_fields(&p.definition, &self.current.definition)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What recording a listing did to one tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinEventKind {
+    /// First listing of the server: the tool was pinned as it is.
+    Pinned,
+    /// The tool no longer matches its pin (or changed again since it stopped matching).
+    Changed,
+    /// A tool the server did not list before (its entry's state says whether it was pinned at
+    /// once or quarantined).
+    New,
+    /// A changed tool is back to its pinned definition.
+    Restored,
+    /// Nothing changed.
+    Unchanged,
+}
+
+impl PinEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinEventKind::Pinned => "pinned",
+            PinEventKind::Changed => "changed",
+            PinEventKind::New => "new",
+            PinEventKind::Restored => "restored",
+            PinEventKind::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One tool's outcome of [`CatalogueStore::record_listing`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PinEvent {
+    pub tool: String,
+    pub kind: PinEventKind,
+    /// The tool's state after the listing.
+    pub state: PinState,
+    /// For [`PinEventKind::Changed`]: the members that differ from the pin.
+    pub fields: Vec<String>,
+    pub digest: String,
+}
+
+/// What [`CatalogueStore::approve`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PinApproval {
+    pub entry: CatalogueEntry,
+    /// False when the tool was already pinned at its current version (nothing changed).
+    pub changed: bool,
+}
+
+/// The catalogue and its pins, shared by the gateway (which records listings) and the operator's
+/// tools (which read and approve).
+pub trait CatalogueStore: Send + Sync + 'static {
+    /// Records `tools` as the server's listing at `now_ms`: the first listing of a server pins
+    /// every tool; afterwards a tool whose digest differs from its pin becomes `changed`, and a
+    /// tool not seen before becomes `new` (or is pinned at once with `pin_new_tools`). Tools the
+    /// server no longer lists keep their entries. Returns one event per listed tool.
+    fn record_listing<'a>(
+        &'a self,
+        server: &'a str,
+        tools: Vec<ObservedTool>,
+        pin_new_tools: bool,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>>;
+
+    /// Every entry (of one server), ordered by server then tool.
+    fn entries<'a>(
+        &'a self,
+        server: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<CatalogueEntry>, StoreError>>;
+
+    /// Makes the tool's current definition its pin. With `expected_digest`, only if the current
+    /// definition still has that digest (what the approver looked at).
+    fn approve<'a>(
+        &'a self,
+        server: &'a str,
+        tool: &'a str,
+        by: &'a str,
+        expected_digest: Option<&'a str>,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<PinApproval, StoreError>>;
+
+    /// A number that grows whenever a pin or a pin state changes (not on a mere `last_seen`), so
+    /// that a gateway can poll cheaply for approvals made by another process.
+    fn pins_version(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// One entry.
+    fn entry<'a>(
+        &'a self,
+        server: &'a str,
+        tool: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CatalogueEntry>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .entries(Some(server))
+                .await?
+                .into_iter()
+                .find(|e| e.tool == tool))
+        })
+    }
+
+    /// The entries waiting for approval (changed or new), of every server or one.
+    fn quarantined<'a>(
+        &'a self,
+        server: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<CatalogueEntry>, StoreError>> {
+        Box::pin(async move {
+            let mut all = self.entries(server).await?;
+            all.retain(CatalogueEntry::is_quarantined);
+            Ok(all)
+        })
+    }
+}

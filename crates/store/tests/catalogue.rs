@@ -1,0 +1,244 @@
+//! The catalogue store's contract, run against both backends: the first listing pins, a changed
+//! definition is quarantined with the fields that changed, a new tool on a known server is
+//! quarantined (or pinned at once when asked), approval makes the current version the pin, and the
+//! pins version grows only when a pin or a state changes. SQLite also keeps it across a reopen.
+
+mod common;
+
+use serde_json::{Value, json};
+use toolgate_catalog::{ToolDefinition, classify};
+use toolgate_store::catalogue::{ObservedTool, PinEventKind, PinState, ToolDigest};
+use toolgate_store::{CatalogueStore, MemoryStore, SqliteStore, StoreError};
+
+fn observed(tool: Value) -> ObservedTool {
+    ObservedTool {
+        classification: classify(&ToolDefinition::from_value(&tool).unwrap()),
+        definition: ToolDigest::of(&tool).unwrap(),
+    }
+}
+
+fn listing(description_of_b: &str, extra: Option<&str>) -> Vec<ObservedTool> {
+    let mut tools = vec![
+        observed(
+            json!({"name":"a_list","description":"Lists things.","inputSchema":{"type":"object"}}),
+        ),
+        observed(
+            json!({"name":"b_delete","description":description_of_b,"inputSchema":{"type":"object"}}),
+        ),
+    ];
+    if let Some(name) = extra {
+        tools.push(observed(
+            json!({"name":name,"inputSchema":{"type":"object"}}),
+        ));
+    }
+    tools
+}
+
+fn kinds(events: &[toolgate_store::catalogue::PinEvent]) -> Vec<(String, PinEventKind)> {
+    events.iter().map(|e| (e.tool.clone(), e.kind)).collect()
+}
+
+async fn contract(store: &dyn CatalogueStore) {
+    assert_eq!(store.pins_version().await.unwrap(), 0);
+    let first = store
+        .record_listing("crm", listing("Deletes a thing.", None), false, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&first),
+        [
+            ("a_list".into(), PinEventKind::Pinned),
+            ("b_delete".into(), PinEventKind::Pinned)
+        ]
+    );
+    let v1 = store.pins_version().await.unwrap();
+    assert!(v1 > 0);
+
+    // The same listing again changes nothing but last_seen.
+    let again = store
+        .record_listing("crm", listing("Deletes a thing.", None), false, 2_000)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|e| e.kind == PinEventKind::Unchanged));
+    assert_eq!(store.pins_version().await.unwrap(), v1);
+    let b = store.entry("crm", "b_delete").await.unwrap().unwrap();
+    assert_eq!((b.first_seen_ms, b.last_seen_ms), (1_000, 2_000));
+    assert_eq!(
+        b.classification.category,
+        toolgate_catalog::Category::Destructive
+    );
+
+    // A changed description and a new tool: both quarantined.
+    let changed = store
+        .record_listing(
+            "crm",
+            listing("Deletes a thing, and mails it out.", Some("c_new")),
+            false,
+            3_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&changed),
+        [
+            ("a_list".into(), PinEventKind::Unchanged),
+            ("b_delete".into(), PinEventKind::Changed),
+            ("c_new".into(), PinEventKind::New)
+        ]
+    );
+    assert_eq!(changed[1].fields, ["description"]);
+    let v2 = store.pins_version().await.unwrap();
+    assert!(v2 > v1);
+    let quarantined = store.quarantined(None).await.unwrap();
+    let names: Vec<(&str, PinState)> = quarantined
+        .iter()
+        .map(|e| (e.tool.as_str(), e.state))
+        .collect();
+    assert_eq!(
+        names,
+        [("b_delete", PinState::Changed), ("c_new", PinState::New)]
+    );
+    assert_eq!(quarantined[0].changed_fields(), ["description"]);
+    assert_ne!(
+        quarantined[0].pinned.as_ref().unwrap().digest,
+        quarantined[0].current.digest
+    );
+    assert!(quarantined[1].pinned.is_none());
+
+    // Seen again unchanged: no new event, no new version.
+    let same = store
+        .record_listing(
+            "crm",
+            listing("Deletes a thing, and mails it out.", Some("c_new")),
+            false,
+            4_000,
+        )
+        .await
+        .unwrap();
+    assert!(
+        same.iter().all(|e| e.kind == PinEventKind::Unchanged),
+        "{same:?}"
+    );
+    assert_eq!(store.pins_version().await.unwrap(), v2);
+
+    // Approval: a stale digest is refused, the current one pins.
+    let stale = store
+        .approve("crm", "b_delete", "alice", Some("0000"), 5_000)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PinDigestMismatch { .. })),
+        "{stale:?}"
+    );
+    let current = quarantined[0].current.digest.clone();
+    let done = store
+        .approve("crm", "b_delete", "alice", Some(&current), 5_000)
+        .await
+        .unwrap();
+    assert!(done.changed);
+    assert_eq!(done.entry.state, PinState::Pinned);
+    assert_eq!(done.entry.pinned.as_ref().unwrap().digest, current);
+    assert_eq!(done.entry.approved_by.as_deref(), Some("alice"));
+    assert!(store.pins_version().await.unwrap() > v2);
+    let twice = store
+        .approve("crm", "b_delete", "bob", None, 6_000)
+        .await
+        .unwrap();
+    assert!(!twice.changed);
+    assert_eq!(twice.entry.approved_by.as_deref(), Some("alice"));
+    assert!(matches!(
+        store.approve("crm", "nope", "alice", None, 6_000).await,
+        Err(StoreError::PinNotFound { .. })
+    ));
+    let done = store
+        .approve("crm", "c_new", "alice", None, 6_000)
+        .await
+        .unwrap();
+    assert_eq!(done.entry.state, PinState::Pinned);
+    assert!(store.quarantined(Some("crm")).await.unwrap().is_empty());
+
+    // Back to the old description: changed again, against the approved pin.
+    let back = store
+        .record_listing(
+            "crm",
+            listing("Deletes a thing.", Some("c_new")),
+            false,
+            7_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(back[1].kind, PinEventKind::Changed);
+
+    // A new tool with pin_new_tools is pinned at once; another server is independent.
+    let allowed = store
+        .record_listing(
+            "crm",
+            listing("Deletes a thing.", Some("d_other")),
+            true,
+            8_000,
+        )
+        .await
+        .unwrap();
+    let d = allowed.iter().find(|e| e.tool == "d_other").unwrap();
+    assert_eq!((d.kind, d.state), (PinEventKind::New, PinState::Pinned));
+    let files = store
+        .record_listing("files", listing("x", None), false, 9_000)
+        .await
+        .unwrap();
+    assert!(files.iter().all(|e| e.kind == PinEventKind::Pinned));
+    assert_eq!(store.entries(Some("files")).await.unwrap().len(), 2);
+    let all = store.entries(None).await.unwrap();
+    let order: Vec<(&str, &str)> = all
+        .iter()
+        .map(|e| (e.server.as_str(), e.tool.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("crm", "a_list"),
+            ("crm", "b_delete"),
+            ("crm", "c_new"),
+            ("crm", "d_other"),
+            ("files", "a_list"),
+            ("files", "b_delete")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_contract() {
+    contract(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract_and_survives_a_reopen() {
+    let (_dir, _path, url) = common::temp_db();
+    let store = SqliteStore::open(&url).await.unwrap();
+    contract(&store).await;
+    let version = store.pins_version().await.unwrap();
+    let before = store.entries(None).await.unwrap();
+    store.close().await;
+    let reopened = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(reopened.entries(None).await.unwrap(), before);
+    assert_eq!(reopened.pins_version().await.unwrap(), version);
+}
+
+#[tokio::test]
+async fn an_approval_from_another_connection_is_seen_by_the_version() {
+    let (_dir, _path, url) = common::temp_db();
+    let gateway = SqliteStore::open(&url).await.unwrap();
+    let cli = SqliteStore::open(&url).await.unwrap();
+    gateway
+        .record_listing("crm", listing("v1", None), false, 1)
+        .await
+        .unwrap();
+    gateway
+        .record_listing("crm", listing("v2", None), false, 2)
+        .await
+        .unwrap();
+    let seen = gateway.pins_version().await.unwrap();
+    cli.approve("crm", "b_delete", "cli", None, 3)
+        .await
+        .unwrap();
+    assert!(gateway.pins_version().await.unwrap() > seen);
+    assert!(gateway.quarantined(None).await.unwrap().is_empty());
+}
