@@ -163,9 +163,10 @@ fn roots_round_trip_and_logging() {
             .call("get-roots-list", json!({}))
             .run();
         out.assert_exit(0);
-        assert_eq!(
-            out.events_named("roots").len(),
-            1,
+        // server-everything asks for the roots 350 ms after the handshake and again in the tool
+        // when it has none yet, so the client may be asked once or twice.
+        assert!(
+            !out.events_named("roots").is_empty(),
             "{who}: {:?}",
             out.events()
         );

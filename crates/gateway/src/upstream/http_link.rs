@@ -12,12 +12,27 @@ use toolgate_mcp::upstream::http::{HttpUpstream, MessageStream, PostReply, Reply
 /// the server forgets the session (it restarted, or expired it), the link opens a new one
 /// transparently and retries the request once: a request refused for an unknown session never
 /// reached a handler, so the retry cannot run anything twice.
+///
+/// It also opens the server's standalone stream as soon as the session is initialized, before the
+/// client asks for it: servers send requests there (`roots/list` right after the handshake, for
+/// one) and drop them when no stream is open, so waiting for the client's GET to travel through
+/// the gateway would lose them.
 pub struct HttpLink {
     upstream: HttpUpstream,
     session: Mutex<Option<String>>,
     initialize: Mutex<Option<Bytes>>,
     reinit: tokio::sync::Mutex<()>,
+    early_stream: Mutex<Option<EarlyStream>>,
 }
+
+/// A standalone stream opened ahead of the client's GET, on the session it was opened for.
+struct EarlyStream {
+    session: String,
+    stream: MessageStream,
+}
+
+/// How long the handshake's last step may wait for the server to open its stream.
+const EARLY_STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl HttpLink {
     pub async fn request(
@@ -49,6 +64,7 @@ impl HttpLink {
         if session.is_none() && self.initialize.lock().is_none() {
             *self.initialize.lock() = Some(message.clone());
         }
+        let completes_handshake = is_initialized_notification(&message);
         let reply = match self
             .upstream
             .post(session.as_deref(), pv, message.clone())
@@ -67,7 +83,28 @@ impl HttpLink {
                 *current = Some(s.clone());
             }
         }
+        if completes_handshake && matches!(reply.reply, Reply::Accepted) {
+            self.open_stream_early(pv).await;
+        }
         Ok(reply)
+    }
+
+    /// Opens the standalone stream of the current session now, so that it exists before the
+    /// client learns the handshake is complete. A server without one (405) or a slow one only
+    /// means the client's own GET will open it later.
+    async fn open_stream_early(&self, pv: Option<&str>) {
+        let Some(session) = self.session.lock().clone() else {
+            return;
+        };
+        let opening = self.upstream.open_stream(Some(&session), pv);
+        match tokio::time::timeout(EARLY_STREAM_WAIT, opening).await {
+            Ok(Ok(Some(stream))) => {
+                *self.early_stream.lock() = Some(EarlyStream { session, stream });
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "opening the server's stream early failed"),
+            Err(_) => tracing::debug!("the server did not open its stream in time"),
+        }
     }
 
     /// Opens a new upstream session with the client's original `initialize` (once, however many
@@ -114,6 +151,7 @@ impl HttpLink {
             session: Mutex::new(None),
             initialize: Mutex::new(None),
             reinit: tokio::sync::Mutex::new(()),
+            early_stream: Mutex::new(None),
         }
     }
 
@@ -121,17 +159,25 @@ impl HttpLink {
         self.upstream.url()
     }
 
-    /// Opens the server's own stream on the current session.
+    /// The server's own stream on the current session: the one opened early when it is still
+    /// for this session and open, otherwise a new one.
     pub async fn open_stream(
         &self,
         pv: Option<&str>,
     ) -> Result<Option<MessageStream>, UpstreamError> {
         let session = self.session.lock().clone();
+        let early = self.early_stream.lock().take();
+        if let Some(early) = early
+            && session.as_deref() == Some(early.session.as_str())
+        {
+            return Ok(Some(early.stream));
+        }
         self.upstream.open_stream(session.as_deref(), pv).await
     }
 
     /// Ends the upstream session.
     pub async fn close(&self, pv: Option<&str>) {
+        self.early_stream.lock().take();
         let session = self.session.lock().take();
         if let Some(s) = session {
             if let Err(e) = self.upstream.delete(&s, pv).await {
@@ -139,4 +185,14 @@ impl HttpLink {
             }
         }
     }
+}
+
+/// Whether a client message is the `notifications/initialized` that completes the handshake.
+/// Short messages only: the notification is tiny, and the hot path's big calls skip the parse.
+fn is_initialized_notification(message: &[u8]) -> bool {
+    message.len() < 256
+        && message
+            .windows(b"notifications/initialized".len())
+            .any(|w| w == b"notifications/initialized")
+        && Message::parse(message).is_ok_and(|m| m.method() == "notifications/initialized")
 }
