@@ -133,15 +133,11 @@ fn the_labelled_set_is_big_and_varied_enough() {
     assert!(servers.len() >= 8, "{} servers", servers.len());
 }
 
-#[test]
-fn accuracy_with_annotations_as_published() {
-    let s = score(&labelled_set(), false);
-    report("annotations as published", &s);
-    assert!(
-        s.accuracy() >= MIN_ACCURACY_ANNOTATED,
-        "accuracy {:.3}",
-        s.accuracy()
-    );
+/// Scores the set, prints the report, and fails below the bar.
+fn measure(title: &str, strip_annotations: bool, min_accuracy: f64) {
+    let s = score(&labelled_set(), strip_annotations);
+    report(title, &s);
+    assert!(s.accuracy() >= min_accuracy, "accuracy {:.3}", s.accuracy());
     assert!(
         s.accuracy_without_twenty() >= MIN_ACCURACY_WITHOUT_TWENTY,
         "accuracy without Twenty {:.3}",
@@ -156,23 +152,11 @@ fn accuracy_with_annotations_as_published() {
 }
 
 #[test]
+fn accuracy_with_annotations_as_published() {
+    measure("annotations as published", false, MIN_ACCURACY_ANNOTATED);
+}
+
+#[test]
 fn accuracy_with_annotations_stripped() {
-    let s = score(&labelled_set(), true);
-    report("annotations stripped", &s);
-    assert!(
-        s.accuracy() >= MIN_ACCURACY_STRIPPED,
-        "accuracy {:.3}",
-        s.accuracy()
-    );
-    assert!(
-        s.accuracy_without_twenty() >= MIN_ACCURACY_WITHOUT_TWENTY,
-        "accuracy without Twenty {:.3}",
-        s.accuracy_without_twenty()
-    );
-    // Not one execute, destructive or financial tool may be called Read.
-    assert!(
-        s.dangerous_as_read.is_empty(),
-        "dangerous tools called Read: {:?}",
-        s.dangerous_as_read
-    );
+    measure("annotations stripped", true, MIN_ACCURACY_STRIPPED);
 }
