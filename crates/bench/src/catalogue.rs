@@ -1,11 +1,11 @@
 //! The tool catalogue `bench-upstream` serves: the 219 tools of the Twenty CRM fixture
-//! (`crates/testkit/fixtures/twenty-crm-tools.json`, embedded at build time) plus `echo`,
+//! (`crates/demo-server/fixtures/twenty-crm-tools.json`, embedded at build time) plus `echo`,
 //! serialised once, minified, when the server starts.
 
 use serde_json::{Value, json};
 
-/// The Twenty CRM fixture, as shipped in the testkit.
-const TWENTY_FIXTURE: &str = include_str!("../../testkit/fixtures/twenty-crm-tools.json");
+/// The Twenty CRM fixture, as shipped in the demo server.
+const TWENTY_FIXTURE: &str = include_str!("../../demo-server/fixtures/twenty-crm-tools.json");
 
 /// The name of the cheap tool every `tools/call` benchmark uses.
 pub const ECHO: &str = "echo";

@@ -4,7 +4,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use toolgate_catalog::{ToolDefinition, classify};
 
 fn twenty() -> Vec<ToolDefinition> {
-    let text = include_str!("../../testkit/fixtures/twenty-crm-tools.json");
+    let text = include_str!("../../demo-server/fixtures/twenty-crm-tools.json");
     let doc: serde_json::Value = serde_json::from_str(text).expect("fixture parses");
     doc["tools"]
         .as_array()

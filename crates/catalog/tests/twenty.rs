@@ -4,7 +4,7 @@
 use toolgate_catalog::{Category, ToolDefinition, classify, classify_with_override};
 
 fn twenty() -> Vec<ToolDefinition> {
-    let text = include_str!("../../testkit/fixtures/twenty-crm-tools.json");
+    let text = include_str!("../../demo-server/fixtures/twenty-crm-tools.json");
     let doc: serde_json::Value = serde_json::from_str(text).expect("fixture parses");
     doc["tools"]
         .as_array()

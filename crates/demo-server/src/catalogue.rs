@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::minify::minify;
+use crate::minify::minify;
 
 /// The 219 tool definitions, in the shape of a `tools/list` result of the Twenty CRM MCP server.
-pub const FIXTURE: &str = include_str!("../../fixtures/twenty-crm-tools.json");
+pub const FIXTURE: &str = include_str!("../fixtures/twenty-crm-tools.json");
 
 /// What a `tools/call` needs to know about one tool.
 #[derive(Debug)]

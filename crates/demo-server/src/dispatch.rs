@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::catalogue::Catalogue;
+use crate::catalogue::Catalogue;
 
 /// Protocol revisions echoed back when a client asks for them; anything else gets the first.
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];

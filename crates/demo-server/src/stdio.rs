@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, BufWriter, Write};
 
-use toolgate_testkit::twenty::TwentyServer;
+use crate::TwentyServer;
 
 /// Serves until stdin closes.
 pub fn serve(server: &TwentyServer) -> io::Result<()> {

@@ -10,7 +10,7 @@ use toolgate_policy::{Call, Decision, Identity, NoCounterState, Policy, SourceFo
 fn tool_names() -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../testkit/fixtures/twenty-crm-tools.json"
+        "/../demo-server/fixtures/twenty-crm-tools.json"
     );
     let text = std::fs::read_to_string(path).expect("twenty-crm-tools.json fixture");
     let doc: Value = serde_json::from_str(&text).expect("fixture is JSON");

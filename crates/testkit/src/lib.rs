@@ -1,4 +1,4 @@
-//! Test support for toolgate: a mock upstream with the 219-tool Twenty-like catalogue, and bounded helpers
+//! Test support for toolgate: the 219-tool Twenty-like server as a binary (stdio and HTTP), and bounded helpers
 //! that start real third-party MCP servers and run real third-party MCP clients against the gateway.
 //!
 //! The third-party peers are installed by `bash peers/setup.sh` into `<repo>/.peers` (or `$TOOLGATE_PEERS`).
@@ -22,7 +22,8 @@ mod paths;
 mod servers;
 mod twenty_bin;
 
-pub mod twenty;
+/// The Twenty-like server itself lives in its own crate, shipped with toolgate for `toolgate demo`.
+pub use toolgate_demo_server as twenty;
 
 pub use child::ChildGuard;
 pub use client::{McpClient, conformance, inspector_cli};

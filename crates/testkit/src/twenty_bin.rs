@@ -79,16 +79,22 @@ fn locate_or_build() -> PathBuf {
     bin
 }
 
-/// The binary exists and is newer than every source file of this crate.
+/// The binary exists and is newer than every source file of this crate and of the demo server.
 fn is_fresh(bin: &Path) -> bool {
     let Some(built) = modified(bin) else {
         return false;
     };
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let newest = ["src", "fixtures", "Cargo.toml"]
-        .iter()
-        .filter_map(|p| newest_in(&crate_dir.join(p)))
-        .max();
+    // The server's code and catalogue live in the demo-server crate beside this one.
+    let demo_server = crate_dir.join("../demo-server");
+    let newest = [
+        &crate_dir.join("src"),
+        &crate_dir.join("Cargo.toml"),
+        &demo_server,
+    ]
+    .iter()
+    .filter_map(|p| newest_in(p))
+    .max();
     newest.is_none_or(|n| n <= built)
 }
 

@@ -261,7 +261,7 @@ fn compiled_json_ok(policy: &StarterPolicy) {
 #[test]
 fn the_twenty_catalogue_compiles_and_counts_add_up() {
     let doc: Value = serde_json::from_str(include_str!(
-        "../../../testkit/fixtures/twenty-crm-tools.json"
+        "../../../demo-server/fixtures/twenty-crm-tools.json"
     ))
     .unwrap();
     let tools: Vec<(String, Classification)> = doc["tools"]

@@ -6,7 +6,6 @@
 //! `structuredContent` as `"headers": {name: value}`.
 
 mod http;
-mod stdio;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,7 +30,7 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["stdio"] => match stdio::serve(&server) {
+        ["stdio"] => match toolgate_testkit::twenty::stdio::serve(&server) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("twenty-mcp: stdio: {e}");
