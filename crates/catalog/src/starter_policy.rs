@@ -305,21 +305,22 @@ impl StarterPolicy {
         match treatment {
             Treatment::Allow => "allowed.".into(),
             Treatment::LimitWrites => format!(
-                "at most {WRITES_PER_MINUTE} calls per minute per grant, all of them together (counter {})",
+                "at most {WRITES_PER_MINUTE} calls per minute per grant, all of them together (counter {}).",
                 self.writes_counter()
             ),
             Treatment::LimitExecutes => format!(
-                "at most {EXECUTES_PER_MINUTE} calls per minute per grant, all of them together (counter {})",
+                "at most {EXECUTES_PER_MINUTE} calls per minute per grant, all of them together (counter {}).",
                 self.executes_counter()
             ),
             Treatment::ApproveDestructive => format!(
-                "can lose data for good: each call waits for a person's approval ({APPROVAL_TIMEOUT} at most)."
+                "they can lose data for good, so each call waits for a person's approval ({APPROVAL_TIMEOUT} at most)."
             ),
             Treatment::ApproveFinancial => format!(
-                "move or commit money: each call waits for a person's approval ({APPROVAL_TIMEOUT} at most)."
+                "they move or commit money, so each call waits for a person's approval ({APPROVAL_TIMEOUT} at most)."
             ),
             Treatment::DenyCredentials => {
-                "read or manage credentials, keys, tokens or connected accounts: denied.".into()
+                "they read or manage credentials, keys, tokens or connected accounts: denied."
+                    .into()
             }
         }
     }

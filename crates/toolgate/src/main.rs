@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod init;
 mod policy_cmd;
 mod reload;
 
@@ -77,6 +78,9 @@ enum Command {
     Kill(cli::kill::KillArgs),
     /// List, show, approve and deny tool calls held for a person's approval.
     Approvals(cli::approvals::ApprovalsArgs),
+    /// List a server's tools, classify them by risk and write a starter policy (deny by default,
+    /// reads allowed, writes and executes rate-limited, destructive and financial held for approval).
+    Init(init::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
             | Command::Audit(_)
             | Command::Kill(_)
             | Command::Approvals(_)
+            | Command::Init(_)
     );
     init_logging(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -204,6 +209,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Audit(args) => cli::audit::run(args).await,
         Command::Kill(args) => cli::kill::run(args).await,
         Command::Approvals(args) => cli::approvals::run(args).await,
+        Command::Init(args) => init::run(args).await,
     }
 }
 

@@ -1,0 +1,258 @@
+//! `toolgate init <server>`: asks a configured server for its tools, classifies them (the
+//! operator's `[servers.<name>.risk]` overrides win) and writes the starter policy an operator
+//! reviews before relying on it — to stdout, or to a file it never overwrites unless told to.
+
+use crate::cli::{Failure, finish};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use toolgate_catalog::starter_policy::{Provenance, StarterPolicy, Treatment};
+use toolgate_catalog::{Category, ToolDefinition};
+use toolgate_gateway::server::ServerRuntime;
+use toolgate_policy::SourceFormat;
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The server, by its name in the config (`[servers.<name>]`).
+    pub server: String,
+    #[arg(short, long, default_value = "toolgate.toml")]
+    pub config: PathBuf,
+    /// Write the policy to this file (YAML when it ends in .yaml or .yml, JSON with --json)
+    /// instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write JSON (no comments) instead of commented YAML.
+    #[arg(long)]
+    pub json: bool,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// How long to wait for the server to start and list its tools.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+pub async fn run(args: InitArgs) -> ExitCode {
+    finish(init(args).await)
+}
+
+async fn init(args: InitArgs) -> Result<(), Failure> {
+    let format = output_format(&args)?;
+    let timeout = crate::config::parse_duration(&args.timeout).ok_or_else(|| {
+        Failure::usage(format!(
+            "--timeout {:?} is not a duration; use e.g. 30s or 2m",
+            args.timeout
+        ))
+    })?;
+    let settings = crate::config::load(&args.config).map_err(|e| {
+        Failure::config(format!(
+            "{e}\nerror: {} is invalid ({})",
+            args.config.display(),
+            crate::plural(e.items.len(), "error")
+        ))
+    })?;
+    let Some(server) = settings.server(&args.server) else {
+        let names: Vec<&str> = settings.servers.iter().map(|s| s.name.as_str()).collect();
+        return Err(Failure::usage(if names.is_empty() {
+            format!(
+                "{} defines no servers; add a [servers.{}] table first",
+                args.config.display(),
+                args.server
+            )
+        } else {
+            format!(
+                "{} has no server {:?}; its servers: {}",
+                args.config.display(),
+                args.server,
+                names.join(", ")
+            )
+        }));
+    };
+    let tools = list_tools(server, timeout).await?;
+    let policy = starter_policy(&server.name, &tools, &server.risk);
+    let command = format!("toolgate init {}", server.name);
+    let text = render(&policy, format, &command);
+    if let Err(d) = toolgate_policy::compile(&text, "generated policy", format) {
+        return Err(Failure::runtime(format!(
+            "the generated policy does not compile (a bug in toolgate init):\n{d}"
+        )));
+    }
+    match &args.output {
+        None => {
+            print!("{text}");
+            eprintln!("{}", summary_line(&server.name, &policy));
+        }
+        Some(path) => {
+            write_new(path, &text, args.force)?;
+            eprintln!(
+                "{}\nwrote {}; to enforce it, set `policy = {:?}` under [servers.{}] in {}",
+                summary_line(&server.name, &policy),
+                path.display(),
+                path.display().to_string(),
+                server.name,
+                args.config.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// JSON with `--json`; else YAML. An output file's name must say the same, because the policy
+/// engine picks the syntax from it.
+fn output_format(args: &InitArgs) -> Result<SourceFormat, Failure> {
+    let wanted = if args.json {
+        SourceFormat::Json
+    } else {
+        SourceFormat::Yaml
+    };
+    if let Some(path) = &args.output {
+        let named = SourceFormat::from_path(&path.display().to_string());
+        if named != wanted {
+            return Err(Failure::usage(match wanted {
+                SourceFormat::Yaml => format!(
+                    "{} would be read as JSON: policy files ending in .yaml or .yml are YAML, every other file JSON\n  help: name it e.g. {}.yaml, or pass --json",
+                    path.display(),
+                    stem(path)
+                ),
+                SourceFormat::Json => format!(
+                    "{} would be read as YAML, but --json writes JSON\n  help: name it e.g. {}.json, or leave out --json",
+                    path.display(),
+                    stem(path)
+                ),
+            }));
+        }
+    }
+    Ok(wanted)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "policy".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The server's tools, listed over a short session of their own.
+pub async fn list_tools(
+    server: &toolgate_gateway::settings::ServerSettings,
+    timeout: Duration,
+) -> Result<Vec<ToolDefinition>, Failure> {
+    let runtime = ServerRuntime::new(server)
+        .map_err(|e| Failure::runtime(format!("cannot set up server {:?}: {e}", server.name)))?;
+    let listed = toolgate_gateway::catalogue::fetch::list_tools(&runtime, timeout).await;
+    runtime.stop().await;
+    let listed = listed.map_err(|e| {
+        Failure::runtime(format!(
+            "cannot list the tools of server {:?}: {e}\n  help: check that the server starts on its own ({})",
+            server.name,
+            describe_transport(&server.transport)
+        ))
+    })?;
+    Ok(listed
+        .iter()
+        .filter_map(ToolDefinition::from_value)
+        .collect())
+}
+
+fn describe_transport(transport: &toolgate_gateway::settings::Transport) -> String {
+    use toolgate_gateway::settings::Transport;
+    match transport {
+        Transport::Stdio(spec) => {
+            let mut line = spec.command.clone();
+            for a in &spec.args {
+                line.push(' ');
+                line.push_str(a);
+            }
+            format!("command: {line}")
+        }
+        Transport::Http { url, .. } | Transport::LegacySse { url, .. } => format!("url: {url}"),
+    }
+}
+
+/// Classifies every tool (an operator's category wins) into a starter policy.
+pub fn starter_policy(
+    server: &str,
+    tools: &[ToolDefinition],
+    risk: &BTreeMap<String, Category>,
+) -> StarterPolicy {
+    StarterPolicy::new(
+        server,
+        tools.iter().map(|t| {
+            let judged = toolgate_catalog::classify_with_override(t, risk.get(&t.name).copied());
+            (t.name.clone(), judged)
+        }),
+    )
+}
+
+/// The policy's text in `format`, YAML with a header naming `command` and the time.
+pub fn render(policy: &StarterPolicy, format: SourceFormat, command: &str) -> String {
+    match format {
+        SourceFormat::Json => policy.to_json(),
+        SourceFormat::Yaml => policy.to_yaml(&Provenance {
+            command,
+            generated_at: &crate::cli::format_ms(crate::cli::now_ms()),
+        }),
+    }
+}
+
+/// `crm: 219 tools: 95 read (allowed), …`.
+fn summary_line(server: &str, policy: &StarterPolicy) -> String {
+    let counts = policy.counts();
+    let total: usize = counts.values().sum();
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| {
+            format!(
+                "{n} {} ({})",
+                t.group().to_lowercase(),
+                treatment_effect(*t)
+            )
+        })
+        .collect();
+    format!(
+        "{server}: {}: {}",
+        crate::plural(total, "tool"),
+        if parts.is_empty() {
+            "nothing to allow".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    )
+}
+
+/// What a treatment does, in a few words.
+pub fn treatment_effect(t: Treatment) -> String {
+    use toolgate_catalog::starter_policy::{EXECUTES_PER_MINUTE, WRITES_PER_MINUTE};
+    match t {
+        Treatment::Allow => "allowed".into(),
+        Treatment::LimitWrites => format!("{WRITES_PER_MINUTE}/min per grant"),
+        Treatment::LimitExecutes => format!("{EXECUTES_PER_MINUTE}/min per grant"),
+        Treatment::ApproveDestructive | Treatment::ApproveFinancial => "need approval".into(),
+        Treatment::DenyCredentials => "denied".into(),
+    }
+}
+
+/// Writes `text` to a new file (or over an existing one with `force`).
+fn write_new(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::usage(format!(
+                "{} already exists; pass --force to overwrite it",
+                path.display()
+            ))
+        } else {
+            Failure::runtime(format!("cannot write {}: {e}", path.display()))
+        }
+    })?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+}
