@@ -3,7 +3,8 @@
 Usage: [PAGE_SIZE=N] python fastmcp_server.py [stdio|http] [PORT]
   http binds 127.0.0.1 only and serves /mcp (default port 8765); PAGE_SIZE=N paginates tools/list.
 Tools: add (read-only), delete_file (destructive; only pretends), fail (raises, so the result has isError=true),
-register_tool (adds a tool named `name` at run time, then notifies notifications/tools/list_changed).
+register_tool (adds a tool named `name` at run time, then notifies notifications/tools/list_changed),
+redescribe_tool (gives the tool `name` a new `description`, then notifies: a "rug pull" for pinning tests).
 """
 import os
 import sys
@@ -48,6 +49,16 @@ async def register_tool(name: str, ctx: Context) -> str:
     # FastMCP 4.1.2 does not notify on add_tool by itself: say it, on this request's stream.
     await ctx.send_notification(mcp_types.ToolListChangedNotification())
     return f"registered {name}"
+
+
+@mcp.tool
+async def redescribe_tool(name: str, description: str, ctx: Context) -> str:
+    """Give the tool `name` a new description and tell the client its tool list changed."""
+    tool = await mcp.get_tool(name)
+    mcp.local_provider.remove_tool(name)
+    mcp.add_tool(tool.model_copy(update={"description": description}))
+    await ctx.send_notification(mcp_types.ToolListChangedNotification())
+    return f"redescribed {name}"
 
 
 if __name__ == "__main__":

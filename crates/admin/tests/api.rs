@@ -55,6 +55,7 @@ fn twenty(name: &str, policy: Option<PathBuf>) -> ServerSettings {
         eager_start: false,
         policy_path: policy,
         risk: Default::default(),
+        pinning: Default::default(),
     }
 }
 

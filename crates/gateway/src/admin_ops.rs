@@ -205,6 +205,9 @@ impl Gateway {
         let grant_poller = tokio::spawn(crate::poll_store_grants(self.clone()));
         let retention = tokio::spawn(crate::apply_retention(self.clone()));
         let approval_poller = self.relay.approvals.clone().map(|a| tokio::spawn(a.poll()));
+        let pin_poller = tokio::spawn(self.catalogue.clone().poll());
+        let catalogue_refresher = tokio::spawn(crate::catalogue::refresh::run(self.clone()));
+        self.refresh_catalogue_at_start();
         let app = self.router().merge(extra);
         let result = axum::serve(
             listener,
@@ -216,6 +219,8 @@ impl Gateway {
         kill_poller.abort();
         grant_poller.abort();
         retention.abort();
+        pin_poller.abort();
+        catalogue_refresher.abort();
         if let Some(p) = approval_poller {
             p.abort();
         }

@@ -1,8 +1,9 @@
-//! The decision step for `tools/call`: the policy decides, the counter store reserves quota, and
+//! The decision step for `tools/call`: the kill switch and the pins first, then the policy decides, the counter store reserves quota, and
 //! the outcome is either "forward, holding this reservation" or an answer for the client.
 //! Quota is given back when the call never reached the server or the server answered with a
 //! JSON-RPC error (SPEC §2).
 
+use crate::catalogue::Catalogue;
 use crate::identity::Caller;
 use crate::kill_switch::KillSwitches;
 use crate::telemetry::Outcome;
@@ -28,6 +29,8 @@ pub enum Verdict {
 pub struct Enforcer {
     counters: Arc<dyn CounterStore>,
     pub kill_switches: Arc<KillSwitches>,
+    /// The pins: a quarantined tool is denied right after the kill switch.
+    pub catalogue: Option<Arc<Catalogue>>,
 }
 
 impl std::fmt::Debug for Enforcer {
@@ -48,7 +51,14 @@ impl Enforcer {
         Enforcer {
             counters,
             kill_switches,
+            catalogue: None,
         }
+    }
+
+    /// Also denies calls of tools quarantined by `catalogue`.
+    pub fn with_catalogue(mut self, catalogue: Arc<Catalogue>) -> Self {
+        self.catalogue = Some(catalogue);
+        self
     }
 
     /// Runs the decision order of SPEC §2 for one call (authentication has already happened).
@@ -78,6 +88,18 @@ impl Enforcer {
                 retry_after_s: None,
             };
             return Verdict::Answer(answer, Outcome::Denied);
+        }
+        // Then the pins: a tool whose definition changed since it was pinned is not called.
+        if let Some(catalogue) = &self.catalogue {
+            catalogue.first_use(server);
+            if let Some(reason) = catalogue.blocking(server, &call.name) {
+                let answer = GatewayAnswer::ToolDenied {
+                    reason,
+                    rule: "/pinning".into(),
+                    retry_after_s: None,
+                };
+                return Verdict::Answer(answer, Outcome::Denied);
+            }
         }
         let input = Call {
             server,

@@ -8,6 +8,10 @@
 //! - **forwarded** over the session's [`upstream::UpstreamLink`] (a stdio child or an upstream
 //!   Streamable HTTP session), its answer relayed by [`relay::finish`], which filters tool
 //!   lists and gives quota back after upstream errors.
+//!
+//! Beside the request path, [`catalogue`] lists every server's tools in the background, pins
+//! their definitions and quarantines changed ones; [`enforce`] denies a quarantined tool right
+//! after the kill switch, and [`tools_list`] / [`aggregate::lists`] leave it out of listings.
 
 pub mod admin_ops;
 pub mod aggregate;
@@ -37,6 +41,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use catalogue::Catalogue;
 use enforce::Enforcer;
 use kill_switch::KillSwitches;
 use relay::Relay;
@@ -50,6 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use telemetry::Telemetry;
 use toolgate_mcp::upstream::UpstreamError;
+use toolgate_store::CatalogueStore;
 use toolgate_store::CounterStore;
 use toolgate_store::Stores;
 use toolgate_store::audit::AuditStream;
@@ -63,6 +69,8 @@ pub struct Gateway {
     aggregates: SessionRegistry<AggregateSession>,
     reloading: tokio::sync::Mutex<()>,
     grants: GrantSource,
+    /// Every server's tools, classified and pinned.
+    pub catalogue: Arc<Catalogue>,
     /// Grants, audit log and kill switches, when a store is configured.
     pub stores: Option<Stores>,
 }
@@ -107,10 +115,19 @@ impl Gateway {
                     .with_audit(Some(s.audit_sink.clone())),
             )
         });
+        // Without a store, pins live as long as the process.
+        let catalogue_store = match &stores {
+            Some(s) => s.catalogue.clone(),
+            None => Arc::new(toolgate_store::MemoryStore::new()) as Arc<dyn CatalogueStore>,
+        };
+        let catalogue = Arc::new(Catalogue::new(catalogue_store, pin_rules(&settings)));
+        catalogue.reload_now().await?;
         let state = State::build(settings, &HashMap::new(), &grants)?;
+        let enforcer = Enforcer::new(counters, kill_switches).with_catalogue(catalogue.clone());
         let gateway = Arc::new(Gateway {
             state: ArcSwap::from_pointee(state),
-            relay: Relay::new(Enforcer::new(counters, kill_switches), telemetry, approvals),
+            catalogue,
+            relay: Relay::new(enforcer, telemetry, approvals),
             sessions: SessionRegistry::default(),
             aggregates: SessionRegistry::default(),
             reloading: tokio::sync::Mutex::new(()),
@@ -196,6 +213,15 @@ impl Gateway {
         )
         .await;
     }
+}
+
+/// Each server's pinning rules.
+fn pin_rules(settings: &Settings) -> HashMap<String, catalogue::rules::PinRules> {
+    settings
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.pinning))
+        .collect()
 }
 
 async fn poll_store_grants(gw: Arc<Gateway>) {

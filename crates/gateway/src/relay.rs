@@ -54,7 +54,7 @@ pub struct Pending {
 #[derive(Debug)]
 enum Work {
     Plain,
-    /// Drop hidden tools from the result.
+    /// Drop hidden and quarantined tools from the result.
     ToolsList(Arc<Policy>),
     /// A tool call holding quota, given back if the server answers with a JSON-RPC error.
     ToolCall(Option<ReservationTicket>),
@@ -407,7 +407,11 @@ impl Relay {
                 }
                 response
             }
-            Work::ToolsList(policy) => tools_list::filter_response(&policy, response),
+            Work::ToolsList(policy) => {
+                let pins = self.enforcer.catalogue.as_deref();
+                let server = record.audit.server.as_str();
+                tools_list::filter_response(&policy, pins.map(|c| (c, server)), response)
+            }
         };
         record.ended(Some(status));
         self.telemetry.emit(record);

@@ -67,6 +67,22 @@ impl Gateway {
             }
         }
         self.state.store(Arc::new(state));
+        self.catalogue
+            .set_rules(crate::pin_rules(&self.state().settings));
+        for s in &self.state().settings.servers {
+            let changed = summary.servers_restarted.contains(&s.name)
+                || summary.servers_added.contains(&s.name);
+            let risk_changed = old
+                .settings
+                .server(&s.name)
+                .is_some_and(|o| o.risk != s.risk);
+            if changed {
+                self.catalogue.forget(&s.name);
+            }
+            if (changed && crate::catalogue::refresh::lists_at_start(s)) || risk_changed {
+                self.catalogue.request_refresh(&s.name);
+            }
+        }
         for name in summary
             .servers_restarted
             .iter()

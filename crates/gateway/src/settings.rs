@@ -80,6 +80,8 @@ pub struct ServerSettings {
     pub policy_path: Option<PathBuf>,
     /// `[servers.<name>.risk]`: the operator's category for a tool, which beats the classifier.
     pub risk: BTreeMap<String, toolgate_catalog::Category>,
+    /// How its tools are held to their pins (`[gateway]` defaults, `[servers.<name>]` overrides).
+    pub pinning: crate::catalogue::rules::PinRules,
 }
 
 #[derive(Debug, Clone, PartialEq)]

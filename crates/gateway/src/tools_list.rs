@@ -1,8 +1,10 @@
-//! Filtering a `tools/list` result: tools the policy hides are removed, everything else about
+//! Filtering a `tools/list` result: tools the policy hides, and tools quarantined by their pins,
+//! are removed, everything else about
 //! the response (other tools' bytes, `nextCursor`, `_meta`) is kept as the server sent it. The
 //! response is read as borrowed slices, never as a tree of values: a 219-tool list is ~230 KB,
 //! and only the tools' names need looking at.
 
+use crate::catalogue::Catalogue;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -24,11 +26,19 @@ struct ToolName<'a> {
     name: Option<Cow<'a, str>>,
 }
 
-/// Returns the response with hidden tools removed. A response that is not a readable result
+/// Returns the response with hidden tools removed, and with `pins` (the catalogue and the
+/// server) the tools quarantined by their pins too. A response that is not a readable result
 /// (an error, or something malformed) passes unchanged: it lists no tools. A tool without a
 /// readable name is dropped (fail closed).
-pub fn filter_response(policy: &Policy, response: Bytes) -> Bytes {
-    if policy.hides_nothing() {
+pub fn filter_response(
+    policy: &Policy,
+    pins: Option<(&Catalogue, &str)>,
+    response: Bytes,
+) -> Bytes {
+    let quarantined = pins
+        .map(|(catalogue, server)| catalogue.hidden_in_answer(server, &response))
+        .unwrap_or_default();
+    if policy.hides_nothing() && quarantined.is_empty() {
         return response;
     }
     let Ok(parsed) = serde_json::from_slice::<Response<'_>>(&response) else {
@@ -47,7 +57,7 @@ pub fn filter_response(policy: &Policy, response: Bytes) -> Bytes {
             serde_json::from_str::<ToolName<'_>>(t.get())
                 .ok()
                 .and_then(|n| n.name)
-                .is_some_and(|name| !policy.is_hidden(&name))
+                .is_some_and(|name| !policy.is_hidden(&name) && !quarantined.contains(&*name))
         })
         .collect();
     if kept.len() == tools.len() {
@@ -83,6 +93,10 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
+    fn filter_response_for_test(policy: &Policy, response: Bytes) -> Bytes {
+        filter_response(policy, None, response)
+    }
+
     fn policy(hide: &str) -> Policy {
         let text = format!(r#"{{"version":"1","default":"allow","hide":{hide}}}"#);
         toolgate_policy::compile(&text, "p.json", toolgate_policy::SourceFormat::Json).unwrap()
@@ -93,7 +107,8 @@ mod tests {
         let resp = json!({"jsonrpc":"2.0","id":"l1","result":{
             "tools":[{"name":"a","inputSchema":{"type":"object"}},{"name":"secret_b"},{"nameless":true}],
             "nextCursor":"p2","_meta":{"x":1}}});
-        let out = filter_response(&policy(r#"["secret_*"]"#), Bytes::from(resp.to_string()));
+        let out =
+            filter_response_for_test(&policy(r#"["secret_*"]"#), Bytes::from(resp.to_string()));
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["id"], "l1");
         assert_eq!(
@@ -109,10 +124,16 @@ mod tests {
         let resp = Bytes::from(
             json!({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]}}).to_string(),
         );
-        assert_eq!(filter_response(&policy("[]"), resp.clone()), resp);
-        assert_eq!(filter_response(&policy(r#"["zzz"]"#), resp.clone()), resp);
+        assert_eq!(filter_response_for_test(&policy("[]"), resp.clone()), resp);
+        assert_eq!(
+            filter_response_for_test(&policy(r#"["zzz"]"#), resp.clone()),
+            resp
+        );
         let err =
             Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}"#);
-        assert_eq!(filter_response(&policy(r#"["a"]"#), err.clone()), err);
+        assert_eq!(
+            filter_response_for_test(&policy(r#"["a"]"#), err.clone()),
+            err
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
+use toolgate_gateway::catalogue::rules::{NewTools, PinRules, PinningMode};
 use toolgate_gateway::settings::{
     ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Transport,
 };
@@ -74,6 +75,11 @@ struct RawGateway {
     list_page_size: Option<usize>,
     /// `sqlite://path` (default `sqlite://toolgate.db` beside the config), `memory:` or `none`.
     store: Option<Spanned<String>>,
+    /// `enforce` (default), `warn` or `off`: what a tool whose definition changed since it was
+    /// pinned gets.
+    pinning: Option<Spanned<String>>,
+    /// `quarantine` (default) or `allow`: what a tool new on an already pinned server gets.
+    new_tools: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +106,10 @@ struct RawServer {
     /// Operator overrides of the catalogue's risk class, tool name → category.
     #[serde(default)]
     risk: BTreeMap<String, Spanned<String>>,
+    /// Overrides `[gateway] pinning` for this server.
+    pinning: Option<Spanned<String>>,
+    /// Overrides `[gateway] new_tools` for this server.
+    new_tools: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -383,8 +393,22 @@ pub fn parse(
     // In document order, so that errors come out in the order of the file.
     let mut servers: Vec<_> = raw.servers.iter().collect();
     servers.sort_by_key(|(_, s)| s.span().start);
+    let default_pins = pin_rules(
+        &mut cx,
+        "gateway",
+        PinRules::default(),
+        (&raw.gateway.pinning, &raw.gateway.new_tools),
+    );
     for (name, server) in servers {
-        if let Some(s) = validate_server(&mut cx, &base, name, server, env) {
+        if let Some(mut s) = validate_server(&mut cx, &base, name, server, env) {
+            let raw = server.get_ref();
+            let table = format!("servers.{name}");
+            s.pinning = pin_rules(
+                &mut cx,
+                &table,
+                default_pins,
+                (&raw.pinning, &raw.new_tools),
+            );
             settings.servers.push(s);
         }
     }
@@ -649,6 +673,7 @@ fn validate_server(
     Some(ServerSettings {
         per_session: s.per_session.as_ref().is_some_and(|v| *v.get_ref()),
         risk,
+        pinning: PinRules::default(),
         eager_start,
         name: name.to_owned(),
         transport: transport?,
@@ -656,6 +681,37 @@ fn validate_server(
         prefix,
         policy_path,
     })
+}
+
+/// `pinning` and `new_tools` of one table over `defaults`.
+fn pin_rules(
+    cx: &mut Ctx<'_>,
+    table: &str,
+    defaults: PinRules,
+    (pinning, new_tools): (&Option<Spanned<String>>, &Option<Spanned<String>>),
+) -> PinRules {
+    let mut rules = defaults;
+    if let Some(v) = pinning {
+        match PinningMode::parse(v.get_ref()) {
+            Some(mode) => rules.mode = mode,
+            None => cx.at(
+                v.span(),
+                format!("{table}.pinning {:?} is not a pinning mode", v.get_ref()),
+                Some("use \"enforce\", \"warn\" or \"off\""),
+            ),
+        }
+    }
+    if let Some(v) = new_tools {
+        match NewTools::parse(v.get_ref()) {
+            Some(n) => rules.new_tools = n,
+            None => cx.at(
+                v.span(),
+                format!("{table}.new_tools {:?} is not a choice", v.get_ref()),
+                Some("use \"quarantine\" or \"allow\""),
+            ),
+        }
+    }
+    rules
 }
 
 /// Why a policy file could not be used.
@@ -773,6 +829,38 @@ servers = ["everything"]
         };
         assert_eq!(spec.env, vec![("A".into(), "t0k".into())]);
         assert_eq!(s.grants[0].agent, "alice");
+    }
+
+    #[test]
+    fn pinning_defaults_and_overrides() {
+        let s = parse(
+            "[gateway]\npinning = \"warn\"\n[servers.a]\ncommand = \"x\"\n\
+             [servers.b]\ncommand = \"y\"\npinning = \"enforce\"\nnew_tools = \"allow\"\n",
+            Path::new("t.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        let a = s.server("a").unwrap().pinning;
+        assert_eq!(
+            (a.mode, a.new_tools),
+            (PinningMode::Warn, NewTools::Quarantine)
+        );
+        let b = s.server("b").unwrap().pinning;
+        assert_eq!(
+            (b.mode, b.new_tools),
+            (PinningMode::Enforce, NewTools::Allow)
+        );
+        let e = errors(
+            "[gateway]\npinning = \"strict\"\n[servers.a]\ncommand = \"x\"\nnew_tools = \"maybe\"\n",
+        );
+        assert!(
+            e.contains(":2:11: gateway.pinning \"strict\" is not a pinning mode"),
+            "{e}"
+        );
+        assert!(
+            e.contains("servers.a.new_tools \"maybe\" is not a choice"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -78,6 +78,10 @@ enum Command {
     Kill(cli::kill::KillArgs),
     /// List, show, approve and deny tool calls held for a person's approval.
     Approvals(cli::approvals::ApprovalsArgs),
+    /// Every server's tools by risk (category, severity, reasons) and pin state.
+    Catalog(cli::catalog::CatalogArgs),
+    /// Pinned tool definitions: list them, diff a changed one, approve its new version.
+    Pins(cli::pins::PinsArgs),
     /// List a server's tools, classify them by risk and write a starter policy (deny by default,
     /// reads allowed, writes and executes rate-limited, destructive and financial held for approval).
     Init(init::InitArgs),
@@ -93,6 +97,8 @@ fn main() -> ExitCode {
             | Command::Audit(_)
             | Command::Kill(_)
             | Command::Approvals(_)
+            | Command::Catalog(_)
+            | Command::Pins(_)
             | Command::Init(_)
     );
     init_logging(if quiet { "warn" } else { "info" });
@@ -209,6 +215,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Audit(args) => cli::audit::run(args).await,
         Command::Kill(args) => cli::kill::run(args).await,
         Command::Approvals(args) => cli::approvals::run(args).await,
+        Command::Catalog(args) => cli::catalog::run(args).await,
+        Command::Pins(args) => cli::pins::run(args).await,
         Command::Init(args) => init::run(args).await,
     }
 }

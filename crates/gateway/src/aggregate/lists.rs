@@ -6,6 +6,7 @@ use super::member::Member;
 use super::names::Namer;
 use super::rewrite::expose_uri;
 use serde_json::Value;
+use std::collections::HashSet;
 use toolgate_policy::Policy;
 
 /// The lists the gateway merges.
@@ -86,13 +87,14 @@ pub async fn fetch_all(member: &Member, kind: ListKind) -> Result<Vec<Value>, St
     ))
 }
 
-/// One upstream's items as the client sees them.
+/// One upstream's items as the client sees them (without the tools in `quarantined`).
 pub fn expose(
     kind: ListKind,
     server: &str,
     policy: &Policy,
     namer: &Namer,
     items: Vec<Value>,
+    quarantined: &HashSet<String>,
 ) -> Vec<Value> {
     items
         .into_iter()
@@ -100,7 +102,9 @@ pub fn expose(
             match kind {
                 ListKind::Tools | ListKind::Prompts => {
                     let name = item.get("name")?.as_str()?.to_owned();
-                    if kind == ListKind::Tools && policy.is_hidden(&name) {
+                    if kind == ListKind::Tools
+                        && (policy.is_hidden(&name) || quarantined.contains(&name))
+                    {
                         return None;
                     }
                     item["name"] = Value::String(namer.expose(server, &name));
@@ -152,8 +156,25 @@ mod tests {
             json!({"name":"secret_x"}),
             json!({"noname":1}),
         ];
-        let out = expose(ListKind::Tools, "files", &policy, &namer, items);
+        let out = expose(
+            ListKind::Tools,
+            "files",
+            &policy,
+            &namer,
+            items.clone(),
+            &HashSet::new(),
+        );
         assert_eq!(out, vec![json!({"name":"files__read","inputSchema":{}})]);
+        let quarantined = HashSet::from(["read".to_owned()]);
+        let out = expose(
+            ListKind::Tools,
+            "files",
+            &policy,
+            &namer,
+            items,
+            &quarantined,
+        );
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -1,4 +1,270 @@
 //! The gateway's catalogue of every server's tools: listing them from the server itself (so the
-//! operator can review them before any client asks), classifying each by risk.
+//! operator can review them before any client asks), classifying each by risk, and holding each
+//! tool to the definition pinned when it was first seen. A tool whose definition changed, or that
+//! appeared after its server's tools were pinned, is quarantined — hidden from every `tools/list`
+//! and denied in `tools/call` — until an operator approves it (`pinning = "warn"` only logs and
+//! audits). The store is the truth; this keeps a view of it in memory for the hot path, refreshed
+//! when the store's pins version moves (so approvals made by the CLI count within a second).
 
 pub mod fetch;
+pub mod listing;
+pub mod refresh;
+pub mod rules;
+pub mod view;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rules::{NewTools, PinRules, PinningMode};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use toolgate_store::{CatalogueStore, StoreError};
+use view::{PinView, Problem};
+
+/// The catalogue, its pins in memory, and the queue of servers to list again.
+pub struct Catalogue {
+    pub store: Arc<dyn CatalogueStore>,
+    rules: ArcSwap<HashMap<String, PinRules>>,
+    view: ArcSwap<PinView>,
+    /// Problems seen in relayed listings that the store may not know yet: server → tool →
+    /// (listed digest, problem). Cleared when a refresh of the server has been recorded.
+    marks: Mutex<HashMap<String, listing::Findings>>,
+    cache: listing::ListingCache,
+    /// Servers listed (or asked to be) since this process started.
+    requested: Mutex<HashSet<String>>,
+    requests: mpsc::UnboundedSender<String>,
+    queue: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    version_seen: AtomicU64,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("servers", &self.view.load().servers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Catalogue {
+    pub fn new(store: Arc<dyn CatalogueStore>, rules: HashMap<String, PinRules>) -> Catalogue {
+        let (requests, queue) = mpsc::unbounded_channel();
+        Catalogue {
+            store,
+            rules: ArcSwap::from_pointee(rules),
+            view: ArcSwap::default(),
+            marks: Mutex::default(),
+            cache: listing::ListingCache::default(),
+            requested: Mutex::default(),
+            requests,
+            queue: Mutex::new(Some(queue)),
+            version_seen: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// The rules of every server (on start and after a reload).
+    pub fn set_rules(&self, rules: HashMap<String, PinRules>) {
+        self.rules.store(Arc::new(rules));
+    }
+
+    pub fn rules(&self, server: &str) -> PinRules {
+        self.rules.load().get(server).copied().unwrap_or_default()
+    }
+
+    /// Asks for `server` to be listed again soon (in the background; requests close together are
+    /// merged).
+    pub fn request_refresh(&self, server: &str) {
+        self.requested.lock().insert(server.to_owned());
+        let _ = self.requests.send(server.to_owned());
+    }
+
+    /// Lists `server` the first time it is used by a client (lazy stdio servers are not started
+    /// just to be catalogued).
+    pub fn first_use(&self, server: &str) {
+        if !self.requested.lock().contains(server) {
+            self.request_refresh(server);
+        }
+    }
+
+    /// Forgets that `server` was listed (its definition changed on reload).
+    pub fn forget(&self, server: &str) {
+        self.requested.lock().remove(server);
+    }
+
+    /// Notices `notifications/tools/list_changed` in a message relayed from `server`.
+    pub fn observe(&self, server: &str, message: &[u8]) {
+        const NEEDLE: &[u8] = b"notifications/tools/list_changed";
+        // Notifications are short; answers (which may quote the method name) are not looked into.
+        if message.len() < 512 && message.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+            tracing::debug!(server, "tools/list_changed seen; refreshing the catalogue");
+            self.request_refresh(server);
+        }
+    }
+
+    /// Reads the pins from the store when its pins version moved (or always, with `force`).
+    pub async fn reload(&self, force: bool) -> Result<(), StoreError> {
+        let version = self.store.pins_version().await?;
+        if !force && version == self.version_seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let entries = self.store.entries(None).await?;
+        let generation = self.view.load().generation + 1;
+        let view = PinView::build(entries, generation);
+        {
+            let mut marks = self.marks.lock();
+            for (server, tools) in marks.iter_mut() {
+                let pins = view.servers.get(server);
+                tools.retain(|tool, (digest, _)| {
+                    pins.and_then(|p| p.pinned.get(tool))
+                        .is_none_or(|pin| pin.digest != *digest)
+                });
+            }
+        }
+        self.view.store(Arc::new(view));
+        self.version_seen.store(version, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Re-reads the pins every second until the process ends.
+    pub async fn poll(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.reload(false).await {
+                tracing::error!(error = %e, "cannot read the pins; keeping the last known ones");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Why a call of `tool` on `server` must be denied, if it must.
+    pub fn blocking(&self, server: &str, tool: &str) -> Option<String> {
+        let rules = self.rules(server);
+        if rules.mode != PinningMode::Enforce {
+            return None;
+        }
+        let view = self.view.load();
+        let problem = match view
+            .servers
+            .get(server)
+            .and_then(|p| p.quarantined.get(tool))
+        {
+            Some(p) => p.clone(),
+            None => self
+                .marks
+                .lock()
+                .get(server)
+                .and_then(|m| m.get(tool))
+                .map(|(_, p)| p.clone())?,
+        };
+        quarantines(rules, &problem).then(|| reason(server, tool, &problem))
+    }
+
+    /// The tools of a relayed `tools/list` answer from `server` to hide.
+    pub fn hidden_in_answer(&self, server: &str, response: &Bytes) -> HashSet<String> {
+        self.hidden_by(server, |generation, pins| {
+            self.cache.page(server, generation, pins, response)
+        })
+    }
+
+    /// The tools of a list of tool objects from `server` to hide.
+    pub fn hidden_in_items(&self, server: &str, items: &[Value]) -> HashSet<String> {
+        self.hidden_by(server, |generation, pins| {
+            Some(self.cache.items(server, generation, pins, items))
+        })
+    }
+
+    fn hidden_by(
+        &self,
+        server: &str,
+        check: impl FnOnce(u64, &view::ServerPins) -> Option<Arc<listing::Findings>>,
+    ) -> HashSet<String> {
+        let rules = self.rules(server);
+        if rules.mode == PinningMode::Off {
+            return HashSet::new();
+        }
+        let view = self.view.load();
+        let Some(pins) = view.servers.get(server) else {
+            // Not catalogued yet: the first listing pins what it sees.
+            self.first_use(server);
+            return HashSet::new();
+        };
+        let Some(findings) = check(view.generation, pins) else {
+            return HashSet::new();
+        };
+        if findings.is_empty() {
+            return HashSet::new();
+        }
+        self.mark(server, pins, &findings);
+        if rules.mode == PinningMode::Warn {
+            return HashSet::new();
+        }
+        findings
+            .iter()
+            .filter(|(_, (_, p))| quarantines(rules, p))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Remembers problems the store does not know yet, and has the server listed again.
+    fn mark(&self, server: &str, pins: &view::ServerPins, findings: &listing::Findings) {
+        let mut marks = self.marks.lock();
+        let server_marks = marks.entry(server.to_owned()).or_default();
+        let mut unknown = false;
+        for (tool, (digest, problem)) in findings {
+            if pins.quarantined.get(tool) == Some(problem) {
+                continue;
+            }
+            if server_marks.get(tool).is_none_or(|(d, _)| d != digest) {
+                tracing::warn!(
+                    server,
+                    tool,
+                    ?problem,
+                    "a relayed tools/list does not match the pins"
+                );
+                server_marks.insert(tool.clone(), (digest.clone(), problem.clone()));
+                unknown = true;
+            }
+        }
+        drop(marks);
+        if unknown {
+            self.request_refresh(server);
+        }
+    }
+
+    /// Forgets the marks of `server` (its listing was just recorded).
+    fn clear_marks(&self, server: &str) {
+        self.marks.lock().remove(server);
+    }
+
+    /// The queue of refresh requests, taken once by the worker that serves them.
+    fn take_queue(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.queue.lock().take()
+    }
+}
+
+/// Whether `problem` keeps the tool out under `rules` (pinning enforced).
+fn quarantines(rules: PinRules, problem: &Problem) -> bool {
+    match problem {
+        Problem::Changed { .. } => true,
+        Problem::New => rules.new_tools == NewTools::Quarantine,
+    }
+}
+
+/// The denial a quarantined tool's caller reads.
+pub fn reason(server: &str, tool: &str, problem: &Problem) -> String {
+    let what = match problem {
+        Problem::Changed { fields } if !fields.is_empty() => {
+            format!(
+                "tool {tool:?} changed since it was pinned ({})",
+                fields.join(", ")
+            )
+        }
+        Problem::Changed { .. } => format!("tool {tool:?} changed since it was pinned"),
+        Problem::New => {
+            format!("tool {tool:?} is new on server {server:?} since its tools were pinned")
+        }
+    };
+    format!("{what}; an operator must approve it: toolgate pins approve {server} {tool}")
+}

@@ -250,7 +250,19 @@ async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -
         match tokio::time::timeout(timeout, lists::fetch_all(&member, kind)).await {
             Ok(Ok(items)) => {
                 let policy = session.caller.policy_for(&member.server);
-                Ok(lists::expose(kind, name, &policy, &gw.state().namer, items))
+                let quarantined = match kind {
+                    ListKind::Tools => gw.catalogue.hidden_in_items(name, &items),
+                    _ => Default::default(),
+                };
+                let namer = &gw.state().namer;
+                Ok(lists::expose(
+                    kind,
+                    name,
+                    &policy,
+                    namer,
+                    items,
+                    &quarantined,
+                ))
             }
             Ok(Err(e)) => {
                 session.mark_down(name, e.clone());
@@ -601,9 +613,15 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
         match m.link.open_stream(m.protocol_version.as_deref()).await {
             Ok(Some(s)) => {
                 let server = m.server.name.clone();
+                let catalogue = gw.catalogue.clone();
                 streams.push(
-                    s.map(move |msg| msg.map(|b| rewrite::from_upstream(&server, b)))
-                        .boxed(),
+                    s.map(move |msg| {
+                        msg.map(|b| {
+                            catalogue.observe(&server, &b);
+                            rewrite::from_upstream(&server, b)
+                        })
+                    })
+                    .boxed(),
                 );
             }
             Ok(None) => {}

@@ -332,7 +332,14 @@ pub async fn get(
         .map(str::to_owned)
         .or_else(|| session.protocol_version());
     match session.link.open_stream(pv.as_deref()).await {
-        Ok(Some(stream)) => sse_response(respond::stream_body(stream, None)),
+        Ok(Some(stream)) => {
+            let catalogue = gw.catalogue.clone();
+            let observe: respond::Rewrite = Arc::new(move |m| {
+                catalogue.observe(&server, &m);
+                m
+            });
+            sse_response(respond::stream_body(stream, Some(observe)))
+        }
         Ok(None) => (
             StatusCode::METHOD_NOT_ALLOWED,
             "this server offers no standalone stream",

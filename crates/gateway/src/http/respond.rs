@@ -172,6 +172,7 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
                 let out = gw.relay.finish(pending, current).await;
                 return json_response(StatusCode::OK, out.to_vec());
             }
+            gw.catalogue.observe(server, &current);
             current = match tokio::time::timeout_at(deadline, messages.next()).await {
                 Ok(Some(Ok(m))) => apply(m),
                 _ => {
@@ -233,6 +234,7 @@ fn relay_stream(
                 Some((Ok(sse::encode_message(&out)), st))
             }
             Ok(m) => {
+                st.gw.catalogue.observe(&st.server, &m);
                 st.pending = Some(pending);
                 Some((Ok(sse::encode_message(&m)), st))
             }

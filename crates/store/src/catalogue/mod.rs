@@ -81,6 +81,23 @@ impl CatalogueEntry {
         self.state != PinState::Pinned
     }
 
+    /// The line diff an approver reads: pinned against current (a new tool against nothing).
+    pub fn diff(&self) -> String {
+        let empty = serde_json::Value::Object(serde_json::Map::new());
+        let pinned = match (&self.pinned, self.state) {
+            (Some(p), _) => &p.definition,
+            (None, _) => &empty,
+        };
+        definition_diff(pinned, &self.current.definition)
+    }
+
+    /// The entry as the CLI's `--json` and the admin API show it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["changed_fields"] = serde_json::json!(self.changed_fields());
+        v
+    }
+
     /// The pinned members that differ between the pinned and the current version (empty for a
     /// pinned or a new tool).
     pub fn changed_fields(&self) -> Vec<String> {

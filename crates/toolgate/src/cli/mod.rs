@@ -5,8 +5,10 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod catalog;
 pub mod grant;
 pub mod kill;
+pub mod pins;
 
 use clap::Args;
 use std::path::PathBuf;

@@ -1,0 +1,228 @@
+//! Checking a relayed `tools/list` answer against the pins, so that a changed tool is hidden even
+//! before the background refresh has recorded the change. `tools/list` is on the hot path, so the
+//! verdict on an answer is remembered with the answer's bytes: the same answer again (only its
+//! JSON-RPC id differs) costs one comparison of bytes, not a parse and 200 SHA-256s.
+
+use super::view::{Problem, ServerPins};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+use std::sync::Arc;
+use toolgate_store::catalogue::ToolDigest;
+
+/// The listed tools that do not match their pins: name → (listed digest, what is wrong).
+pub type Findings = HashMap<String, (String, Problem)>;
+
+/// Verified pages remembered per server (a paginated list has several).
+const PAGES_PER_SERVER: usize = 8;
+
+struct Page {
+    generation: u64,
+    bytes: Bytes,
+    /// Where the JSON-RPC id is in `bytes`: everything else must match for a hit.
+    id: Range<usize>,
+    findings: Arc<Findings>,
+}
+
+struct Items {
+    generation: u64,
+    items: Vec<Value>,
+    findings: Arc<Findings>,
+}
+
+/// The verdicts on the last answers of each server.
+#[derive(Default)]
+pub struct ListingCache {
+    pages: Mutex<HashMap<String, VecDeque<Page>>>,
+    items: Mutex<HashMap<String, Items>>,
+}
+
+impl std::fmt::Debug for ListingCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListingCache")
+    }
+}
+
+impl ListingCache {
+    /// The findings on a raw `tools/list` response of `server`; `None` when it is not a readable
+    /// list of tools.
+    pub fn page(
+        &self,
+        server: &str,
+        generation: u64,
+        pins: &ServerPins,
+        response: &Bytes,
+    ) -> Option<Arc<Findings>> {
+        if let Some(pages) = self.pages.lock().get(server) {
+            for page in pages {
+                if page.generation == generation && same_result(page, response) {
+                    return Some(page.findings.clone());
+                }
+            }
+        }
+        let (id, findings) = check_page(pins, response)?;
+        let findings = Arc::new(findings);
+        let mut all = self.pages.lock();
+        let pages = all.entry(server.to_owned()).or_default();
+        pages.retain(|p| p.generation == generation);
+        if pages.len() >= PAGES_PER_SERVER {
+            pages.pop_front();
+        }
+        pages.push_back(Page {
+            generation,
+            bytes: response.clone(),
+            id,
+            findings: findings.clone(),
+        });
+        Some(findings)
+    }
+
+    /// The findings on a list of tool objects (the aggregate endpoint reads lists as values).
+    pub fn items(
+        &self,
+        server: &str,
+        generation: u64,
+        pins: &ServerPins,
+        items: &[Value],
+    ) -> Arc<Findings> {
+        if let Some(cached) = self.items.lock().get(server)
+            && cached.generation == generation
+            && cached.items == items
+        {
+            return cached.findings.clone();
+        }
+        let findings = Arc::new(check_items(pins, items.iter()));
+        self.items.lock().insert(
+            server.to_owned(),
+            Items {
+                generation,
+                items: items.to_vec(),
+                findings: findings.clone(),
+            },
+        );
+        findings
+    }
+}
+
+/// True when `response` is the cached page with another id: the bytes before and after the id
+/// are the same, and what is between them is one JSON number or string.
+fn same_result(page: &Page, response: &[u8]) -> bool {
+    let (prefix, suffix) = (&page.bytes[..page.id.start], &page.bytes[page.id.end..]);
+    if response.len() <= prefix.len() + suffix.len()
+        || !response.starts_with(prefix)
+        || !response.ends_with(suffix)
+    {
+        return false;
+    }
+    let id = &response[prefix.len()..response.len() - suffix.len()];
+    matches!(
+        serde_json::from_slice::<Value>(id),
+        Ok(Value::Number(_) | Value::String(_))
+    )
+}
+
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(borrow)]
+    id: &'a RawValue,
+    #[serde(borrow)]
+    result: ToolsResult<'a>,
+}
+
+#[derive(Deserialize)]
+struct ToolsResult<'a> {
+    #[serde(borrow)]
+    tools: Vec<&'a RawValue>,
+}
+
+fn check_page(pins: &ServerPins, response: &[u8]) -> Option<(Range<usize>, Findings)> {
+    let parsed: Response<'_> = serde_json::from_slice(response).ok()?;
+    let start = parsed.id.get().as_ptr() as usize - response.as_ptr() as usize;
+    let id = start..start + parsed.id.get().len();
+    let tools: Vec<Value> = parsed
+        .result
+        .tools
+        .iter()
+        .filter_map(|t| serde_json::from_str(t.get()).ok())
+        .collect();
+    Some((id, check_items(pins, tools.iter())))
+}
+
+fn check_items<'a>(pins: &ServerPins, items: impl Iterator<Item = &'a Value>) -> Findings {
+    items
+        .filter_map(|tool| {
+            let digest = ToolDigest::of(tool)?;
+            let problem = pins.problem(digest.name(), &digest.digest, &digest.definition)?;
+            Some((digest.name().to_owned(), (digest.digest, problem)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::view::Pin;
+    use serde_json::json;
+
+    fn pins() -> ServerPins {
+        let tool = json!({"name":"a","description":"A."});
+        let d = ToolDigest::of(&tool).unwrap();
+        let mut p = ServerPins::default();
+        p.pinned.insert(
+            "a".into(),
+            Pin {
+                digest: d.digest,
+                definition: d.definition,
+            },
+        );
+        p
+    }
+
+    fn response(id: &str, description: &str) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{{"name":"a","description":"{description}"}},{{"name":"b"}}]}}}}"#
+        ))
+    }
+
+    #[test]
+    fn findings_are_computed_once_per_answer_and_reused_across_ids() {
+        let cache = ListingCache::default();
+        let p = pins();
+        let first = cache.page("s", 1, &p, &response("1", "A.")).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first["b"].1, Problem::New);
+        let again = cache.page("s", 1, &p, &response("\"x-7\"", "A.")).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the cached verdict is reused");
+        let changed = cache.page("s", 1, &p, &response("2", "A!")).unwrap();
+        assert_eq!(
+            changed["a"].1,
+            Problem::Changed {
+                fields: vec!["description".into()]
+            }
+        );
+        let new_generation = cache.page("s", 2, &p, &response("1", "A.")).unwrap();
+        assert!(!Arc::ptr_eq(&first, &new_generation));
+        assert!(
+            cache
+                .page("s", 2, &p, &Bytes::from_static(b"{\"x\":1}"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_id_cannot_smuggle_a_different_result() {
+        let cache = ListingCache::default();
+        let p = pins();
+        cache.page("s", 1, &p, &response("1", "A.")).unwrap();
+        // Same prefix and suffix, but what sits in the id's place is not one scalar.
+        let sneaky = response("1,\"x\":[1]", "A.");
+        let page = cache.pages.lock()["s"][0].bytes.clone();
+        assert_ne!(page, sneaky);
+        let findings = cache.page("s", 1, &p, &sneaky);
+        assert!(findings.is_none() || findings.unwrap().len() == 1);
+    }
+}

@@ -1,0 +1,265 @@
+//! Keeping the stored catalogue current without ever blocking a client: refresh requests (start,
+//! first use, reload, `list_changed`, a relayed listing that disagrees with the pins) queue up,
+//! requests close together are merged, each server is listed by one task at a time over its own
+//! short session, and a listing that fails is logged and tried again later. Every pin event goes
+//! to the admin audit stream.
+
+use super::rules::{NewTools, PinRules, PinningMode};
+use super::{Catalogue, fetch};
+use crate::Gateway;
+use crate::enforce::now_ms;
+use parking_lot::Mutex;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use toolgate_catalog::{ToolDefinition, classify_with_override};
+use toolgate_store::StoreError;
+use toolgate_store::audit::AdminEvent;
+use toolgate_store::catalogue::{ObservedTool, PinEvent, PinEventKind, PinState, ToolDigest};
+
+/// Requests this close together are served by one listing.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// A failed listing is tried again after this long.
+const RETRY_AFTER: Duration = Duration::from_secs(15);
+
+/// The actor of the gateway's own admin events.
+pub const ACTOR: &str = "toolgate";
+
+/// Serves refresh requests until the process ends (started with the gateway).
+pub async fn run(gw: Arc<Gateway>) {
+    let Some(mut queue) = gw.catalogue.take_queue() else {
+        return;
+    };
+    // server → asked again while being listed
+    let running: Arc<Mutex<HashMap<String, bool>>> = Arc::default();
+    while let Some(first) = queue.recv().await {
+        let mut batch = HashSet::from([first]);
+        let pause = tokio::time::sleep(DEBOUNCE);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                Some(server) = queue.recv() => { batch.insert(server); }
+            }
+        }
+        for server in batch {
+            if let Some(again) = running.lock().get_mut(&server) {
+                *again = true;
+                continue;
+            }
+            running.lock().insert(server.clone(), false);
+            tokio::spawn(refresh_until_settled(gw.clone(), server, running.clone()));
+        }
+    }
+}
+
+async fn refresh_until_settled(
+    gw: Arc<Gateway>,
+    server: String,
+    running: Arc<Mutex<HashMap<String, bool>>>,
+) {
+    loop {
+        if let Err(reason) = gw.refresh_catalogue(&server).await {
+            tracing::warn!(server, %reason, retry_in = ?RETRY_AFTER, "cannot refresh the catalogue; the server stays usable");
+            let catalogue = gw.catalogue.clone();
+            let again = server.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(RETRY_AFTER).await;
+                catalogue.request_refresh(&again);
+            });
+        }
+        let mut r = running.lock();
+        if r.get(&server) == Some(&true) {
+            r.insert(server.clone(), false);
+            continue;
+        }
+        r.remove(&server);
+        return;
+    }
+}
+
+impl Gateway {
+    /// Lists `server` now, classifies its tools, records the listing (pinning or quarantining)
+    /// and audits what changed. Errors say why the listing could not be taken or recorded.
+    pub async fn refresh_catalogue(&self, server: &str) -> Result<Vec<PinEvent>, String> {
+        let state = self.state();
+        let Some(runtime) = state.servers.get(server).cloned() else {
+            return Ok(Vec::new());
+        };
+        let risk = runtime_risk(&state, server);
+        let tools = fetch::list_tools(&runtime, state.settings.upstream_connect_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let observed = observe(&tools, &risk);
+        let rules = self.catalogue.rules(server);
+        let events = self
+            .catalogue
+            .store
+            .record_listing(
+                server,
+                observed,
+                rules.new_tools == NewTools::Allow,
+                now_ms(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.catalogue.clear_marks(server);
+        self.catalogue
+            .reload(true)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(server, tools = events.len(), "catalogue refreshed");
+        if let Err(e) = self.audit_pin_events(server, rules, &events).await {
+            tracing::error!(server, error = %e, "cannot write pin events to the admin audit log");
+        }
+        Ok(events)
+    }
+
+    /// Approves the current definition of `tool` (the admin API's path; the CLI writes the store
+    /// itself), audits it and applies it at once.
+    pub async fn approve_pin(
+        &self,
+        server: &str,
+        tool: &str,
+        by: &str,
+        expected_digest: Option<&str>,
+    ) -> Result<toolgate_store::catalogue::PinApproval, StoreError> {
+        let done = self
+            .catalogue
+            .store
+            .approve(server, tool, by, expected_digest, now_ms())
+            .await?;
+        if done.changed {
+            self.record_admin_event(
+                by,
+                "pin.approved",
+                &format!("{server}/{tool}"),
+                json!({ "server": server, "tool": tool, "digest": done.entry.current.digest }),
+            )
+            .await?;
+        }
+        self.catalogue.reload(true).await?;
+        Ok(done)
+    }
+
+    async fn audit_pin_events(
+        &self,
+        server: &str,
+        rules: PinRules,
+        events: &[PinEvent],
+    ) -> Result<(), StoreError> {
+        let time_ms = now_ms();
+        let event = |action: &str, target: String, details| AdminEvent {
+            time_ms,
+            actor: ACTOR.to_owned(),
+            action: action.to_owned(),
+            target,
+            details,
+        };
+        let pinned: Vec<&str> = events
+            .iter()
+            .filter(|e| e.kind == PinEventKind::Pinned)
+            .map(|e| e.tool.as_str())
+            .collect();
+        let mut out = Vec::new();
+        if !pinned.is_empty() {
+            out.push(event(
+                "pin.pinned",
+                server.to_owned(),
+                json!({ "server": server, "count": pinned.len(), "tools": pinned }),
+            ));
+        }
+        for e in events {
+            let quarantined = e.state != PinState::Pinned && rules.mode == PinningMode::Enforce;
+            let action = match (e.kind, rules.mode) {
+                (PinEventKind::Pinned | PinEventKind::Unchanged, _) => continue,
+                (_, PinningMode::Off) => continue,
+                (PinEventKind::Changed | PinEventKind::New, PinningMode::Warn)
+                    if e.state != PinState::Pinned =>
+                {
+                    "pin.warn"
+                }
+                (PinEventKind::Changed, _) => "pin.changed",
+                (PinEventKind::New, _) => "pin.new",
+                (PinEventKind::Restored, _) => "pin.restored",
+            };
+            tracing::warn!(server, tool = %e.tool, kind = e.kind.as_str(), fields = ?e.fields, quarantined, "tool definition differs from its pin");
+            out.push(event(
+                action,
+                format!("{server}/{}", e.tool),
+                json!({
+                    "server": server,
+                    "tool": e.tool,
+                    "kind": e.kind.as_str(),
+                    "fields": e.fields,
+                    "digest": e.digest,
+                    "quarantined": quarantined,
+                    "pinning": rules.mode.as_str(),
+                }),
+            ));
+        }
+        match &self.stores {
+            Some(stores) if !out.is_empty() => stores.audit_sink.append_admin(&out).await.map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lists every server that can be listed without starting anything on demand: HTTP and
+    /// legacy SSE servers, and stdio servers started with the gateway.
+    pub fn refresh_catalogue_at_start(&self) {
+        for s in &self.state().settings.servers {
+            if lists_at_start(s) {
+                self.catalogue.request_refresh(&s.name);
+            }
+        }
+    }
+}
+
+/// Whether a server is catalogued as soon as the gateway (or its new definition) starts.
+pub fn lists_at_start(s: &crate::settings::ServerSettings) -> bool {
+    match s.transport {
+        crate::settings::Transport::Stdio(_) => s.eager_start && !s.per_session,
+        _ => true,
+    }
+}
+
+fn runtime_risk(
+    state: &crate::state::State,
+    server: &str,
+) -> std::collections::BTreeMap<String, toolgate_catalog::Category> {
+    state
+        .settings
+        .server(server)
+        .map(|s| s.risk.clone())
+        .unwrap_or_default()
+}
+
+/// The listed tools, digested and classified (operator overrides win).
+pub fn observe(
+    tools: &[serde_json::Value],
+    risk: &std::collections::BTreeMap<String, toolgate_catalog::Category>,
+) -> Vec<ObservedTool> {
+    tools
+        .iter()
+        .filter_map(|t| {
+            let definition = ToolDefinition::from_value(t)?;
+            let digest = ToolDigest::of(t)?;
+            Some(ObservedTool {
+                classification: classify_with_override(
+                    &definition,
+                    risk.get(&definition.name).copied(),
+                ),
+                definition: digest,
+            })
+        })
+        .collect()
+}
+
+impl Catalogue {
+    /// For tests and tools that need the view to be current now.
+    pub async fn reload_now(&self) -> Result<(), StoreError> {
+        self.reload(true).await
+    }
+}

@@ -1,0 +1,87 @@
+//! The pins as the hot path reads them: per server, each tool's pinned digest (and definition, to
+//! name what changed) and the tools waiting for approval. Built from the store's entries whenever
+//! the store's pins version moves; swapped in whole, read without locks.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use toolgate_store::catalogue::{CatalogueEntry, PinState, changed_fields};
+
+/// Why a tool is waiting for approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Its definition differs from its pin in these members.
+    Changed { fields: Vec<String> },
+    /// It appeared after the server's tools were pinned.
+    New,
+}
+
+/// A tool's approved version.
+#[derive(Debug, Clone)]
+pub struct Pin {
+    pub digest: String,
+    pub definition: Value,
+}
+
+/// One server's pins.
+#[derive(Debug, Default)]
+pub struct ServerPins {
+    pub pinned: HashMap<String, Pin>,
+    pub quarantined: HashMap<String, Problem>,
+}
+
+impl ServerPins {
+    /// What is wrong with a listed tool of this (known) server whose definition has `digest`.
+    pub fn problem(&self, tool: &str, digest: &str, definition: &Value) -> Option<Problem> {
+        match self.pinned.get(tool) {
+            Some(pin) if pin.digest == digest => None,
+            Some(pin) => Some(Problem::Changed {
+                fields: changed_fields(&pin.definition, definition),
+            }),
+            None => Some(Problem::New),
+        }
+    }
+}
+
+/// Every server's pins, as of one reading of the store.
+#[derive(Debug, Default)]
+pub struct PinView {
+    pub servers: HashMap<String, ServerPins>,
+    /// Grows with every reading that changed something (listing verdicts are cached under it).
+    pub generation: u64,
+}
+
+impl PinView {
+    pub fn build(entries: Vec<CatalogueEntry>, generation: u64) -> PinView {
+        let mut servers: HashMap<String, ServerPins> = HashMap::new();
+        for e in entries {
+            let pins = servers.entry(e.server.clone()).or_default();
+            match e.state {
+                PinState::Changed => {
+                    pins.quarantined.insert(
+                        e.tool.clone(),
+                        Problem::Changed {
+                            fields: e.changed_fields(),
+                        },
+                    );
+                }
+                PinState::New => {
+                    pins.quarantined.insert(e.tool.clone(), Problem::New);
+                }
+                PinState::Pinned => {}
+            }
+            if let Some(p) = e.pinned {
+                pins.pinned.insert(
+                    e.tool,
+                    Pin {
+                        digest: p.digest,
+                        definition: p.definition,
+                    },
+                );
+            }
+        }
+        PinView {
+            servers,
+            generation,
+        }
+    }
+}
