@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod demo;
 mod init;
 mod policy_cmd;
 mod reload;
@@ -85,6 +86,12 @@ enum Command {
     /// List a server's tools, classify them by risk and write a starter policy (deny by default,
     /// reads allowed, writes and executes rate-limited, destructive and financial held for approval).
     Init(init::InitArgs),
+    /// The newcomer's one command: a built-in Twenty-like CRM server (219 tools) behind a starter
+    /// policy, with a store, a demo grant and a ready client config.
+    Demo(demo::DemoArgs),
+    /// The demo's built-in Twenty-like MCP server, over stdio (what `toolgate demo` runs).
+    #[command(hide = true)]
+    DemoServer,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +107,8 @@ fn main() -> ExitCode {
             | Command::Catalog(_)
             | Command::Pins(_)
             | Command::Init(_)
+            | Command::Demo(_)
+            | Command::DemoServer
     );
     init_logging(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -218,6 +227,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Catalog(args) => cli::catalog::run(args).await,
         Command::Pins(args) => cli::pins::run(args).await,
         Command::Init(args) => init::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::DemoServer => demo::serve_demo_server().await,
     }
 }
 
@@ -257,6 +268,16 @@ async fn serve(
         tracing::info!(server = %s.name, url = %format!("http://{addr}/mcp/{}", s.name), "serving");
     }
     println!("toolgate listening on http://{addr}");
+    serve_gateway(gateway, listener, config).await
+}
+
+/// Serves `gateway` on `listener`, with the admin API at `/api` and the config watched for
+/// changes, until SIGINT or SIGTERM.
+async fn serve_gateway(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    config: PathBuf,
+) -> anyhow::Result<()> {
     let admin = admin_auth(&config);
     let api = toolgate_admin::api(gateway.clone(), admin);
     let watcher = tokio::spawn(reload::watch(gateway.clone(), config));

@@ -1,0 +1,228 @@
+//! End to end: `toolgate demo`, the newcomer's one command, run as the real binary on a free port.
+//! The endpoint and token it prints are all a real SDK client (Python) needs: the 219 tools are
+//! listed (none hidden by the starter policy), a Read call answers, a Destructive call is held
+//! (pending in the admin API, then denied there). Ctrl-C stops it cleanly; a second run on the
+//! same folder keeps the edited policy and issues a new token, and the old one stops working.
+
+mod common;
+
+use common::{RawSession, TOOLGATE, result_text};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use toolgate_testkit::{ChildGuard, McpClient};
+
+/// A running `toolgate demo` and what it printed.
+struct Demo {
+    guard: ChildGuard,
+    banner: Vec<String>,
+    endpoint: String,
+    token: String,
+    /// `http://127.0.0.1:PORT`
+    base: String,
+}
+
+impl Demo {
+    fn start(dir: &Path) -> Demo {
+        let mut cmd = Command::new(TOOLGATE);
+        cmd.args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut guard = ChildGuard::spawn("toolgate demo", &mut cmd).expect("start the demo");
+        let stdout = guard.child_mut().stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let last = line.ends_with("Ctrl-C stops the demo.");
+                    banner.push(line);
+                    if last {
+                        break;
+                    }
+                }
+                Err(_) => panic!("the demo did not print its banner; so far:\n{banner:#?}"),
+            }
+        }
+        let field = |name: &str| {
+            banner
+                .iter()
+                .find_map(|l| l.trim_start().strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name:?} line in {banner:#?}"))
+                .trim()
+                .to_owned()
+        };
+        let endpoint = field("endpoint:");
+        let token = field("token:");
+        let base = endpoint
+            .strip_suffix("/mcp/crm")
+            .expect("the endpoint is /mcp/crm")
+            .to_owned();
+        Demo {
+            guard,
+            banner,
+            endpoint,
+            token,
+            base,
+        }
+    }
+
+    fn line_with(&self, prefix: &str) -> &str {
+        self.banner
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {:#?}", self.banner))
+    }
+
+    /// Ctrl-C, as a terminal sends it to the whole process group; the demo exits 0.
+    fn interrupt(mut self) {
+        self.guard.signal(nix::sys::signal::Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.guard.try_status().is_none() {
+            assert!(Instant::now() < deadline, "the demo did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = self.guard.try_status().unwrap();
+        assert!(status.success(), "the demo exited with {status}");
+    }
+}
+
+/// `GET /api/approvals?status=pending` (loopback, no admin token) until one of `tool` shows up.
+async fn wait_pending(base: &str, tool: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed: Value = reqwest::get(format!("{base}/api/approvals?status=pending"))
+            .await
+            .expect("admin API")
+            .json()
+            .await
+            .expect("JSON");
+        if let Some(a) = listed["approvals"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["binding"]["tool"] == tool))
+        {
+            return a.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending approval of {tool}: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_serves_the_crm_behind_the_starter_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    assert!(demo.token.starts_with("tg_"), "{:#?}", demo.banner);
+    let summary = demo.line_with("Policy:");
+    assert!(
+        summary.contains("held for approval") && summary.contains("0 hidden"),
+        "{summary}"
+    );
+    assert!(
+        demo.line_with("Catalogue: 219 tools")
+            .contains("handle credentials"),
+        "{:#?}",
+        demo.banner
+    );
+    assert!(
+        demo.banner
+            .iter()
+            .any(|l| l.contains(&format!("\"Authorization\": \"Bearer {}\"", demo.token))),
+        "the client snippet carries the token: {:#?}",
+        demo.banner
+    );
+    for file in ["toolgate.toml", "crm.yaml", "toolgate.db"] {
+        assert!(dir.path().join(file).exists(), "{file} is in the folder");
+    }
+
+    // A real SDK client with the printed URL and token: every tool listed, a read answered.
+    let out = McpClient::python_http(&demo.endpoint)
+        .token(&demo.token)
+        .call("findManyCompanies", json!({}))
+        .run();
+    out.assert_success();
+    assert_eq!(out.events_named("tools")[0]["count"], 219);
+    let result = &out.events_named("result")[0];
+    assert_eq!(result_text(result), "findManyCompanies ok", "{result}");
+
+    // Without the token: refused.
+    assert_eq!(
+        RawSession::open(&demo.endpoint, None).await.err(),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+
+    // A destructive call waits for a person; it is pending in the admin API, and denied there.
+    let held = McpClient::python_http(&demo.endpoint)
+        .token(&demo.token)
+        .no_list()
+        .call("deleteOneCompany", json!({"id": "c-1"}))
+        .timeout(Duration::from_secs(90));
+    let held = std::thread::spawn(move || held.run());
+    let pending = wait_pending(&demo.base, "deleteOneCompany").await;
+    assert_eq!(pending["binding"]["server"], "crm");
+    let id = pending["id"].as_str().unwrap();
+    let denied = reqwest::Client::new()
+        .post(format!("{}/api/approvals/{id}/deny", demo.base))
+        .json(&json!({"note": "not in the demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        denied.status().is_success(),
+        "{}",
+        denied.text().await.unwrap()
+    );
+    let out = held.join().unwrap();
+    let result = &out.events_named("result")[0];
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(result_text(result).contains("not in the demo"), "{result}");
+
+    let old_token = demo.token.clone();
+    demo.interrupt();
+
+    // A second run: the edited policy is kept, the token is new and the old one is refused.
+    let policy = dir.path().join("crm.yaml");
+    let edited = std::fs::read_to_string(&policy).unwrap().replace(
+        "default: deny\n",
+        "default: deny\nhide: [GetOpenApiSchema]\n",
+    );
+    std::fs::write(&policy, edited).unwrap();
+    let demo = Demo::start(dir.path());
+    assert_ne!(demo.token, old_token);
+    assert!(
+        demo.line_with("  policy:")
+            .contains("kept from a previous run"),
+        "{:#?}",
+        demo.banner
+    );
+    assert!(
+        demo.line_with("Policy:").contains("1 hidden"),
+        "{:#?}",
+        demo.banner
+    );
+    assert_eq!(
+        RawSession::open(&demo.endpoint, Some(&old_token))
+            .await
+            .err(),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+    let out = McpClient::python_http(&demo.endpoint)
+        .token(&demo.token)
+        .run();
+    out.assert_success();
+    assert_eq!(out.events_named("tools")[0]["count"], 218);
+    demo.interrupt();
+}
