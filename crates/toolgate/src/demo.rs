@@ -293,8 +293,13 @@ fn print_banner(b: &Banner<'_>) {
         }
     );
     println!();
-    println!("Connect Claude Desktop, Cursor or any MCP client with Streamable HTTP:");
+    println!("Connect Cursor, Claude Code or any MCP client that speaks Streamable HTTP:");
     println!("{client}");
+    println!("Clients that only spawn commands (Claude Desktop): command \"toolgate\", args");
+    println!(
+        "  [\"connect\", \"{endpoint}\", \"--token\", \"{}\"]",
+        b.token
+    );
     println!();
     for line in catalogue_summary(b.tools, b.policy) {
         println!("{line}");

@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::{RawSession, TOOLGATE, result_text};
+use common::{RawSession, TOOLGATE, result_text, stdout_lines};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use toolgate_testkit::{ChildGuard, McpClient};
 
@@ -34,13 +32,7 @@ impl Demo {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut guard = ChildGuard::spawn("toolgate demo", &mut cmd).expect("start the demo");
-        let stdout = guard.child_mut().stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stdout_lines(&mut guard);
         let mut banner = Vec::new();
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {

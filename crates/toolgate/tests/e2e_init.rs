@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{RawSession, TOOLGATE, Toolgate, result_text, toml_array, toml_str};
+use common::{
+    RawSession, TOOLGATE, Toolgate, ok, result_text, stderr, stdout, toml_array, toml_str,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -24,25 +26,6 @@ fn toolgate(dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run toolgate")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
 }
 
 fn server_table(name: &str, command: &[String]) -> String {

@@ -59,13 +59,7 @@ impl Toolgate {
             .stdout(Stdio::piped())
             .stderr(log);
         let mut guard = ChildGuard::spawn("toolgate", &mut cmd).expect("start toolgate");
-        let stdout = guard.child_mut().stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stdout_lines(&mut guard);
         let line = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(l) => l,
             Err(_) => panic!("toolgate did not start; its log:\n{}", read_log(dir.path())),
@@ -113,6 +107,40 @@ impl Toolgate {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+/// The lines a child writes to its (piped) stdout, as they come.
+pub fn stdout_lines(child: &mut ChildGuard) -> mpsc::Receiver<String> {
+    let stdout = child.child_mut().stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// A command's stdout, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's stderr, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The output of a command that must have succeeded; else a panic with both streams.
+pub fn ok(o: std::process::Output) -> std::process::Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
 }
 
 fn read_log(dir: &Path) -> String {
