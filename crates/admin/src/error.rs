@@ -167,7 +167,10 @@ impl From<StoreError> for ApiError {
             StoreError::GrantExists { .. }
             | StoreError::TokenInUse { .. }
             | StoreError::GrantRevoked { .. } => ErrorCode::Conflict,
-            StoreError::GrantNotFound { .. } => ErrorCode::NotFound,
+            StoreError::GrantNotFound { .. } | StoreError::PinNotFound { .. } => {
+                ErrorCode::NotFound
+            }
+            StoreError::PinDigestMismatch { .. } => ErrorCode::Conflict,
             StoreError::InvalidInput { .. } => ErrorCode::InvalidRequest,
             _ => {
                 tracing::error!(error = %e, "admin API: store failure");

@@ -5,7 +5,8 @@
 //!   record.
 //! - **What**: servers and their health ([`servers`]), the tools a server lists, policies — read,
 //!   validate, replace ([`policies`]) — grants ([`grants`]), the audit log ([`audit`]), kill
-//!   switches ([`kill`]) and calls held for approval ([`approvals`]). Every change is recorded in
+//!   switches ([`kill`]), calls held for approval ([`approvals`]), and the tool catalogue with its
+//!   pins ([`pins`]). Every change is recorded in
 //!   the admin audit stream.
 //! - **How it fails**: every rejection is an [`error::ApiError`] with a stable code and its own
 //!   status; the table is in [`error::ErrorCode`].
@@ -20,6 +21,7 @@ pub mod extract;
 pub mod grants;
 pub mod kill;
 pub mod openapi;
+pub mod pins;
 pub mod policies;
 pub mod servers;
 
@@ -77,6 +79,10 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("/approvals/{id}", "GET", get(approvals::one)),
         ("/approvals/{id}/approve", "POST", post(approvals::approve)),
         ("/approvals/{id}/deny", "POST", post(approvals::deny)),
+        ("/catalog", "GET", get(pins::catalog)),
+        ("/pins", "GET", get(pins::quarantined)),
+        ("/pins/{server}/{tool}", "GET", get(pins::one)),
+        ("/pins/{server}/{tool}/approve", "POST", post(pins::approve)),
     ]
 }
 

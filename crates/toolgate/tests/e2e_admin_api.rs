@@ -162,6 +162,8 @@ async fn policies_and_kill_switches_through_the_admin_api_decide_real_calls() {
         .unwrap()
         .iter()
         .map(|r| r["action"].as_str().unwrap())
+        // The gateway's own pin events (its first listing of each server) are not at issue here.
+        .filter(|a| !a.starts_with("pin."))
         .collect();
     assert_eq!(
         actions,

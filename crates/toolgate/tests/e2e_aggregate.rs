@@ -321,8 +321,10 @@ fn long_server_and_tool_names_are_valid_stable_and_reversible() {
     let tool = format!("t{}", "o".repeat(59));
     assert_eq!((server.len(), tool.len()), (60, 60));
     let fast = fastmcp_stdio_command();
+    // The tool registered at run time is new on a pinned server: let it through (pinning has
+    // its own tests, e2e_pinning).
     let config = format!(
-        "[servers.{server}]\ncommand = {}\nargs = {}\n",
+        "new_tools = \"allow\"\n[servers.{server}]\ncommand = {}\nargs = {}\n",
         toml_str(&fast[0]),
         toml_array(&fast[1..])
     );

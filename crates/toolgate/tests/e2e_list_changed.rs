@@ -24,8 +24,10 @@ struct Setup {
 fn setup() -> Setup {
     let fast = spawn_fastmcp_http(None);
     let stdio = fastmcp_stdio_command();
+    // Tools registered at run time are new on pinned servers, quarantined by default; here they
+    // must pass (pinning has its own tests, e2e_pinning).
     let config = format!(
-        "[servers.http]\nurl = {}\npolicy = \"p.json\"\n\n\
+        "new_tools = \"allow\"\n\n[servers.http]\nurl = {}\npolicy = \"p.json\"\n\n\
          [servers.stdio]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\n",
         toml_str(&fast.url),
         toml_str(&stdio[0]),

@@ -41,12 +41,15 @@ pub async fn list_tools(
         .await
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
     let listed = async {
+        // Some servers list tools only to clients that can serve them (server-everything's
+        // sampling and elicitation tools): declare what the gateway relays, so that the
+        // catalogue sees what a capable client sees. Nothing is called on this session.
         let init = call(
             &link,
             "initialize",
             json!({
                 "protocolVersion": "2025-11-25",
-                "capabilities": {},
+                "capabilities": {"sampling": {}, "elicitation": {}},
                 "clientInfo": {"name": "toolgate-catalogue", "version": env!("CARGO_PKG_VERSION")}
             }),
             None,
