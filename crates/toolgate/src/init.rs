@@ -49,7 +49,7 @@ async fn init(args: InitArgs) -> Result<(), Failure> {
     })?;
     let settings = crate::config::load(&args.config).map_err(|e| {
         Failure::config(format!(
-            "{e}\nerror: {} is invalid ({})",
+            "{e}\nerror: {} is invalid ({}); init reads the server from it\n  help: if the server's `policy` names the file init is to write, leave that line out until it exists",
             args.config.display(),
             crate::plural(e.items.len(), "error")
         ))
