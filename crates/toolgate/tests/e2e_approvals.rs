@@ -13,9 +13,8 @@
 
 mod common;
 
-use common::{Toolgate, result_text, toml_array, toml_str};
+use common::{Toolgate, ok, result_text, stderr, stdout, toml_array, toml_str};
 use serde_json::{Value, json};
-use std::process::Output;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use toolgate_testkit::{McpClient, PeerOutput, twenty_stdio_command};
@@ -43,25 +42,6 @@ fn start() -> Toolgate {
         toml_array(&twenty[1..]),
     );
     Toolgate::start(&config, &[("p.json", POLICY)])
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
 }
 
 /// `toolgate approvals list --json [--status S]`.

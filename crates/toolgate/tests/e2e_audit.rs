@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{RawSession, Toolgate, result_text, toml_array, toml_str};
+use common::{RawSession, Toolgate, ok, result_text, stderr, stdout, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -24,25 +24,6 @@ fn start() -> Toolgate {
         toml_array(&twenty[1..]),
     );
     Toolgate::start(&config, &[("crm.json", POLICY)])
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
 }
 
 /// Stops the gateway with SIGTERM and waits for it: the audit queue is flushed on the way out.

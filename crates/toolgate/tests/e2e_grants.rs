@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{RawSession, Toolgate, result_text, toml_array, toml_str};
+use common::{RawSession, Toolgate, ok, result_text, stderr, stdout, toml_array, toml_str};
 use serde_json::{Value, json};
-use std::process::Output;
 use std::time::{Duration, Instant};
 use toolgate_testkit::{McpClient, twenty_stdio_command};
 
@@ -36,25 +35,6 @@ fn start() -> Toolgate {
     )
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
-
 /// `grant create …` → the token, printed alone on stdout.
 fn create(gw: &Toolgate, args: &[&str]) -> String {
     let mut all = vec!["grant", "create"];
@@ -73,8 +53,22 @@ fn wait_for_auth(gw: &Toolgate) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let rt = runtime();
     loop {
-        match rt.block_on(RawSession::open(&gw.url("crm"), None)) {
-            Err(s) if s == reqwest::StatusCode::UNAUTHORIZED => return,
+        // A bare initialize: a whole session could see the grants appear between its two
+        // requests (initialize accepted, initialized refused) and fail instead of reporting 401.
+        let init = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}});
+        let status = rt.block_on(async {
+            reqwest::Client::new()
+                .post(gw.url("crm"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(init.to_string())
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+        match status {
+            Ok(s) if s == reqwest::StatusCode::UNAUTHORIZED => return,
             _ if Instant::now() > deadline => panic!("the gateway never asked for a token"),
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
