@@ -155,7 +155,7 @@ fn fastmcp_error_results_exit_2_and_pagination_is_followed() {
     out.assert_exit(2);
     assert_eq!(
         out.events_named("tools")[0],
-        json!({"event": "tools", "count": 4, "pages": 4}),
+        json!({"event": "tools", "count": 5, "pages": 5}),
         "{out}"
     );
     let results = out.events_named("result");

@@ -226,3 +226,56 @@ mod tests {
         assert!(findings.is_none() || findings.unwrap().len() == 1);
     }
 }
+
+/// `cargo test -p toolgate-gateway --release -- --ignored listing_overhead --nocapture`: the cost
+/// of checking a 219-tool answer (~230 KB) against the pins, first time and cached.
+#[cfg(test)]
+mod overhead {
+    use super::*;
+    use crate::catalogue::view::Pin;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn listing_overhead() {
+        let tools: Vec<Value> = (0..219)
+            .map(|i| {
+                serde_json::json!({"name": format!("tool_{i}"), "description": "x".repeat(600),
+                    "inputSchema": {"type": "object", "properties": {"a": {"type": "string", "description": "y".repeat(300)}}}})
+            })
+            .collect();
+        let mut pins = ServerPins::default();
+        for t in &tools {
+            let d = ToolDigest::of(t).unwrap();
+            let name = d.name().to_owned();
+            pins.pinned.insert(
+                name,
+                Pin {
+                    digest: d.digest,
+                    definition: d.definition,
+                },
+            );
+        }
+        let body = |id: u64| {
+            Bytes::from(
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}})
+                    .to_string(),
+            )
+        };
+        let cache = ListingCache::default();
+        let first = body(0);
+        let start = Instant::now();
+        assert!(cache.page("s", 1, &pins, &first).unwrap().is_empty());
+        let miss = start.elapsed();
+        let answers: Vec<Bytes> = (1..=1000).map(body).collect();
+        let start = Instant::now();
+        for a in &answers {
+            assert!(cache.page("s", 1, &pins, a).unwrap().is_empty());
+        }
+        let hit = start.elapsed() / 1000;
+        println!(
+            "{} KB answer: first check {miss:?}, cached {hit:?}",
+            first.len() / 1024
+        );
+    }
+}
