@@ -14,6 +14,9 @@
 //! 64th request of a worker and otherwise only checked for their status and content type, so that
 //! checking does not cost more than the request. The first full `tools/list` check records the
 //! number of tools listed.
+//!
+//! [`hold`] only opens sessions and keeps them open and idle, for measuring what an idle session
+//! costs the server.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,6 +228,87 @@ pub async fn run(cfg: Config, url: &str) -> Result<Report, String> {
         first_error,
         list_tools,
     })
+}
+
+/// What `loadgen --hold` prints: one line once the sessions are open (`phase: "open"`), one
+/// once they are closed again (`phase: "closed"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HoldReport {
+    pub url: String,
+    pub phase: String,
+    pub sessions: usize,
+    /// Seconds taken to open every session (one after another, on one connection).
+    pub open_s: f64,
+    /// Seconds the sessions were held open (in the `closed` line).
+    pub held_s: Option<f64>,
+    /// Sessions whose `DELETE` was not answered with a 2xx (in the `closed` line).
+    pub close_errors: Option<usize>,
+}
+
+/// Opens `cfg.sessions` sessions one after another on one connection, closes that connection,
+/// calls `opened`, and keeps the sessions open and idle (no connection, no request) until `stop`
+/// completes or `max` has passed; then ends each with a `DELETE` on a new connection. For
+/// measuring what an idle session costs a server: it keeps sessions until they idle out.
+pub async fn hold(
+    cfg: Config,
+    url: &str,
+    max: Duration,
+    stop: impl std::future::Future<Output = ()>,
+    opened: impl FnOnce(&HoldReport),
+) -> Result<HoldReport, String> {
+    let started = Instant::now();
+    let mut sessions = Vec::with_capacity(cfg.sessions);
+    {
+        let mut setup = connect(&cfg.target).await?;
+        for i in 0..cfg.sessions {
+            let s = open_session(&mut setup, &cfg)
+                .await
+                .map_err(|e| format!("opening session {i}: {e}"))?;
+            sessions.push(s);
+        }
+    }
+    let mut report = HoldReport {
+        url: url.to_owned(),
+        phase: "open".into(),
+        sessions: sessions.len(),
+        open_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        held_s: None,
+        close_errors: None,
+    };
+    opened(&report);
+    let held = Instant::now();
+    let _ = tokio::time::timeout(max, stop).await;
+    report.held_s = Some((held.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+
+    let mut errors = 0;
+    let mut conn = None;
+    for s in sessions.iter().filter(|s| s.id.is_some()) {
+        let sender = match &mut conn {
+            Some(c) => c,
+            None => match connect(&cfg.target).await {
+                Ok(c) => conn.insert(c),
+                Err(_) => {
+                    errors += 1;
+                    continue;
+                }
+            },
+        };
+        let mut req = Request::new(Full::new(Bytes::new()));
+        *req.method_mut() = HttpMethod::DELETE;
+        *req.uri_mut() = cfg.target.path.parse().expect("a valid path");
+        *req.headers_mut() = request_headers(&cfg, Some(s));
+        match exchange(sender, req).await {
+            Ok((status, _, _)) if status.is_success() => {}
+            Ok(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                conn = None;
+            }
+        }
+    }
+    report.phase = "closed".into();
+    report.close_errors = Some(errors);
+    Ok(report)
 }
 
 fn new_histogram() -> Histogram<u64> {

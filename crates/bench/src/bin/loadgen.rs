@@ -4,7 +4,12 @@
 //! loadgen --url http://127.0.0.1:PORT/mcp [--sessions 1] [--concurrency 1] [--duration 5]
 //!         [--warmup 1] [--method call|list] [--tool echo] [--args '{"text":"hello"}']
 //!         [--header 'Authorization: Bearer T']... [--threads 1]
+//! loadgen --url URL --sessions N --hold SECONDS [--header 'K: V']...
 //! ```
+//!
+//! With `--hold`, it sends no load: it opens N sessions, prints a JSON line (`"phase":"open"`),
+//! keeps them open and idle for SECONDS at most (ended early by SIGTERM or SIGINT), then closes
+//! them and prints a second line (`"phase":"closed"`).
 //!
 //! Exits 0 after a run (even one with errors: read `errors`), 1 when the run could not start
 //! (its JSON line then has `"fatal"`), 2 on bad arguments.
@@ -13,14 +18,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use toolgate_bench::loadgen::{Config, Method, Target, run};
+use toolgate_bench::loadgen::{Config, Method, Target, hold, run};
 
-const USAGE: &str = "usage: loadgen --url URL [--sessions N] [--concurrency C] [--duration S] [--warmup S] [--method call|list] [--tool NAME] [--args JSON] [--header 'K: V']... [--threads N]";
+const USAGE: &str = "usage: loadgen --url URL [--sessions N] [--concurrency C] [--duration S] [--warmup S] [--method call|list] [--tool NAME] [--args JSON] [--header 'K: V']... [--threads N] [--hold S]";
 
 struct Args {
     cfg: Config,
     url: String,
     threads: usize,
+    hold: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
     let mut tool = "echo".to_owned();
     let mut args = r#"{"text":"hello"}"#.to_owned();
     let mut headers = Vec::new();
+    let mut hold = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
@@ -84,6 +91,16 @@ fn parse_args() -> Result<Args, String> {
                     _ => return Err(bad("call or list")),
                 }
             }
+            "--hold" => {
+                hold = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| *s > 0.0 && *s < 86_400.0)
+                        .map(Duration::from_secs_f64)
+                        .ok_or_else(|| bad("seconds in (0, 86400)"))?,
+                )
+            }
             "--tool" => tool = value,
             "--args" => {
                 serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&value)
@@ -116,6 +133,7 @@ fn parse_args() -> Result<Args, String> {
         },
         url,
         threads,
+        hold,
     })
 }
 
@@ -148,6 +166,9 @@ fn main() -> ExitCode {
         }
     };
     let url = args.url.clone();
+    if let Some(max) = args.hold {
+        return runtime.block_on(hold_sessions(args.cfg, &url, max));
+    }
     match runtime.block_on(run(args.cfg, &args.url)) {
         Ok(report) => {
             println!(
@@ -158,6 +179,47 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             println!("{}", serde_json::json!({ "url": url, "fatal": e }));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--hold`: opens the sessions, prints the `open` line, waits for SIGTERM/SIGINT or `max`,
+/// closes them and prints the `closed` line.
+async fn hold_sessions(cfg: Config, url: &str, max: Duration) -> ExitCode {
+    use std::io::Write;
+    use tokio::signal::unix::{SignalKind, signal};
+    let print = |line: String| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            eprintln!("loadgen: cannot listen for signals");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    let opened = |r: &toolgate_bench::loadgen::HoldReport| {
+        print(serde_json::to_string(r).expect("serialise the report"))
+    };
+    match hold(cfg, url, max, stop, opened).await {
+        Ok(report) => {
+            print(serde_json::to_string(&report).expect("serialise the report"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print(serde_json::json!({ "url": url, "fatal": e }).to_string());
             ExitCode::FAILURE
         }
     }
