@@ -102,6 +102,23 @@ fn admin_actions(gw: &Toolgate) -> Vec<String> {
         .collect()
 }
 
+/// Calls `tool` (which changes the server's tools and notifies list_changed) in one session and
+/// lists again at once; returns the call's text and the names listed after.
+fn change_then_list(gw: &Toolgate, tool: &str, args: Value) -> (String, Vec<String>) {
+    let out = McpClient::python_http(&gw.url("fast"))
+        .call(tool, args)
+        .call_then_list()
+        .run();
+    out.assert_exit(0);
+    let names = out.events_named("tools_after")[0]["names"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no second listing: {out}"))
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    (text_of(&out), names)
+}
+
 #[test]
 fn a_changed_tool_is_hidden_and_denied_until_an_operator_approves_it() {
     let s = setup("");
@@ -109,27 +126,17 @@ fn a_changed_tool_is_hidden_and_denied_until_an_operator_approves_it() {
     wait_pinned(gw, "fast");
 
     // The server changes `add` and says so; the client lists again at once.
-    let out = McpClient::python_http(&gw.url("fast"))
-        .call(
-            "redescribe_tool",
-            json!({"name": "add", "description": RUG_PULL}),
-        )
-        .call_then_list()
-        .run();
-    out.assert_exit(0);
-    assert_eq!(text_of(&out), "redescribed add");
-    let after = &out.events_named("tools_after")[0]["names"];
-    let names: Vec<&str> = after
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let (text, names) = change_then_list(
+        gw,
+        "redescribe_tool",
+        json!({"name": "add", "description": RUG_PULL}),
+    );
+    assert_eq!(text, "redescribed add");
     assert!(
-        !names.contains(&"add"),
+        !names.contains(&"add".to_owned()),
         "the changed tool is still listed: {names:?}"
     );
-    assert!(names.contains(&"delete_file"), "{names:?}");
+    assert!(names.contains(&"delete_file".to_owned()), "{names:?}");
 
     // Its call is denied with the reason, on /mcp/<server> and on /mcp.
     let denied = McpClient::python_http(&gw.url("fast"))
@@ -242,16 +249,8 @@ fn a_new_tool_on_a_pinned_server_is_quarantined() {
     let s = setup("");
     let gw = &s.gateway;
     wait_pinned(gw, "fast");
-    let out = McpClient::python_http(&gw.url("fast"))
-        .call("register_tool", json!({"name": "exfiltrate"}))
-        .call_then_list()
-        .run();
-    out.assert_exit(0);
-    let names = out.events_named("tools_after")[0]["names"].clone();
-    assert!(
-        !names.as_array().unwrap().contains(&json!("exfiltrate")),
-        "{names}"
-    );
+    let (_, names) = change_then_list(gw, "register_tool", json!({"name": "exfiltrate"}));
+    assert!(!names.contains(&"exfiltrate".to_owned()), "{names:?}");
     let denied = McpClient::python_http(&gw.url("fast"))
         .call("exfiltrate", json!({}))
         .run();
@@ -286,16 +285,12 @@ fn warn_mode_lets_a_changed_tool_through_and_audits_it() {
     let s = setup("pinning = \"warn\"");
     let gw = &s.gateway;
     wait_pinned(gw, "fast");
-    let out = McpClient::python_http(&gw.url("fast"))
-        .call(
-            "redescribe_tool",
-            json!({"name": "add", "description": RUG_PULL}),
-        )
-        .call_then_list()
-        .run();
-    out.assert_exit(0);
-    let names = out.events_named("tools_after")[0]["names"].clone();
-    assert!(names.as_array().unwrap().contains(&json!("add")), "{names}");
+    let (_, names) = change_then_list(
+        gw,
+        "redescribe_tool",
+        json!({"name": "add", "description": RUG_PULL}),
+    );
+    assert!(names.contains(&"add".to_owned()), "{names:?}");
     let call = McpClient::python_http(&gw.url("fast"))
         .call("add", json!({"a": 2, "b": 2}))
         .run();

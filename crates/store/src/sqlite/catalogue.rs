@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::BoxFuture;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 
@@ -136,15 +135,19 @@ async fn write(
     Ok(())
 }
 
-impl SqliteStore {
-    /// A write transaction (`BEGIN IMMEDIATE`) after this process's other writers.
-    async fn catalogue_writer(
-        &self,
-    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, PoolConnection<Sqlite>), StoreError> {
-        let writer = self.write_lock.lock().await;
-        let conn = self.pool.acquire().await.map_err(unavailable)?;
-        Ok((writer, conn))
-    }
+/// Runs `$work` (which uses the transaction `$tx`) in a `BEGIN IMMEDIATE` transaction after this
+/// process's other writers; commits on `Ok`, rolls back on `Err`.
+macro_rules! in_write_transaction {
+    ($store:expr, $tx:ident => $work:expr) => {{
+        let _writer = $store.write_lock.lock().await;
+        let mut conn = $store.pool.acquire().await.map_err(unavailable)?;
+        let mut $tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let result = $work;
+        end($tx, result).await
+    }};
 }
 
 /// Commits on `Ok`, rolls back on `Err`.
@@ -217,13 +220,7 @@ impl CatalogueStore for SqliteStore {
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>> {
         Box::pin(async move {
-            let (_writer, mut conn) = self.catalogue_writer().await?;
-            let mut tx = conn
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(unavailable)?;
-            let result = record_in(&mut tx, server, tools, pin_new_tools, now_ms).await;
-            end(tx, result).await
+            in_write_transaction!(self, tx => record_in(&mut tx, server, tools, pin_new_tools, now_ms).await)
         })
     }
 
@@ -253,13 +250,7 @@ impl CatalogueStore for SqliteStore {
         now_ms: u64,
     ) -> BoxFuture<'a, Result<PinApproval, StoreError>> {
         Box::pin(async move {
-            let (_writer, mut conn) = self.catalogue_writer().await?;
-            let mut tx = conn
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(unavailable)?;
-            let result = approve_in(&mut tx, (server, tool), by, expected_digest, now_ms).await;
-            end(tx, result).await
+            in_write_transaction!(self, tx => approve_in(&mut tx, (server, tool), by, expected_digest, now_ms).await)
         })
     }
 
