@@ -22,6 +22,17 @@ use toolgate_store::{StoreError, Stores};
 /// The demo server's name in the demo config: its endpoint is `/mcp/crm`.
 const SERVER: &str = "crm";
 const POLICY_FILE: &str = "crm.yaml";
+/// What the demo's operator knows better than the classifier: in this CRM, creating or updating a
+/// workflow run queues the workflow, and an automated trigger arms one — they act (Execute),
+/// although their names only say "create" and "update".
+const RISK_OVERRIDES: [&str; 6] = [
+    "createOneWorkflowRun",
+    "createManyWorkflowRuns",
+    "UpdateOneWorkflowRun",
+    "createOneWorkflowAutomatedTrigger",
+    "createManyWorkflowAutomatedTriggers",
+    "UpdateOneWorkflowAutomatedTrigger",
+];
 const CONFIG_FILE: &str = "toolgate.toml";
 /// The demo grant's label and agent.
 const GRANT: &str = "demo";
@@ -84,7 +95,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let policy_path = dir.join(POLICY_FILE);
     let policy_kept = policy_path.exists();
     if !policy_kept {
-        let policy = crate::init::starter_policy(SERVER, &tools, &BTreeMap::new());
+        let policy = crate::init::starter_policy(SERVER, &tools, &risk_overrides());
         let text = crate::init::render(&policy, SourceFormat::Yaml, "toolgate demo");
         std::fs::write(&policy_path, text)
             .with_context(|| format!("cannot write {}", policy_path.display()))?;
@@ -161,6 +172,14 @@ fn default_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// `[servers.crm.risk]` of the demo's configuration.
+fn risk_overrides() -> BTreeMap<String, Category> {
+    RISK_OVERRIDES
+        .iter()
+        .map(|tool| ((*tool).to_owned(), Category::Execute))
+        .collect()
+}
+
 /// The demo server's tools, from the catalogue it serves.
 fn demo_tools() -> Vec<ToolDefinition> {
     let doc: Value = serde_json::from_str(toolgate_demo_server::FIXTURE)
@@ -190,9 +209,17 @@ fn demo_config(exe: &Path, listen: SocketAddr) -> String {
          [servers.{SERVER}]\n\
          command = {}\n\
          args = [\"demo-server\"]\n\
-         policy = \"{POLICY_FILE}\"\n",
+         policy = \"{POLICY_FILE}\"\n\
+         \n\
+         # Tools that act although their names do not say so: the operator's category wins.\n\
+         [servers.{SERVER}.risk]\n\
+         {}",
         quoted(&listen.to_string()),
         quoted(&exe.display().to_string()),
+        RISK_OVERRIDES
+            .iter()
+            .map(|tool| format!("{tool} = \"execute\"\n"))
+            .collect::<String>(),
     )
 }
 
@@ -323,9 +350,11 @@ fn print_banner(b: &Banner<'_>) {
 fn catalogue_summary(tools: &[ToolDefinition], policy: &Policy) -> Vec<String> {
     let mut categories: BTreeMap<Category, usize> = Category::ALL.iter().map(|&c| (c, 0)).collect();
     let mut credentials = 0;
+    let overrides = risk_overrides();
     let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
     for tool in tools {
-        let judged = toolgate_catalog::classify(tool);
+        let judged =
+            toolgate_catalog::classify_with_override(tool, overrides.get(&tool.name).copied());
         *categories.entry(judged.category).or_default() += 1;
         credentials += usize::from(judged.credentials);
         *outcomes.entry(outcome(policy, &tool.name)).or_default() += 1;
