@@ -62,7 +62,9 @@ impl HttpLink {
     pub async fn post(&self, message: Bytes, pv: Option<&str>) -> Result<PostReply, UpstreamError> {
         let session = self.session.lock().clone();
         if session.is_none() && self.initialize.lock().is_none() {
-            *self.initialize.lock() = Some(message.clone());
+            // A copy of its own: a slice would keep the whole request buffer alive as long as
+            // the session lives.
+            *self.initialize.lock() = Some(Bytes::copy_from_slice(&message));
         }
         let completes_handshake = is_initialized_notification(&message);
         let reply = match self
