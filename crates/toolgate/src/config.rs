@@ -146,6 +146,9 @@ struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
     errors: Vec<String>,
+    /// A policy file that does not exist yet counts as allow-all (for `toolgate init`, which
+    /// may be about to write it).
+    missing_policy_is_allow_all: bool,
 }
 
 impl Ctx<'_> {
@@ -296,12 +299,33 @@ pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     parse(&text, path, &|name| std::env::var(name).ok())
 }
 
+/// Like [`load`], but a `policy` file that does not exist yet is taken as allow-all: `toolgate
+/// init` reads the servers of a configuration whose policy it is about to write.
+pub fn load_before_policies_exist(path: &Path) -> Result<Settings, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        items: vec![format!(
+            "{}: cannot read the configuration file: {e}",
+            path.display()
+        )],
+    })?;
+    parse_with(&text, path, &|name| std::env::var(name).ok(), true)
+}
+
 /// Validates configuration text; `path` locates relative policy files and names the file in
 /// errors, `env` resolves `${NAME}` references.
 pub fn parse(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigErrors> {
+    parse_with(text, path, env, false)
+}
+
+fn parse_with(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    missing_policy_is_allow_all: bool,
 ) -> Result<Settings, ConfigErrors> {
     let file = path.display().to_string();
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -318,6 +342,7 @@ pub fn parse(
         file: &file,
         text,
         errors: Vec::new(),
+        missing_policy_is_allow_all,
     };
     let mut settings = Settings::default();
 
@@ -584,6 +609,12 @@ fn validate_server(
             let path = base.join(p.get_ref());
             match read_policy(&path) {
                 Ok(policy) => (Arc::new(policy), Some(path)),
+                Err(PolicyError::Read(e))
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && cx.missing_policy_is_allow_all =>
+                {
+                    (Arc::new(Policy::allow_all()), Some(path))
+                }
                 Err(PolicyError::Read(e)) => {
                     cx.at(
                         p.span(),

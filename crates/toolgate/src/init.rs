@@ -47,9 +47,9 @@ async fn init(args: InitArgs) -> Result<(), Failure> {
             args.timeout
         ))
     })?;
-    let settings = crate::config::load(&args.config).map_err(|e| {
+    let settings = crate::config::load_before_policies_exist(&args.config).map_err(|e| {
         Failure::config(format!(
-            "{e}\nerror: {} is invalid ({}); init reads the server from it\n  help: if the server's `policy` names the file init is to write, leave that line out until it exists",
+            "{e}\nerror: {} is invalid ({}); init reads the server from it",
             args.config.display(),
             crate::plural(e.items.len(), "error")
         ))
@@ -87,17 +87,37 @@ async fn init(args: InitArgs) -> Result<(), Failure> {
         }
         Some(path) => {
             write_new(path, &text, args.force)?;
-            eprintln!(
-                "{}\nwrote {}; to enforce it, set `policy = {:?}` under [servers.{}] in {}",
-                summary_line(&server.name, &policy),
-                path.display(),
-                path.display().to_string(),
-                server.name,
-                args.config.display()
-            );
+            let summary = summary_line(&server.name, &policy);
+            let enforced = server
+                .policy_path
+                .as_ref()
+                .is_some_and(|p| same_file(p, path));
+            if enforced {
+                eprintln!(
+                    "{summary}\nwrote {}, the policy of [servers.{}]: a running gateway applies it within a second",
+                    path.display(),
+                    server.name
+                );
+            } else {
+                eprintln!(
+                    "{summary}\nwrote {}; to enforce it, set `policy = {:?}` under [servers.{}] in {}",
+                    path.display(),
+                    path.display().to_string(),
+                    server.name,
+                    args.config.display()
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Whether two paths name the same file (both exist once init has written it).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// JSON with `--json`; else YAML. An output file's name must say the same, because the policy
