@@ -185,7 +185,8 @@ pub const IRREVERSIBLE_PHRASES: [&str; 7] = [
 /// Phrases in a description that state the tool changes nothing.
 pub const READ_ONLY_PHRASES: [&str; 4] = ["read-only", "read only", "readonly", "does not modify"];
 
-/// Words in a description that say money moves.
+/// Words in a description that say money moves ("subscription" is not one: MCP resources have
+/// subscriptions too).
 pub fn money_word(word: &str) -> bool {
     matches!(
         word,
@@ -199,7 +200,6 @@ pub fn money_word(word: &str) -> bool {
             | "payouts"
             | "funds"
             | "money"
-            | "subscription"
             | "billing"
             | "charge"
             | "charges"
