@@ -4,6 +4,8 @@
 //!   from `[servers.x.risk]` winning), `-o` refusing to overwrite without `--force`, `--json`,
 //!   file names that disagree with the format, an unknown server, an unreachable one; the written
 //!   file passes `toolgate validate`;
+//! - against server-everything, the written policy applied to a running gateway: `echo` (Read)
+//!   answers, `get-env` (Destructive by an override) is held and then denied;
 //! - against the Twenty-like server, the written policy applied to a running gateway: a Read tool
 //!   answers, a Destructive one is held for approval (then denied with `toolgate approvals deny`),
 //!   a credential tool is denied with its reason, the 31st Write call in a minute is refused.
@@ -259,5 +261,49 @@ async fn the_starter_policy_for_twenty_governs_a_running_gateway() {
     assert_eq!(
         refused["result"]["structuredContent"]["rule"],
         "/tools/createOneCompany/limits/0"
+    );
+}
+
+#[test]
+fn the_starter_policy_for_server_everything_governs_a_running_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    // get-env shows the server's environment: this operator wants a person to see each call.
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n{}policy = \"everything.yaml\"\n\n\
+         [servers.everything.risk]\nget-env = \"destructive\"\n",
+        server_table("everything", &server_everything_stdio_command())
+    );
+    std::fs::write(dir.path().join("toolgate.toml"), &config).unwrap();
+    ok(toolgate(
+        dir.path(),
+        &["init", "everything", "-o", "everything.yaml"],
+    ));
+    let gw = Toolgate::start_in(dir, &[]);
+    let url = gw.url("everything");
+
+    // Read: allowed.
+    let read = McpClient::python_http(&url)
+        .no_list()
+        .call("echo", json!({"message": "hi"}))
+        .run();
+    read.assert_success();
+    assert!(result_text(&read.events_named("result")[0]).contains("hi"));
+
+    // Destructive by the operator's override: held until a person decides; denied here.
+    let held = McpClient::python_http(&url)
+        .no_list()
+        .call("get-env", json!({}))
+        .timeout(Duration::from_secs(90));
+    let held = std::thread::spawn(move || held.run());
+    let id = wait_pending(&gw, "get-env");
+    assert!(!held.is_finished(), "the call waits for a decision");
+    ok(gw.cli(&["approvals", "deny", &id, "--note", "no env today"]));
+    let out = held.join().unwrap();
+    let result = &out.events_named("result")[0];
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(result_text(result).contains("no env today"), "{result}");
+    assert!(
+        !result_text(result).contains("PATH="),
+        "the environment never reached the client: {result}"
     );
 }
