@@ -29,6 +29,7 @@ pub mod session;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
+pub mod tools_cache;
 pub mod tools_list;
 pub mod upstream;
 pub mod webhook;

@@ -6,7 +6,9 @@
 use crate::approvals::{Approvals, HoldOutcome};
 use crate::enforce::{Enforcer, Verdict};
 use crate::identity::Caller;
+use crate::server::ServerRuntime;
 use crate::telemetry::{CallRecord, Outcome, Telemetry};
+use crate::tools_cache;
 use crate::tools_list;
 use crate::wire::GatewayAnswer;
 use bytes::Bytes;
@@ -54,10 +56,18 @@ pub struct Pending {
 #[derive(Debug)]
 enum Work {
     Plain,
-    /// Drop hidden and quarantined tools from the result.
-    ToolsList(Arc<Policy>),
+    /// Drop hidden and quarantined tools from the result; keep it in the server's cache.
+    ToolsList(Arc<Policy>, Option<CacheSlot>),
     /// A tool call holding quota, given back if the server answers with a JSON-RPC error.
     ToolCall(Option<ReservationTicket>),
+}
+
+/// Where a forwarded listing's filtered answer is to be kept.
+#[derive(Debug)]
+struct CacheSlot {
+    server: Arc<ServerRuntime>,
+    key: tools_cache::Key,
+    generation: u64,
 }
 
 impl Pending {
@@ -143,7 +153,7 @@ impl Relay {
             "tools/list" => {
                 record.forwarded();
                 Plan::Forward(Pending {
-                    work: Work::ToolsList(policy.clone()),
+                    work: Work::ToolsList(policy.clone(), None),
                     record,
                 })
             }
@@ -407,15 +417,56 @@ impl Relay {
                 }
                 response
             }
-            Work::ToolsList(policy) => {
+            Work::ToolsList(policy, slot) => {
                 let pins = self.enforcer.catalogue.as_deref();
                 let server = record.audit.server.as_str();
-                tools_list::filter_response(&policy, pins.map(|c| (c, server)), response)
+                let out = tools_list::filter_response(&policy, pins.map(|c| (c, server)), response);
+                if let Some(slot) = slot {
+                    (slot.server.tools_cache).store(slot.key, &policy, slot.generation, &out);
+                }
+                out
             }
         };
         record.ended(Some(status));
         self.telemetry.emit(record);
         out
+    }
+
+    /// A planned `tools/list` answered from the server's cache, if it can be (then end it with
+    /// [`Relay::served_from_cache`]); otherwise the request is marked so that its answer is
+    /// kept. `client` is the session's client key.
+    pub fn tools_list_from_cache(
+        &self,
+        pending: &mut Pending,
+        server: &Arc<ServerRuntime>,
+        client: u64,
+        msg: &Message<'_>,
+    ) -> Option<Bytes> {
+        let Work::ToolsList(policy, slot @ None) = &mut pending.work else {
+            return None;
+        };
+        let generation = self
+            .enforcer
+            .catalogue
+            .as_deref()
+            .map_or(0, |c| c.listing_generation());
+        let key = tools_cache::Key::new(client, cursor(msg).as_deref(), policy);
+        if let Some(answer) = server.tools_cache.answer(&key, generation, msg.id?) {
+            return Some(answer);
+        }
+        *slot = Some(CacheSlot {
+            server: server.clone(),
+            key,
+            generation,
+        });
+        None
+    }
+
+    /// Records a request answered from the tools/list cache.
+    pub fn served_from_cache(&self, pending: Pending) {
+        let mut record = pending.record;
+        record.ended(Some("cached".into()));
+        self.telemetry.emit(record);
     }
 
     /// The request never got an answer from the server: give its quota back, and record it.
@@ -464,4 +515,15 @@ fn is_error_result(result: &RawValue) -> bool {
 /// True when `msg` is the response to the request with raw id `id`.
 pub fn is_response_to(msg: &[u8], id: &RawValue) -> bool {
     Message::parse(msg).is_ok_and(|m| m.is_response() && m.id.is_some_and(|i| i.get() == id.get()))
+}
+
+/// The `cursor` of a `tools/list` request, if it asks for a later page.
+fn cursor(msg: &Message<'_>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        cursor: Option<String>,
+    }
+    serde_json::from_str::<Params>(msg.params?.get())
+        .ok()?
+        .cursor
 }

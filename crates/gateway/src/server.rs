@@ -22,6 +22,8 @@ pub struct ServerRuntime {
     pub name: String,
     pub settings: ServerSettings,
     pub policy: ArcSwap<Policy>,
+    /// Filtered `tools/list` answers, reused while nothing that shapes them changed.
+    pub tools_cache: crate::tools_cache::ToolsListCache,
     connector: Connector,
 }
 
@@ -58,6 +60,7 @@ impl ServerRuntime {
             name: settings.name.clone(),
             settings: settings.clone(),
             policy: ArcSwap::new(settings.policy.clone()),
+            tools_cache: Default::default(),
             connector,
         })
     }

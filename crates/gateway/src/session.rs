@@ -19,6 +19,9 @@ pub struct Session {
     pub link: UpstreamLink,
     /// The protocol version the client asked for, passed on to HTTP upstreams.
     pub protocol_version: Mutex<Option<String>>,
+    /// What the client said about itself in `initialize` (protocol version, capabilities), as a
+    /// key of the server's tools/list cache.
+    pub client_key: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -34,6 +37,7 @@ impl Session {
             caller,
             link,
             protocol_version: Mutex::new(None),
+            client_key: AtomicU64::new(0),
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Catalogue {
     requests: mpsc::UnboundedSender<String>,
     queue: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     version_seen: AtomicU64,
+    /// `notifications/tools/list_changed` seen from any server, for cached listings.
+    list_changes: AtomicU64,
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -62,6 +64,7 @@ impl Catalogue {
             requests,
             queue: Mutex::new(Some(queue)),
             version_seen: AtomicU64::new(u64::MAX),
+            list_changes: AtomicU64::new(0),
         }
     }
 
@@ -100,8 +103,15 @@ impl Catalogue {
         // Notifications are short; answers (which may quote the method name) are not looked into.
         if message.len() < 512 && message.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
             tracing::debug!(server, "tools/list_changed seen; refreshing the catalogue");
+            self.list_changes.fetch_add(1, Ordering::Relaxed);
             self.request_refresh(server);
         }
+    }
+
+    /// Moves whenever a listing may have changed: a server announced new tools, or the pins
+    /// moved. A cached listing is good only for the generation it was made in.
+    pub fn listing_generation(&self) -> u64 {
+        (self.view.load().generation << 32) ^ self.list_changes.load(Ordering::Relaxed)
     }
 
     /// Reads the pins from the store when its pins version moved (or always, with `force`).

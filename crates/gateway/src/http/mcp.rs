@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
 use toolgate_mcp::{PROTOCOL_VERSION_HEADER, SESSION_HEADER};
 
@@ -186,6 +187,16 @@ pub async fn post(
         .await;
     let pending = match plan {
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
+        Plan::Forward(mut p) if msg.method() == "tools/list" => {
+            let client = session.client_key.load(Ordering::Relaxed);
+            let relay = &gw.relay;
+            if let Some(cached) = relay.tools_list_from_cache(&mut p, &session.server, client, &msg)
+            {
+                relay.served_from_cache(p);
+                return json_response(StatusCode::OK, cached);
+            }
+            p
+        }
         Plan::Forward(p) => p,
         // Held for a person's approval: the request stays open until the decision, with
         // progress notifications meanwhile when the client asked for progress.
@@ -259,6 +270,7 @@ async fn initialize(
     };
     let session = Arc::new(Session::new(session_id, runtime, caller, link));
     *session.protocol_version.lock() = requested_protocol_version(msg);
+    session.client_key.store(client_key(msg), Ordering::Relaxed);
     gw.sessions.insert(&session.id, session.clone());
     tracing::info!(server, session = %session.id, agent = %session.caller.identity.agent, "session opened");
     let id = msg.id.expect("requests have ids").to_owned();
@@ -292,6 +304,22 @@ async fn initialize(
         response.headers_mut().insert(SESSION_HEADER, v);
     }
     response
+}
+
+/// The session's key in its server's tools/list cache: what the client said about itself.
+fn client_key(msg: &Message<'_>) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        #[serde(rename = "protocolVersion")]
+        version: Option<&'a str>,
+        #[serde(borrow)]
+        capabilities: Option<&'a serde_json::value::RawValue>,
+    }
+    let params = msg
+        .params
+        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok());
+    let (version, capabilities) = params.map_or((None, None), |p| (p.version, p.capabilities));
+    crate::tools_cache::client_key(version, capabilities)
 }
 
 fn requested_protocol_version(msg: &Message<'_>) -> Option<String> {

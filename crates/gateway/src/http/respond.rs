@@ -21,14 +21,14 @@ pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     json_response(status, jsonrpc::error_response(None, code, message))
 }
 
-pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
     (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        body,
+        Body::from(body.into()),
     )
         .into_response()
 }
@@ -158,7 +158,7 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
     };
     if relay::is_response_to(&first, &id) && (!streaming || !client_accepts_sse) {
         let out = gw.relay.finish(pending, first).await;
-        let mut r = json_response(StatusCode::OK, out.to_vec());
+        let mut r = json_response(StatusCode::OK, out.clone());
         if is_error(&out) {
             r.extensions_mut().insert(Failed);
         }
@@ -170,7 +170,7 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
         loop {
             if relay::is_response_to(&current, &id) {
                 let out = gw.relay.finish(pending, current).await;
-                return json_response(StatusCode::OK, out.to_vec());
+                return json_response(StatusCode::OK, out);
             }
             gw.catalogue.observe(server, &current);
             current = match tokio::time::timeout_at(deadline, messages.next()).await {

@@ -237,8 +237,19 @@ impl RawSession {
         tool: &str,
         arguments: serde_json::Value,
     ) -> (reqwest::StatusCode, serde_json::Value) {
-        let body = serde_json::json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-            "params":{"name":tool,"arguments":arguments}});
+        let params = serde_json::json!({"name": tool, "arguments": arguments});
+        self.rpc(id, "tools/call", params).await
+    }
+
+    /// Any request: the HTTP status, and the JSON-RPC response (the last `data:` line of an SSE
+    /// answer) when there is one.
+    pub async fn rpc(
+        &self,
+        id: u64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let body = serde_json::json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
         let resp = self.request(body.to_string()).send().await.expect("send");
         let status = resp.status();
         let text = resp.text().await.expect("body");
