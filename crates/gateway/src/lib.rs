@@ -30,6 +30,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tools_cache;
+pub mod trim;
 pub mod tools_list;
 pub mod upstream;
 pub mod webhook;

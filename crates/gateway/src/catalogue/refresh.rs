@@ -76,6 +76,12 @@ async fn refresh_until_settled(
             continue;
         }
         r.remove(&server);
+        let idle = r.is_empty();
+        drop(r);
+        if idle {
+            // The listings' temporary values are gone; so should their pages be.
+            crate::trim::release_freed_memory();
+        }
         return;
     }
 }
