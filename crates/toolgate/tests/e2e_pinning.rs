@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Toolgate, toml_str};
+use common::{RawSession, Toolgate, toml_str};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use toolgate_testkit::{HttpPeer, McpClient, PeerOutput, spawn_fastmcp_http};
@@ -203,6 +203,39 @@ fn a_changed_tool_is_hidden_and_denied_until_an_operator_approves_it() {
         "{listed}"
     );
 
+    // A client holding its stream open is told to list again when the tool comes back: the
+    // server has nothing to say about an approval, the gateway does.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (opened, stream_open) = std::sync::mpsc::channel();
+    let url = gw.url("fast");
+    let heard = runtime.spawn(async move {
+        let session = RawSession::open(&url, None).await.expect("session");
+        let mut resp = session
+            .http
+            .get(&session.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session.id)
+            .send()
+            .await
+            .expect("GET stream");
+        opened.send(resp.status()).unwrap();
+        let mut seen = String::new();
+        let listen = async {
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains("notifications/tools/list_changed") {
+                    return true;
+                }
+            }
+            false
+        };
+        tokio::time::timeout(Duration::from_secs(15), listen)
+            .await
+            .unwrap_or(false)
+    });
+    let status = stream_open.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(status.is_success(), "GET stream: {status}");
+
     // An operator approves with the CLI: within a few seconds the tool is back.
     let (code, _, stderr) = cli(gw, &["pins", "approve", "fast", "add"]);
     assert_eq!(code, 0, "{stderr}");
@@ -218,6 +251,10 @@ fn a_changed_tool_is_hidden_and_denied_until_an_operator_approves_it() {
         },
     );
     assert_eq!(text_of(&back), "3");
+    assert!(
+        runtime.block_on(heard).unwrap(),
+        "the open stream never got notifications/tools/list_changed"
+    );
     assert!(back.tool_names().contains(&"add".to_owned()), "{back}");
     let listed = McpClient::python_http(&format!("{}/mcp", gw.base)).run();
     assert!(

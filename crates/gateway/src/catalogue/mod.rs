@@ -41,6 +41,8 @@ pub struct Catalogue {
     version_seen: AtomicU64,
     /// `notifications/tools/list_changed` seen from any server, for cached listings.
     list_changes: AtomicU64,
+    /// Servers whose quarantined tools changed: their clients are told to list again.
+    quarantine_changes: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -65,6 +67,7 @@ impl Catalogue {
             queue: Mutex::new(Some(queue)),
             version_seen: AtomicU64::new(u64::MAX),
             list_changes: AtomicU64::new(0),
+            quarantine_changes: tokio::sync::broadcast::channel(64).0,
         }
     }
 
@@ -108,6 +111,51 @@ impl Catalogue {
         }
     }
 
+    /// The servers whose quarantined tools change from now on (a tool approved, or held back):
+    /// their client sessions need `notifications/tools/list_changed`, which the server itself
+    /// never sends for the gateway's decisions.
+    pub fn quarantine_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.quarantine_changes.subscribe()
+    }
+
+    /// A client stream's share of [`Catalogue::quarantine_changes`]: `upstream` as it comes, plus
+    /// a `notifications/tools/list_changed` whenever the quarantine of one of `servers` changes;
+    /// it ends when `upstream` ends.
+    pub fn with_quarantine_notes(
+        &self,
+        servers: Vec<String>,
+        upstream: crate::upstream::MessageStream,
+    ) -> crate::upstream::MessageStream {
+        use futures_util::StreamExt;
+        const NOTE: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+        let changes = self.quarantine_changes();
+        let notes = futures_util::stream::unfold(changes, move |mut rx| {
+            let servers = servers.clone();
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(server) if servers.iter().any(|s| **s == *server) => {
+                            return Some((Some(Ok(Bytes::from_static(NOTE))), rx));
+                        }
+                        Ok(_) => {}
+                        // Missed changes: one note covers them all.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            return Some((Some(Ok(Bytes::from_static(NOTE))), rx));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        });
+        let upstream = upstream
+            .map(Some)
+            .chain(futures_util::stream::once(async { None }));
+        futures_util::stream::select(upstream, notes)
+            .take_while(|m| std::future::ready(m.is_some()))
+            .filter_map(std::future::ready)
+            .boxed()
+    }
+
     /// Moves whenever a listing may have changed: a server announced new tools, or the pins
     /// moved. A cached listing is good only for the generation it was made in.
     pub fn listing_generation(&self) -> u64 {
@@ -121,8 +169,11 @@ impl Catalogue {
             return Ok(());
         }
         let entries = self.store.entries(None).await?;
-        let generation = self.view.load().generation + 1;
-        let view = PinView::build(entries, generation);
+        let old = self.view.load_full();
+        let view = PinView::build(entries, old.generation + 1);
+        for server in view.quarantine_differs(&old) {
+            let _ = self.quarantine_changes.send(server.into());
+        }
         {
             let mut marks = self.marks.lock();
             for (server, tools) in marks.iter_mut() {

@@ -51,6 +51,30 @@ pub struct PinView {
 }
 
 impl PinView {
+    /// The servers whose set of quarantined tools differs between `before` and this view.
+    pub fn quarantine_differs<'a>(&'a self, before: &'a PinView) -> Vec<&'a str> {
+        let quarantined = |view: &'a PinView, server: &str| {
+            view.servers
+                .get(server)
+                .map(|p| {
+                    p.quarantined
+                        .keys()
+                        .collect::<std::collections::BTreeSet<_>>()
+                })
+                .unwrap_or_default()
+        };
+        let servers: std::collections::BTreeSet<&str> = self
+            .servers
+            .keys()
+            .chain(before.servers.keys())
+            .map(String::as_str)
+            .collect();
+        servers
+            .into_iter()
+            .filter(|s| quarantined(self, s) != quarantined(before, s))
+            .collect()
+    }
+
     pub fn build(entries: Vec<CatalogueEntry>, generation: u64) -> PinView {
         let mut servers: HashMap<String, ServerPins> = HashMap::new();
         for e in entries {

@@ -613,6 +613,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
         match m.link.open_stream(m.protocol_version.as_deref()).await {
             Ok(Some(s)) => {
                 let server = m.server.name.clone();
+                let s = gw.catalogue.with_quarantine_notes(vec![server.clone()], s);
                 let catalogue = gw.catalogue.clone();
                 streams.push(
                     s.map(move |msg| {

@@ -361,6 +361,9 @@ pub async fn get(
         .or_else(|| session.protocol_version());
     match session.link.open_stream(pv.as_deref()).await {
         Ok(Some(stream)) => {
+            let stream = gw
+                .catalogue
+                .with_quarantine_notes(vec![server.clone()], stream);
             let catalogue = gw.catalogue.clone();
             let observe: respond::Rewrite = Arc::new(move |m| {
                 catalogue.observe(&server, &m);
