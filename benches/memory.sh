@@ -46,25 +46,8 @@ if [ "$GDB" = 1 ] && ! command -v gdb >/dev/null; then
   GDB=0
 fi
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --release -p toolgate -p toolgate-bench
-fi
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/toolgate-memory.XXXXXX")
-PIDS=()
-
-cleanup() {
-  local p i
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh" memory
 
 die() {
   echo "memory.sh: $*" >&2

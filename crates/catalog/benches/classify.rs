@@ -5,13 +5,7 @@ use toolgate_catalog::{ToolDefinition, classify};
 
 fn twenty() -> Vec<ToolDefinition> {
     let text = include_str!("../../demo-server/fixtures/twenty-crm-tools.json");
-    let doc: serde_json::Value = serde_json::from_str(text).expect("fixture parses");
-    doc["tools"]
-        .as_array()
-        .expect("tools array")
-        .iter()
-        .filter_map(ToolDefinition::from_value)
-        .collect()
+    ToolDefinition::all_from_listing(&serde_json::from_str(text).expect("fixture parses"))
 }
 
 fn bench(c: &mut Criterion) {

@@ -34,6 +34,20 @@ pub struct Annotations {
 }
 
 impl ToolDefinition {
+    /// Every tool of a `tools/list` result (`{"tools": [...]}`) that has a name.
+    pub fn all_from_listing(listing: &Value) -> Vec<ToolDefinition> {
+        listing
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter_map(ToolDefinition::from_value)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Reads a tool object from a `tools/list` result; `None` when it has no string `name`.
     /// Malformed optional parts (a non-object `annotations`) are ignored rather than fatal: a
     /// server's sloppiness must not hide its tool from review.

@@ -184,15 +184,7 @@ fn risk_overrides() -> BTreeMap<String, Category> {
 fn demo_tools() -> Vec<ToolDefinition> {
     let doc: Value = serde_json::from_str(toolgate_demo_server::FIXTURE)
         .expect("the demo server's catalogue is JSON");
-    doc["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(ToolDefinition::from_value)
-                .collect()
-        })
-        .unwrap_or_default()
+    ToolDefinition::all_from_listing(&doc)
 }
 
 /// The demo's toolgate.toml: the built-in server (this very binary) behind the starter policy, an
