@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Toolgate, toml_array, toml_str};
+use common::{RawSession, Toolgate, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use toolgate_testkit::twenty_stdio_command;
@@ -12,49 +12,19 @@ const ALLOW: &str = r#"{"version":"1","default":"allow"}"#;
 const DENY: &str = r#"{"version":"1","default":"allow","tools":{"findManyPeople":{"action":"deny","reason":"Changed by reload."}}}"#;
 const BROKEN: &str = r#"{"version":"1","default":"allow","tools":{"findManyPeople":{"deny_if":[{"conditions":[{"path":"args.x","op":"greater","value":1}]}]}}}"#;
 
-struct Session {
-    http: reqwest::Client,
-    url: String,
-    id: String,
+/// A call on an open session, which must survive every reload.
+async fn call(s: &RawSession, tool: &str) -> Value {
+    let (status, response) = s.call(1, tool, json!({})).await;
+    assert_eq!(status, 200, "the session survives reloads");
+    response
 }
 
-impl Session {
-    async fn open(url: String) -> Session {
-        let http = reqwest::Client::new();
-        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"reload-test","version":"1"}}});
-        let resp = http
-            .post(&url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&init)
-            .send()
-            .await
-            .unwrap();
-        let id = resp.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        Session { http, url, id }
-    }
+async fn denied(s: &RawSession, tool: &str) -> bool {
+    call(s, tool).await["result"]["isError"] == true
+}
 
-    async fn call(&self, tool: &str) -> Value {
-        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":tool,"arguments":{}}});
-        let resp = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "the session survives reloads");
-        resp.json().await.unwrap()
-    }
-
-    async fn denied(&self, tool: &str) -> bool {
-        self.call(tool).await["result"]["isError"] == true
-    }
+async fn open(url: String) -> RawSession {
+    RawSession::open(&url, None).await.expect("a session")
 }
 
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -68,15 +38,15 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_edits_apply_to_open_sessions_and_invalid_edits_change_nothing() {
     let gw = Toolgate::start(&servers(""), &[("p.json", ALLOW)]);
-    let s = Session::open(gw.url("crm")).await;
-    assert!(!s.denied("findManyPeople").await);
+    let s = open(gw.url("crm")).await;
+    assert!(!denied(&s, "findManyPeople").await);
 
     std::fs::write(gw.path("p.json"), DENY).unwrap();
     eventually("the new policy denies", async || {
-        s.denied("findManyPeople").await
+        denied(&s, "findManyPeople").await
     })
     .await;
-    let r = s.call("findManyPeople").await;
+    let r = call(&s, "findManyPeople").await;
     assert_eq!(
         r["result"]["content"][0]["text"],
         "[POLICY DENIED] Changed by reload."
@@ -93,13 +63,13 @@ async fn policy_edits_apply_to_open_sessions_and_invalid_edits_change_nothing() 
         "the log has the errors:\n{log}"
     );
     assert!(
-        s.denied("findManyPeople").await,
+        denied(&s, "findManyPeople").await,
         "the last valid policy stays in force"
     );
 
     std::fs::write(gw.path("p.json"), ALLOW).unwrap();
     eventually("the fixed policy allows again", async || {
-        !s.denied("findManyPeople").await
+        !denied(&s, "findManyPeople").await
     })
     .await;
 }
@@ -107,8 +77,8 @@ async fn policy_edits_apply_to_open_sessions_and_invalid_edits_change_nothing() 
 #[tokio::test(flavor = "multi_thread")]
 async fn config_edits_add_servers_without_restarting_the_others() {
     let gw = Toolgate::start(&servers(""), &[("p.json", ALLOW)]);
-    let s = Session::open(gw.url("crm")).await;
-    assert!(!s.denied("findManyPeople").await);
+    let s = open(gw.url("crm")).await;
+    assert!(!denied(&s, "findManyPeople").await);
     let state = async || -> Value {
         reqwest::get(format!("{}/readyz", gw.base))
             .await
@@ -142,13 +112,13 @@ async fn config_edits_add_servers_without_restarting_the_others() {
     })
     .await;
 
-    let s2 = Session::open(gw.url("crm2")).await;
+    let s2 = open(gw.url("crm2")).await;
     assert_eq!(
-        s2.call("findManyPeople").await["result"]["content"][0]["text"],
+        call(&s2, "findManyPeople").await["result"]["content"][0]["text"],
         "findManyPeople ok"
     );
     // The unchanged server kept its child and its session.
-    assert!(!s.denied("findManyPeople").await);
+    assert!(!denied(&s, "findManyPeople").await);
     assert_eq!(state().await["crm"]["state"], before, "the same child");
     assert!(gw.log().contains("configuration reloaded"));
 }

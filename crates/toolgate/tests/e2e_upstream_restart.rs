@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Toolgate, toml_str};
+use common::{RawSession, Toolgate, toml_str};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -39,61 +39,11 @@ fn everything_on(port: u16) -> ChildGuard {
     guard
 }
 
-/// A client session held across the restart, speaking raw Streamable HTTP.
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    session: String,
-}
-
-impl Client {
-    async fn open(url: String) -> Client {
-        let http = reqwest::Client::new();
-        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"restart-test","version":"1"}}});
-        let resp = http
-            .post(&url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&init)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let session = resp.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let c = Client { http, url, session };
-        c.post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
-            .await;
-        c
-    }
-
-    async fn post(&self, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.session)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.status());
-        let text = resp.text().await.unwrap();
-        // JSON, or the data of the SSE event that carries the answer.
-        serde_json::from_str(&text).unwrap_or_else(|_| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-                .find(|v| v.get("id").is_some())
-                .unwrap_or(Value::Null)
-        })
-    }
-
-    async fn call(&self, id: u64, tool: &str, args: Value) -> Value {
-        self.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":args}})).await
-    }
+/// A call on a client session held across the restart; the HTTP exchange itself must succeed.
+async fn call(client: &RawSession, id: u64, tool: &str, args: Value) -> Value {
+    let (status, response) = client.call(id, tool, args).await;
+    assert!(status.is_success(), "{status}");
+    response
 }
 
 #[tokio::test]
@@ -105,13 +55,13 @@ async fn a_restarted_upstream_answering_404_is_reinitialized_transparently() {
         &[],
     );
     for url in [gateway.url("crm"), format!("{}/mcp", gateway.base)] {
-        let client = Client::open(url.clone()).await;
+        let client = RawSession::open(&url, None).await.expect("a session");
         let tool = if url.ends_with("/mcp") {
             "crm__findManyPeople"
         } else {
             "findManyPeople"
         };
-        let before = client.call(1, tool, json!({})).await;
+        let before = call(&client, 1, tool, json!({})).await;
         assert_eq!(
             before["result"]["content"][0]["text"], "findManyPeople ok",
             "{before}"
@@ -119,7 +69,7 @@ async fn a_restarted_upstream_answering_404_is_reinitialized_transparently() {
 
         twenty.guard.kill();
         twenty = twenty_on(port);
-        let after = client.call(2, tool, json!({})).await;
+        let after = call(&client, 2, tool, json!({})).await;
         assert_eq!(after["id"], 2);
         assert_eq!(
             after["result"]["content"][0]["text"], "findManyPeople ok",
@@ -142,8 +92,10 @@ async fn a_restarted_upstream_answering_400_is_reinitialized_transparently() {
         &format!("[servers.everything]\nurl = {}\n", toml_str(&url)),
         &[],
     );
-    let client = Client::open(gateway.url("everything")).await;
-    let before = client.call(1, "echo", json!({"message": "before"})).await;
+    let client = RawSession::open(&gateway.url("everything"), None)
+        .await
+        .expect("a session");
+    let before = call(&client, 1, "echo", json!({"message": "before"})).await;
     assert_eq!(before["result"]["content"][0]["text"], "Echo: before");
 
     everything.kill();
@@ -154,7 +106,7 @@ async fn a_restarted_upstream_answering_400_is_reinitialized_transparently() {
         tries += 1;
     }
     let _everything = everything_on(port);
-    let after = client.call(2, "echo", json!({"message": "after"})).await;
+    let after = call(&client, 2, "echo", json!({"message": "after"})).await;
     assert_eq!(
         after["result"]["content"][0]["text"], "Echo: after",
         "{after}"
