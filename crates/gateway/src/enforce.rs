@@ -91,7 +91,6 @@ impl Enforcer {
         }
         // Then the pins: a tool whose definition changed since it was pinned is not called.
         if let Some(catalogue) = &self.catalogue {
-            catalogue.first_use(server);
             if let Some(reason) = catalogue.blocking(server, &call.name) {
                 let answer = GatewayAnswer::ToolDenied {
                     reason,

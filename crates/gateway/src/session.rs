@@ -21,7 +21,7 @@ pub struct Session {
     pub protocol_version: Mutex<Option<String>>,
     /// What the client said about itself in `initialize` (protocol version, capabilities), as a
     /// key of the server's tools/list cache.
-    pub client_key: std::sync::atomic::AtomicU64,
+    pub client_key: u64,
 }
 
 impl Session {
@@ -30,6 +30,7 @@ impl Session {
         server: Arc<ServerRuntime>,
         caller: Arc<Caller>,
         link: UpstreamLink,
+        client_key: u64,
     ) -> Self {
         Session {
             id,
@@ -37,7 +38,7 @@ impl Session {
             caller,
             link,
             protocol_version: Mutex::new(None),
-            client_key: AtomicU64::new(0),
+            client_key,
         }
     }
 

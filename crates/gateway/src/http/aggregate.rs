@@ -131,7 +131,11 @@ async fn initialize(gw: &Arc<Gateway>, caller: Arc<Caller>, msg: &Message<'_>) -
         .iter()
         .filter(|s| caller.may_reach(&s.name))
         .filter_map(|s| state.servers.get(&s.name).cloned())
-        .collect();
+        .collect::<Vec<_>>();
+    // Lazy stdio servers are catalogued when their first session opens.
+    for server in &servers {
+        gw.catalogue.first_use(&server.name);
+    }
     let session = Arc::new(
         AggregateSession::open(
             caller,

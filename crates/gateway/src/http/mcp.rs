@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
 use toolgate_mcp::{PROTOCOL_VERSION_HEADER, SESSION_HEADER};
 
@@ -188,9 +187,9 @@ pub async fn post(
     let pending = match plan {
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
         Plan::Forward(mut p) if msg.method() == "tools/list" => {
-            let client = session.client_key.load(Ordering::Relaxed);
             let relay = &gw.relay;
-            if let Some(cached) = relay.tools_list_from_cache(&mut p, &session.server, client, &msg)
+            if let Some(cached) =
+                relay.tools_list_from_cache(&mut p, &session.server, session.client_key, &msg)
             {
                 relay.served_from_cache(p);
                 return json_response(StatusCode::OK, cached);
@@ -268,10 +267,12 @@ async fn initialize(
             );
         }
     };
-    let session = Arc::new(Session::new(session_id, runtime, caller, link));
+    let key = client_key(msg);
+    let session = Arc::new(Session::new(session_id, runtime, caller, link, key));
     *session.protocol_version.lock() = requested_protocol_version(msg);
-    session.client_key.store(client_key(msg), Ordering::Relaxed);
     gw.sessions.insert(&session.id, session.clone());
+    // A lazy stdio server is catalogued when its first session opens (not on every call).
+    gw.catalogue.first_use(server);
     tracing::info!(server, session = %session.id, agent = %session.caller.identity.agent, "session opened");
     let id = msg.id.expect("requests have ids").to_owned();
     let pv = header_str(headers, PROTOCOL_VERSION_HEADER).map(str::to_owned);

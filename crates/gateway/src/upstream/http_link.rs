@@ -66,7 +66,6 @@ impl HttpLink {
             // the session lives.
             *self.initialize.lock() = Some(Bytes::copy_from_slice(&message));
         }
-        let completes_handshake = is_initialized_notification(&message);
         let reply = match self
             .upstream
             .post(session.as_deref(), pv, message.clone())
@@ -85,10 +84,18 @@ impl HttpLink {
                 *current = Some(s.clone());
             }
         }
+        Ok(reply)
+    }
+
+    /// Posts a notification or a response; after the client's `notifications/initialized`, also
+    /// opens the server's stream (requests never go this way, so calls pay nothing for it).
+    pub async fn send(&self, message: Bytes, pv: Option<&str>) -> Result<(), UpstreamError> {
+        let completes_handshake = is_initialized_notification(&message);
+        let reply = self.post(message, pv).await?;
         if completes_handshake && matches!(reply.reply, Reply::Accepted) {
             self.open_stream_early(pv).await;
         }
-        Ok(reply)
+        Ok(())
     }
 
     /// Opens the standalone stream of the current session now, so that it exists before the
@@ -190,11 +197,6 @@ impl HttpLink {
 }
 
 /// Whether a client message is the `notifications/initialized` that completes the handshake.
-/// Short messages only: the notification is tiny, and the hot path's big calls skip the parse.
 fn is_initialized_notification(message: &[u8]) -> bool {
-    message.len() < 256
-        && message
-            .windows(b"notifications/initialized".len())
-            .any(|w| w == b"notifications/initialized")
-        && Message::parse(message).is_ok_and(|m| m.method() == "notifications/initialized")
+    Message::parse(message).is_ok_and(|m| m.method() == "notifications/initialized")
 }

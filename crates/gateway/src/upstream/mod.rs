@@ -67,7 +67,7 @@ impl UpstreamLink {
         protocol_version: Option<&str>,
     ) -> Result<(), UpstreamError> {
         match self {
-            UpstreamLink::Http(l) => l.post(message, protocol_version).await.map(|_| ()),
+            UpstreamLink::Http(l) => l.send(message, protocol_version).await,
             UpstreamLink::Pipe(l) => l.send(&message).await,
             UpstreamLink::Shared(l) => l.send(message).await,
         }
