@@ -225,7 +225,7 @@ OTHER=$(git -C "$ROOT" status --porcelain -- . ':!benches' ':!crates/bench' 2>/d
 
 python3 - "$RESULTS" "$ROOT/benches/README.md" "$WRITE_README" "$MACHINE" "$DATE" "$COMMIT" \
   "$ROUNDS" "$DURATION" "$WARMUP" "$AUDIT" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 
 results, readme, write, machine, date, commit, rounds, duration, warmup, audit = sys.argv[1:]
 runs = {}
@@ -365,16 +365,10 @@ body = "\n".join([
 print(body)
 
 if write == "1":
-    begin, end = "<!-- load.sh:begin -->", "<!-- load.sh:end -->"
-    text = open(readme).read()
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{body}\n{end}{tail}"
-    else:
-        text = text.rstrip("\n") + f"\n\n## The gateway under load\n\n{begin}\n{body}\n{end}\n"
-    open(readme, "w").write(text)
-    print(f"\n(written to {readme})", file=sys.stderr)
+    sys.path.insert(0, os.path.dirname(readme))
+    from readme_section import write_section
+
+    write_section(readme, "load.sh", "The gateway under load", body)
 PY
 
 # Expected at start-up on loopback: no grants (allow-all gateways) and no admin token.

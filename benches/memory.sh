@@ -272,7 +272,7 @@ OTHER=$(git -C "$ROOT" status --porcelain -- . ':!benches' ':!crates/bench' 2>/d
 [ "$OTHER" -gt 0 ] && COMMIT="$COMMIT plus uncommitted edits to $OTHER paths outside benches/ and crates/bench/ then in the work tree"
 
 python3 - "$RESULTS" "$ROOT/benches/README.md" "$WRITE_README" "$MACHINE" "$DATE" "$COMMIT" "$SETTLE" <<'PY'
-import json, sys
+import json, os, sys
 
 results, readme, write, machine, date, commit, settle = sys.argv[1:]
 runs = [json.loads(line) for line in open(results)]
@@ -363,14 +363,8 @@ body = "\n".join([
 print(body)
 
 if write == "1":
-    begin, end = "<!-- memory.sh:begin -->", "<!-- memory.sh:end -->"
-    text = open(readme).read()
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{body}\n{end}{tail}"
-    else:
-        text = text.rstrip("\n") + f"\n\n## Memory\n\n{begin}\n{body}\n{end}\n"
-    open(readme, "w").write(text)
-    print(f"\n(written to {readme})", file=sys.stderr)
+    sys.path.insert(0, os.path.dirname(readme))
+    from readme_section import write_section
+
+    write_section(readme, "memory.sh", "Memory", body)
 PY

@@ -290,25 +290,22 @@ fn audit_settings(cx: &mut Ctx<'_>, raw: &RawAudit) -> AuditSettings {
 
 /// Reads and validates a configuration file and every policy it names.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
-        items: vec![format!(
-            "{}: cannot read the configuration file: {e}\n  help: pass the path of an existing toolgate.toml with -c/--config (the default is toolgate.toml in the current directory)",
-            path.display()
-        )],
-    })?;
-    parse(&text, path, &|name| std::env::var(name).ok())
+    parse_with(&read(path)?, path, &|name| std::env::var(name).ok(), false)
 }
 
 /// Like [`load`], but a `policy` file that does not exist yet is taken as allow-all: `toolgate
 /// init` reads the servers of a configuration whose policy it is about to write.
 pub fn load_before_policies_exist(path: &Path) -> Result<Settings, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+    parse_with(&read(path)?, path, &|name| std::env::var(name).ok(), true)
+}
+
+fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         items: vec![format!(
-            "{}: cannot read the configuration file: {e}",
+            "{}: cannot read the configuration file: {e}\n  help: pass the path of an existing toolgate.toml with -c/--config (the default is toolgate.toml in the current directory)",
             path.display()
         )],
-    })?;
-    parse_with(&text, path, &|name| std::env::var(name).ok(), true)
+    })
 }
 
 /// Validates configuration text; `path` locates relative policy files and names the file in
