@@ -4,20 +4,10 @@
 use crate::server::ServerRuntime;
 use crate::upstream::UpstreamLink;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use toolgate_mcp::jsonrpc::{Kind, Message};
-
-/// Ids the gateway uses for its own requests upstream; a prefix no client is expected to use.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-fn next_id() -> String {
-    format!("\"toolgate-{}\"", NEXT_ID.fetch_add(1, Ordering::Relaxed))
-}
 
 /// A connected upstream of an aggregate session.
 #[derive(Debug)]
@@ -47,7 +37,10 @@ impl Member {
                     .map(str::to_owned)
             });
         let handshake = async {
-            let init = call(&link, "initialize", Some(init_params.get()), pv.as_deref()).await?;
+            let init = link
+                .call("initialize", Some(init_params.get()), pv.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
             let agreed = init
                 .get("protocolVersion")
                 .and_then(Value::as_str)
@@ -80,47 +73,14 @@ impl Member {
 
     /// Sends a request of the gateway's own and returns its result.
     pub async fn call(&self, method: &str, params: Option<&str>) -> Result<Value, String> {
-        call(&self.link, method, params, self.protocol_version.as_deref()).await
+        self.link
+            .call(method, params, self.protocol_version.as_deref())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The capability object the upstream declared for `name` (`tools`, `resources`, …).
     pub fn capability(&self, name: &str) -> Option<&Value> {
         self.init.get("capabilities").and_then(|c| c.get(name))
     }
-}
-
-/// One request/response exchange on a link; messages before the response are dropped.
-async fn call(
-    link: &UpstreamLink,
-    method: &str,
-    params: Option<&str>,
-    pv: Option<&str>,
-) -> Result<Value, String> {
-    let id = next_id();
-    let message = match params {
-        Some(p) => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{p}}}"#),
-        None => format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#),
-    };
-    let raw_id = RawValue::from_string(id).map_err(|e| e.to_string())?;
-    let mut reply = link
-        .request(Bytes::from(message), &raw_id, None, pv)
-        .await
-        .map_err(|e| e.to_string())?;
-    while let Some(msg) = reply.messages.next().await {
-        let msg = msg.map_err(|e| e.to_string())?;
-        let Ok(parsed) = Message::parse(&msg) else {
-            continue;
-        };
-        if !parsed.is_response() || parsed.id.map(RawValue::get) != Some(raw_id.get()) {
-            continue;
-        }
-        return match parsed.kind {
-            Kind::Result => serde_json::from_str(parsed.result.map_or("null", RawValue::get))
-                .map_err(|e| e.to_string()),
-            _ => Err(parsed
-                .error
-                .map_or_else(|| "error".to_owned(), |e| e.get().to_owned())),
-        };
-    }
-    Err(format!("the server closed without answering {method}"))
 }

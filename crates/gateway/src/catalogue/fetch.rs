@@ -3,9 +3,8 @@
 //! `toolgate init`, independent of any client session.
 
 use crate::server::ServerRuntime;
+use crate::upstream::{CallError, UpstreamLink};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -72,14 +71,14 @@ pub async fn list_tools(
                 Some(c) => json!({ "cursor": c }),
                 None => json!({}),
             };
-            let page = call(&link, "tools/list", params, version.as_deref(), timeout).await?;
-            let Some(Value::Array(listed)) = page.get("tools") else {
+            let mut page = call(&link, "tools/list", params, version.as_deref(), timeout).await?;
+            let Some(Value::Array(listed)) = page.get_mut("tools").map(Value::take) else {
                 return Err(FetchError::Malformed {
                     method: "tools/list",
                     detail: "no \"tools\" array in the result".into(),
                 });
             };
-            tools.extend(listed.iter().cloned());
+            tools.extend(listed);
             cursor = page
                 .get("nextCursor")
                 .and_then(Value::as_str)
@@ -99,67 +98,36 @@ pub async fn list_tools(
     listed.map(|(tools, _)| tools)
 }
 
-/// One request on the link; the result of its response.
+/// One request on the link, bounded by `timeout`; the result of its answer.
 async fn call(
-    link: &crate::upstream::UpstreamLink,
+    link: &UpstreamLink,
     method: &'static str,
     params: Value,
     protocol_version: Option<&str>,
     timeout: Duration,
 ) -> Result<Value, FetchError> {
-    let id = next_id();
-    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    let raw_id = RawValue::from_string(id.to_string()).expect("a number is valid JSON");
-    let exchange = async {
-        let reply = link
-            .request(
-                Bytes::from(message.to_string()),
-                &raw_id,
-                None,
-                protocol_version,
-            )
-            .await
-            .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-        let mut messages = reply.messages;
-        let mut last = None;
-        while let Some(message) = messages.next().await {
-            last = Some(message.map_err(|e| FetchError::Unreachable(e.to_string()))?);
-        }
-        last.ok_or_else(|| FetchError::Unreachable("the server closed without answering".into()))
-    };
-    let response = tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| FetchError::Timeout {
+    let params = params.to_string();
+    let exchange = link.call(method, Some(&params), protocol_version);
+    match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => Err(FetchError::Timeout {
             method,
             seconds: timeout.as_secs(),
-        })??;
-    let mut response: Value =
-        serde_json::from_slice(&response).map_err(|e| FetchError::Malformed {
-            method,
-            detail: e.to_string(),
-        })?;
-    if let Some(error) = response.get("error") {
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("(no message)");
-        return Err(FetchError::Refused {
-            method,
-            message: message.to_owned(),
-        });
-    }
-    match response.get_mut("result").map(Value::take) {
-        Some(result @ Value::Object(_)) => Ok(result),
-        _ => Err(FetchError::Malformed {
+        }),
+        Ok(Ok(result @ Value::Object(_))) => Ok(result),
+        Ok(Ok(_)) => Err(FetchError::Malformed {
             method,
             detail: "no result object".into(),
         }),
+        Ok(Err(CallError::Refused(error))) => Err(FetchError::Refused {
+            method,
+            message: serde_json::from_str::<Value>(&error)
+                .ok()
+                .and_then(|e| e.get("message")?.as_str().map(str::to_owned))
+                .unwrap_or(error),
+        }),
+        Ok(Err(CallError::Malformed { detail, .. })) => {
+            Err(FetchError::Malformed { method, detail })
+        }
+        Ok(Err(e)) => Err(FetchError::Unreachable(e.to_string())),
     }
-}
-
-/// Ids for the catalogue's own requests, unique within the process.
-fn next_id() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

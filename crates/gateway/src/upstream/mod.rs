@@ -4,10 +4,12 @@
 //! yields a stream of messages that ends with its response, so the inbound side has one shape to
 //! relay.
 
+mod call;
 mod http_link;
 mod pipe_link;
 mod shared_link;
 
+pub use call::CallError;
 pub use http_link::HttpLink;
 pub use pipe_link::PipeLink;
 pub use shared_link::SharedLink;
