@@ -1,6 +1,7 @@
 # Shared by the benchmark scripts (sourced): builds the release binaries unless SKIP_BUILD=1, makes
 # a work folder ($WORK, named after $1) and, on exit, stops every process whose pid is in PIDS
-# (TERM, then KILL after 5 s) and removes the folder.
+# (TERM, then KILL after 5 s) and removes the folder. `start NAME CMD...` runs a process it
+# will stop.
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release -p toolgate -p toolgate-bench
 fi
@@ -20,3 +21,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# start NAME CMD...: runs CMD in the background, stdout and stderr to $WORK/NAME.{out,err}.
+start() {
+  local name=$1
+  shift
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=("$!")
+  LAST_PID=$!
+}

@@ -39,15 +39,6 @@ BIN="$ROOT/target/release"
 # shellcheck source=benches/common.sh
 source "$ROOT/benches/common.sh" load
 
-# start NAME CMD...: runs CMD in the background, stdout and stderr to $WORK/NAME.{out,err}.
-start() {
-  local name=$1
-  shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=("$!")
-  LAST_PID=$!
-}
-
 # first_url NAME PID PATTERN: waits (10 s at most) for PATTERN on NAME's stdout; prints its URL.
 first_url() {
   local name=$1 pid=$2 pattern=$3 line i

@@ -54,15 +54,6 @@ die() {
   exit 1
 }
 
-# start NAME CMD...: runs CMD in the background, stdout and stderr to $WORK/NAME.{out,err}.
-start() {
-  local name=$1
-  shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=("$!")
-  LAST_PID=$!
-}
-
 # stop PID: SIGTERM, waits (10 s at most, then SIGKILL), reaps it and forgets it.
 stop() {
   local p=$1 i keep=()
