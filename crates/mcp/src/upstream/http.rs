@@ -7,7 +7,12 @@ use crate::sse::SseParser;
 use crate::{PROTOCOL_VERSION_HEADER, SESSION_HEADER};
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::time::Duration;
 
 /// A stream of JSON-RPC messages (one JSON text per item) read from an SSE body.
@@ -40,13 +45,23 @@ pub struct PostReply {
     pub reply: Reply,
 }
 
+/// The client side of the connections to one server: hyper's pooled client over plain TCP or
+/// rustls (Mozilla's roots), HTTP/1.1, or HTTP/2 when TLS negotiates it. Redirects are not
+/// followed (a server that redirects gets a status error), and proxies from the environment are
+/// not used: the gateway talks to the servers it is configured with, nothing else.
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
 /// How to reach one Streamable HTTP server.
 #[derive(Debug, Clone)]
 pub struct HttpUpstream {
-    client: reqwest::Client,
+    /// Shared by every session on this server (the pool is per client).
+    client: std::sync::Arc<Client>,
     url: String,
-    /// Parsed once: parsing (with IDNA) on every request showed in profiles.
-    parsed: reqwest::Url,
+    /// Parsed once, cloned into every request.
+    uri: Uri,
     headers: HeaderMap,
 }
 
@@ -57,23 +72,37 @@ impl HttpUpstream {
         headers: HeaderMap,
         connect_timeout: Duration,
     ) -> Result<Self, UpstreamError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
+        let invalid = |reason: String| UpstreamError::Connect {
+            url: url.to_owned(),
+            reason: format!("invalid URL: {reason}"),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err(invalid("the scheme must be http or https".into())),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(invalid("no host".into()));
+        }
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(tcp);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| UpstreamError::Connect {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
-        let parsed = reqwest::Url::parse(url).map_err(|e| UpstreamError::Connect {
-            url: url.to_owned(),
-            reason: format!("invalid URL: {e}"),
-        })?;
+            .pool_timer(TokioTimer::new())
+            .build(connector);
         Ok(HttpUpstream {
-            client,
+            client: std::sync::Arc::new(client),
             url: url.to_owned(),
-            parsed,
+            uri,
             headers,
         })
     }
@@ -82,29 +111,71 @@ impl HttpUpstream {
         &self.url
     }
 
-    fn request(
+    /// Sends one request with the injected headers, the session and the protocol version; a
+    /// body is JSON.
+    async fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         session: Option<&str>,
         protocol_version: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        let mut rb = self
-            .client
-            .request(method, self.parsed.clone())
-            .headers(self.headers.clone());
+        accept: Option<&'static str>,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let has_body = !body.is_empty();
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.reserve(self.headers.len() + 4);
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if has_body {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        if let Some(accept) = accept {
+            headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+        }
         if let Some(s) = session {
-            rb = rb.header(HeaderName::from_static(SESSION_HEADER), s);
+            headers.insert(
+                HeaderName::from_static(SESSION_HEADER),
+                self.header_value("session id", s)?,
+            );
         }
         if let Some(v) = protocol_version {
-            rb = rb.header(HeaderName::from_static(PROTOCOL_VERSION_HEADER), v);
+            headers.insert(
+                HeaderName::from_static(PROTOCOL_VERSION_HEADER),
+                self.header_value("protocol version", v)?,
+            );
         }
-        rb
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| self.connect_error(&e))
     }
 
-    fn connect_error(&self, e: reqwest::Error) -> UpstreamError {
+    fn header_value(&self, what: &str, value: &str) -> Result<HeaderValue, UpstreamError> {
+        HeaderValue::from_str(value).map_err(|_| UpstreamError::Connect {
+            url: self.url.clone(),
+            reason: format!("the {what} {value:?} cannot be sent as an HTTP header"),
+        })
+    }
+
+    fn connect_error(&self, e: &dyn std::error::Error) -> UpstreamError {
         UpstreamError::Connect {
             url: self.url.clone(),
-            reason: error_chain(&e),
+            reason: error_chain(e),
+        }
+    }
+
+    /// The whole body of a response.
+    async fn body(&self, resp: Response<Incoming>) -> Result<Bytes, UpstreamError> {
+        match resp.into_body().collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) => Err(self.connect_error(&e)),
         }
     }
 
@@ -116,19 +187,14 @@ impl HttpUpstream {
         body: Bytes,
     ) -> Result<PostReply, UpstreamError> {
         let resp = self
-            .request(reqwest::Method::POST, session, protocol_version)
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
+            .send(
+                Method::POST,
+                session,
+                protocol_version,
+                Some("application/json, text/event-stream"),
+                body,
             )
-            .header(
-                header::ACCEPT,
-                HeaderValue::from_static("application/json, text/event-stream"),
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.connect_error(e))?;
+            .await?;
         let status = resp.status();
         let session_id = resp
             .headers()
@@ -146,7 +212,7 @@ impl HttpUpstream {
         }
         if session.is_some() && status == StatusCode::BAD_REQUEST {
             // Some servers answer an unknown session with 400 instead of 404.
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = self.body(resp).await.unwrap_or_default();
             if String::from_utf8_lossy(&body)
                 .to_ascii_lowercase()
                 .contains("session")
@@ -164,7 +230,7 @@ impl HttpUpstream {
         if !status.is_success() {
             // A JSON-RPC error body (e.g. 400 for an invalid request) is still a reply.
             if is_json(resp.headers()) {
-                let body = resp.bytes().await.map_err(|e| self.connect_error(e))?;
+                let body = self.body(resp).await?;
                 if looks_like_jsonrpc(&body) {
                     return Ok(PostReply {
                         session_id,
@@ -173,13 +239,13 @@ impl HttpUpstream {
                 }
                 return Err(status_error(status, &body));
             }
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = self.body(resp).await.unwrap_or_default();
             return Err(status_error(status, &body));
         }
         let reply = if is_event_stream(resp.headers()) {
-            Reply::Stream(message_stream(resp))
+            Reply::Stream(self.message_stream(resp))
         } else {
-            Reply::Json(resp.bytes().await.map_err(|e| self.connect_error(e))?)
+            Reply::Json(self.body(resp).await?)
         };
         Ok(PostReply { session_id, reply })
     }
@@ -191,22 +257,22 @@ impl HttpUpstream {
         protocol_version: Option<&str>,
     ) -> Result<Option<MessageStream>, UpstreamError> {
         let resp = self
-            .request(reqwest::Method::GET, session, protocol_version)
-            .header(
-                header::ACCEPT,
-                HeaderValue::from_static("text/event-stream"),
+            .send(
+                Method::GET,
+                session,
+                protocol_version,
+                Some("text/event-stream"),
+                Bytes::new(),
             )
-            .send()
-            .await
-            .map_err(|e| self.connect_error(e))?;
+            .await?;
         match resp.status() {
             StatusCode::METHOD_NOT_ALLOWED => Ok(None),
             StatusCode::NOT_FOUND if session.is_some() => Err(UpstreamError::SessionExpired),
             s if s.is_success() && is_event_stream(resp.headers()) => {
-                Ok(Some(message_stream(resp)))
+                Ok(Some(self.message_stream(resp)))
             }
             s => {
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = self.body(resp).await.unwrap_or_default();
                 Err(status_error(s, &body))
             }
         }
@@ -219,17 +285,60 @@ impl HttpUpstream {
         protocol_version: Option<&str>,
     ) -> Result<(), UpstreamError> {
         let resp = self
-            .request(reqwest::Method::DELETE, Some(session), protocol_version)
-            .send()
-            .await
-            .map_err(|e| self.connect_error(e))?;
+            .send(
+                Method::DELETE,
+                Some(session),
+                protocol_version,
+                None,
+                Bytes::new(),
+            )
+            .await?;
         let s = resp.status();
         if s.is_success() || s == StatusCode::METHOD_NOT_ALLOWED || s == StatusCode::NOT_FOUND {
             Ok(())
         } else {
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = self.body(resp).await.unwrap_or_default();
             Err(status_error(s, &body))
         }
+    }
+
+    /// Reads an SSE body as messages, skipping events without data (priming events).
+    fn message_stream(&self, resp: Response<Incoming>) -> MessageStream {
+        let url = self.url.clone();
+        let chunks = resp.into_body().into_data_stream();
+        futures_util::stream::unfold(
+            (
+                chunks,
+                SseParser::new(),
+                std::collections::VecDeque::new(),
+                url,
+            ),
+            |(mut chunks, mut parser, mut ready, url)| async move {
+                loop {
+                    if let Some(msg) = ready.pop_front() {
+                        return Some((Ok(msg), (chunks, parser, ready, url)));
+                    }
+                    match chunks.next().await {
+                        None => return None,
+                        Some(Err(e)) => {
+                            let err = UpstreamError::Connect {
+                                url: url.clone(),
+                                reason: error_chain(&e),
+                            };
+                            return Some((Err(err), (chunks, parser, ready, url)));
+                        }
+                        Some(Ok(chunk)) => {
+                            for ev in parser.push(&chunk) {
+                                if !ev.data.trim().is_empty() {
+                                    ready.push_back(Bytes::from(ev.data));
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+        .boxed()
     }
 }
 
@@ -257,46 +366,7 @@ fn looks_like_jsonrpc(body: &[u8]) -> bool {
     crate::jsonrpc::Message::parse(body).is_ok()
 }
 
-/// Reads an SSE body as messages, skipping events without data (priming events).
-fn message_stream(resp: reqwest::Response) -> MessageStream {
-    let url = resp.url().to_string();
-    let chunks = resp.bytes_stream();
-    futures_util::stream::unfold(
-        (
-            chunks,
-            SseParser::new(),
-            std::collections::VecDeque::new(),
-            url,
-        ),
-        |(mut chunks, mut parser, mut ready, url)| async move {
-            loop {
-                if let Some(msg) = ready.pop_front() {
-                    return Some((Ok(msg), (chunks, parser, ready, url)));
-                }
-                match chunks.next().await {
-                    None => return None,
-                    Some(Err(e)) => {
-                        let err = UpstreamError::Connect {
-                            url: url.clone(),
-                            reason: error_chain(&e),
-                        };
-                        return Some((Err(err), (chunks, parser, ready, url)));
-                    }
-                    Some(Ok(chunk)) => {
-                        for ev in parser.push(&chunk) {
-                            if !ev.data.trim().is_empty() {
-                                ready.push_back(Bytes::from(ev.data));
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    )
-    .boxed()
-}
-
-/// The error and its sources on one line: reqwest's top-level message alone says little.
+/// The error and its sources on one line: the client's top-level message alone says little.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
