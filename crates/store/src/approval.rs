@@ -47,7 +47,7 @@ pub fn new_approval_id() -> String {
 /// values that differ only in key order or formatting have the same digest; `1` and `1.0` do not.
 pub fn args_digest(arguments: &Value) -> String {
     let mut canonical = Vec::with_capacity(128);
-    crate::audit::chain::write_canonical(arguments, &mut canonical);
+    crate::audit::canonical::write_canonical(arguments, &mut canonical);
     hex::encode(Sha256::digest(&canonical))
 }
 

@@ -227,3 +227,42 @@ async fn a_batch_too_large_for_one_insert_is_appended_whole() {
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.checked, 5_000);
 }
+
+#[tokio::test]
+async fn awkward_values_come_back_exactly_and_verify() {
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let mut record = common::record(1);
+    let awkward = "nul\u{0}quote\"back\\slash\ttab\u{1}ctl é 𝄞 \u{2028}";
+    record.tool = Some(awkward.into());
+    record.message = Some(awkward.into());
+    record.agent = awkward.into();
+    record.arg_keys = vec![awkward.into(), String::new()];
+    record.args = Some(json!({ awkward: [awkward, 1e300, -0.5, 12345678901234567_i64, null] }));
+    record.time_ms = i64::MAX as u64;
+    record.upstream_latency_us = Some(0);
+    store.append(std::slice::from_ref(&record)).await.unwrap();
+    let all = store
+        .query(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].record, record);
+    let report = store.verify(AuditStream::Requests).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+
+    // What SQLite cannot hold is refused, and the batch with it: nothing is half written.
+    let mut too_big = common::record(2);
+    too_big.gateway_latency_us = u64::MAX;
+    let err = store
+        .append(&[common::record(2), too_big])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("gateway_latency_us"), "{err}");
+    assert_eq!(
+        store.verify(AuditStream::Requests).await.unwrap().checked,
+        1
+    );
+}

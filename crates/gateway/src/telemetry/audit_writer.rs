@@ -67,15 +67,17 @@ async fn write_batches(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        // Linger briefly so a quiet stream of requests still shares transactions: each append
-        // is one transaction, and a transaction costs far more than a record.
-        let linger = tokio::time::sleep(LINGER);
-        tokio::pin!(linger);
-        while batch.len() < BATCH {
-            let room = BATCH - batch.len();
-            tokio::select! {
-                n = rx.recv_many(&mut batch, room) => if n == 0 { break },
-                _ = &mut linger => break,
+        // Linger so that a quiet stream of requests still shares transactions (each append is
+        // one transaction, and a transaction costs far more than a record), then take what
+        // came meanwhile. The writer sleeps instead of listening while it lingers: records
+        // queued then do not wake it one by one.
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
             }
         }
         let mut backoff = Duration::from_millis(50);

@@ -19,10 +19,10 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
+use crate::audit::canonical::Canonical;
 use crate::audit::{AuditStream, Chained};
 
 /// The `prev_hash` of a stream's first record.
@@ -46,88 +46,64 @@ impl ChainAnchor {
     }
 }
 
-/// The canonical JSON of `record` at position `seq` (see the module docs).
-pub fn canonical_json<T: Serialize>(seq: u64, record: &T) -> Result<Vec<u8>, StoreError> {
-    let mut value = serde_json::to_value(record).map_err(|e| StoreError::InvalidInput {
-        field: "audit record",
-        message: e.to_string(),
-    })?;
-    let Value::Object(map) = &mut value else {
-        return Err(StoreError::InvalidInput {
-            field: "audit record",
-            message: "does not serialise to a JSON object".into(),
-        });
-    };
-    map.insert("seq".into(), Value::from(seq));
-    let mut out = Vec::with_capacity(256);
-    write_canonical(&value, &mut out);
-    Ok(out)
-}
-
-pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_scalar(&Value::String(k.clone()), out);
-                out.push(b':');
-                write_canonical(v, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(b']');
-        }
-        scalar => write_scalar(scalar, out),
-    }
-}
-
-fn write_scalar(value: &Value, out: &mut Vec<u8>) {
-    // Writing a scalar Value into a Vec cannot fail.
-    serde_json::to_writer(&mut *out, value).expect("a JSON scalar serialises");
-}
-
 /// `hex(SHA-256(prev_hash ‖ canonical_json(seq, record)))`.
-pub fn link_hash<T: Serialize>(
+pub fn link_hash<T: Canonical + ?Sized>(
     prev_hash: &str,
     seq: u64,
     record: &T,
 ) -> Result<String, StoreError> {
-    let canonical = canonical_json(seq, record)?;
+    hash_with(&mut Vec::new(), prev_hash, seq, record)
+}
+
+/// [`link_hash`] writing the canonical JSON into `buf` (cleared first), so that a batch reuses one
+/// buffer.
+fn hash_with<T: Canonical + ?Sized>(
+    buf: &mut Vec<u8>,
+    prev_hash: &str,
+    seq: u64,
+    record: &T,
+) -> Result<String, StoreError> {
+    buf.clear();
+    record.write_canonical_json(seq, buf)?;
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
-    hasher.update(&canonical);
+    hasher.update(&buf[..]);
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// A record's place in its chain, as [`seal`] computes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub seq: u64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Link {
+    /// The record with its place in the chain.
+    pub fn chain<T>(self, record: T) -> Chained<T> {
+        Chained {
+            seq: self.seq,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            record,
+        }
+    }
+}
+
 /// Seals `records` onto a chain whose last record is `head`: consecutive sequence numbers from
-/// `head.seq + 1`, each linked to the one before.
-pub fn seal<T: Serialize + Clone>(
-    head: &ChainAnchor,
-    records: &[T],
-) -> Result<Vec<Chained<T>>, StoreError> {
+/// `head.seq + 1`, each linked to the one before. The links come back in the records' order.
+pub fn seal<T: Canonical>(head: &ChainAnchor, records: &[T]) -> Result<Vec<Link>, StoreError> {
+    let mut buf = Vec::with_capacity(1024);
     let mut prev = head.hash.clone();
     let mut out = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
         let seq = head.seq + 1 + i as u64;
-        let hash = link_hash(&prev, seq, record)?;
-        out.push(Chained {
+        let hash = hash_with(&mut buf, &prev, seq, record)?;
+        out.push(Link {
             seq,
             prev_hash: std::mem::replace(&mut prev, hash.clone()),
             hash,
-            record: record.clone(),
         });
     }
     Ok(out)
@@ -277,12 +253,12 @@ impl ChainVerifier {
     }
 
     /// Checks the next record; returns `false` (and remembers why) at the first broken link.
-    pub fn check<T: Serialize>(&mut self, record: &Chained<T>) -> bool {
+    pub fn check<T: Canonical>(&mut self, record: &Chained<T>) -> bool {
         self.check_parts(record.seq, &record.prev_hash, &record.hash, &record.record)
     }
 
     /// [`ChainVerifier::check`] for a record held in pieces.
-    pub fn check_parts<T: Serialize>(
+    pub fn check_parts<T: Canonical>(
         &mut self,
         seq: u64,
         prev_hash: &str,
@@ -410,22 +386,17 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_depth() {
-        let record = json!({"b": 1, "a": {"z": [true, null, "x\"y"], "m": 1.5}});
-        let out = String::from_utf8(canonical_json(7, &record).unwrap()).unwrap();
-        assert_eq!(
-            out,
-            r#"{"a":{"m":1.5,"z":[true,null,"x\"y"]},"b":1,"seq":7}"#
-        );
-    }
+    use serde_json::{Value, json};
 
     #[test]
     fn seal_then_verify_and_each_kind_of_tampering() {
         let records: Vec<_> = (0..5).map(|i| json!({ "n": i })).collect();
-        let chain = seal(&ChainAnchor::genesis(), &records).unwrap();
+        let chain: Vec<Chained<Value>> = seal(&ChainAnchor::genesis(), &records)
+            .unwrap()
+            .into_iter()
+            .zip(records)
+            .map(|(link, r)| link.chain(r))
+            .collect();
         assert_eq!(chain[0].prev_hash, GENESIS_HASH);
         assert_eq!(chain[1].prev_hash, chain[0].hash);
         let head = ChainAnchor {

@@ -1,5 +1,6 @@
 //! The audit log: record types, the hash chain, the store contracts and the JSONL export.
 
+pub mod canonical;
 pub mod chain;
 mod export;
 mod query;

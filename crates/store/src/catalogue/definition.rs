@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::audit::chain::write_canonical;
+use crate::audit::canonical::write_canonical;
 
 /// The members of a tool definition that are pinned, in the order they are reported.
 pub const PINNED_FIELDS: [&str; 4] = ["name", "description", "inputSchema", "annotations"];

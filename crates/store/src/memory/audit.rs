@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 
 use futures_util::future::BoxFuture;
-use serde::Serialize;
 
 use crate::StoreError;
+use crate::audit::canonical::Canonical;
 use crate::audit::chain::seal;
 use crate::audit::{
     AdminEvent, AdminQuery, Appended, AuditQuery, AuditRecord, AuditSink, AuditStore, AuditStream,
@@ -29,7 +29,7 @@ impl<T> Default for Chain<T> {
     }
 }
 
-impl<T: Serialize + Clone> Chain<T> {
+impl<T: Canonical + Clone> Chain<T> {
     fn head(&self) -> ChainAnchor {
         self.records.back().map_or_else(
             || self.anchor.clone(),
@@ -42,9 +42,13 @@ impl<T: Serialize + Clone> Chain<T> {
 
     fn append(&mut self, batch: &[T]) -> Result<Appended, StoreError> {
         let head = self.head();
-        let sealed = seal(&head, batch)?;
-        let head_hash = sealed.last().map_or(head.hash, |r| r.hash.clone());
-        self.records.extend(sealed);
+        let links = seal(&head, batch)?;
+        let head_hash = links.last().map_or(head.hash, |l| l.hash.clone());
+        let chained = links
+            .into_iter()
+            .zip(batch)
+            .map(|(l, r)| l.chain(r.clone()));
+        self.records.extend(chained);
         Ok(Appended {
             first_seq: head.seq + 1,
             count: batch.len() as u64,

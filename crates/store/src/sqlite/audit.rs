@@ -4,11 +4,11 @@
 //! that does not block the writer under WAL).
 
 use futures_util::future::BoxFuture;
-use serde::Serialize;
 use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{Connection, QueryBuilder, Row, SqliteConnection};
 
 use crate::StoreError;
+use crate::audit::canonical::Canonical;
 use crate::audit::chain::seal;
 use crate::audit::{
     AdminEvent, AdminQuery, Appended, AuditQuery, AuditRecord, AuditSink, AuditStore, AuditStream,
@@ -20,7 +20,7 @@ use crate::sqlite::{SqliteStore, to_i64, to_u64, unavailable};
 const VERIFY_PAGE: i64 = 1_000;
 
 /// How one stream maps to its table.
-trait StreamTable: Serialize + Clone + Send + Sync + 'static {
+trait StreamTable: Canonical + Clone + Send + Sync + 'static {
     const STREAM: AuditStream;
     const TABLE: &'static str;
     /// Every column but `seq`, `prev_hash` and `hash`, in [`StreamTable::bind`] order.
@@ -304,19 +304,22 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         let start = head(&mut tx, T::STREAM).await?;
-        let sealed = seal(&start, records)?;
-        for chunk in sealed.chunks(ROWS_PER_INSERT) {
+        let links = seal(&start, records)?;
+        for (chunk, chunk_records) in links
+            .chunks(ROWS_PER_INSERT)
+            .zip(records.chunks(ROWS_PER_INSERT))
+        {
             let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
                 "INSERT INTO {} (seq, prev_hash, hash, {}) ",
                 T::TABLE,
                 T::COLUMNS.join(", ")
             ));
             let mut failed = None;
-            q.push_values(chunk, |mut row, r| {
-                row.push_bind(r.seq as i64)
-                    .push_bind(r.prev_hash.clone())
-                    .push_bind(r.hash.clone());
-                if let Err(e) = r.record.bind(&mut row) {
+            q.push_values(chunk.iter().zip(chunk_records), |mut row, (link, r)| {
+                row.push_bind(link.seq as i64)
+                    .push_bind(link.prev_hash.clone())
+                    .push_bind(link.hash.clone());
+                if let Err(e) = r.bind(&mut row) {
                     failed.get_or_insert(e);
                 }
             });
@@ -325,20 +328,20 @@ impl SqliteStore {
             }
             q.build().execute(&mut *tx).await.map_err(unavailable)?;
         }
-        let new_head = sealed.last().map_or_else(
+        let new_head = links.last().map_or_else(
             || start.clone(),
             |r| ChainAnchor {
                 seq: r.seq,
                 hash: r.hash.clone(),
             },
         );
-        if !sealed.is_empty() {
+        if !links.is_empty() {
             write_mark(&mut tx, "audit_heads", T::STREAM, &new_head).await?;
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(Appended {
             first_seq: start.seq + 1,
-            count: sealed.len() as u64,
+            count: links.len() as u64,
             head_hash: new_head.hash,
         })
     }
