@@ -172,13 +172,8 @@ mod tests {
         let tool = json!({"name":"a","description":"A."});
         let d = ToolDigest::of(&tool).unwrap();
         let mut p = ServerPins::default();
-        p.pinned.insert(
-            "a".into(),
-            Pin {
-                digest: d.digest,
-                definition: d.definition,
-            },
-        );
+        p.pinned
+            .insert("a".into(), Pin::new(d.digest, &d.definition));
         p
     }
 
@@ -248,13 +243,7 @@ mod overhead {
         for t in &tools {
             let d = ToolDigest::of(t).unwrap();
             let name = d.name().to_owned();
-            pins.pinned.insert(
-                name,
-                Pin {
-                    digest: d.digest,
-                    definition: d.definition,
-                },
-            );
+            pins.pinned.insert(name, Pin::new(d.digest, &d.definition));
         }
         let body = |id: u64| {
             Bytes::from(

@@ -19,7 +19,22 @@ pub enum Problem {
 #[derive(Debug, Clone)]
 pub struct Pin {
     pub digest: String,
-    pub definition: Value,
+    /// The definition as compact JSON text, read back only to name what changed: a few hundred
+    /// tools per server held as `Value` trees cost megabytes for a rare question.
+    definition: Box<str>,
+}
+
+impl Pin {
+    pub fn new(digest: String, definition: &Value) -> Pin {
+        Pin {
+            digest,
+            definition: definition.to_string().into_boxed_str(),
+        }
+    }
+
+    pub fn definition(&self) -> Value {
+        serde_json::from_str(&self.definition).unwrap_or(Value::Null)
+    }
 }
 
 /// One server's pins.
@@ -35,7 +50,7 @@ impl ServerPins {
         match self.pinned.get(tool) {
             Some(pin) if pin.digest == digest => None,
             Some(pin) => Some(Problem::Changed {
-                fields: changed_fields(&pin.definition, definition),
+                fields: changed_fields(&pin.definition(), definition),
             }),
             None => Some(Problem::New),
         }
@@ -94,13 +109,8 @@ impl PinView {
                 PinState::Pinned => {}
             }
             if let Some(p) = e.pinned {
-                pins.pinned.insert(
-                    e.tool,
-                    Pin {
-                        digest: p.digest,
-                        definition: p.definition,
-                    },
-                );
+                pins.pinned
+                    .insert(e.tool, Pin::new(p.digest, &p.definition));
             }
         }
         PinView {

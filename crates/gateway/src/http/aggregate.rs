@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::mcp::{accepts_sse, authenticate, header_str};
+use super::posted::Posted;
 use super::respond::{self, Outbound, Rewrite, json_response, rpc_error, sse_response};
 use crate::Gateway;
 use crate::aggregate::lists::{self, ListKind};
@@ -61,7 +62,7 @@ fn find_session(
     }
 }
 
-pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Posted) -> Response {
     let caller = match authenticate(&gw, &headers).await {
         Ok(c) => c,
         Err(r) => return r,

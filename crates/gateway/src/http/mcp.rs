@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::origin::origin_allowed;
+use super::posted::Posted;
 use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
 use crate::Gateway;
 use crate::identity::AuthError;
@@ -118,8 +119,7 @@ fn find_session(
 pub async fn post(
     State(gw): State<Arc<Gateway>>,
     Path(server): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { headers, body }: Posted,
 ) -> Response {
     let caller = match admit(&gw, &headers, &server).await {
         Ok(c) => c,

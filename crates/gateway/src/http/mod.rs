@@ -4,4 +4,5 @@ pub mod aggregate;
 pub mod health;
 pub mod mcp;
 pub mod origin;
+pub mod posted;
 pub mod respond;
