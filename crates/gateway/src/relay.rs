@@ -441,7 +441,7 @@ impl Relay {
         server: &Arc<ServerRuntime>,
         client: u64,
         msg: &Message<'_>,
-    ) -> Option<Bytes> {
+    ) -> Option<tools_cache::CachedAnswer> {
         let Work::ToolsList(policy, slot @ None) = &mut pending.work else {
             return None;
         };

@@ -59,11 +59,11 @@ struct Entry {
 
 impl ToolsListCache {
     /// The cached answer for `key` with the JSON-RPC `id` spliced in, if it is still good.
-    pub fn answer(&self, key: &Key, generation: u64, id: &RawValue) -> Option<Bytes> {
+    pub fn answer(&self, key: &Key, generation: u64, id: &RawValue) -> Option<CachedAnswer> {
         let entries = self.entries.lock();
         let entry = entries.get(key)?;
         let fresh = entry.generation == generation && entry.stored.elapsed() < MAX_AGE;
-        fresh.then(|| response(id, &entry.result))
+        fresh.then(|| CachedAnswer::new(id, entry.result.clone()))
     }
 
     /// Keeps the `result` of a filtered answer; `generation` is the one read before the request
@@ -98,14 +98,28 @@ fn result_of(response: &[u8]) -> Option<&RawValue> {
     serde_json::from_slice::<Success<'_>>(response).ok()?.result
 }
 
-fn response(id: &RawValue, result: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(result.len() + id.get().len() + 40);
-    out.put_slice(br#"{"jsonrpc":"2.0","id":"#);
-    out.put_slice(id.get().as_bytes());
-    out.put_slice(br#","result":"#);
-    out.put_slice(result);
-    out.put_slice(b"}");
-    out.freeze()
+/// A cached answer in three parts: the envelope with this request's id, the shared `result`
+/// (never copied: a 219-tool result is ~230 KB), and the closing brace.
+#[derive(Debug)]
+pub struct CachedAnswer {
+    pub parts: [Bytes; 3],
+}
+
+impl CachedAnswer {
+    fn new(id: &RawValue, result: Bytes) -> CachedAnswer {
+        let mut head = BytesMut::with_capacity(id.get().len() + 40);
+        head.put_slice(br#"{"jsonrpc":"2.0","id":"#);
+        head.put_slice(id.get().as_bytes());
+        head.put_slice(br#","result":"#);
+        CachedAnswer {
+            parts: [head.freeze(), result, Bytes::from_static(b"}")],
+        }
+    }
+
+    /// The whole answer in one buffer (a copy).
+    pub fn to_bytes(&self) -> Bytes {
+        self.parts.concat().into()
+    }
 }
 
 /// The client part of a [`Key`]: its protocol version and its capabilities as it sent them.
@@ -140,7 +154,7 @@ mod tests {
         cache.store(key.clone(), &p, 1, ANSWER);
         let served = cache.answer(&key, 1, &id(r#""req-9""#)).unwrap();
         assert_eq!(
-            &served[..],
+            &served.to_bytes()[..],
             br#"{"jsonrpc":"2.0","id":"req-9","result":{"tools":[{"name":"a"}]}}"#
         );
     }

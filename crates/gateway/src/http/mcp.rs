@@ -192,7 +192,7 @@ pub async fn post(
                 relay.tools_list_from_cache(&mut p, &session.server, session.client_key, &msg)
             {
                 relay.served_from_cache(p);
-                return json_response(StatusCode::OK, cached);
+                return respond::json_parts_response(cached.parts);
             }
             p
         }

@@ -4,5 +4,6 @@ pub mod aggregate;
 pub mod health;
 pub mod mcp;
 pub mod origin;
+pub mod parts_body;
 pub mod posted;
 pub mod respond;

@@ -33,6 +33,19 @@ pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
         .into_response()
 }
 
+/// A JSON answer sent as the buffers it is made of, without joining them.
+pub fn json_parts_response<const N: usize>(parts: [Bytes; N]) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::new(super::parts_body::PartsBody::new(parts)),
+    )
+        .into_response()
+}
+
 pub fn sse_response(body: Body) -> Response {
     (
         StatusCode::OK,
