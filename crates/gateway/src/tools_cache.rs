@@ -117,6 +117,7 @@ impl CachedAnswer {
     }
 
     /// The whole answer in one buffer (a copy).
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Bytes {
         self.parts.concat().into()
     }

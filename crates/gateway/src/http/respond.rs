@@ -21,29 +21,24 @@ pub fn rpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     json_response(status, jsonrpc::error_response(None, code, message))
 }
 
-pub fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response {
+pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        Body::from(body.into()),
+        body.into(),
     )
         .into_response()
 }
 
 /// A JSON answer sent as the buffers it is made of, without joining them.
 pub fn json_parts_response<const N: usize>(parts: [Bytes; N]) -> Response {
-    (
+    json_response(
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
         Body::new(super::parts_body::PartsBody::new(parts)),
     )
-        .into_response()
 }
 
 pub fn sse_response(body: Body) -> Response {

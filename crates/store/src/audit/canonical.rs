@@ -22,15 +22,8 @@ impl Canonical for AdminEvent {}
 
 impl Canonical for Value {}
 
-/// The canonical JSON of `record` at position `seq`.
-pub fn canonical_json<T: Canonical + ?Sized>(seq: u64, record: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(512);
-    record.write_canonical_json(seq, &mut out)?;
-    Ok(out)
-}
-
 /// The generic path: the serde form as a `Value`, `seq` added, written sorted.
-pub fn write_via_value<T: Serialize + ?Sized>(
+fn write_via_value<T: Serialize + ?Sized>(
     record: &T,
     seq: u64,
     out: &mut Vec<u8>,
@@ -171,7 +164,9 @@ mod tests {
     #[test]
     fn values_are_written_with_keys_sorted_at_every_depth() {
         let record = json!({"b": 1, "a": {"z": [true, null, "x\"y"], "m": 1.5}});
-        let out = String::from_utf8(canonical_json(7, &record).unwrap()).unwrap();
+        let mut out = Vec::new();
+        record.write_canonical_json(7, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
         assert_eq!(
             out,
             r#"{"a":{"m":1.5,"z":[true,null,"x\"y"]},"b":1,"seq":7}"#

@@ -46,7 +46,7 @@ impl ChainAnchor {
     }
 }
 
-/// `hex(SHA-256(prev_hash ‖ canonical_json(seq, record)))`.
+/// `hex(SHA-256(prev_hash ‖ the canonical JSON of record at seq))` (see [`Canonical`]).
 pub fn link_hash<T: Canonical + ?Sized>(
     prev_hash: &str,
     seq: u64,
