@@ -15,8 +15,10 @@ pub const TOOLGATE: &str = env!("CARGO_BIN_EXE_toolgate");
 /// A running gateway; killed (with its whole process group) when dropped.
 pub struct Toolgate {
     pub guard: ChildGuard,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`: the data plane (`/mcp…`, `/healthz`, `/readyz`).
     pub base: String,
+    /// `http://127.0.0.1:PORT`: the admin plane (`/api`, `/ui`, `/metrics`).
+    pub admin: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -68,7 +70,13 @@ impl Toolgate {
             .strip_prefix("toolgate listening on ")
             .unwrap_or_else(|| panic!("unexpected line {line:?}"))
             .to_owned();
-        Toolgate { guard, base, dir }
+        let admin = base.clone();
+        Toolgate {
+            guard,
+            base,
+            admin,
+            dir,
+        }
     }
 
     /// Stops the gateway gracefully (SIGTERM; SIGKILL after 10 s) and returns how it exited.
@@ -98,6 +106,11 @@ impl Toolgate {
     /// The MCP endpoint of one server.
     pub fn url(&self, server: &str) -> String {
         format!("{}/mcp/{server}", self.base)
+    }
+
+    /// An admin API URL: `path` under `/api` on the admin plane (`api_url("/approvals")`).
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/api{path}", self.admin)
     }
 
     pub fn log(&self) -> String {
