@@ -1,8 +1,18 @@
 //! The one table that turns the gateway's own answers into JSON-RPC messages, so every denial,
 //! rate limit and unknown tool looks the same on every transport (SPEC §3).
+//!
+//! A tool result the gateway makes answers for a tool it did not run, so it must be valid for
+//! whatever `outputSchema` that tool declares: clients (the TypeScript SDK, the Inspector)
+//! validate `structuredContent` even when `isError` is true. The reason goes in `content`, the
+//! decision in `_meta` under [`DECISION_META_KEY`], and there is never a `structuredContent`.
 
 use serde_json::value::RawValue;
 use toolgate_mcp::jsonrpc::{self, codes};
+
+/// The `_meta` key of a gateway-made tool result that holds its decision (`decision`, `rule`, and
+/// `retry_after_s` or `approval_id`). A reverse-DNS prefix, as MCP asks of `_meta` keys that are
+/// not its own; its second label is not one MCP reserves (`modelcontextprotocol`, `mcp`).
+pub const DECISION_META_KEY: &str = "io.toolgate/decision";
 
 /// An answer the gateway gives itself instead of forwarding.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,11 +47,11 @@ impl GatewayAnswer {
                 rule,
                 retry_after_s,
             } => {
-                let mut structured = serde_json::json!({ "decision": "deny", "rule": rule });
+                let mut decision = serde_json::json!({ "decision": "deny", "rule": rule });
                 if let Some(s) = retry_after_s {
-                    structured["retry_after_s"] = (*s).into();
+                    decision["retry_after_s"] = (*s).into();
                 }
-                tool_error(id, &format!("[POLICY DENIED] {reason}"), structured)
+                tool_error(id, &format!("[POLICY DENIED] {reason}"), decision)
             }
             GatewayAnswer::ApprovalPending {
                 tool,
@@ -53,8 +63,8 @@ impl GatewayAnswer {
                     "[APPROVAL REQUIRED] {tool} needs a person's approval (approval id {approval_id}). \
                      Retry this identical call once it is approved; the request expires in {expires_in_s}s."
                 );
-                let structured = serde_json::json!({ "decision": "approval_required", "approval_id": approval_id, "rule": rule });
-                tool_error(id, &text, structured)
+                let decision = serde_json::json!({ "decision": "approval_required", "approval_id": approval_id, "rule": rule });
+                tool_error(id, &text, decision)
             }
             GatewayAnswer::UnknownTool { name } => {
                 jsonrpc::error_response(id, codes::INVALID_PARAMS, &format!("Unknown tool: {name}"))
@@ -64,16 +74,16 @@ impl GatewayAnswer {
     }
 }
 
-/// A tool result with `isError: true` that the model can read: `text`, and `structured` for
-/// programs. A request without an id cannot take a result: it gets the text as an error.
-fn tool_error(id: Option<&RawValue>, text: &str, structured: serde_json::Value) -> Vec<u8> {
+/// A tool result with `isError: true` that the model can read: `text`, and `decision` for
+/// programs in `_meta`. A request without an id cannot take a result: it gets the text as an error.
+fn tool_error(id: Option<&RawValue>, text: &str, decision: serde_json::Value) -> Vec<u8> {
     let Some(id) = id else {
         return jsonrpc::error_response(None, codes::INVALID_REQUEST, text);
     };
     let result = serde_json::json!({
         "content": [{ "type": "text", "text": text }],
         "isError": true,
-        "structuredContent": structured,
+        "_meta": { DECISION_META_KEY: decision },
     });
     jsonrpc::result_response(id, &result.to_string())
 }
@@ -101,16 +111,11 @@ mod tests {
             v["result"]["content"][0]["text"],
             "[POLICY DENIED] Opportunities above 1000 need a human."
         );
-        assert_eq!(v["result"]["structuredContent"]["decision"], "deny");
-        assert_eq!(
-            v["result"]["structuredContent"]["rule"],
-            "/tools/UpdateOneOpportunity/deny_if/0"
-        );
-        assert!(
-            v["result"]["structuredContent"]
-                .get("retry_after_s")
-                .is_none()
-        );
+        let decision = &v["result"]["_meta"][DECISION_META_KEY];
+        assert_eq!(decision["decision"], "deny");
+        assert_eq!(decision["rule"], "/tools/UpdateOneOpportunity/deny_if/0");
+        assert!(decision.get("retry_after_s").is_none());
+        assert!(v["result"].get("structuredContent").is_none());
     }
 
     #[test]
@@ -120,7 +125,41 @@ mod tests {
             rule: "/tools/x/limits/0".into(),
             retry_after_s: Some(12),
         });
-        assert_eq!(v["result"]["structuredContent"]["retry_after_s"], 12);
+        assert_eq!(v["result"]["_meta"][DECISION_META_KEY]["retry_after_s"], 12);
+        assert!(v["result"].get("structuredContent").is_none());
+    }
+
+    #[test]
+    fn approval_pending_names_the_approval_in_meta() {
+        let v = render(&GatewayAnswer::ApprovalPending {
+            tool: "deleteOnePerson".into(),
+            approval_id: "apv_1".into(),
+            rule: "/tools/deleteOnePerson/action".into(),
+            expires_in_s: 600,
+        });
+        assert_eq!(v["result"]["isError"], true);
+        let decision = &v["result"]["_meta"][DECISION_META_KEY];
+        assert_eq!(decision["decision"], "approval_required");
+        assert_eq!(decision["approval_id"], "apv_1");
+        assert_eq!(decision["rule"], "/tools/deleteOnePerson/action");
+        assert!(v["result"].get("structuredContent").is_none());
+    }
+
+    #[test]
+    fn the_meta_key_follows_the_mcp_key_rules() {
+        // Prefix: dot-separated labels (a letter first, a letter or digit last, hyphens inside)
+        // then `/`; the second label may not be `modelcontextprotocol` or `mcp`.
+        let (prefix, name) = DECISION_META_KEY.split_once('/').unwrap();
+        let labels: Vec<&str> = prefix.split('.').collect();
+        assert!(labels.iter().all(|l| {
+            let b = l.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphabetic()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        }));
+        assert!(!["modelcontextprotocol", "mcp"].contains(&labels[1]));
+        assert!(name.bytes().all(|c| c.is_ascii_alphanumeric()));
     }
 
     #[test]

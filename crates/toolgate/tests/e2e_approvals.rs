@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Toolgate, ok, result_text, stderr, stdout, toml_array, toml_str};
+use common::{Toolgate, gateway_decision, ok, result_text, stderr, stdout, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -236,9 +236,9 @@ fn held_calls_are_approved_denied_or_time_out() {
         "{text}"
     );
     assert!(text.ends_with(": keep this customer"), "{text}");
-    assert_eq!(r["result"]["structuredContent"]["decision"], "deny");
+    assert_eq!(gateway_decision(&r)["decision"], "deny");
     assert_eq!(
-        r["result"]["structuredContent"]["rule"],
+        gateway_decision(&r)["rule"],
         "/tools/deleteOneCompany/action"
     );
 
@@ -309,14 +309,15 @@ fn retry_mode_passes_the_identical_retry_once() {
     let r = call(&gw, "deleteOnePerson", first_args.clone());
     assert_eq!(r["isError"], true, "{r}");
     assert!(result_text(&r).starts_with("[APPROVAL REQUIRED]"), "{r}");
-    let structured = &r["result"]["structuredContent"];
-    assert_eq!(structured["decision"], "approval_required");
-    assert_eq!(structured["rule"], "/tools/deleteOnePerson/action");
-    let id = structured["approval_id"].as_str().unwrap().to_owned();
+    assert!(r["result"].get("structuredContent").is_none(), "{r}");
+    let decision = gateway_decision(&r);
+    assert_eq!(decision["decision"], "approval_required");
+    assert_eq!(decision["rule"], "/tools/deleteOnePerson/action");
+    let id = decision["approval_id"].as_str().unwrap().to_owned();
     assert!(result_text(&r).contains(&id));
     // Asking again before the decision does not pile up approvals.
     let r = call(&gw, "deleteOnePerson", first_args.clone());
-    assert_eq!(r["result"]["structuredContent"]["approval_id"], id.as_str());
+    assert_eq!(gateway_decision(&r)["approval_id"], id.as_str());
     let pending = wait_pending(&gw, "deleteOnePerson", 1);
     assert_eq!(pending[0]["id"], id);
     assert_eq!(pending[0]["mode"], "retry");
@@ -333,7 +334,7 @@ fn retry_mode_passes_the_identical_retry_once() {
     let r = call(&gw, "deleteOnePerson", first_args.clone());
     assert_eq!(r["isError"], true, "{r}");
     assert!(result_text(&r).starts_with("[APPROVAL REQUIRED]"), "{r}");
-    let second = r["result"]["structuredContent"]["approval_id"]
+    let second = gateway_decision(&r)["approval_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -368,7 +369,7 @@ fn retry_mode_passes_the_identical_retry_once() {
     let r = call(&gw, "deleteOnePerson", json!({"id": "p-2"}));
     assert_eq!(r["isError"], true, "{r}");
     assert!(result_text(&r).starts_with("[APPROVAL REQUIRED]"), "{r}");
-    let other = r["result"]["structuredContent"]["approval_id"]
+    let other = gateway_decision(&r)["approval_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -521,7 +522,7 @@ fn retry_approvals_survive_a_restart_and_a_held_client_gets_a_clear_error() {
     let gw = start();
     // A retry-mode approval requested before the restart…
     let first = call(&gw, "deleteOnePerson", json!({"id": "p-restart"}));
-    let id = first["result"]["structuredContent"]["approval_id"]
+    let id = gateway_decision(&first)["approval_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -547,7 +548,8 @@ fn retry_approvals_survive_a_restart_and_a_held_client_gets_a_clear_error() {
     assert_eq!(retried["isError"], false, "{retried}");
     let again = call(&gw, "deleteOnePerson", json!({"id": "p-restart"}));
     assert_eq!(
-        again["result"]["structuredContent"]["decision"], "approval_required",
+        gateway_decision(&again)["decision"],
+        "approval_required",
         "{again}"
     );
 }
@@ -640,7 +642,7 @@ async fn the_approval_stream_shows_requests_and_decisions_as_they_happen() {
         tokio::task::spawn_blocking(move || call(&g, "deleteOnePerson", json!({"id": "p-stream"})))
             .await
             .unwrap();
-    let id = first["result"]["structuredContent"]["approval_id"]
+    let id = gateway_decision(&first)["approval_id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TOOLGATE, Toolgate, toml_array, toml_str};
+use common::{TOOLGATE, Toolgate, gateway_decision, toml_array, toml_str};
 use serde_json::{Value, json};
 use toolgate_testkit::{
     McpClient, inspector_cli, server_everything_stdio_command, spawn_server_everything_http,
@@ -106,10 +106,7 @@ fn session_limit_counts_per_session() {
             assert_eq!(r.len(), 4, "{server}");
             assert!(r[..3].iter().all(|r| r["isError"] == false));
             assert_eq!(r[3]["isError"], true);
-            assert_eq!(
-                r[3]["result"]["structuredContent"]["rule"],
-                "/tools/echo/limits/0"
-            );
+            assert_eq!(gateway_decision(&r[3])["rule"], "/tools/echo/limits/0");
         }
     }
 }

@@ -13,7 +13,8 @@
 mod common;
 
 use common::{
-    RawSession, TOOLGATE, Toolgate, ok, result_text, stderr, stdout, toml_array, toml_str,
+    RawSession, TOOLGATE, Toolgate, gateway_decision, ok, result_text, stderr, stdout, toml_array,
+    toml_str,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -259,7 +260,7 @@ async fn the_starter_policy_for_twenty_governs_a_running_gateway() {
         "{refused}"
     );
     assert_eq!(
-        refused["result"]["structuredContent"]["rule"],
+        gateway_decision(&refused)["rule"],
         "/tools/createOneCompany/limits/0"
     );
 }

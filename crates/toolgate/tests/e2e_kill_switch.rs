@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{RawSession, Toolgate, result_text, toml_array, toml_str};
+use common::{RawSession, Toolgate, gateway_decision, result_text, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -141,10 +141,7 @@ async fn server_switch_stops_calls_survives_a_restart_and_is_released() {
     out.assert_exit(2);
     let result = &out.events_named("result")[0];
     assert_eq!(result_text(result), denied);
-    assert_eq!(
-        result["result"]["structuredContent"]["rule"],
-        "/kill_switch/server"
-    );
+    assert_eq!(gateway_decision(&result)["rule"], "/kill_switch/server");
     let list = kill_list(&gw);
     assert_eq!(list.len(), 1);
     assert_eq!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Toolgate, toml_array, toml_str};
+use common::{Toolgate, gateway_decision, toml_array, toml_str};
 use serde_json::{Value, json};
 use toolgate_testkit::{McpClient, PeerOutput, spawn_twenty_http, twenty_stdio_command};
 
@@ -95,9 +95,9 @@ fn denied_calls_come_back_as_tool_errors_with_the_reason() {
         let r = &results(&out)[0];
         assert_eq!(r["isError"], true);
         assert_eq!(text_of(r), "[POLICY DENIED] Credentials are managed by IT.");
-        assert_eq!(r["result"]["structuredContent"]["decision"], "deny");
+        assert_eq!(gateway_decision(&r)["decision"], "deny");
         assert_eq!(
-            r["result"]["structuredContent"]["rule"],
+            gateway_decision(&r)["rule"],
             "/tools/createOneConnectedAccount/action"
         );
 
@@ -113,7 +113,7 @@ fn denied_calls_come_back_as_tool_errors_with_the_reason() {
             "[POLICY DENIED] Opportunities above 1000 need a human."
         );
         assert_eq!(
-            r["result"]["structuredContent"]["rule"],
+            gateway_decision(&r)["rule"],
             "/tools/UpdateOneOpportunity/deny_if/0"
         );
 
@@ -179,12 +179,10 @@ fn the_31st_call_of_a_max_30_limit_is_refused_with_a_retry_time() {
         let text = text_of(&r[30]);
         assert!(text.starts_with("[POLICY DENIED] rate limit"), "{text}");
         assert!(text.contains("retry in"), "{text}");
-        let retry = r[30]["result"]["structuredContent"]["retry_after_s"]
-            .as_u64()
-            .unwrap();
+        let retry = gateway_decision(&r[30])["retry_after_s"].as_u64().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
         assert_eq!(
-            r[30]["result"]["structuredContent"]["rule"],
+            gateway_decision(&r[30])["rule"],
             "/tools/createOneCompany/limits/0"
         );
     }
@@ -269,11 +267,7 @@ fn limits_and_releases_through_wrap() {
         "{}",
         text_of(&r[30])
     );
-    assert!(
-        r[30]["result"]["structuredContent"]["retry_after_s"]
-            .as_u64()
-            .is_some()
-    );
+    assert!(gateway_decision(&r[30])["retry_after_s"].as_u64().is_some());
 
     // 31 calls the server rejects with a JSON-RPC error: each gives its quota back, so none is
     // refused by the limit, and the full quota of 30 is still there afterwards.

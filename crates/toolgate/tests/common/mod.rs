@@ -284,3 +284,9 @@ pub fn result_text(response: &serde_json::Value) -> &str {
         .as_str()
         .unwrap_or_default()
 }
+
+/// The gateway's decision on a tool result it made itself (`result._meta["io.toolgate/decision"]`:
+/// `decision`, `rule`, `retry_after_s` or `approval_id`); `Null` on a server's own result.
+pub fn gateway_decision(response: &serde_json::Value) -> &serde_json::Value {
+    &response["result"]["_meta"]["io.toolgate/decision"]
+}
