@@ -1,7 +1,8 @@
 //! `/api/approvals`: tool calls held for a person's decision (`action: "require_approval"`). List
 //! and read them, approve or deny a pending one. Decided on the store, which every gateway polls:
-//! a held call is released (or refused) within a fraction of a second, an approved retry-mode call
-//! passes on its next identical retry, once. The decider is the admin actor; every decision is
+//! a held call is released (or refused) within a fraction of a second; an approval whose caller
+//! left (retry mode, or a hold that ran out) lets the next identical retry pass, once. Each
+//! approval carries its `state`, which says whether a caller still waits for it. The decider is the admin actor; every decision is
 //! audited as `approval.approve` / `approval.deny` (target: the approval id).
 
 use crate::AppState;
@@ -159,10 +160,11 @@ fn status_now(a: &Approval, now: u64) -> ApprovalStatus {
     }
 }
 
-/// An approval as the API shows it (its status as of now).
+/// An approval as the API shows it (its status and state as of now).
 fn approval_json(a: &Approval, now: u64) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or_default();
     v["status"] = status_now(a, now).as_str().into();
+    v["state"] = a.state_at(now).as_str().into();
     v
 }
 
@@ -205,7 +207,11 @@ pub async fn stream(State(app): State<AppState>) -> ApiResult<axum::response::Re
     let pending = store
         .list(ApprovalFilter::status(ApprovalStatus::Pending, MAX_LIMIT))
         .await?;
-    let event = |a: &Approval| Event::default().event("approval").json_data(a);
+    let event = |a: &Approval| {
+        Event::default()
+            .event("approval")
+            .json_data(approval_json(a, now_ms()))
+    };
     let first: Vec<_> = pending.iter().rev().map(event).collect();
     let changes =
         futures_util::stream::unfold((store, cursor), move |(store, mut cursor)| async move {

@@ -1,15 +1,23 @@
 //! Human approval of tool calls (`action: "require_approval"`). An approval covers exactly one
 //! call — grant, agent, server, tool, a digest of the canonical arguments, the policy version —
 //! and lives in the store, so it can be decided from any process (CLI, admin API). A held call
-//! waits here for its decision; the store is polled for decisions made elsewhere.
+//! waits here for its decision, at most `hold_max` (real clients give up on a request after a
+//! minute or so); the store is polled for decisions made elsewhere. When the hold runs out or the
+//! client goes away, the store is told that the caller left: the identical retry then waits for
+//! the same approval again, or, once it is approved, goes ahead once.
+//!
+//! An approver must see what a call does, so an approval always keeps the call's arguments —
+//! redacted by the audit's `redact_keys` / `redact_patterns`, whatever `[audit] arguments` says.
 
 use crate::enforce::now_ms;
 use crate::identity::{ANONYMOUS, Caller};
+use crate::telemetry::redact::Redaction;
 use crate::webhook::{WebhookNotifier, approval_payload};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use toolgate_policy::ApprovalSpec;
@@ -22,14 +30,30 @@ use toolgate_store::{
 /// How often the store is read for decisions made elsewhere.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
+/// How long a held call's request stays open unless configured otherwise: under the minute after
+/// which common clients (the TypeScript SDK among them) give up on a request.
+pub const DEFAULT_HOLD_MAX: Duration = Duration::from_secs(45);
+
 /// Pending approvals and the calls waiting for them.
 pub struct Approvals {
     steps: AuditSteps,
     store: Arc<dyn ApprovalStore>,
-    waiters: Mutex<HashMap<String, oneshot::Sender<Approval>>>,
+    waiters: Mutex<HashMap<String, Waiter>>,
+    /// Tells one wait from a later one on the same approval.
+    next_waiter: AtomicU64,
     notifier: WebhookNotifier,
     /// The gateway's admin base URL, for the approve/deny links of notifications.
     public_url: Option<String>,
+    /// What approvers see of a call's arguments.
+    redaction: Redaction,
+    /// How long a held call's request stays open when its policy does not say.
+    hold_max: Duration,
+}
+
+/// The call waiting for an approval in this process.
+struct Waiter {
+    token: u64,
+    decided: oneshot::Sender<Approval>,
 }
 
 impl std::fmt::Debug for Approvals {
@@ -49,6 +73,8 @@ pub enum HoldOutcome {
         note: Option<String>,
     },
     TimedOut,
+    /// The hold ran out before a decision: the caller is to retry the identical call.
+    StillPending(Box<Approval>),
     Failed(String),
 }
 
@@ -57,10 +83,25 @@ impl Approvals {
         Approvals {
             store,
             waiters: Mutex::default(),
+            next_waiter: AtomicU64::new(0),
             notifier: WebhookNotifier::new(webhook_secret),
             public_url: None,
             steps: AuditSteps { audit: None },
+            redaction: Redaction::default(),
+            hold_max: DEFAULT_HOLD_MAX,
         }
+    }
+
+    /// Arguments are kept redacted by `redaction` (the audit log's).
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// A held call's request stays open at most `hold_max` unless its policy says otherwise.
+    pub fn with_hold_max(mut self, hold_max: Duration) -> Self {
+        self.hold_max = hold_max;
+        self
     }
 
     /// Each step of an approval (requested, notified, timed out) is written to the admin audit
@@ -107,6 +148,12 @@ impl Approvals {
         self.store.take_approved(binding, now_ms()).await
     }
 
+    /// A pending hold-mode approval for this very call whose caller left, now waited for by this
+    /// call (its identical retry), if there is one.
+    pub async fn rejoin(&self, binding: &ApprovalBinding) -> Result<Option<Approval>, StoreError> {
+        self.store.rejoin(binding, now_ms()).await
+    }
+
     /// A pending retry-mode approval for this very call, so a repeated call does not pile up
     /// approvals.
     pub async fn pending_for(
@@ -121,13 +168,14 @@ impl Approvals {
         Ok(self.store.list(filter).await?.into_iter().next())
     }
 
-    /// Records a new pending approval and notifies its webhook.
+    /// Records a new pending approval (with the call's `arguments`, redacted) and notifies its
+    /// webhook.
     pub async fn request(
         &self,
         spec: &ApprovalSpec,
         binding: ApprovalBinding,
         rule: &str,
-        arguments: Option<Value>,
+        arguments: &Value,
     ) -> Result<Approval, StoreError> {
         let now = now_ms();
         let mode = match spec.mode {
@@ -140,7 +188,7 @@ impl Approvals {
                 mode,
                 binding,
                 rule: rule.to_owned(),
-                arguments,
+                arguments: Some(self.redaction.apply(arguments)),
                 created_at_ms: now,
                 expires_at_ms: now + spec.timeout_ms,
             })
@@ -173,32 +221,80 @@ impl Approvals {
         Ok(approval)
     }
 
-    /// Waits for the decision on a held call, up to its expiry.
-    pub async fn wait(&self, approval: &Approval) -> HoldOutcome {
-        let (tx, rx) = oneshot::channel();
-        self.waiters.lock().insert(approval.id.clone(), tx);
+    /// Waits for the decision on a held call, up to its expiry or `hold_max` (the policy's, else
+    /// the gateway's), whichever comes first. Dropped while waiting (the client went away), it
+    /// tells the store that the caller left.
+    pub async fn wait(&self, approval: &Approval, hold_max: Option<Duration>) -> HoldOutcome {
+        let (mut waiting, decided) = self.register(&approval.id);
         // A decision may have landed between creation and registration.
         if let Ok(Some(current)) = self.store.get(&approval.id).await {
             if current.status != ApprovalStatus::Pending {
-                self.waiters.lock().remove(&approval.id);
+                waiting.end();
                 return self.settle(current).await;
             }
         }
-        let left = approval.expires_at_ms.saturating_sub(now_ms());
-        let outcome = match tokio::time::timeout(Duration::from_millis(left), rx).await {
-            Ok(Ok(decided)) => self.settle(decided).await,
-            Ok(Err(_)) => HoldOutcome::Failed("the gateway stopped waiting".into()),
+        let left = Duration::from_millis(approval.expires_at_ms.saturating_sub(now_ms()));
+        let hold = hold_max.unwrap_or(self.hold_max);
+        match tokio::time::timeout(hold.min(left), decided).await {
+            Ok(Ok(decided)) => {
+                waiting.end();
+                self.settle(decided).await
+            }
+            Ok(Err(_)) => {
+                waiting.end();
+                HoldOutcome::Failed("the gateway stopped waiting".into())
+            }
+            Err(_) if hold < left => {
+                // The caller is told to retry; the approval waits for that retry now.
+                let left = self.store.caller_left(&approval.id, now_ms()).await;
+                waiting.end();
+                match left {
+                    Ok(a) if a.status == ApprovalStatus::Pending => {
+                        self.steps.record(
+                            "approval.caller_left",
+                            &a,
+                            serde_json::json!({ "reason": "hold_max", "hold_max_ms": hold.as_millis() as u64 }),
+                        );
+                        HoldOutcome::StillPending(Box::new(a))
+                    }
+                    // Decided just now: as if it had arrived in time.
+                    Ok(a) => self.settle(a).await,
+                    Err(e) => HoldOutcome::Failed(e.to_string()),
+                }
+            }
             Err(_) => {
+                waiting.end();
                 self.steps
                     .record("approval.timeout", approval, serde_json::json!({}));
+                let _ = self.store.expire_due(now_ms()).await;
                 HoldOutcome::TimedOut
             }
-        };
-        self.waiters.lock().remove(&approval.id);
-        if matches!(outcome, HoldOutcome::TimedOut) {
-            let _ = self.store.expire_due(now_ms()).await;
         }
-        outcome
+    }
+
+    /// Registers the call waiting for approval `id` in this process; the receiver gets the
+    /// decision.
+    fn register(&self, id: &str) -> (Waiting<'_>, oneshot::Receiver<Approval>) {
+        let token = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .insert(id.to_owned(), Waiter { token, decided: tx });
+        let waiting = Waiting {
+            approvals: self,
+            id: id.to_owned(),
+            token,
+            gone_unless_ended: true,
+        };
+        (waiting, rx)
+    }
+
+    /// Forgets the wait `token` on approval `id` (not a later one on the same approval).
+    fn unregister(&self, id: &str, token: u64) {
+        let mut waiters = self.waiters.lock();
+        if waiters.get(id).is_some_and(|w| w.token == token) {
+            waiters.remove(id);
+        }
     }
 
     async fn settle(&self, decided: Approval) -> HoldOutcome {
@@ -226,8 +322,8 @@ impl Approvals {
                     for a in changed {
                         cursor = cursor.max(a.seq);
                         if a.status != ApprovalStatus::Pending {
-                            if let Some(tx) = self.waiters.lock().remove(&a.id) {
-                                let _ = tx.send(a);
+                            if let Some(w) = self.waiters.lock().remove(&a.id) {
+                                let _ = w.decided.send(a);
                             }
                         }
                     }
@@ -238,6 +334,52 @@ impl Approvals {
                 tracing::error!(error = %e, "cannot expire approvals");
             }
         }
+    }
+}
+
+/// One call waiting for an approval. Dropped before [`Waiting::end`] — its request was dropped
+/// because the client went away — it tells the store that the caller left, so that the identical
+/// retry can use the approval.
+struct Waiting<'a> {
+    approvals: &'a Approvals,
+    id: String,
+    token: u64,
+    gone_unless_ended: bool,
+}
+
+impl Waiting<'_> {
+    /// The wait ended with an answer for the caller.
+    fn end(&mut self) {
+        self.gone_unless_ended = false;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.approvals.unregister(&self.id, self.token);
+        if !self.gone_unless_ended {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, steps, id) = (
+            self.approvals.store.clone(),
+            self.approvals.steps.clone(),
+            self.id.clone(),
+        );
+        runtime.spawn(async move {
+            match store.caller_left(&id, now_ms()).await {
+                Ok(a) => steps.record(
+                    "approval.caller_left",
+                    &a,
+                    serde_json::json!({ "reason": "client went away" }),
+                ),
+                Err(e) => {
+                    tracing::warn!(approval = %id, error = %e, "cannot note that a held call's client left")
+                }
+            }
+        });
     }
 }
 
@@ -273,5 +415,121 @@ fn step_event(action: &str, approval: &Approval, mut details: serde_json::Value)
         action: action.into(),
         target: approval.id.clone(),
         details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toolgate_store::{ApprovalState, MemoryStore};
+
+    fn spec() -> ApprovalSpec {
+        ApprovalSpec {
+            timeout_ms: 60_000,
+            ..ApprovalSpec::default()
+        }
+    }
+
+    fn binding() -> ApprovalBinding {
+        ApprovalBinding {
+            grant: None,
+            agent: "alice".into(),
+            server: "crm".into(),
+            tool: "deleteOneCompany".into(),
+            args_digest: args_digest(&serde_json::json!({"id": 1})),
+            policy_version: "v1".into(),
+        }
+    }
+
+    fn approvals() -> Arc<Approvals> {
+        Arc::new(Approvals::new(Arc::new(MemoryStore::new()), None))
+    }
+
+    #[tokio::test]
+    async fn approvers_see_the_arguments_redacted_whatever_the_audit_keeps() {
+        let approvals = approvals();
+        let args = serde_json::json!({"id": 1, "auth": {"api_key": "k-123"}});
+        let a = approvals
+            .request(&spec(), binding(), "/tools/x/action", &args)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.arguments,
+            Some(serde_json::json!({"id": 1, "auth": {"api_key": "[REDACTED]"}}))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hold_that_runs_out_leaves_the_approval_to_the_retry() {
+        let approvals = approvals();
+        let a = approvals
+            .request(
+                &spec(),
+                binding(),
+                "/tools/x/action",
+                &serde_json::json!({"id": 1}),
+            )
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let outcome = approvals.wait(&a, Some(Duration::from_millis(200))).await;
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        let HoldOutcome::StillPending(left) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(left.id, a.id);
+        assert_eq!(left.state_at(now_ms()), ApprovalState::PendingCallerLeft);
+        assert!(approvals.waiters.lock().is_empty());
+        // The identical retry waits for the same approval, and gets it when it is approved.
+        let rejoined = approvals.rejoin(&binding()).await.unwrap().unwrap();
+        assert_eq!(rejoined.id, a.id);
+        tokio::spawn(approvals.clone().poll());
+        let store = approvals.store().clone();
+        let id = a.id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            store
+                .decide(&id, true, "carol", None, now_ms())
+                .await
+                .unwrap();
+        });
+        match approvals
+            .wait(&rejoined, Some(Duration::from_secs(10)))
+            .await
+        {
+            HoldOutcome::Approved(used) => assert_eq!(used.status, ApprovalStatus::Used),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_dropped_with_its_request_notes_that_the_caller_left() {
+        let approvals = approvals();
+        let a = approvals
+            .request(
+                &spec(),
+                binding(),
+                "/tools/x/action",
+                &serde_json::json!({"id": 1}),
+            )
+            .await
+            .unwrap();
+        let wait = approvals.wait(&a, None);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), wait)
+                .await
+                .is_err()
+        );
+        assert!(approvals.waiters.lock().is_empty());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = approvals.store().get(&a.id).await.unwrap().unwrap();
+            if now.caller_left_at_ms.is_some() {
+                assert_eq!(now.state_at(now_ms()), ApprovalState::PendingCallerLeft);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{now:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

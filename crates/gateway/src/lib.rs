@@ -114,6 +114,8 @@ impl Gateway {
             Arc::new(
                 Approvals::new(s.approvals.clone(), secret)
                     .with_public_url(settings.approvals.public_url.clone())
+                    .with_redaction(settings.audit.redaction.clone())
+                    .with_hold_max(settings.approvals.hold_max)
                     .with_audit(Some(s.audit_sink.clone())),
             )
         });

@@ -3,6 +3,7 @@
 //! quota back after an error). Everything not policed passes through byte for byte. Every
 //! request ends here too: its record is emitted once, answered or forwarded.
 
+use crate::aggregate::lists::ListKind;
 use crate::approvals::{Approvals, HoldOutcome};
 use crate::enforce::{Enforcer, Verdict};
 use crate::identity::Caller;
@@ -14,6 +15,7 @@ use crate::wire::GatewayAnswer;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use std::sync::Arc;
+use std::time::Duration;
 use toolgate_mcp::jsonrpc::{Kind, Message, codes};
 use toolgate_mcp::tool_call::ToolCall;
 use toolgate_policy::{ApprovalSpec, Policy};
@@ -38,6 +40,8 @@ pub enum Plan {
 #[derive(Debug)]
 pub struct HeldCall {
     pub approval: Approval,
+    /// The policy's `approval.hold_max`, if it sets one.
+    hold_max: Option<Duration>,
     record: CallRecord,
     policy: Arc<Policy>,
     caller: Arc<Caller>,
@@ -111,12 +115,12 @@ impl Relay {
         id: Option<&RawValue>,
     ) -> Plan {
         record.decided(outcome);
-        if let GatewayAnswer::ToolDenied { reason, rule, .. } = &answer {
-            record.audit.rule = Some(rule.clone());
-            record.audit.message = Some(reason.clone());
+        let (rule, message) = answer.audit_note();
+        if let Some(rule) = rule {
+            record.audit.rule = Some(rule.to_owned());
         }
-        if let GatewayAnswer::Error { message, .. } = &answer {
-            record.audit.message = Some(message.clone());
+        if let Some(message) = message {
+            record.audit.message = Some(message.to_owned());
         }
         record.ended(None);
         self.telemetry.emit(record);
@@ -133,8 +137,11 @@ impl Relay {
         msg: &Message<'_>,
     ) -> Plan {
         debug_assert_eq!(msg.kind, Kind::Request);
-        let mut record =
-            CallRecord::new(caller, session, server, msg.method(), policy.version_hash());
+        let record = CallRecord::new(caller, session, server, msg.method(), policy.version_hash());
+        if let Some(answer) = self.kill_switch_answer(server, caller, msg.method()) {
+            return self.answer(record, Outcome::Denied, answer, msg.id);
+        }
+        let mut record = record;
         match msg.method() {
             "tools/call" => match ToolCall::parse(msg.params) {
                 Ok(call) => {
@@ -167,6 +174,40 @@ impl Relay {
             }
             _ => Plan::Forward(Pending::plain(record)),
         }
+    }
+
+    /// A request the aggregate endpoint routes to one server by what it names (a prompt, a
+    /// resource, a completion reference): refused when a kill switch stops that server for this
+    /// caller, otherwise forwarded unchanged.
+    pub fn plan_routed(&self, record: CallRecord, caller: &Caller, id: Option<&RawValue>) -> Plan {
+        let server = record.audit.server.as_str();
+        match self.kill_switch_answer(server, caller, &record.audit.method) {
+            Some(answer) => self.answer(record, Outcome::Denied, answer, id),
+            None => Plan::Forward(Pending::plain(record)),
+        }
+    }
+
+    /// The answer to a request of `method` that a kill switch keeps from `server`: every request
+    /// that reaches a server's capabilities is stopped; lists are answered empty, the rest with
+    /// a JSON-RPC error. `tools/call` is stopped by [`Enforcer::tool_call`], as a tool result the
+    /// model can read; the session's lifecycle (`initialize`, `ping`) goes on.
+    fn kill_switch_answer(&self, server: &str, caller: &Caller, method: &str) -> Option<GatewayAnswer> {
+        if matches!(method, "tools/call" | "initialize" | "ping" | "server/discover") {
+            return None;
+        }
+        let stop = self.enforcer.kill_switch(server, caller)?;
+        let reason = format!("{method} is stopped by {}", stop.by);
+        Some(match ListKind::from_method(method) {
+            Some(kind) => GatewayAnswer::EmptyList {
+                key: kind.key(),
+                reason,
+                rule: stop.rule,
+            },
+            None => GatewayAnswer::MethodDenied {
+                reason,
+                rule: stop.rule,
+            },
+        })
     }
 
     /// Decides one tool call (its name already the upstream's own).
@@ -251,19 +292,18 @@ impl Relay {
                 retry_after_s: Some(1),
             }
         };
-        if spec.mode == toolgate_policy::ApprovalMode::Retry {
-            match approvals.take_approved(&binding).await {
-                Ok(Some(approval)) => {
-                    record.audit.message = Some(format!("approved retry {}", approval.id));
-                    return self
-                        .forward_approved(record, policy, caller, call, id)
-                        .await;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    return self.answer(record, Outcome::ApprovalRequired, unavailable(e), id);
-                }
+        // The identical retry of a call approved after its caller left goes ahead, once.
+        match approvals.take_approved(&binding).await {
+            Ok(Some(approval)) => {
+                record.audit.message = Some(format!("approved retry {}", approval.id));
+                return self
+                    .forward_approved(record, policy, caller, call, id)
+                    .await;
             }
+            Ok(None) => {}
+            Err(e) => return self.answer(record, Outcome::ApprovalRequired, unavailable(e), id),
+        }
+        if spec.mode == toolgate_policy::ApprovalMode::Retry {
             let existing = match approvals.pending_for(&binding).await {
                 Ok(a) => a,
                 Err(e) => {
@@ -273,7 +313,7 @@ impl Relay {
             let approval = match existing {
                 Some(a) => a,
                 None => match approvals
-                    .request(&spec, binding, &rule, record.audit.args.clone())
+                    .request(&spec, binding, &rule, &call.arguments)
                     .await
                 {
                     Ok(a) => a,
@@ -282,24 +322,24 @@ impl Relay {
                     }
                 },
             };
-            let answer = GatewayAnswer::ApprovalPending {
-                tool: call.name.to_string(),
-                approval_id: approval.id.clone(),
-                rule: rule.clone(),
-                expires_in_s: approval
-                    .expires_at_ms
-                    .saturating_sub(crate::enforce::now_ms())
-                    / 1000,
-            };
+            let answer = approval_pending(&call.name, &approval);
             record.audit.message = Some(format!("approval {} requested", approval.id));
             return self.answer(record, Outcome::ApprovalRequired, answer, id);
         }
-        match approvals
-            .request(&spec, binding, &rule, record.audit.args.clone())
-            .await
-        {
+        // Held: the identical retry of a call whose caller left waits for the same approval.
+        let approval = match approvals.rejoin(&binding).await {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => {
+                approvals
+                    .request(&spec, binding, &rule, &call.arguments)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match approval {
             Ok(approval) => Plan::Hold(Box::new(HeldCall {
                 approval,
+                hold_max: spec.hold_max_ms.map(Duration::from_millis),
                 record,
                 policy: policy.clone(),
                 caller: caller.clone(),
@@ -340,26 +380,38 @@ impl Relay {
     }
 
     /// Waits for a held call's decision; approved, it goes ahead (`Ok`), otherwise the client
-    /// gets the denial (`Err`, a complete JSON-RPC response).
+    /// gets the denial, or — the hold ran out first — the approval to wait for and to retry
+    /// (`Err`, a complete JSON-RPC response). Dropped while it waits (the client went away), the
+    /// call is recorded as held and abandoned.
     pub async fn resume(&self, held: Box<HeldCall>) -> Result<Pending, Vec<u8>> {
         let HeldCall {
             approval,
-            mut record,
+            hold_max,
+            record,
             policy,
             caller,
             tool,
             arguments,
             id,
         } = *held;
+        let rule = approval.rule.clone();
         let Some(approvals) = self.approvals.as_ref() else {
             let answer = GatewayAnswer::Error {
                 code: codes::GATEWAY_ERROR,
                 message: "approvals are not enabled".into(),
             };
-            return Err(answer.to_response(id.as_deref()));
+            return match self.answer(record, Outcome::Invalid, answer, id.as_deref()) {
+                Plan::Answer(bytes) => Err(bytes),
+                _ => unreachable!("answer() answers"),
+            };
         };
-        let rule = approval.rule.clone();
-        let outcome = approvals.wait(&approval).await;
+        let mut waiting = HeldRecord {
+            telemetry: &self.telemetry,
+            record: Some(record),
+            approval_id: &approval.id,
+        };
+        let outcome = approvals.wait(&approval, hold_max).await;
+        let mut record = waiting.answered();
         let deny = |reason: String| GatewayAnswer::ToolDenied {
             reason,
             rule: rule.clone(),
@@ -391,6 +443,14 @@ impl Relay {
                     approval.id
                 );
                 self.answer(record, Outcome::Denied, deny(reason), id.as_deref())
+            }
+            HoldOutcome::StillPending(a) => {
+                record.audit.message = Some(format!(
+                    "approval {} still pending when the hold ended; the client was asked to retry",
+                    a.id
+                ));
+                let answer = approval_pending(&tool, &a);
+                self.answer(record, Outcome::ApprovalRequired, answer, id.as_deref())
             }
             HoldOutcome::Failed(e) => {
                 let reason = format!("{tool} could not be approved: {e}");
@@ -477,6 +537,50 @@ impl Relay {
         }
         record.ended(Some("unavailable".into()));
         self.telemetry.emit(record);
+    }
+}
+
+/// The record of a held call while it waits. Dropped before [`HeldRecord::answered`] — the
+/// request was dropped because its client went away — it emits the record as held and abandoned,
+/// so that such a call is audited like every other.
+struct HeldRecord<'a> {
+    telemetry: &'a Telemetry,
+    record: Option<CallRecord>,
+    approval_id: &'a str,
+}
+
+impl HeldRecord<'_> {
+    /// The wait ended with an answer for the client: the record goes on with it.
+    fn answered(&mut self) -> CallRecord {
+        self.record.take().expect("answered once")
+    }
+}
+
+impl Drop for HeldRecord<'_> {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.decided(Outcome::Held);
+            record.audit.message = Some(format!(
+                "the client went away while approval {} was pending",
+                self.approval_id
+            ));
+            record.ended(Some("abandoned".into()));
+            self.telemetry.emit(record);
+        }
+    }
+}
+
+/// The answer to a call that waits for `approval`: its id, and to retry the identical call once
+/// it is approved.
+fn approval_pending(tool: &str, approval: &Approval) -> GatewayAnswer {
+    GatewayAnswer::ApprovalPending {
+        tool: tool.to_owned(),
+        approval_id: approval.id.clone(),
+        rule: approval.rule.clone(),
+        expires_in_s: approval
+            .expires_at_ms
+            .saturating_sub(crate::enforce::now_ms())
+            / 1000,
     }
 }
 

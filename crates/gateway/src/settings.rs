@@ -38,14 +38,28 @@ pub struct Settings {
     pub approvals: ApprovalSettings,
 }
 
-/// `[approvals]`: how approval notifications are signed and where their links point.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[approvals]`: how long a held call's request stays open, how approval notifications are
+/// signed and where their links point.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalSettings {
     /// The HMAC key of webhook notifications (`X-Toolgate-Signature`); `None`: unsigned, unless
     /// `TOOLGATE_WEBHOOK_SECRET` is set.
     pub webhook_secret: Option<String>,
     /// The gateway's admin base URL, for the approve/deny links of notifications; `None`: no links.
     pub public_url: Option<String>,
+    /// How long a held call's request stays open before the client is asked to retry (a policy's
+    /// `approval.hold_max` overrides it).
+    pub hold_max: Duration,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings {
+            webhook_secret: None,
+            public_url: None,
+            hold_max: crate::approvals::DEFAULT_HOLD_MAX,
+        }
+    }
 }
 
 /// What the audit log keeps.

@@ -1,5 +1,5 @@
-//! `approval: {timeout, mode, notify: {webhook}, via}`: how a `require_approval` call is held. Parsed and
-//! validated here; the gateway acts on it.
+//! `approval: {timeout, hold_max, mode, notify: {webhook}, via}`: how a `require_approval` call is held.
+//! Parsed and validated here; the gateway acts on it.
 
 /// What the agent experiences while a call waits for approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +24,9 @@ impl ApprovalMode {
 pub struct ApprovalSpec {
     /// How long a held call waits before it is denied. Default 10 minutes.
     pub timeout_ms: u64,
+    /// Hold mode: how long the client's request stays open before it is answered with the approval
+    /// to wait for and asked to retry; `None`: the gateway's default (`[approvals] hold_max`).
+    pub hold_max_ms: Option<u64>,
     pub mode: ApprovalMode,
     /// `notify.webhook`: an http(s) URL to POST pending approvals to.
     pub webhook: Option<String>,
@@ -38,6 +41,7 @@ impl Default for ApprovalSpec {
     fn default() -> Self {
         ApprovalSpec {
             timeout_ms: DEFAULT_APPROVAL_TIMEOUT_MS,
+            hold_max_ms: None,
             mode: ApprovalMode::Hold,
             webhook: None,
             via_client: false,

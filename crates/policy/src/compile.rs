@@ -37,7 +37,7 @@ const LIMIT_KEYS: &[&str] = &[
     "mode",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["max", "window"];
-const APPROVAL_KEYS: &[&str] = &["timeout", "mode", "notify", "via"];
+const APPROVAL_KEYS: &[&str] = &["timeout", "hold_max", "mode", "notify", "via"];
 const NOTIFY_KEYS: &[&str] = &["webhook"];
 const WINDOW_HELP: &str = "use second, minute, hour, day, a whole number of seconds (60) or a duration (\"90s\", \"10m\", \"1h\", \"2d\")";
 
@@ -1104,6 +1104,42 @@ impl Compiler<'_> {
         })
     }
 
+    /// A duration longer than zero: a string (`"30s"`, `"10m"`) or a whole number of seconds.
+    fn positive_duration_ms(&mut self, value: &Node, p: &str, what: &str) -> Option<u64> {
+        let help = "use a duration such as \"30s\", \"10m\", \"1h\" or a whole number of seconds"
+            .to_owned();
+        match &value.kind {
+            NodeKind::String(s) => match parse_duration_ms(s) {
+                Ok(0) => self.err(
+                    value.pos,
+                    p,
+                    format!("bad {what} \"{s}\": must be longer than zero"),
+                    Some(help),
+                ),
+                Ok(ms) => return Some(ms),
+                Err(e) => self.err(value.pos, p, format!("bad {what} \"{s}\": {e}"), Some(help)),
+            },
+            NodeKind::Number(n) => match n
+                .as_u64()
+                .filter(|&s| s > 0)
+                .and_then(|s| s.checked_mul(1000))
+            {
+                Some(ms) => return Some(ms),
+                None => self.err(
+                    value.pos,
+                    p,
+                    format!("bad {what} {n}: must be a positive whole number of seconds"),
+                    Some(help),
+                ),
+            },
+            _ => {
+                let key = format!("\"{}\"", p.rsplit('/').next().unwrap_or_default());
+                self.wrong_type(value, p, &key, "a duration string", Some(help))
+            }
+        }
+        None
+    }
+
     fn approval(&mut self, node: &Node, ptr: &str) -> ApprovalSpec {
         let mut spec = ApprovalSpec::default();
         let Some(members) = self.object(node, ptr, "\"approval\"", APPROVAL_KEYS) else {
@@ -1111,42 +1147,13 @@ impl Compiler<'_> {
         };
         if let Some(m) = get(members, "timeout") {
             let p = child_pointer(ptr, "timeout");
-            let help =
-                "use a duration such as \"30s\", \"10m\", \"1h\" or a whole number of seconds"
-                    .to_owned();
-            match &m.value.kind {
-                NodeKind::String(s) => match parse_duration_ms(s) {
-                    Ok(0) => self.err(
-                        m.value.pos,
-                        &p,
-                        format!("bad approval timeout \"{s}\": must be longer than zero"),
-                        Some(help),
-                    ),
-                    Ok(ms) => spec.timeout_ms = ms,
-                    Err(e) => self.err(
-                        m.value.pos,
-                        &p,
-                        format!("bad approval timeout \"{s}\": {e}"),
-                        Some(help),
-                    ),
-                },
-                NodeKind::Number(n) => match n
-                    .as_u64()
-                    .filter(|&s| s > 0)
-                    .and_then(|s| s.checked_mul(1000))
-                {
-                    Some(ms) => spec.timeout_ms = ms,
-                    None => self.err(
-                        m.value.pos,
-                        &p,
-                        format!(
-                            "bad approval timeout {n}: must be a positive whole number of seconds"
-                        ),
-                        Some(help),
-                    ),
-                },
-                _ => self.wrong_type(&m.value, &p, "\"timeout\"", "a duration string", Some(help)),
+            if let Some(ms) = self.positive_duration_ms(&m.value, &p, "approval timeout") {
+                spec.timeout_ms = ms;
             }
+        }
+        if let Some(m) = get(members, "hold_max") {
+            let p = child_pointer(ptr, "hold_max");
+            spec.hold_max_ms = self.positive_duration_ms(&m.value, &p, "approval hold_max");
         }
         if let Some(m) = get(members, "mode") {
             let p = child_pointer(ptr, "mode");

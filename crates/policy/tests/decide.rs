@@ -284,7 +284,7 @@ fn deny_beats_approval_beats_allow() {
         "tools": {
             "approveMe": {
                 "action": "require_approval",
-                "approval": {"timeout": "30s", "mode": "retry"},
+                "approval": {"timeout": "30s", "mode": "retry", "hold_max": 20},
                 "deny_if": [{"conditions": [{"path": "args.force", "op": "eq", "value": true}], "on_deny": "No forcing."}]
             },
             "blocked": {
@@ -316,6 +316,7 @@ fn deny_beats_approval_beats_allow() {
         } => {
             assert_eq!(rule, "/tools/approveMe/action");
             assert_eq!(approval.timeout_ms, 30_000);
+            assert_eq!(approval.hold_max_ms, Some(20_000));
             assert_eq!(approval.mode, ApprovalMode::Retry);
             assert_eq!(reserve.len(), 1, "all_tools limits apply to held calls too");
             assert_eq!(reserve[0].limit.rule, "/all_tools/limits/0");

@@ -3,10 +3,12 @@
 //! An approval covers exactly one call: its [`ApprovalBinding`] (grant, agent, server, tool, the digest of
 //! the canonicalised arguments, the policy version) and its expiry. It is created `Pending`; an operator
 //! approves or denies it (from the CLI or the admin API, possibly in another process) before it expires;
-//! a pending one past its expiry becomes `Expired` ([`ApprovalStore::expire_due`]). An approved
-//! retry-mode approval is consumed by the one identical retry that [`ApprovalStore::take_approved`] finds
-//! (single use, atomic across processes); a hold-mode one is consumed by the request that waited for it
-//! ([`ApprovalStore::mark_used`]).
+//! a pending one past its expiry becomes `Expired` ([`ApprovalStore::expire_due`]). A hold-mode approval
+//! is consumed by the request that waits for it ([`ApprovalStore::mark_used`]). Once its caller has left
+//! — at once in retry mode; in hold mode when the hold ran out or the client went away
+//! ([`ApprovalStore::caller_left`]) — an approved approval is consumed by the one identical retry that
+//! [`ApprovalStore::take_approved`] finds (single use, atomic across processes), and a pending hold-mode
+//! one can be waited on again by that retry ([`ApprovalStore::rejoin`]).
 //!
 //! Every change (creation, decision, expiry, use) gives the approval a new, strictly increasing change
 //! sequence number, so that a gateway can poll for what other processes did:
@@ -188,6 +190,11 @@ pub struct Approval {
     pub decided_at_ms: Option<u64>,
     /// When its call consumed it.
     pub used_at_ms: Option<u64>,
+    /// When its caller stopped waiting for the decision: at creation in retry mode; in hold mode when
+    /// the hold ran out (the caller was told to retry) or the client went away. `None` while a held
+    /// call waits. From then on, once approved, the identical retry may use it.
+    #[serde(default)]
+    pub caller_left_at_ms: Option<u64>,
 }
 
 impl Approval {
@@ -207,12 +214,70 @@ impl Approval {
             note: None,
             decided_at_ms: None,
             used_at_ms: None,
+            // A retry-mode caller is answered at once: it has left as the approval is made.
+            caller_left_at_ms: (new.mode == ApprovalMode::Retry).then_some(new.created_at_ms),
         }
     }
 
     /// Expired at `now_ms` (an approval expires AT `expires_at_ms`), whatever its status says.
     pub fn is_expired_at(&self, now_ms: u64) -> bool {
         now_ms >= self.expires_at_ms
+    }
+
+    /// Where the approval stands at `now_ms`, as an approver reads it.
+    pub fn state_at(&self, now_ms: u64) -> ApprovalState {
+        let left = self.caller_left_at_ms.is_some();
+        match self.status {
+            ApprovalStatus::Pending | ApprovalStatus::Approved if self.is_expired_at(now_ms) => {
+                ApprovalState::Expired
+            }
+            ApprovalStatus::Pending if left => ApprovalState::PendingCallerLeft,
+            ApprovalStatus::Pending => ApprovalState::Pending,
+            ApprovalStatus::Approved if left => ApprovalState::ApprovedAwaitingRetry,
+            ApprovalStatus::Approved => ApprovalState::Approved,
+            ApprovalStatus::Used => ApprovalState::Used,
+            ApprovalStatus::Denied => ApprovalState::Denied,
+            ApprovalStatus::Expired => ApprovalState::Expired,
+        }
+    }
+}
+
+/// Where an approval stands for the person who decides it: its [`ApprovalStatus`] at a given time,
+/// with whether a caller still waits for it ([`Approval::state_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApprovalState {
+    /// A held call waits for the decision.
+    Pending,
+    /// No one waits: the caller was told to retry, or went away. Approved, its identical retry passes.
+    PendingCallerLeft,
+    /// Approved; the call that waited for it is going ahead.
+    Approved,
+    /// Approved after its caller left: the identical retry passes, once, until it expires.
+    ApprovedAwaitingRetry,
+    /// Approved and consumed by its one call.
+    Used,
+    Denied,
+    /// Not decided in time, or approved and never retried in time.
+    Expired,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::PendingCallerLeft => "pending (caller left)",
+            ApprovalState::Approved => "approved",
+            ApprovalState::ApprovedAwaitingRetry => "approved (waiting for retry)",
+            ApprovalState::Used => "used",
+            ApprovalState::Denied => "denied",
+            ApprovalState::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for ApprovalState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -277,10 +342,33 @@ pub trait ApprovalStore: Send + Sync + 'static {
     /// (with their new status), oldest first. Approved, unused ones are left as they are.
     fn expire_due(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<Approval>, StoreError>>;
 
-    /// The retry of an approved call: atomically finds an `Approved`, retry-mode approval with exactly
-    /// this binding that has not expired at `now_ms`, marks it `Used` and returns it. `None` when there
-    /// is none. Of several concurrent callers (in any process), exactly one gets a given approval.
+    /// The retry of an approved call: atomically finds an `Approved` approval whose caller has left
+    /// ([`Approval::caller_left_at_ms`]: every retry-mode one, a hold-mode one after
+    /// [`ApprovalStore::caller_left`]) with exactly this binding that has not expired at `now_ms`, marks
+    /// it `Used` and returns it. `None` when there is none. Of several concurrent callers (in any
+    /// process), exactly one gets a given approval.
     fn take_approved<'a>(
+        &'a self,
+        binding: &'a ApprovalBinding,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Approval>, StoreError>>;
+
+    /// Notes that the caller of a held call stopped waiting at `now_ms` (it was told to retry, or went
+    /// away); from then on the identical retry may use the approval once approved
+    /// ([`ApprovalStore::take_approved`]) or wait for it again ([`ApprovalStore::rejoin`]). Returns the
+    /// approval; unchanged when its caller had left already or it is denied, expired or used.
+    /// [`StoreError::ApprovalNotFound`].
+    fn caller_left<'a>(
+        &'a self,
+        id: &'a str,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Approval, StoreError>>;
+
+    /// The identical retry of a held call whose caller left waits for the same decision: atomically
+    /// finds a `Pending`, hold-mode approval with exactly this binding whose caller has left and which
+    /// has not expired at `now_ms`, clears its [`Approval::caller_left_at_ms`] and returns it. `None` when
+    /// there is none. Of several concurrent callers (in any process), exactly one gets a given approval.
+    fn rejoin<'a>(
         &'a self,
         binding: &'a ApprovalBinding,
         now_ms: u64,

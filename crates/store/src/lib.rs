@@ -25,8 +25,8 @@ mod sqlite;
 pub mod token;
 
 pub use approval::{
-    APPROVAL_ID_PREFIX, Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalStatus,
-    ApprovalStore, NewApproval, args_digest, new_approval_id,
+    APPROVAL_ID_PREFIX, Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalState,
+    ApprovalStatus, ApprovalStore, NewApproval, args_digest, new_approval_id,
 };
 pub use audit::{AuditSink, AuditStore};
 pub use catalogue::CatalogueStore;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use toolgate_store::{
-    Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalStatus, ApprovalStore,
-    MemoryStore, NewApproval, SqliteStore, StoreError, args_digest, open,
+    Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalState, ApprovalStatus,
+    ApprovalStore, MemoryStore, NewApproval, SqliteStore, StoreError, args_digest, open,
 };
 
 fn binding() -> ApprovalBinding {
@@ -274,8 +274,10 @@ async fn single_use_retry(store: &dyn ApprovalStore) {
             .unwrap(),
         None
     );
-    // Hold mode is never taken by a retry; the held call marks it used itself, once.
+    // Hold mode is never taken by a retry while its caller waits; the held call marks it used
+    // itself, once.
     let h = create(store, ApprovalMode::Hold, 20_000).await;
+    assert_eq!(h.caller_left_at_ms, None);
     match store.mark_used(&h.id, 20_500).await {
         Err(StoreError::ApprovalNotPending { status, .. }) => {
             assert_eq!(status, ApprovalStatus::Pending)
@@ -303,6 +305,97 @@ async fn single_use_retry(store: &dyn ApprovalStore) {
         .await
         .unwrap();
     assert_eq!(store.take_approved(&binding(), 31_000).await.unwrap(), None);
+}
+
+/// A held call whose caller left (told to retry, or gone): its identical retry waits for the same
+/// approval again, or, once it is approved, passes once.
+async fn caller_left_then_retry(store: &dyn ApprovalStore) {
+    let retry = create(store, ApprovalMode::Retry, 500).await;
+    assert_eq!(
+        retry.caller_left_at_ms,
+        Some(500),
+        "a retry-mode caller leaves at once"
+    );
+    assert_eq!(retry.state_at(600), ApprovalState::PendingCallerLeft);
+    store
+        .decide(&retry.id, false, "carol", None, 700)
+        .await
+        .unwrap();
+
+    let h = create(store, ApprovalMode::Hold, 1_000).await;
+    assert_eq!(h.state_at(1_000), ApprovalState::Pending);
+    // Nothing to rejoin while the caller waits.
+    assert_eq!(store.rejoin(&binding(), 1_500).await.unwrap(), None);
+    let left = store.caller_left(&h.id, 2_000).await.unwrap();
+    assert_eq!(left.caller_left_at_ms, Some(2_000));
+    assert!(left.seq > h.seq, "a change other processes see");
+    assert_eq!(left.state_at(2_000), ApprovalState::PendingCallerLeft);
+    // Noted once: the first departure counts.
+    assert_eq!(store.caller_left(&h.id, 2_500).await.unwrap(), left);
+    // The identical retry waits for it again, once; another call does not.
+    let mut other = binding();
+    other.args_digest = args_digest(&json!({"id": "c-43"}));
+    assert_eq!(store.rejoin(&other, 3_000).await.unwrap(), None);
+    let rejoined = store.rejoin(&binding(), 3_000).await.unwrap().unwrap();
+    assert_eq!(rejoined.id, h.id);
+    assert_eq!(rejoined.caller_left_at_ms, None);
+    assert_eq!(rejoined.state_at(3_000), ApprovalState::Pending);
+    assert_eq!(store.rejoin(&binding(), 3_001).await.unwrap(), None);
+    // That caller leaves too, and the approval comes after: the next identical retry passes, once.
+    store.caller_left(&h.id, 4_000).await.unwrap();
+    let approved = store
+        .decide(&h.id, true, "carol", None, 5_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.state_at(5_000),
+        ApprovalState::ApprovedAwaitingRetry
+    );
+    assert_eq!(
+        store.rejoin(&binding(), 5_500).await.unwrap(),
+        None,
+        "decided"
+    );
+    let used = store
+        .take_approved(&binding(), 6_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.id, h.id);
+    assert_eq!(used.state_at(6_000), ApprovalState::Used);
+    assert_eq!(store.take_approved(&binding(), 6_001).await.unwrap(), None);
+    // Final approvals are not changed by a late departure.
+    assert_eq!(store.caller_left(&h.id, 7_000).await.unwrap(), used);
+    match store.caller_left("apv_nope", 7_000).await {
+        Err(StoreError::ApprovalNotFound { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // Approved after its caller left, never retried: expired at its expiry.
+    let late = create(store, ApprovalMode::Hold, 10_000).await;
+    store.caller_left(&late.id, 10_500).await.unwrap();
+    let approved = store
+        .decide(&late.id, true, "carol", None, 11_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.state_at(late.expires_at_ms),
+        ApprovalState::Expired
+    );
+    assert_eq!(
+        store
+            .take_approved(&binding(), late.expires_at_ms)
+            .await
+            .unwrap(),
+        None
+    );
+    // A pending hold past its expiry is not rejoined.
+    let gone = create(store, ApprovalMode::Hold, 20_000).await;
+    store.caller_left(&gone.id, 20_500).await.unwrap();
+    assert_eq!(
+        store.rejoin(&binding(), gone.expires_at_ms).await.unwrap(),
+        None
+    );
 }
 
 async fn polling(store: &dyn ApprovalStore) {
@@ -415,6 +508,7 @@ both_backends!(
     decisions,
     expiry,
     single_use_retry,
+    caller_left_then_retry,
     polling
 );
 

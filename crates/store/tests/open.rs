@@ -81,6 +81,59 @@ async fn a_version_1_database_is_migrated_keeping_its_data() {
 }
 
 #[tokio::test]
+async fn approvals_of_a_version_3_database_learn_whether_their_caller_left() {
+    let (_dir, path, url) = common::temp_db();
+    {
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .unwrap();
+        for sql in [
+            include_str!("../src/sqlite/migrations/0001_init.sql"),
+            include_str!("../src/sqlite/migrations/0002_approvals.sql"),
+            include_str!("../src/sqlite/migrations/0003_catalogue.sql"),
+        ] {
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql(
+            "CREATE TABLE toolgate_schema (version INTEGER PRIMARY KEY NOT NULL, \
+             description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL);
+             INSERT INTO toolgate_schema VALUES (1, 'a', 0), (2, 'b', 0), (3, 'c', 0);
+             INSERT INTO approvals (id, seq, created_at_ms, expires_at_ms, mode, status, agent, server, \
+               tool, args_digest, policy_version, rule, decided_by, decided_at_ms) VALUES
+               ('apv_retry00000000000', 1, 1000, 9999999999999, 'retry', 'approved', 'alice', 'crm', 't', 'd', 'v', '/r', 'carol', 2000),
+               ('apv_hold000000000000', 2, 1000, 9999999999999, 'hold', 'pending', 'alice', 'crm', 't', 'd', 'v', '/r', NULL, NULL);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let stores = open(&url).await.unwrap();
+    let retry = stores
+        .approvals
+        .get("apv_retry00000000000")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.caller_left_at_ms, Some(1000));
+    let hold = stores
+        .approvals
+        .get("apv_hold000000000000")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hold.caller_left_at_ms, None);
+    // The approved retry-mode approval still lets its retry through.
+    let taken = stores
+        .approvals
+        .take_approved(&retry.binding, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(taken.map(|a| a.id).as_deref(), Some("apv_retry00000000000"));
+}
+
+#[tokio::test]
 async fn a_database_from_a_newer_toolgate_is_refused() {
     let (_dir, path, url) = common::temp_db();
     drop(open(&url).await.unwrap());

@@ -41,6 +41,8 @@ struct RawConfig {
 struct RawApprovals {
     webhook_secret: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
+    /// How long a held call's request stays open before the client is asked to retry.
+    hold_max: Option<Spanned<String>>,
 }
 
 /// `[admin]`: the admin API's token, as its SHA-256 (or `TOOLGATE_ADMIN_TOKEN` in the environment).
@@ -230,6 +232,19 @@ fn approval_settings(
                 url.span(),
                 format!("approvals.public_url {u:?} is not an http(s) URL"),
                 Some("write the gateway's admin base URL as reached by approvers, e.g. \"https://toolgate.example.com\""),
+            ),
+        }
+    }
+    if let Some(v) = &raw.hold_max {
+        match parse_duration(v.get_ref()) {
+            Some(d) if !d.is_zero() => out.hold_max = d,
+            _ => cx.at(
+                v.span(),
+                format!(
+                    "approvals.hold_max {:?} is not a duration longer than zero",
+                    v.get_ref()
+                ),
+                Some("use e.g. \"45s\" or \"2m\": under the time your clients wait for a request"),
             ),
         }
     }
@@ -951,6 +966,21 @@ servers = ["nope"]
         let e = errors("[approvals]\npublic_url = \"gw.example\"\n");
         assert!(e.contains("approvals.public_url"), "{e}");
         assert!(errors("[approvals]\nsecret = \"x\"\n").contains("unknown field `secret`"));
+        let hold_max = |text: &str| {
+            parse(text, Path::new("toolgate.toml"), &env).map(|s| s.approvals.hold_max)
+        };
+        assert_eq!(hold_max("").unwrap(), Duration::from_secs(45));
+        assert_eq!(
+            hold_max("[approvals]\nhold_max = \"2m\"\n").unwrap(),
+            Duration::from_secs(120)
+        );
+        for bad in ["soon", "0s"] {
+            let e = errors(&format!("[approvals]\nhold_max = \"{bad}\"\n"));
+            assert!(
+                e.contains("toolgate.toml:2:12") && e.contains("approvals.hold_max"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

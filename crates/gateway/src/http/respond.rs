@@ -298,6 +298,8 @@ where
         let outcome = loop {
             tokio::select! {
                 outcome = &mut resume => break outcome,
+                // The client went away: dropping `resume` records the call as abandoned.
+                () = tx.closed() => return,
                 _ = ticks.tick() => {
                     let note = serde_json::json!({
                         "jsonrpc": "2.0",
@@ -310,7 +312,6 @@ where
                     });
                     waited += HOLD_PROGRESS_EVERY.as_secs();
                     if tx.send(sse::encode_message(note.to_string().as_bytes())).await.is_err() {
-                        // The client went away; the wait goes on in `resume` until it is dropped.
                         return;
                     }
                 }

@@ -19,8 +19,11 @@ pub enum Outcome {
     RateLimited,
     /// A hidden or unknown tool.
     Hidden,
-    /// Needs human approval (refused until approvals are enabled).
+    /// Needs human approval: answered with the approval to wait for (retry), or refused for want
+    /// of a store.
     ApprovalRequired,
+    /// Held for human approval when its client went away.
+    Held,
     /// Unreadable: refused without a decision.
     Invalid,
     /// Not policed (lists, resources, prompts…): passed through.
@@ -37,6 +40,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::Hidden => "hidden",
             Outcome::ApprovalRequired => "approval_required",
+            Outcome::Held => "held",
             Outcome::Invalid => "invalid",
             Outcome::Passed => "pass",
             Outcome::Answered => "answered",
@@ -53,6 +57,7 @@ impl Outcome {
             Outcome::RateLimited => AuditDecision::RateLimited,
             Outcome::Hidden => AuditDecision::Hidden,
             Outcome::ApprovalRequired => AuditDecision::ApprovalRequired,
+            Outcome::Held => AuditDecision::Held,
             Outcome::Invalid => AuditDecision::Error,
         }
     }

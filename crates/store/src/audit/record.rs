@@ -48,16 +48,19 @@ pub enum AuditDecision {
     ApprovalRequired,
     /// Refused by the gateway itself: unreadable message, unreachable upstream, failing store.
     Error,
+    /// Held for a human's approval when its client went away (`upstream_status`: `abandoned`).
+    Held,
 }
 
 impl AuditDecision {
-    pub const ALL: [AuditDecision; 6] = [
+    pub const ALL: [AuditDecision; 7] = [
         AuditDecision::Allow,
         AuditDecision::Deny,
         AuditDecision::Hidden,
         AuditDecision::RateLimited,
         AuditDecision::ApprovalRequired,
         AuditDecision::Error,
+        AuditDecision::Held,
     ];
 
     /// The stored and exported spelling (`rate_limited`).
@@ -69,6 +72,7 @@ impl AuditDecision {
             AuditDecision::RateLimited => "rate_limited",
             AuditDecision::ApprovalRequired => "approval_required",
             AuditDecision::Error => "error",
+            AuditDecision::Held => "held",
         }
     }
 }

@@ -80,7 +80,7 @@ impl MemoryStore {
             .values()
             .filter(|a| {
                 a.status == ApprovalStatus::Approved
-                    && a.mode == ApprovalMode::Retry
+                    && a.caller_left_at_ms.is_some()
                     && !a.is_expired_at(now_ms)
                     && a.binding == *binding
             })
@@ -91,6 +91,36 @@ impl MemoryStore {
             a.status = ApprovalStatus::Used;
             a.used_at_ms = Some(now_ms);
         }))
+    }
+
+    fn rejoin_now(&self, binding: &ApprovalBinding, now_ms: u64) -> Option<Approval> {
+        let mut approvals = self.approvals.lock();
+        let id = approvals
+            .by_id
+            .values()
+            .filter(|a| {
+                a.status == ApprovalStatus::Pending
+                    && a.mode == ApprovalMode::Hold
+                    && a.caller_left_at_ms.is_some()
+                    && !a.is_expired_at(now_ms)
+                    && a.binding == *binding
+            })
+            .min_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)))?
+            .id
+            .clone();
+        Some(approvals.change(&id, |a| a.caller_left_at_ms = None))
+    }
+
+    fn caller_left_now(&self, id: &str, now_ms: u64) -> Result<Approval, StoreError> {
+        let mut approvals = self.approvals.lock();
+        let current = approvals
+            .by_id
+            .get(id)
+            .ok_or_else(|| StoreError::ApprovalNotFound { id: id.to_owned() })?;
+        if current.caller_left_at_ms.is_some() || current.status.is_final() {
+            return Ok(current.clone());
+        }
+        Ok(approvals.change(id, |a| a.caller_left_at_ms = Some(now_ms)))
     }
 }
 
@@ -160,6 +190,22 @@ impl ApprovalStore for MemoryStore {
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Option<Approval>, StoreError>> {
         ready(Ok(self.take_approved_now(binding, now_ms)))
+    }
+
+    fn caller_left<'a>(
+        &'a self,
+        id: &'a str,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Approval, StoreError>> {
+        ready(self.caller_left_now(id, now_ms))
+    }
+
+    fn rejoin<'a>(
+        &'a self,
+        binding: &'a ApprovalBinding,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Approval>, StoreError>> {
+        ready(Ok(self.rejoin_now(binding, now_ms)))
     }
 
     fn mark_used<'a>(

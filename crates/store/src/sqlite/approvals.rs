@@ -17,7 +17,7 @@ use crate::sqlite::{SqliteStore, to_i64, to_u64, unavailable};
 
 const COLUMNS: &str = "id, seq, created_at_ms, expires_at_ms, mode, status, grant_label, agent, \
                        server, tool, args_digest, policy_version, rule, arguments, decided_by, note, \
-                       decided_at_ms, used_at_ms";
+                       decided_at_ms, used_at_ms, caller_left_at_ms";
 
 /// The binding's columns, compared with `IS` so that a `NULL` grant matches only a `NULL` grant.
 const BINDING_MATCHES: &str = "grant_label IS ? AND agent = ? AND server = ? AND tool = ? \
@@ -76,6 +76,7 @@ fn decode(row: &SqliteRow) -> Result<Approval, StoreError> {
         note: opt_text("note")?,
         decided_at_ms: opt_int("decided_at_ms")?,
         used_at_ms: opt_int("used_at_ms")?,
+        caller_left_at_ms: opt_int("caller_left_at_ms")?,
         id,
     })
 }
@@ -98,8 +99,8 @@ async fn by_id(conn: &mut SqliteConnection, id: &str) -> Result<Option<Approval>
     row.as_ref().map(decode).transpose()
 }
 
-/// Writes the mutable columns of `approval` (status, decision, use) under a new sequence number, which
-/// it is given.
+/// Writes the mutable columns of `approval` (status, decision, use, caller) under a new sequence
+/// number, which it is given.
 async fn write_change(
     conn: &mut SqliteConnection,
     approval: &mut Approval,
@@ -107,7 +108,7 @@ async fn write_change(
     let seq = next_seq(conn).await?;
     sqlx::query(
         "UPDATE approvals SET seq = ?, status = ?, decided_by = ?, note = ?, decided_at_ms = ?, \
-         used_at_ms = ? WHERE id = ?",
+         used_at_ms = ?, caller_left_at_ms = ? WHERE id = ?",
     )
     .bind(seq)
     .bind(approval.status.as_str())
@@ -123,6 +124,12 @@ async fn write_change(
         approval
             .used_at_ms
             .map(|v| to_i64("used_at_ms", v))
+            .transpose()?,
+    )
+    .bind(
+        approval
+            .caller_left_at_ms
+            .map(|v| to_i64("caller_left_at_ms", v))
             .transpose()?,
     )
     .bind(&approval.id)
@@ -193,33 +200,40 @@ async fn insert(
     arguments: Option<&str>,
 ) -> Result<Approval, (StoreError, bool)> {
     let seq = next_seq(conn).await.map_err(abort)?;
+    let approval = Approval::from_new(id, to_u64("approval seq", seq).map_err(abort)?, new);
     sqlx::query(
         "INSERT INTO approvals (id, seq, created_at_ms, expires_at_ms, mode, status, grant_label, \
-         agent, server, tool, args_digest, policy_version, rule, arguments) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         agent, server, tool, args_digest, policy_version, rule, arguments, caller_left_at_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&id)
+    .bind(&approval.id)
     .bind(seq)
-    .bind(to_i64("created_at_ms", new.created_at_ms).map_err(abort)?)
-    .bind(to_i64("expires_at_ms", new.expires_at_ms).map_err(abort)?)
-    .bind(new.mode.as_str())
+    .bind(to_i64("created_at_ms", approval.created_at_ms).map_err(abort)?)
+    .bind(to_i64("expires_at_ms", approval.expires_at_ms).map_err(abort)?)
+    .bind(approval.mode.as_str())
     .bind(ApprovalStatus::Pending.as_str())
-    .bind(new.binding.grant.as_deref())
-    .bind(&new.binding.agent)
-    .bind(&new.binding.server)
-    .bind(&new.binding.tool)
-    .bind(&new.binding.args_digest)
-    .bind(&new.binding.policy_version)
-    .bind(&new.rule)
+    .bind(approval.binding.grant.as_deref())
+    .bind(&approval.binding.agent)
+    .bind(&approval.binding.server)
+    .bind(&approval.binding.tool)
+    .bind(&approval.binding.args_digest)
+    .bind(&approval.binding.policy_version)
+    .bind(&approval.rule)
     .bind(arguments)
+    .bind(
+        approval
+            .caller_left_at_ms
+            .map(|v| to_i64("caller_left_at_ms", v))
+            .transpose()
+            .map_err(abort)?,
+    )
     .execute(&mut *conn)
     .await
     .map_err(|e| {
         let taken = is_unique_violation(&e);
         (unavailable(e), taken)
     })?;
-    let seq = to_u64("approval seq", seq).map_err(abort)?;
-    Ok(Approval::from_new(id, seq, new))
+    Ok(approval)
 }
 
 async fn decide_in(
@@ -270,14 +284,21 @@ async fn expire_in(conn: &mut SqliteConnection, now: i64) -> Result<Vec<Approval
     Ok(expired)
 }
 
-/// The oldest approved, unexpired retry-mode approval with exactly this binding.
-async fn find_approved(
+/// What a retry may use: approved, and its caller left.
+const RETRY_MAY_TAKE: &str = "status = 'approved' AND caller_left_at_ms IS NOT NULL";
+/// What a retry may wait for again: a pending hold whose caller left.
+const RETRY_MAY_REJOIN: &str =
+    "status = 'pending' AND mode = 'hold' AND caller_left_at_ms IS NOT NULL";
+
+/// The oldest unexpired approval with exactly this binding that matches `condition`.
+async fn find_for_retry(
     conn: &mut SqliteConnection,
+    condition: &str,
     binding: &ApprovalBinding,
     now: i64,
 ) -> Result<Option<Approval>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM approvals WHERE status = 'approved' AND mode = 'retry' \
+        "SELECT {COLUMNS} FROM approvals WHERE {condition} \
          AND expires_at_ms > ? AND {BINDING_MATCHES} ORDER BY created_at_ms, id LIMIT 1"
     ))
     .bind(now)
@@ -299,13 +320,41 @@ async fn take_in(
     now: i64,
     now_ms: u64,
 ) -> Result<Option<Approval>, StoreError> {
-    let Some(mut approval) = find_approved(conn, binding, now).await? else {
+    let Some(mut approval) = find_for_retry(conn, RETRY_MAY_TAKE, binding, now).await? else {
         return Ok(None);
     };
     approval.status = ApprovalStatus::Used;
     approval.used_at_ms = Some(now_ms);
     write_change(conn, &mut approval).await?;
     Ok(Some(approval))
+}
+
+async fn rejoin_in(
+    conn: &mut SqliteConnection,
+    binding: &ApprovalBinding,
+    now: i64,
+) -> Result<Option<Approval>, StoreError> {
+    let Some(mut approval) = find_for_retry(conn, RETRY_MAY_REJOIN, binding, now).await? else {
+        return Ok(None);
+    };
+    approval.caller_left_at_ms = None;
+    write_change(conn, &mut approval).await?;
+    Ok(Some(approval))
+}
+
+async fn caller_left_in(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now_ms: u64,
+) -> Result<Approval, StoreError> {
+    let mut approval = by_id(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::ApprovalNotFound { id: id.to_owned() })?;
+    if approval.caller_left_at_ms.is_none() && !approval.status.is_final() {
+        approval.caller_left_at_ms = Some(now_ms);
+        write_change(conn, &mut approval).await?;
+    }
+    Ok(approval)
 }
 
 async fn mark_used_in(
@@ -449,7 +498,10 @@ impl ApprovalStore for SqliteStore {
             // Most calls have no approval waiting: look before taking the write lock.
             {
                 let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-                if find_approved(&mut conn, binding, now).await?.is_none() {
+                if find_for_retry(&mut conn, RETRY_MAY_TAKE, binding, now)
+                    .await?
+                    .is_none()
+                {
                     return Ok(None);
                 }
             }
@@ -457,6 +509,43 @@ impl ApprovalStore for SqliteStore {
             let mut tx = begin!(conn);
             // Found again under the write lock: another taker may have used it meanwhile.
             let result = take_in(&mut tx, binding, now, now_ms).await.map_err(abort);
+            finish(tx, result).await
+        })
+    }
+
+    fn caller_left<'a>(
+        &'a self,
+        id: &'a str,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Approval, StoreError>> {
+        Box::pin(async move {
+            let (_writer, mut conn) = self.approval_writer().await?;
+            let mut tx = begin!(conn);
+            let result = caller_left_in(&mut tx, id, now_ms).await.map_err(abort);
+            finish(tx, result).await
+        })
+    }
+
+    fn rejoin<'a>(
+        &'a self,
+        binding: &'a ApprovalBinding,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Approval>, StoreError>> {
+        Box::pin(async move {
+            let now = to_i64("now_ms", now_ms)?;
+            // Most calls have no approval to rejoin: look before taking the write lock.
+            {
+                let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+                if find_for_retry(&mut conn, RETRY_MAY_REJOIN, binding, now)
+                    .await?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+            }
+            let (_writer, mut conn) = self.approval_writer().await?;
+            let mut tx = begin!(conn);
+            let result = rejoin_in(&mut tx, binding, now).await.map_err(abort);
             finish(tx, result).await
         })
     }

@@ -30,10 +30,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "tool catalogue and pins",
         sql: include_str!("migrations/0003_catalogue.sql"),
     },
+    Migration {
+        version: 4,
+        description: "approvals: when the caller left",
+        sql: include_str!("migrations/0004_approval_caller_left.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the migrations applied.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {

@@ -1,7 +1,8 @@
 //! `toolgate approvals list|show|approve|deny`: tool calls held for a person's decision
 //! (`action: "require_approval"`), read and decided on the store. A running gateway polls the
 //! store, so a decision made here releases (or refuses) a held call within a fraction of a second,
-//! and an approved retry-mode call passes on its next identical retry. The decider is recorded as
+//! and an approval whose caller left (retry mode, or a hold that ran out) lets the next identical
+//! retry pass, once. `list` and `show` say which of these an approval waits for. The decider is recorded as
 //! `cli` (`cli:<user>` when `$USER` is set), and every decision is written to the admin audit
 //! stream (`approval.approve` / `approval.deny`).
 
@@ -56,15 +57,15 @@ pub enum ApprovalsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// One approval in full: the call it covers, its arguments (as the audit settings keep them)
-    /// and its decision.
+    /// One approval in full: the call it covers, its arguments (redacted as the audit's
+    /// redact_keys and redact_patterns say), its decision and whether a caller still waits.
     Show {
         id: String,
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Let a held call go ahead (or a retry-mode call pass on its identical retry, once).
+    /// Let a held call go ahead (or, when its caller left, its identical retry pass, once).
     Approve {
         id: String,
         /// Recorded with the decision.
@@ -111,10 +112,12 @@ fn status_now(a: &Approval, now: u64) -> ApprovalStatus {
     }
 }
 
-/// An approval as `list --json` and `show --json` print it.
+/// An approval as `list --json` and `show --json` print it: `state` says whether a caller waits
+/// for it (`pending (caller left)`, `approved (waiting for retry)`).
 pub fn approval_json(a: &Approval, now: u64) -> Value {
     let mut v = serde_json::to_value(a).expect("approvals serialise");
     v["status"] = status_now(a, now).as_str().into();
+    v["state"] = a.state_at(now).as_str().into();
     v["created"] = format_ms(a.created_at_ms).into();
     v["expires"] = format_ms(a.expires_at_ms).into();
     v["decided"] = a.decided_at_ms.map(format_ms).into();
@@ -162,7 +165,7 @@ async fn list(
         .map(|a| {
             [
                 a.id.clone(),
-                status_now(a, now).as_str().to_owned(),
+                a.state_at(now).as_str().to_owned(),
                 a.mode.as_str().to_owned(),
                 a.binding.server.clone(),
                 a.binding.tool.clone(),
@@ -174,7 +177,7 @@ async fn list(
         .collect();
     print_table(
         &[
-            "ID", "STATUS", "MODE", "SERVER", "TOOL", "AGENT", "CREATED", "EXPIRES",
+            "ID", "STATE", "MODE", "SERVER", "TOOL", "AGENT", "CREATED", "EXPIRES",
         ],
         &rows,
     );
@@ -205,7 +208,7 @@ async fn show(store: &StoreArgs, id: &str, as_json: bool) -> Result<(), Failure>
     let dash = |s: Option<&str>| s.unwrap_or("-").to_owned();
     let fields = [
         ("id", a.id.clone()),
-        ("status", status_now(&a, now).as_str().to_owned()),
+        ("state", a.state_at(now).as_str().to_owned()),
         ("mode", a.mode.as_str().to_owned()),
         ("server", b.server.clone()),
         ("tool", b.tool.clone()),
@@ -226,6 +229,7 @@ async fn show(store: &StoreArgs, id: &str, as_json: bool) -> Result<(), Failure>
         ("decided", format_opt_ms(a.decided_at_ms)),
         ("note", dash(a.note.as_deref())),
         ("used", format_opt_ms(a.used_at_ms)),
+        ("caller left", format_opt_ms(a.caller_left_at_ms)),
     ];
     for (k, v) in fields {
         println!("{:<15} {v}", format!("{k}:"));
@@ -254,11 +258,10 @@ async fn decide(
         decided.id,
         decided.binding.tool,
         decided.binding.server,
-        match decided.mode {
-            toolgate_store::ApprovalMode::Hold => "; the held call is released within a second",
-            toolgate_store::ApprovalMode::Retry if approve =>
-                "; the identical retry passes once, until the approval expires",
-            toolgate_store::ApprovalMode::Retry => "",
+        match (decided.caller_left_at_ms, approve) {
+            (None, _) => "; the held call is released within a second",
+            (Some(_), true) => "; the identical retry passes once, until the approval expires",
+            (Some(_), false) => "",
         }
     );
     let event = AdminEvent {

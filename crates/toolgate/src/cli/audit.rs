@@ -93,7 +93,7 @@ pub struct QueryArgs {
     pub server: Option<String>,
     #[arg(long)]
     pub tool: Option<String>,
-    /// allow, deny, hidden, rate_limited, approval_required or error.
+    /// allow, deny, hidden, rate_limited, approval_required, error or held.
     #[arg(long)]
     pub decision: Option<String>,
     /// At most this many records: the latest ones (0 for all).
