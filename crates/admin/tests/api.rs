@@ -47,6 +47,7 @@ fn twenty(name: &str, policy: Option<PathBuf>) -> ServerSettings {
             command: cmd[0].clone(),
             args: cmd[1..].to_vec(),
             env: Vec::new(),
+            inherit_env: Vec::new(),
             cwd: None,
         }),
         policy: Arc::new(compiled),

@@ -36,7 +36,8 @@ struct Evidence<'a> {
     /// A destructive verb anywhere in the name (`git_force_push`, `bulk_delete`).
     name_destructive: Option<String>,
     financial_noun: Option<String>,
-    credentials: bool,
+    /// Why the tool reads or manages secrets, if it does.
+    credentials: Option<String>,
     description_verb: Option<(String, Category)>,
     irreversible: Option<&'static str>,
     read_only_phrase: bool,
@@ -63,16 +64,12 @@ impl<'a> Evidence<'a> {
             .enumerate()
             .find(|(i, w)| Some(*i) != verb_at && lexicon::financial_noun(w))
             .map(|(_, w)| w.clone());
-        let credentials = words.iter().any(|w| lexicon::credential_noun(w))
-            || words
-                .windows(2)
-                .any(|pair| lexicon::credential_pair(&pair[0], &pair[1]));
-
         let lower = tool
             .description
             .as_deref()
             .unwrap_or_default()
             .to_ascii_lowercase();
+        let credentials = credentials(&words, &lower);
         let first_sentence = first_sentence(&lower);
         let description_verb = description_verb(first_sentence);
         let irreversible = IRREVERSIBLE_PHRASES
@@ -164,14 +161,14 @@ impl<'a> Evidence<'a> {
         {
             v.raise(Financial, || why);
         }
-        if self.credentials {
-            v.reasons.push("handles credentials".to_owned());
+        if let Some(why) = &self.credentials {
+            v.reasons.push(format!("handles credentials: {why}"));
         }
         Classification {
             category: v.category,
-            severity: severity_of(v.category, self.credentials),
+            severity: severity_of(v.category, self.credentials.is_some()),
             confidence: v.confidence,
-            credentials: self.credentials,
+            credentials: self.credentials.is_some(),
             reasons: v.reasons,
             overridden: false,
         }
@@ -243,6 +240,54 @@ fn severity_of(category: Category, credentials: bool) -> crate::Severity {
     } else {
         severity
     }
+}
+
+/// Why a tool reads or manages secrets: a secret named in its name (`createOneConnectedAccount`,
+/// `read_secret`); the process environment, where servers keep their keys, in its name or
+/// description (`get-env`, "Returns all environment variables"); or a configuration whose
+/// description speaks of secrets (`get_config`, "… with the API token").
+fn credentials(name_words: &[String], lower_description: &str) -> Option<String> {
+    if let Some(noun) = name_words.iter().find(|w| lexicon::credential_noun(w)) {
+        return Some(format!("\"{noun}\" in name"));
+    }
+    if let Some(pair) = name_words
+        .windows(2)
+        .find(|pair| lexicon::credential_pair(&pair[0], &pair[1]))
+    {
+        return Some(format!("\"{} {}\" in name", pair[0], pair[1]));
+    }
+    let environment_in_name = name_words.iter().find(|w| lexicon::environment_word(w));
+    if let Some(word) = environment_in_name {
+        return Some(format!("reads the environment (\"{word}\" in name)"));
+    }
+    if name_words
+        .windows(2)
+        .any(|pair| lexicon::environment_pair(&pair[0], &pair[1]))
+    {
+        return Some("reads environment variables (name)".to_owned());
+    }
+    // Bounded, so that a huge description costs little.
+    let prose = match lower_description.char_indices().nth(2000) {
+        Some((i, _)) => &lower_description[..i],
+        None => lower_description,
+    };
+    let words: Vec<&str> = prose_words(prose).collect();
+    if words
+        .windows(2)
+        .any(|pair| lexicon::environment_pair(pair[0], pair[1]))
+    {
+        return Some("description speaks of environment variables".to_owned());
+    }
+    let configuration = name_words.iter().find(|w| lexicon::configuration_noun(w));
+    if let (Some(noun), Some(secret)) = (
+        configuration,
+        words.iter().find(|w| lexicon::secret_word(w)),
+    ) {
+        return Some(format!(
+            "\"{noun}\" in name and \"{secret}\" in description"
+        ));
+    }
+    None
 }
 
 /// The first sentence of lower-cased prose (bounded, so a huge description costs little).
@@ -415,6 +460,96 @@ mod tests {
         let mut query = tool("query", "Run a read-only SQL query.");
         query.input_schema = json!({"properties": {"sql": {"type": "string"}}});
         assert_eq!(classify(&query).category, Category::Execute);
+    }
+
+    /// server-everything's `get-env`, as it lists it: read-only by its own annotations, and it
+    /// hands the server's whole environment (keys and tokens included) to the caller.
+    fn get_env() -> ToolDefinition {
+        ToolDefinition {
+            annotations: Some(Annotations {
+                read_only_hint: Some(true),
+                destructive_hint: Some(false),
+                idempotent_hint: Some(true),
+                open_world_hint: Some(false),
+                title: None,
+            }),
+            ..tool(
+                "get-env",
+                "Returns all environment variables, helpful for debugging MCP server configuration",
+            )
+        }
+    }
+
+    #[test]
+    fn tools_that_read_the_environment_handle_credentials() {
+        let judged = classify(&get_env());
+        assert!(judged.credentials, "{:?}", judged.reasons);
+        assert_eq!(judged.category, Category::Read, "it changes nothing");
+        assert_eq!(judged.severity, crate::Severity::High);
+        assert!(
+            judged
+                .reasons
+                .iter()
+                .any(|r| r == "handles credentials: reads the environment (\"env\" in name)"),
+            "{:?}",
+            judged.reasons
+        );
+        for name in [
+            "get_env",
+            "printEnv",
+            "getenv",
+            "load_dotenv",
+            "list_env_vars",
+        ] {
+            let judged = classify(&tool(name, ""));
+            assert!(judged.credentials, "{name}: {:?}", judged.reasons);
+            assert!(judged.severity >= crate::Severity::High, "{name}");
+        }
+        // The description alone says so.
+        let judged = classify(&tool(
+            "debug_info",
+            "Shows the process's environment variables and arguments.",
+        ));
+        assert!(judged.credentials, "{:?}", judged.reasons);
+        assert!(
+            judged
+                .reasons
+                .iter()
+                .any(|r| r.contains("environment variables"))
+        );
+    }
+
+    #[test]
+    fn secrets_by_name_and_configurations_that_hold_secrets_handle_credentials() {
+        for name in ["read_secret", "getApiKey", "list_tokens", "show_password"] {
+            assert!(classify(&tool(name, "")).credentials, "{name}");
+        }
+        let with_secrets = classify(&tool(
+            "get_config",
+            "Returns the server configuration, including the API token it uses.",
+        ));
+        assert!(with_secrets.credentials, "{:?}", with_secrets.reasons);
+        assert!(
+            with_secrets
+                .reasons
+                .iter()
+                .any(|r| r.contains("\"config\" in name and \"token\" in description")),
+            "{:?}",
+            with_secrets.reasons
+        );
+        // Nothing that speaks of secrets or of the environment.
+        for (name, description) in [
+            ("get_config", "Returns the editor's indentation settings."),
+            (
+                "list_environments",
+                "Lists the deployment environments of a project.",
+            ),
+            ("get_weather", "Returns the weather for a city."),
+            ("findManyPeople", ""),
+        ] {
+            let judged = classify(&tool(name, description));
+            assert!(!judged.credentials, "{name}: {:?}", judged.reasons);
+        }
     }
 
     #[test]

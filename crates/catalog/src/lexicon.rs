@@ -142,6 +142,40 @@ pub fn credential_pair(first: &str, second: &str) -> bool {
     )
 }
 
+/// Whether a word of a name says the tool reads the process environment, where servers keep
+/// their keys and tokens (`get-env`, `printEnv`, `getenv`, `load_dotenv`).
+pub fn environment_word(word: &str) -> bool {
+    matches!(
+        word,
+        "env" | "envs" | "environ" | "getenv" | "printenv" | "dotenv" | "envvar" | "envvars"
+    )
+}
+
+/// Whether two adjacent words name environment variables (`environment variables`, `env var`).
+pub fn environment_pair(first: &str, second: &str) -> bool {
+    matches!(
+        (first, second),
+        (
+            "environment" | "env",
+            "variable" | "variables" | "var" | "vars"
+        )
+    )
+}
+
+/// Whether a word of a name names a configuration: a tool that reads one reads the secrets in it
+/// when its description speaks of any (`get_config` "… including API tokens").
+pub fn configuration_noun(word: &str) -> bool {
+    matches!(
+        word,
+        "config" | "configs" | "configuration" | "configurations" | "settings" | "conf"
+    )
+}
+
+/// Words of prose that name a secret.
+pub fn secret_word(word: &str) -> bool {
+    credential_noun(word) || matches!(word, "key" | "keys")
+}
+
 /// Property names whose presence says the tool runs what it is given.
 pub fn code_property(name: &str) -> bool {
     matches!(

@@ -19,7 +19,7 @@ pub const EXECUTES_PER_MINUTE: u32 = 10;
 /// How long a call held for approval waits before it is denied.
 pub const APPROVAL_TIMEOUT: &str = "10m";
 /// What the agent reads when it calls a tool that handles credentials.
-pub const CREDENTIALS_REASON: &str = "This tool handles credentials (keys, tokens or connected accounts); an operator must allow it in the gateway's policy.";
+pub const CREDENTIALS_REASON: &str = "This tool handles credentials (keys, tokens, environment variables or connected accounts); an operator must allow it in the gateway's policy.";
 
 /// What the starter policy does with one tool; the order is the order of the groups in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -319,7 +319,7 @@ impl StarterPolicy {
                 "they move or commit money, so each call waits for a person's approval ({APPROVAL_TIMEOUT} at most)."
             ),
             Treatment::DenyCredentials => {
-                "they read or manage credentials, keys, tokens or connected accounts: denied."
+                "they read or manage credentials, keys, tokens, environment variables or connected accounts: denied."
                     .into()
             }
         }
@@ -327,14 +327,18 @@ impl StarterPolicy {
 }
 
 /// The reason shown beside a tool: its strongest piece of evidence; for a denied credential tool,
-/// also the category it would otherwise have.
+/// the category it would otherwise have and why it handles credentials.
 fn tool_comment(treatment: Treatment, classification: &Classification) -> String {
-    let reason = classification
-        .reasons
+    let reasons = &classification.reasons;
+    let reason = reasons
         .first()
         .map_or("no evidence recorded", String::as_str);
     if treatment == Treatment::DenyCredentials {
-        format!("{}; {reason}", classification.category)
+        let why = reasons
+            .iter()
+            .find(|r| r.starts_with("handles credentials"))
+            .map_or(reason, String::as_str);
+        format!("{}; {why}", classification.category)
     } else {
         reason.to_owned()
     }

@@ -22,6 +22,7 @@ fn spec(server: &str, command: &str, args: &[&str]) -> StdioSpec {
         command: command.into(),
         args: args.iter().map(|s| s.to_string()).collect(),
         env: vec![],
+        inherit_env: vec![],
         cwd: None,
     }
 }

@@ -14,6 +14,7 @@ use toolgate_gateway::catalogue::rules::{NewTools, PinRules, PinningMode};
 use toolgate_gateway::settings::{
     ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Transport,
 };
+use toolgate_mcp::upstream::child_env;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::{Policy, SourceFormat};
 
@@ -92,6 +93,10 @@ struct RawServer {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// stdio: variables of the gateway's environment the child gets besides the allow-list
+    /// (never a `TOOLGATE_*` one).
+    #[serde(default)]
+    inherit_env: Vec<Spanned<String>>,
     cwd: Option<String>,
     url: Option<Spanned<String>>,
     /// For `url` servers: `streamable-http` (default) or `sse` (the legacy HTTP+SSE transport).
@@ -536,6 +541,14 @@ fn validate_server(
         (Some(command), None) => {
             let mut env_pairs = Vec::new();
             for (k, v) in &s.env {
+                if let Some(own) = env_references(v).find(|n| child_env::is_gateway_own(n)) {
+                    cx.at(
+                        server.span(),
+                        format!("servers.{name}.env.{k} refers to ${{{own}}}, one of toolgate's own variables"),
+                        Some("toolgate's own variables (its tokens and secrets) never reach a server; give the server a credential of its own"),
+                    );
+                    continue;
+                }
                 match expand_env(v, env) {
                     Ok(v) => env_pairs.push((k.clone(), v)),
                     Err(missing) => cx.at(
@@ -552,6 +565,7 @@ fn validate_server(
                 command: command.clone(),
                 args: s.args.clone(),
                 env: env_pairs,
+                inherit_env: inherit_env(cx, name, &s.inherit_env),
                 cwd: s.cwd.as_ref().map(|c| base.join(c)),
             }))
         }
@@ -666,6 +680,7 @@ fn validate_server(
         for (key, span) in [
             ("per_session", s.per_session.as_ref().map(Spanned::span)),
             ("start", s.start.as_ref().map(Spanned::span)),
+            ("inherit_env", s.inherit_env.first().map(Spanned::span)),
         ] {
             if let Some(span) = span {
                 cx.at(
@@ -789,6 +804,38 @@ pub fn admin_token_sha256(path: &Path) -> Option<[u8; 32]> {
     let text = std::fs::read_to_string(path).ok()?;
     let raw: RawConfig = toml::from_str(&text).ok()?;
     decode_sha256(raw.admin.token_sha256?.get_ref())
+}
+
+/// `servers.<name>.inherit_env`: variable names, none of them toolgate's own.
+fn inherit_env(cx: &mut Ctx<'_>, server: &str, names: &[Spanned<String>]) -> Vec<String> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let name = n.get_ref();
+        if child_env::is_gateway_own(name) {
+            cx.at(
+                n.span(),
+                format!("servers.{server}.inherit_env names {name:?}, one of toolgate's own variables"),
+                Some("toolgate's own variables (its tokens and secrets) never reach a server; remove it, and give the server what it needs under `env`"),
+            );
+        } else if !child_env::is_valid_name(name) {
+            cx.at(
+                n.span(),
+                format!("servers.{server}.inherit_env: {name:?} is not a variable name"),
+                Some("use the variable's exact name: letters, digits and _"),
+            );
+        } else {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// The names a value refers to as `${NAME}`.
+fn env_references(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
 }
 
 /// Expands `${NAME}` references; returns the first missing name on failure.
@@ -940,6 +987,44 @@ servers = ["nope"]
         assert!(errors("[gateway]\nlisten_addr = \"x\"\n").contains("unknown field `listen_addr`"));
         let e = errors("[servers.a]\ncommand = \"x\"\nenv = { K = \"${MISSING}\" }\n");
         assert!(e.contains("${MISSING}"), "{e}");
+    }
+
+    #[test]
+    fn inherit_env_never_names_toolgate_s_own_variables() {
+        let s = parse(
+            "[servers.a]\ncommand = \"x\"\nenv = { FOO = \"bar\" }\ninherit_env = [\"INHERITED_X\", \"GITHUB_TOKEN\"]\n",
+            Path::new("toolgate.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        let Transport::Stdio(spec) = &s.server("a").unwrap().transport else {
+            panic!()
+        };
+        assert_eq!(spec.inherit_env, ["INHERITED_X", "GITHUB_TOKEN"]);
+        assert_eq!(spec.env, [("FOO".to_owned(), "bar".to_owned())]);
+
+        let e = errors(
+            "[servers.a]\ncommand = \"x\"\ninherit_env = [\"PATH\", \"TOOLGATE_ADMIN_TOKEN\", \"A-B\"]\n",
+        );
+        assert!(
+            e.contains("toolgate.toml:3:24: servers.a.inherit_env names \"TOOLGATE_ADMIN_TOKEN\", one of toolgate's own variables"),
+            "{e}"
+        );
+        assert!(
+            e.contains("toolgate.toml:3:48: servers.a.inherit_env: \"A-B\" is not a variable name"),
+            "{e}"
+        );
+        let e =
+            errors("[servers.a]\ncommand = \"x\"\nenv = { K = \"${TOOLGATE_WEBHOOK_SECRET}\" }\n");
+        assert!(
+            e.contains("servers.a.env.K refers to ${TOOLGATE_WEBHOOK_SECRET}, one of toolgate's own variables"),
+            "{e}"
+        );
+        let e = errors("[servers.a]\nurl = \"http://x/mcp\"\ninherit_env = [\"HOME\"]\n");
+        assert!(
+            e.contains("toolgate.toml:3:16: servers.a.inherit_env applies to stdio servers only"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -53,6 +53,15 @@ enum Command {
         /// The server's name, for logs and `server` conditions.
         #[arg(long, default_value = "wrapped")]
         name: String,
+        /// A variable for the server, `NAME=VALUE` (repeatable). The server starts with a clean
+        /// environment: PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ, TMPDIR, these
+        /// and the `--inherit-env` ones.
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+        env: Vec<(String, String)>,
+        /// A variable of this process's environment to pass on to the server (repeatable), e.g.
+        /// `--inherit-env GITHUB_TOKEN`; never a TOOLGATE_* one.
+        #[arg(long = "inherit-env", value_name = "NAME", value_parser = parse_inherit_name)]
+        inherit_env: Vec<String>,
         /// The server command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -136,6 +145,34 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// `--env NAME=VALUE` of `toolgate wrap`.
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if toolgate_mcp::upstream::child_env::is_valid_name(name) => {
+            Ok((name.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not NAME=VALUE (a name of letters, digits and _)"
+        )),
+    }
+}
+
+/// `--inherit-env NAME` of `toolgate wrap`: a variable's name, never one of the gateway's own.
+fn parse_inherit_name(name: &str) -> Result<String, String> {
+    use toolgate_mcp::upstream::child_env::{is_gateway_own, is_valid_name};
+    if is_gateway_own(name) {
+        Err(format!(
+            "{name} is one of toolgate's own variables, which never reach the server"
+        ))
+    } else if is_valid_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "{name:?} is not a variable name (letters, digits and _)"
+        ))
+    }
+}
+
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOOLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -188,6 +225,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Wrap {
             policy,
             name,
+            env,
+            inherit_env,
             command,
         } => {
             let policy = match policy {
@@ -204,7 +243,8 @@ async fn run(cli: Cli) -> ExitCode {
                 server: name,
                 command: command[0].clone(),
                 args: command[1..].to_vec(),
-                env: Vec::new(),
+                env,
+                inherit_env,
                 cwd: None,
             };
             let code = toolgate_gateway::wrap::run(

@@ -287,3 +287,31 @@ fn the_twenty_catalogue_compiles_and_counts_add_up() {
         );
     }
 }
+
+/// server-everything's `get-env` hands the server's environment (its keys and tokens) to the
+/// caller: the starter policy denies it, although it changes nothing.
+#[test]
+fn a_tool_that_reads_the_environment_is_denied() {
+    let get_env = crate::ToolDefinition::from_value(&json!({
+        "name": "get-env",
+        "description": "Returns all environment variables, helpful for debugging MCP server configuration",
+        "inputSchema": {"type": "object", "properties": {}},
+        "annotations": {"readOnlyHint": true, "destructiveHint": false}
+    }))
+    .expect("a tool");
+    let judged = crate::classify(&get_env);
+    assert_eq!(Treatment::of(&judged), Treatment::DenyCredentials);
+    let policy = StarterPolicy::new("everything", [("get-env".to_owned(), judged)]);
+    let yaml = policy.to_yaml(&PROVENANCE);
+    assert!(
+        yaml.contains(
+            "  get-env:  # read; handles credentials: reads the environment (\"env\" in name)\n    action: deny\n"
+        ),
+        "{yaml}"
+    );
+    let compiled = compiled(&yaml, SourceFormat::Yaml);
+    match decide(&compiled, "get-env", &Identity::default()) {
+        Decision::Deny { reason, .. } => assert_eq!(reason, CREDENTIALS_REASON),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,5 +1,6 @@
 //! Connectors to upstream MCP servers: a supervised stdio child and a Streamable HTTP client.
 
+pub mod child_env;
 pub mod http;
 pub mod legacy_sse;
 pub mod mux;

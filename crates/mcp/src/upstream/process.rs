@@ -4,6 +4,7 @@
 //! [`super::stdio::StdioChild`].
 
 use super::UpstreamError;
+use super::child_env;
 use super::stdio::StdioSpec;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -38,8 +39,14 @@ impl ChildProcess {
         tail_lines: usize,
     ) -> Result<(ChildProcess, Pipes), UpstreamError> {
         let mut cmd = Command::new(&spec.command);
+        // A clean environment: never the gateway's own (see `child_env`).
         cmd.args(&spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env_clear()
+            .envs(child_env::for_child(
+                std::env::vars_os(),
+                &spec.inherit_env,
+                &spec.env,
+            ))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

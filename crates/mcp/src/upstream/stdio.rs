@@ -20,7 +20,11 @@ pub struct StdioSpec {
     pub server: String,
     pub command: String,
     pub args: Vec<String>,
+    /// Set for the child, over what it inherits.
     pub env: Vec<(String, String)>,
+    /// Variables of the gateway's environment the child gets besides the allow-list
+    /// ([`super::child_env`]); a `TOOLGATE_*` name is never honoured.
+    pub inherit_env: Vec<String>,
     pub cwd: Option<PathBuf>,
 }
 
@@ -154,6 +158,7 @@ mod tests {
             command: "sh".into(),
             args: vec!["-c".into(), script.into()],
             env: vec![],
+            inherit_env: vec![],
             cwd: None,
         }
     }
