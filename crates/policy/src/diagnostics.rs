@@ -14,7 +14,9 @@ pub struct Diagnostic {
     pub line: u32,
     /// 1-based column, in Unicode scalar values.
     pub col: u32,
-    /// JSON pointer (RFC 6901) of the offending node, `""` for the whole document.
+    /// Where in the document the offending node is, in the document's own notation: a JSON
+    /// pointer (RFC 6901) in a policy, a dotted key path (`servers.crm.policy`) in a TOML
+    /// configuration; `""` for the whole document.
     pub pointer: String,
     pub message: String,
     pub help: Option<String>,
@@ -126,7 +128,7 @@ impl<'o> Collector<'o> {
 }
 
 /// `help: did you mean "x"?` for the closest candidate within a small edit distance, if any.
-pub(crate) fn did_you_mean<'c>(
+pub fn did_you_mean<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<String> {

@@ -53,7 +53,7 @@ pub use condition::Op;
 pub use decide::{
     Call, CounterKey, CounterState, Decision, Identity, NoCounterState, Reservation, system_now_ms,
 };
-pub use diagnostics::{Diagnostic, Diagnostics};
+pub use diagnostics::{Diagnostic, Diagnostics, did_you_mean};
 pub use document::{Member, Node, NodeKind, Pos};
 pub use explain::{ConditionCheck, Explanation, HideMatch, RuleCheck, RuleKind, ToolMatch};
 pub use glob::{Glob, GlobError};

@@ -1,6 +1,15 @@
-//! `toolgate.toml` in two stages: the raw TOML shape (serde, unknown keys refused), then
-//! validation into the gateway's [`Settings`], collecting every error (config and each policy it
-//! names) before failing, each with its location and a hint.
+//! `toolgate.toml` in two stages: the raw TOML shape (serde, read so that every unknown key and
+//! unreadable value is found in one run), then validation into the gateway's [`Settings`],
+//! collecting every error (config and each policy it names) before failing, each with its
+//! location, the key it is about and a hint.
+
+mod errors;
+mod keys;
+mod tolerant;
+mod wording;
+
+pub use errors::ConfigErrors;
+use errors::Ctx;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -127,57 +136,6 @@ struct RawGrant {
     servers: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     tags: Vec<String>,
-}
-
-/// Every problem found in a configuration, rendered one per paragraph.
-#[derive(Debug, Default)]
-pub struct ConfigErrors {
-    pub items: Vec<String>,
-}
-
-impl std::fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, e) in self.items.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
-    errors: Vec<String>,
-    /// A policy file that does not exist yet counts as allow-all (for `toolgate init`, which
-    /// may be about to write it).
-    missing_policy_is_allow_all: bool,
-}
-
-impl Ctx<'_> {
-    fn at(&mut self, span: std::ops::Range<usize>, message: String, help: Option<&str>) {
-        let (line, col) = line_col(self.text, span.start);
-        let mut e = format!("{}:{line}:{col}: {message}", self.file);
-        if let Some(h) = help {
-            e.push_str("\n  help: ");
-            e.push_str(h);
-        }
-        self.errors.push(e);
-    }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |i| before.len() - i - 1)
-        + 1;
-    (line, col)
 }
 
 /// The store URL: relative SQLite paths are resolved against the config's folder.
@@ -320,12 +278,7 @@ pub fn load_before_policies_exist(path: &Path) -> Result<Settings, ConfigErrors>
 }
 
 fn read(path: &Path) -> Result<String, ConfigErrors> {
-    std::fs::read_to_string(path).map_err(|e| ConfigErrors {
-        items: vec![format!(
-            "{}: cannot read the configuration file: {e}\n  help: pass the path of an existing toolgate.toml with -c/--config (the default is toolgate.toml in the current directory)",
-            path.display()
-        )],
-    })
+    std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, e))
 }
 
 /// Validates configuration text; `path` locates relative policy files and names the file in
@@ -345,22 +298,21 @@ fn parse_with(
     missing_policy_is_allow_all: bool,
 ) -> Result<Settings, ConfigErrors> {
     let file = path.display().to_string();
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        let message = e.message().trim().lines().collect::<Vec<_>>().join(": ");
-        ConfigErrors {
-            items: vec![format!(
-                "{file}:{line}:{col}: {message}\n  help: fix this first: the rest of a file that is not valid TOML of the expected shape is not checked"
-            )],
+    let mut cx = Ctx::new(&file, text, missing_policy_is_allow_all);
+    let raw: RawConfig = match tolerant::read(text) {
+        Err(syntax) => {
+            cx.syntax(&syntax);
+            return Err(cx.finish().expect_err("a syntax error was recorded"));
         }
-    })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut cx = Ctx {
-        file: &file,
-        text,
-        errors: Vec::new(),
-        missing_policy_is_allow_all,
+        Ok(reading) => {
+            cx.structure(&reading.problems);
+            match reading.value {
+                Some(raw) => raw,
+                None => return Err(cx.finish().expect_err("the problems were recorded")),
+            }
+        }
     };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut settings = Settings::default();
 
     if let Some(listen) = &raw.gateway.listen {
@@ -472,7 +424,7 @@ fn parse_with(
             .map(|s| s.get_ref().clone())
             .unwrap_or_default();
         for s in &servers {
-            if !raw.servers.contains_key(s) {
+            if !raw.servers.contains_key(s) && !cx.was_left_out(&keys::child_path("servers", s)) {
                 let span = g.servers.as_ref().map_or(grant.span(), Spanned::span);
                 let known: Vec<String> = raw.servers.keys().map(|k| format!("{k:?}")).collect();
                 let help = if known.is_empty() {
@@ -495,11 +447,8 @@ fn parse_with(
             tags: g.tags.clone(),
         });
     }
-    if cx.errors.is_empty() {
-        Ok(settings)
-    } else {
-        Err(ConfigErrors { items: cx.errors })
-    }
+    cx.finish()?;
+    Ok(settings)
 }
 
 fn validate_server(
@@ -653,7 +602,7 @@ fn validate_server(
                     return None;
                 }
                 Err(PolicyError::Invalid(d)) => {
-                    cx.errors.extend(d.iter().map(ToString::to_string));
+                    cx.policy(p.span(), d);
                     return None;
                 }
             }
@@ -984,7 +933,11 @@ servers = ["nope"]
 
     #[test]
     fn unknown_keys_and_missing_env_are_errors() {
-        assert!(errors("[gateway]\nlisten_addr = \"x\"\n").contains("unknown field `listen_addr`"));
+        let e = errors("[gateway]\nlisten_addr = \"x\"\n");
+        assert_eq!(
+            e,
+            "toolgate.toml:2:1: unknown key \"listen_addr\"\n  at: gateway.listen_addr\n  help: did you mean \"listen\"?"
+        );
         let e = errors("[servers.a]\ncommand = \"x\"\nenv = { K = \"${MISSING}\" }\n");
         assert!(e.contains("${MISSING}"), "{e}");
     }
@@ -1050,7 +1003,7 @@ servers = ["nope"]
         );
         let e = errors("[approvals]\npublic_url = \"gw.example\"\n");
         assert!(e.contains("approvals.public_url"), "{e}");
-        assert!(errors("[approvals]\nsecret = \"x\"\n").contains("unknown field `secret`"));
+        assert!(errors("[approvals]\nsecret = \"x\"\n").contains("unknown key \"secret\""));
         let hold_max = |text: &str| {
             parse(text, Path::new("toolgate.toml"), &env).map(|s| s.approvals.hold_max)
         };

@@ -31,6 +31,24 @@ fn toolgate(args: &[&str], config: &Path) -> Command {
     cmd
 }
 
+/// Runs `cmd` to its end, killing it if it outlives `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd.spawn().expect("start toolgate");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait for toolgate").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("toolgate output");
+            panic!(
+                "toolgate ran past {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("toolgate output")
+}
+
 fn validate(config: &Path) -> Output {
     toolgate(&["validate"], config)
         .output()
@@ -238,7 +256,14 @@ fn every_error_of_the_config_and_its_policies_is_reported_with_location_and_hint
             });
         assert!(located, "error without a FILE:LINE:COL location:\n{p}");
         assert!(p.contains("\n  help: "), "error without a hint:\n{p}");
-        if !head.starts_with("[DIR]/toolgate.toml:") {
+        if head.starts_with("[DIR]/toolgate.toml:") {
+            assert!(
+                p.contains("\n  at: servers.")
+                    || p.contains("\n  at: grants.")
+                    || p.contains("\n  at: gateway."),
+                "config error without the key it is about:\n{p}"
+            );
+        } else {
             assert!(
                 p.contains("\n  at: /"),
                 "policy error without a JSON pointer:\n{p}"
@@ -264,6 +289,76 @@ fn every_error_of_the_config_and_its_policies_is_reported_with_location_and_hint
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
     insta::assert_snapshot!("invalid_config_and_policies", stderr);
+}
+
+/// Misspelt keys (in `[gateway]` and under a server), values of the wrong type and a value that
+/// is not a choice: every one in a single run.
+const MISSPELT_CONFIG: &str = r#"[gateway]
+listen = "127.0.0.1:8080"
+upstream_timout = "30s"
+
+[servers.crm]
+url = "https://crm.example.com/mcp"
+polcy = "crm.json"
+transport = "grpc"
+
+[servers.files]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv"]
+per_session = "yes"
+
+[grants.ci]
+agent = "ci"
+token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+servers = ["crm", "files"]
+tags = "nightly"
+"#;
+
+#[test]
+fn unknown_keys_wrong_types_and_bad_values_all_come_out_in_one_run() {
+    let dir = folder(&[("toolgate.toml", MISSPELT_CONFIG)]);
+    let out = validate(&dir.path().join("toolgate.toml"));
+    let stdout = text(&out.stdout, dir.path());
+    let stderr = text(&out.stderr, dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_CONFIG),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(stdout, "");
+    for expected in [
+        "[DIR]/toolgate.toml:3:1: unknown key \"upstream_timout\"\n  at: gateway.upstream_timout\n  help: did you mean \"upstream_timeout\"?\n",
+        "[DIR]/toolgate.toml:7:1: unknown key \"polcy\"\n  at: servers.crm.polcy\n  help: did you mean \"policy\"?\n",
+        "[DIR]/toolgate.toml:8:13: servers.crm.transport \"grpc\" is not a transport\n  at: servers.crm.transport\n",
+        "[DIR]/toolgate.toml:13:15: wrong type for \"per_session\": expected true or false, found a string\n  at: servers.files.per_session\n  help: write per_session = true or per_session = false, without quotes\n",
+        "[DIR]/toolgate.toml:19:8: wrong type for \"tags\": expected an array, found a string\n  at: grants.ci.tags\n",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.ends_with("error: [DIR]/toolgate.toml is invalid (5 errors)\n"),
+        "{stderr}"
+    );
+    insta::assert_snapshot!("misspelt_keys_and_wrong_types", stderr);
+
+    // `serve` reads the configuration the same way, and does not start.
+    let out = output_within(
+        toolgate(&["serve"], &dir.path().join("toolgate.toml")),
+        Duration::from_secs(30),
+    );
+    let serve_stderr = text(&out.stderr, dir.path());
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{serve_stderr}");
+    assert!(
+        serve_stderr.starts_with(stderr.lines().next().unwrap_or("?")),
+        "{serve_stderr}"
+    );
+    assert!(
+        serve_stderr.contains("at: servers.files.per_session"),
+        "{serve_stderr}"
+    );
 }
 
 #[test]
