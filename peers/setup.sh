@@ -6,7 +6,8 @@
 #
 # DIR/venv          Python: mcp (official SDK), fastmcp, mcp-server-time / -fetch / -git
 # DIR/node_modules  server-everything, server-filesystem, inspector (CLI), sdk (TypeScript client),
-#                   conformance, supergateway, mcp-remote
+#                   conformance, supergateway, mcp-remote; playwright-core and axe-core drive the system
+#                   Chromium (Debian's `chromium`, installed by .ci/run) in the web UI's browser tests
 # DIR/node22        Node 22 from the registry's `node` package (the conformance CLI needs Node >= 22)
 # DIR/*.py *.mjs *.cjs   the client and server scripts of this folder, refreshed on every run
 #
@@ -35,6 +36,8 @@ NPM_PINS=(
   "@modelcontextprotocol/conformance@0.1.16"
   "supergateway@4.0.0"
   "mcp-remote@0.15.1"
+  "playwright-core@1.65.2"
+  "axe-core@4.14.1"
 )
 NODE22_PIN="node@22.23.3"
 
@@ -54,6 +57,7 @@ installed() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
     && [ -x "$DIR/venv/bin/python" ] \
     && [ -d "$DIR/node_modules/@modelcontextprotocol/sdk" ] \
+    && [ -d "$DIR/node_modules/playwright-core" ] \
     && [ -x "$DIR/node22/node_modules/.bin/node" ]
 }
 

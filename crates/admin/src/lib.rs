@@ -15,6 +15,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod audit_stream;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -23,10 +24,13 @@ pub mod kill;
 pub mod openapi;
 pub mod pins;
 pub mod policies;
+pub mod role;
 pub mod servers;
+pub mod ui;
 
 pub use auth::AdminAuth;
 pub use error::{ApiError, ErrorCode};
+pub use ui::UiOptions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -66,6 +70,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("/grants/{label}/rotate", "POST", post(grants::rotate)),
         ("/audit", "GET", get(audit::query)),
         ("/audit/verify", "GET", get(audit::verify)),
+        ("/audit/stream", "GET", get(audit_stream::stream)),
         ("/kill-switches", "GET", get(kill::list)),
         ("/kill-switches", "POST", post(kill::engage)),
         ("/kill-switches/{scope}", "DELETE", delete(kill::release)),
@@ -117,9 +122,29 @@ pub fn router(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
         .with_state(state)
 }
 
-/// [`router`] nested under `/api`, ready to merge into the gateway's router.
+/// The admin plane: [`router`] under `/api` and the web UI under `/ui`, with the UI's default
+/// [`UiOptions`].
 pub fn api(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
-    Router::new().nest("/api", router(gateway, auth))
+    admin_plane(gateway, auth, UiOptions::default())
+}
+
+/// The admin plane: the JSON API under `/api` and the web UI ([`ui`]) under `/ui`, offered as
+/// `ui_options` say.
+pub fn admin_plane(gateway: Arc<Gateway>, auth: AdminAuth, ui_options: UiOptions) -> Router {
+    let ui = ui::router(
+        AppState {
+            gateway: gateway.clone(),
+            auth: auth.clone(),
+        },
+        ui_options,
+    );
+    Router::new()
+        .nest("/api", router(gateway, auth))
+        .nest("/ui", ui)
+        .route(
+            "/ui/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/ui") }),
+        )
 }
 
 /// The current time, ms since the Unix epoch.

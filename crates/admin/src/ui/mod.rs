@@ -1,0 +1,84 @@
+//! The operator's web UI at `/ui`, beside the admin API on the admin listener: server-rendered
+//! pages (maud templates, escaped by construction) with a little JavaScript for the live parts,
+//! every asset compiled into the binary. Pages read through the same functions the JSON API
+//! serves, and every change is made by calling the API's own handler with the signed-in operator
+//! as the actor, so the UI can do nothing the API would not, and it lands in the admin audit
+//! stream the same way.
+//!
+//! The stack, outermost first: security headers on every answer ([`access::headers`]); the
+//! public routes (sign-in, assets); then [`access::require_session`] (session cookie, and for
+//! every change a same-origin check and the session's CSRF token) in front of the pages.
+
+mod access;
+mod approvals;
+mod assets;
+mod audit;
+mod call;
+mod catalogue;
+mod layout;
+mod login;
+mod overview;
+mod session;
+mod tool;
+
+use crate::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::{Arc, Mutex};
+use toolgate_store::TokenHash;
+
+/// How the UI is offered.
+#[derive(Debug, Clone, Default)]
+pub struct UiOptions {
+    /// `[admin] ui = "read-only"`: every operator reads, nobody changes anything through the UI
+    /// (the JSON API is unaffected).
+    pub read_only: bool,
+    /// The SHA-256 of a sign-in link's secret that works once (`toolgate demo` prints the link).
+    pub one_time_login: Option<TokenHash>,
+}
+
+/// What every UI handler reads.
+#[derive(Clone)]
+pub(crate) struct Ui {
+    pub app: AppState,
+    pub read_only: bool,
+    pub sessions: Arc<session::Sessions>,
+    /// Taken (and so spent) by the first sign-in through it.
+    pub one_time_login: Arc<Mutex<Option<TokenHash>>>,
+}
+
+/// The UI's routes, relative to where it is mounted (`/ui`).
+pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
+    let ui = Ui {
+        app,
+        read_only: options.read_only,
+        sessions: Arc::default(),
+        one_time_login: Arc::new(Mutex::new(options.one_time_login)),
+    };
+    let pages = Router::new()
+        .route("/", get(overview::page))
+        .route("/kill-switches", post(overview::kill_switch))
+        .route("/catalogue", get(catalogue::page))
+        .route("/catalogue/{server}/{tool}", get(tool::page))
+        .route("/approvals", get(approvals::page))
+        .route("/approvals/stream", get(approvals::stream))
+        .route("/approvals/{id}/{verdict}", post(approvals::decide))
+        .route("/audit", get(audit::page))
+        .route("/audit/stream", get(audit::stream))
+        .route("/audit/export.jsonl", get(audit::export))
+        .route("/audit/verify", get(audit::verify))
+        .route("/audit/{stream}/{seq}", get(audit::record))
+        .route("/logout", post(login::logout))
+        .layer(axum::middleware::from_fn_with_state(
+            ui.clone(),
+            access::require_session,
+        ));
+    Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/login/once", get(login::once))
+        .route("/assets/{name}", get(assets::serve))
+        .merge(pages)
+        .fallback(|| async { access::UiError::not_found("no such page") })
+        .layer(axum::middleware::from_fn(access::headers))
+        .with_state(ui)
+}
