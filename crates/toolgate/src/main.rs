@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod demo;
 mod init;
+mod logging;
 mod policy_cmd;
 mod reload;
 
@@ -119,7 +120,7 @@ fn main() -> ExitCode {
             | Command::Demo(_)
             | Command::DemoServer
     );
-    init_logging(if quiet { "warn" } else { "info" });
+    logging::init(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,16 +172,6 @@ fn parse_inherit_name(name: &str) -> Result<String, String> {
             "{name:?} is not a variable name (letters, digits and _)"
         ))
     }
-}
-
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TOOLGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }
 
 async fn run(cli: Cli) -> ExitCode {

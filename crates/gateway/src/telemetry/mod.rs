@@ -69,7 +69,8 @@ impl Telemetry {
                 tool = record.tool.as_deref().unwrap_or(""),
                 decision = outcome.as_str(),
                 rule = record.rule.as_deref().unwrap_or(""),
-                message = record.message.as_deref().unwrap_or(""),
+                // Not `message`: that is the event's own ("refused"), and a JSON log line has one.
+                reason = record.message.as_deref().unwrap_or(""),
                 "refused"
             ),
         }
