@@ -5,7 +5,7 @@
 
 use crate::catalogue::Catalogue;
 use crate::identity::Caller;
-use crate::kill_switch::KillSwitches;
+use crate::kill_switch::{KillSwitches, Stop};
 use crate::telemetry::Outcome;
 use crate::wire::GatewayAnswer;
 use std::sync::Arc;
@@ -61,6 +61,11 @@ impl Enforcer {
         self
     }
 
+    /// The engaged kill switch that stops every request to `server` by `caller`, if there is one.
+    pub fn kill_switch(&self, server: &str, caller: &Caller) -> Option<Stop> {
+        self.kill_switches.stop(server, &caller.identity.grant)
+    }
+
     /// Runs the decision order of SPEC §2 for one call (authentication has already happened).
     /// `approved`: a person approved this very call, so `require_approval` no longer holds it.
     pub async fn tool_call(
@@ -73,18 +78,10 @@ impl Enforcer {
         approved: bool,
     ) -> Verdict {
         // The kill switch comes before anything else.
-        if let Some(switch) = self.kill_switches.blocking(server, &caller.identity.grant) {
-            let why = switch
-                .reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default();
+        if let Some(stop) = self.kill_switch(server, caller) {
             let answer = GatewayAnswer::ToolDenied {
-                reason: format!(
-                    "calls are stopped by the {} kill switch{why}",
-                    switch.scope.kind()
-                ),
-                rule: format!("/kill_switch/{}", switch.scope.kind()),
+                reason: format!("calls are stopped by {}", stop.by),
+                rule: stop.rule,
                 retry_after_s: None,
             };
             return Verdict::Answer(answer, Outcome::Denied);

@@ -1,7 +1,9 @@
-//! The kill switch: an operator's emergency stop for every tool call (global), one server's, or
-//! one grant's. Checked before any other decision; kept in the store so it survives a restart;
-//! read from memory on the hot path and refreshed from the store every second, so a switch
-//! thrown from another process (`toolgate kill`) takes effect within a second.
+//! The kill switch: an operator's emergency stop for every request that reaches a server (global),
+//! one server's, or one grant's: tool calls, and resource reads, prompts, completions,
+//! subscriptions and lists alike (`relay::Relay::plan_request`). Checked before any other
+//! decision; kept in the store so it survives a restart; read from memory on the hot path and
+//! refreshed from the store every second, so a switch thrown from another process
+//! (`toolgate kill`) takes effect within a second.
 
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -33,6 +35,20 @@ impl KillSwitches {
     /// The switch that stops a call to `server` by `grant`, if one is engaged.
     pub fn blocking(&self, server: &str, grant: &str) -> Option<KillSwitch> {
         blocking_kill_switch(&self.current.load(), server, Some(grant)).cloned()
+    }
+
+    /// Why a request to `server` by `grant` is stopped, if a switch stops it.
+    pub fn stop(&self, server: &str, grant: &str) -> Option<Stop> {
+        let switch = self.blocking(server, grant)?;
+        let why = switch
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        Some(Stop {
+            by: format!("the {} kill switch{why}", switch.scope.kind()),
+            rule: format!("/kill_switch/{}", switch.scope.kind()),
+        })
     }
 
     pub fn engaged(&self) -> Vec<KillSwitch> {
@@ -80,6 +96,15 @@ impl KillSwitches {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// An engaged switch, as the gateway's answers name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    /// The switch in words, with the operator's reason: `the server kill switch: incident 42`.
+    pub by: String,
+    /// The rule the decision names: `/kill_switch/server`.
+    pub rule: String,
 }
 
 fn no_store() -> StoreError {

@@ -191,8 +191,16 @@ impl Relay {
     /// that reaches a server's capabilities is stopped; lists are answered empty, the rest with
     /// a JSON-RPC error. `tools/call` is stopped by [`Enforcer::tool_call`], as a tool result the
     /// model can read; the session's lifecycle (`initialize`, `ping`) goes on.
-    fn kill_switch_answer(&self, server: &str, caller: &Caller, method: &str) -> Option<GatewayAnswer> {
-        if matches!(method, "tools/call" | "initialize" | "ping" | "server/discover") {
+    fn kill_switch_answer(
+        &self,
+        server: &str,
+        caller: &Caller,
+        method: &str,
+    ) -> Option<GatewayAnswer> {
+        if matches!(
+            method,
+            "tools/call" | "initialize" | "ping" | "server/discover"
+        ) {
             return None;
         }
         let stop = self.enforcer.kill_switch(server, caller)?;

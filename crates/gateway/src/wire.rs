@@ -34,6 +34,18 @@ pub enum GatewayAnswer {
         rule: String,
         expires_in_s: u64,
     },
+    /// A request other than `tools/call` that reaches a server (a resource read, a prompt, a
+    /// completion, a subscription), refused (by a kill switch): JSON-RPC error `-32001` with the
+    /// reason, and the decision in `error.data` under [`DECISION_META_KEY`].
+    MethodDenied { reason: String, rule: String },
+    /// A list (`tools/list`, `prompts/list`, …) answered empty by the gateway, the server not
+    /// being reached (a kill switch stops it); the decision, with the reason, in `_meta`.
+    EmptyList {
+        /// The member that holds the items: `tools`, `prompts`, `resources`, `resourceTemplates`.
+        key: &'static str,
+        reason: String,
+        rule: String,
+    },
     /// A JSON-RPC error of the gateway's own.
     Error { code: i64, message: String },
 }
@@ -69,7 +81,39 @@ impl GatewayAnswer {
             GatewayAnswer::UnknownTool { name } => {
                 jsonrpc::error_response(id, codes::INVALID_PARAMS, &format!("Unknown tool: {name}"))
             }
+            GatewayAnswer::MethodDenied { reason, rule } => {
+                let error = serde_json::json!({
+                    "code": codes::POLICY_DENIED,
+                    "message": format!("[POLICY DENIED] {reason}"),
+                    "data": { DECISION_META_KEY: { "decision": "deny", "rule": rule } },
+                });
+                let id = id.map_or("null", RawValue::get);
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{error}}}"#).into_bytes()
+            }
+            GatewayAnswer::EmptyList { key, reason, rule } => {
+                let Some(id) = id else {
+                    return jsonrpc::error_response(None, codes::INVALID_REQUEST, reason);
+                };
+                let result = serde_json::json!({
+                    *key: [],
+                    "_meta": { DECISION_META_KEY: { "decision": "deny", "rule": rule, "reason": reason } },
+                });
+                jsonrpc::result_response(id, &result.to_string())
+            }
             GatewayAnswer::Error { code, message } => jsonrpc::error_response(id, *code, message),
+        }
+    }
+
+    /// The rule and the message an answer puts in the request's audit record.
+    pub fn audit_note(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            GatewayAnswer::ToolDenied { reason, rule, .. }
+            | GatewayAnswer::MethodDenied { reason, rule }
+            | GatewayAnswer::EmptyList { reason, rule, .. } => (Some(rule), Some(reason)),
+            GatewayAnswer::Error { message, .. } => (None, Some(message)),
+            GatewayAnswer::UnknownTool { .. } | GatewayAnswer::ApprovalPending { .. } => {
+                (None, None)
+            }
         }
     }
 }
@@ -143,6 +187,39 @@ mod tests {
         assert_eq!(decision["approval_id"], "apv_1");
         assert_eq!(decision["rule"], "/tools/deleteOnePerson/action");
         assert!(v["result"].get("structuredContent").is_none());
+    }
+
+    #[test]
+    fn a_denied_method_is_a_policy_error_naming_the_rule() {
+        let v = render(&GatewayAnswer::MethodDenied {
+            reason: "resources/read is stopped by the server kill switch: incident 42".into(),
+            rule: "/kill_switch/server".into(),
+        });
+        assert_eq!(v["id"], "r1");
+        assert_eq!(v["error"]["code"], -32001);
+        assert_eq!(
+            v["error"]["message"],
+            "[POLICY DENIED] resources/read is stopped by the server kill switch: incident 42"
+        );
+        assert_eq!(
+            v["error"]["data"][DECISION_META_KEY]["rule"],
+            "/kill_switch/server"
+        );
+        assert!(v.get("result").is_none());
+    }
+
+    #[test]
+    fn an_emptied_list_says_why_in_meta() {
+        let v = render(&GatewayAnswer::EmptyList {
+            key: "resourceTemplates",
+            reason: "resources/templates/list is stopped by the global kill switch".into(),
+            rule: "/kill_switch/global".into(),
+        });
+        assert_eq!(v["result"]["resourceTemplates"], serde_json::json!([]));
+        let decision = &v["result"]["_meta"][DECISION_META_KEY];
+        assert_eq!(decision["decision"], "deny");
+        assert_eq!(decision["rule"], "/kill_switch/global");
+        assert!(v["result"].get("nextCursor").is_none());
     }
 
     #[test]

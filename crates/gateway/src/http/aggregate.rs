@@ -190,10 +190,16 @@ async fn request(
         ),
         "logging/setLevel" => {
             let params = msg.params.map(RawValue::get);
+            let enforcer = &gw.relay.enforcer;
             let members: Vec<_> = session
                 .members()
                 .into_iter()
                 .filter(|m| m.capability("logging").is_some())
+                .filter(|m| {
+                    enforcer
+                        .kill_switch(&m.server.name, &session.caller)
+                        .is_none()
+                })
                 .collect();
             futures_util::future::join_all(
                 members.iter().map(|m| m.call("logging/setLevel", params)),
@@ -248,6 +254,15 @@ async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -
     let timeout = gw.state().settings.upstream_connect_timeout;
     let names: Vec<String> = session.server_names().map(str::to_owned).collect();
     let fetches = names.iter().map(|name| async move {
+        // A server a kill switch stops is not reached: its items are left out.
+        if gw
+            .relay
+            .enforcer
+            .kill_switch(name, &session.caller)
+            .is_some()
+        {
+            return Ok(Vec::new());
+        }
         let member = session.member(name).await?;
         if member.capability(kind.capability()).is_none() {
             return Ok(Vec::new());
@@ -462,7 +477,12 @@ async fn routed(
         method,
         policy.version_hash(),
     );
-    let id = msg.id.expect("requests have ids").to_owned();
+    let pending = match gw.relay.plan_routed(record, &session.caller, Some(id)) {
+        Plan::Forward(p) => p,
+        Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
+        Plan::Hold(_) => unreachable!("only tool calls are held"),
+    };
+    let id = id.to_owned();
     forward(
         gw,
         session,
@@ -470,7 +490,7 @@ async fn routed(
         id,
         msg.progress_token(),
         body,
-        Pending::plain(record),
+        pending,
         sse,
     )
     .await
