@@ -1,7 +1,11 @@
-//! Who may use the admin API. With an admin token configured, every request must carry
-//! `Authorization: Bearer <token>` (compared by its SHA-256, in constant time). Without one, the
-//! API answers loopback peers only — and, against DNS rebinding, only when the `Host` names a
-//! loopback address and a browser `Origin`, if sent, is a loopback one.
+//! Who may use the admin plane. With an admin token configured, every request must carry
+//! `Authorization: Bearer <token>` (compared by its SHA-256, in constant time). Without one (only
+//! allowed when the admin listener is bound to loopback), a request is served only when it is
+//! local beyond doubt: its TCP peer is a loopback address and it carries no `Forwarded`,
+//! `X-Forwarded-*`, `X-Real-IP` or `Via` header (a proxy on the same machine makes every peer
+//! loopback). Locality is never inferred from `Host`; but against DNS rebinding `Host` must also
+//! name a loopback address, and a browser `Origin`, if sent, must be a loopback one. The actor
+//! that admin audit events record names the real peer and any forwarded-for chain.
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -52,6 +56,15 @@ pub(crate) async fn authenticate(
         .map(|c| c.0);
     let actor = match &app.auth {
         AdminAuth::Token(expected) => {
+            if req
+                .headers()
+                .get_all(http::header::AUTHORIZATION)
+                .iter()
+                .count()
+                > 1
+            {
+                return unauthorized("more than one Authorization header: send exactly one");
+            }
             let presented = req
                 .headers()
                 .get(http::header::AUTHORIZATION)
@@ -75,10 +88,14 @@ pub(crate) async fn authenticate(
             "loopback"
         }
     };
-    let actor = match peer {
+    let mut actor = match peer {
         Some(p) => format!("{actor}@{}", p.ip()),
         None => actor.to_owned(),
     };
+    if let Some(chain) = forwarded_chain(req.headers()) {
+        actor.push_str(" forwarded-for ");
+        actor.push_str(&chain);
+    }
     req.extensions_mut().insert(Actor(actor));
     next.run(req).await
 }
@@ -102,6 +119,52 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Headers a proxy adds: a request that carries any of them did not come from this machine's
+/// own user, whatever its TCP peer.
+const PROXY_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "via",
+];
+
+/// The forwarding headers a request carries, as one line for the admin audit (at most 256
+/// printable characters).
+fn forwarded_chain(headers: &http::HeaderMap) -> Option<String> {
+    let mut chain = String::new();
+    for name in PROXY_HEADERS {
+        for value in headers.get_all(*name) {
+            if !chain.is_empty() {
+                chain.push_str("; ");
+            }
+            chain.push_str(name);
+            chain.push('=');
+            chain.extend(
+                String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c }),
+            );
+        }
+    }
+    if chain.is_empty() {
+        return None;
+    }
+    if chain.len() > 256 {
+        let mut end = 256;
+        while !chain.is_char_boundary(end) {
+            end -= 1;
+        }
+        chain.truncate(end);
+        chain.push('…');
+    }
+    Some(chain)
+}
+
 fn loopback_request(peer: Option<SocketAddr>, headers: &http::HeaderMap) -> Result<(), String> {
     const HELP: &str = "configure an admin token ([admin] token_sha256 or TOOLGATE_ADMIN_TOKEN) to use the admin API from elsewhere";
     match peer {
@@ -118,13 +181,29 @@ fn loopback_request(peer: Option<SocketAddr>, headers: &http::HeaderMap) -> Resu
             ));
         }
     }
-    if let Some(host) = headers.get(http::header::HOST) {
-        let host = host.to_str().unwrap_or("");
-        if !is_loopback_host(host) {
+    if let Some(name) = PROXY_HEADERS.iter().find(|h| headers.contains_key(**h)) {
+        return Err(format!(
+            "no admin token is configured, and this request came through a proxy (it carries {name}); {HELP}"
+        ));
+    }
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().unwrap_or(""),
+        (None, _) => {
             return Err(format!(
-                "no admin token is configured, so the admin API answers requests for a loopback host only (not {host:?}); {HELP}"
+                "no admin token is configured, so the admin API needs a Host header naming a loopback address; {HELP}"
             ));
         }
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "no admin token is configured, and this request carries more than one Host header; {HELP}"
+            ));
+        }
+    };
+    if !is_loopback_host(host) {
+        return Err(format!(
+            "no admin token is configured, so the admin API answers requests for a loopback host only (not {host:?}); {HELP}"
+        ));
     }
     if !toolgate_gateway::http::origin::origin_allowed(headers, &[]) {
         return Err(format!(
@@ -177,6 +256,54 @@ mod tests {
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }
+    }
+
+    #[test]
+    fn only_plain_loopback_requests_are_local() {
+        let peer = Some(SocketAddr::from(([127, 0, 0, 1], 5000)));
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            h
+        };
+        assert!(loopback_request(peer, &headers(&[("host", "127.0.0.1:9")])).is_ok());
+        // What a default reverse proxy sends still needs one of these to pass; any proxy header
+        // makes the request remote.
+        for proxy in PROXY_HEADERS {
+            let h = headers(&[("host", "127.0.0.1:9"), (proxy, "203.0.113.7")]);
+            let why = loopback_request(peer, &h).unwrap_err();
+            assert!(why.contains(proxy), "{why}");
+        }
+        assert!(loopback_request(peer, &headers(&[])).is_err(), "no Host");
+        assert!(
+            loopback_request(
+                peer,
+                &headers(&[("host", "127.0.0.1:9"), ("host", "localhost:9")])
+            )
+            .is_err(),
+            "two Hosts"
+        );
+        let remote = Some(SocketAddr::from(([10, 0, 0, 2], 5000)));
+        assert!(loopback_request(remote, &headers(&[("host", "127.0.0.1:9")])).is_err());
+    }
+
+    #[test]
+    fn forwarded_chain_is_recorded_bounded_and_printable() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(forwarded_chain(&h), None);
+        h.append("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        h.append("forwarded", "for=198.51.100.2".parse().unwrap());
+        assert_eq!(
+            forwarded_chain(&h).unwrap(),
+            "forwarded=for=198.51.100.2; x-forwarded-for=203.0.113.7, 10.0.0.1"
+        );
+        h.append("via", "x".repeat(1000).parse().unwrap());
+        assert!(forwarded_chain(&h).unwrap().chars().count() <= 257);
     }
 
     #[test]

@@ -1,17 +1,13 @@
 //! What the admin API needs from a running gateway beyond its public state: replacing a server's
 //! policy (validated, written to its file, swapped in, audited — serialised with hot reloads),
 //! recording admin events, noticing grant changes at once, listing a server's tools over a
-//! short-lived upstream session, and serving the gateway's router with an extra one (the admin
-//! API) merged in, with each connection's peer address available to handlers.
+//! short-lived upstream session.
 
 use crate::Gateway;
 use crate::aggregate::member::Member;
 use crate::enforce::now_ms;
-use axum::Router;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgate_policy::{Diagnostics, Policy, SourceFormat};
@@ -189,47 +185,6 @@ impl Gateway {
         let timeout = state.settings.upstream_connect_timeout;
         Some(list_tools(runtime, timeout).await)
     }
-
-    /// Serves with `extra` merged into the gateway's router (the admin API under `/api`), and
-    /// every connection's peer address available to handlers as `ConnectInfo<SocketAddr>`, until
-    /// `shutdown` completes; then closes every session (stopping stdio children), writes out the
-    /// audit log and stops the servers' shared children.
-    pub async fn serve_with(
-        self: Arc<Self>,
-        listener: tokio::net::TcpListener,
-        extra: Router,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let reaper = tokio::spawn(crate::reap_idle_sessions(self.clone()));
-        let kill_poller = tokio::spawn(self.kill_switches().clone().poll());
-        let grant_poller = tokio::spawn(crate::poll_store_grants(self.clone()));
-        let retention = tokio::spawn(crate::apply_retention(self.clone()));
-        let approval_poller = self.relay.approvals.clone().map(|a| tokio::spawn(a.poll()));
-        let pin_poller = tokio::spawn(self.catalogue.clone().poll());
-        let catalogue_refresher = tokio::spawn(crate::catalogue::refresh::run(self.clone()));
-        self.refresh_catalogue_at_start();
-        let app = self.router().merge(extra);
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
-        reaper.abort();
-        kill_poller.abort();
-        grant_poller.abort();
-        retention.abort();
-        pin_poller.abort();
-        catalogue_refresher.abort();
-        if let Some(p) = approval_poller {
-            p.abort();
-        }
-        self.close_all_sessions().await;
-        self.relay.telemetry.flush().await;
-        let state = self.state();
-        futures_util::future::join_all(state.servers.values().map(|s| s.stop())).await;
-        result
-    }
 }
 
 async fn list_tools(
@@ -238,7 +193,7 @@ async fn list_tools(
 ) -> Result<Vec<Value>, String> {
     let session = format!("admin-{}", uuid::Uuid::new_v4());
     let init = RawValue::from_string(ADMIN_INIT.to_owned()).map_err(|e| e.to_string())?;
-    let member = Member::open(runtime, &session, &init, timeout).await?;
+    let member = Member::open(runtime, &session, None, &init, timeout).await?;
     let listed = async {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod kill_switch;
 pub mod relay;
 pub mod reload;
+pub mod serve;
 pub mod server;
 pub mod session;
 pub mod settings;
@@ -52,7 +53,6 @@ use settings::Settings;
 use state::GrantSource;
 use state::State;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use telemetry::Telemetry;
@@ -172,7 +172,8 @@ impl Gateway {
         self.sessions.len()
     }
 
-    /// The HTTP application: `/mcp/<server>` (alias `/servers/<server>/mcp`), `/healthz`, `/readyz`.
+    /// The data plane: `/mcp/<server>` (alias `/servers/<server>/mcp`), `/mcp`, `/healthz`,
+    /// `/readyz`. Nothing of the admin plane is routed here.
     pub fn router(self: &Arc<Self>) -> Router {
         let mcp = || {
             axum::routing::post(http::mcp::post)
@@ -192,18 +193,15 @@ impl Gateway {
             ))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(http::health::readyz))
-            .route("/metrics", get(http::health::metrics))
             .with_state(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, then closes every session (and so stops
-    /// every stdio child) and writes out the audit log.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        self.serve_with(listener, Router::new(), shutdown).await
+    /// The gateway's own part of the admin plane: `/metrics` (the admin API and UI are merged in
+    /// by [`Gateway::serve`]'s caller).
+    pub fn admin_router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/metrics", get(http::health::metrics))
+            .with_state(self.clone())
     }
 
     /// Closes every session.

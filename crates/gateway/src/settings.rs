@@ -13,7 +13,11 @@ use toolgate_policy::Policy;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The data plane's address (`/mcp…`, `/healthz`, `/readyz`).
     pub listen: SocketAddr,
+    /// The admin plane's address (`/api`, `/ui`, `/metrics`); `None`: [`Settings::admin_address`]'s
+    /// default.
+    pub admin_listen: Option<SocketAddr>,
     pub servers: Vec<ServerSettings>,
     pub grants: Vec<GrantSettings>,
     /// Origins allowed to call the gateway from a browser, besides loopback ones.
@@ -73,6 +77,18 @@ pub struct AuditSettings {
 }
 
 impl Settings {
+    /// Where the admin plane listens: `[admin] listen`, else the data plane's address with the
+    /// next port (any free port when the data plane takes any free port).
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or_else(|| {
+            let port = match self.listen.port() {
+                0 | u16::MAX => 0,
+                p => p + 1,
+            };
+            SocketAddr::new(self.listen.ip(), port)
+        })
+    }
+
     pub fn server(&self, name: &str) -> Option<&ServerSettings> {
         self.servers.iter().find(|s| s.name == name)
     }
@@ -129,6 +145,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
             servers: Vec::new(),
             grants: Vec::new(),
             allowed_origins: Vec::new(),

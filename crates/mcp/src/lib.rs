@@ -3,6 +3,7 @@
 //! messages and moves bytes.
 
 pub mod jsonrpc;
+pub mod secrets;
 pub mod sse;
 pub mod tool_call;
 pub mod upstream;

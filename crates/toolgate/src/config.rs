@@ -55,10 +55,12 @@ struct RawApprovals {
     hold_max: Option<Spanned<String>>,
 }
 
-/// `[admin]`: the admin API's token, as its SHA-256 (or `TOOLGATE_ADMIN_TOKEN` in the environment).
+/// `[admin]`: where the admin plane listens, and its token as its SHA-256 (or
+/// `TOOLGATE_ADMIN_TOKEN` in the environment).
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
+    listen: Option<Spanned<String>>,
     token_sha256: Option<Spanned<String>>,
 }
 
@@ -375,6 +377,7 @@ fn parse_with(
         }
     }
 
+    admin_listen(&mut cx, &raw, &mut settings, env);
     if let Some(h) = &raw.admin.token_sha256 {
         if decode_sha256(h.get_ref()).is_none() {
             cx.at(
@@ -740,6 +743,48 @@ pub fn load_policy(path: &Path) -> Result<Policy, String> {
         PolicyError::Read(e) => format!("{}: cannot read policy: {e}", path.display()),
         PolicyError::Invalid(d) => d.to_string(),
     })
+}
+
+/// `[admin] listen`; and the admin plane on a non-loopback address needs a token, since only a
+/// loopback listener may serve without one.
+fn admin_listen(
+    cx: &mut Ctx<'_>,
+    raw: &RawConfig,
+    settings: &mut Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) {
+    if let Some(listen) = &raw.admin.listen {
+        match listen.get_ref().parse::<SocketAddr>() {
+            Ok(a) => settings.admin_listen = Some(a),
+            Err(_) => {
+                cx.at(
+                    listen.span(),
+                    format!("invalid admin listen address {:?}", listen.get_ref()),
+                    Some("write an IP address and port, e.g. \"127.0.0.1:8081\""),
+                );
+                return;
+            }
+        }
+    }
+    let has_token = raw.admin.token_sha256.is_some()
+        || env("TOOLGATE_ADMIN_TOKEN").is_some_and(|t| !t.is_empty());
+    let address = settings.admin_address();
+    if address.ip().is_loopback() || has_token {
+        return;
+    }
+    let span = match (&raw.admin.listen, &raw.gateway.listen) {
+        (Some(l), _) | (None, Some(l)) => l.span(),
+        (None, None) => 0..0,
+    };
+    cx.at(
+        span,
+        format!(
+            "the admin plane would listen on {address}, which is not a loopback address, without an admin token"
+        ),
+        Some(
+            "set [admin] token_sha256 (or TOOLGATE_ADMIN_TOKEN), or keep the admin plane on loopback with [admin] listen = \"127.0.0.1:8081\"",
+        ),
+    );
 }
 
 fn decode_sha256(hex_text: &str) -> Option<[u8; 32]> {

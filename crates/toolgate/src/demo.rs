@@ -131,7 +131,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => return Err(e).with_context(|| format!("cannot listen on {}", args.listen)),
     };
+    let admin = crate::bind(settings.admin_address()).await?;
     let addr = listener.local_addr()?;
+    let admin_addr = admin.local_addr()?;
     let token = issue_demo_token(&stores).await?;
     let policy = settings
         .server(SERVER)
@@ -147,12 +149,17 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     print_banner(&Banner {
         dir: &dir,
         addr,
+        admin: admin_addr,
         token: &token,
         tools: &tools,
         policy: &policy,
         policy_kept,
     });
-    crate::serve_gateway(gateway, listener, config_path).await?;
+    let listeners = toolgate_gateway::serve::Listeners {
+        data: listener,
+        admin,
+    };
+    crate::serve_gateway(gateway, listeners, config_path).await?;
     eprintln!(
         "toolgate demo stopped; `toolgate demo{}` starts it again with a new token",
         dir_flag
@@ -276,6 +283,8 @@ async fn issue_demo_token(stores: &Stores) -> anyhow::Result<String> {
 struct Banner<'a> {
     dir: &'a Path,
     addr: SocketAddr,
+    /// The admin plane: `/api`, `/ui`, `/metrics`.
+    admin: SocketAddr,
     token: &'a str,
     tools: &'a [ToolDefinition],
     policy: &'a Policy,
@@ -301,6 +310,7 @@ fn print_banner(b: &Banner<'_>) {
     println!(
         "            (grant \"{GRANT}\"; shown once, only its hash is stored; a new one on every run)"
     );
+    println!("  admin:    http://{}/api (this machine only)", b.admin);
     println!("  folder:   {}", b.dir.display());
     println!(
         "  policy:   {}{}",
@@ -333,7 +343,7 @@ fn print_banner(b: &Banner<'_>) {
     );
     println!(
         "Admin API: http://{}/api (this machine only, no token; see /api/openapi.json), e.g. /api/approvals?status=pending",
-        b.addr
+        b.admin
     );
     println!("Started {}. Ctrl-C stops the demo.", format_ms(now_ms()));
 }

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use toolgate_gateway::Gateway;
+use toolgate_gateway::serve::Listeners;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::Policy;
 use toolgate_store::MemoryCounterStore;
@@ -291,28 +292,45 @@ async fn serve(
             "no grants configured: every caller shares the anonymous identity; add [grants.*] to require tokens"
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
+    let admin_listen = gateway.state().settings.admin_address();
+    let listeners = Listeners {
+        data: bind(listen).await?,
+        admin: bind(admin_listen).await?,
+    };
+    let addr = listeners.data.local_addr()?;
     for s in &gateway.state().settings.servers {
         tracing::info!(server = %s.name, url = %format!("http://{addr}/mcp/{}", s.name), "serving");
     }
     println!("toolgate listening on http://{addr}");
-    serve_gateway(gateway, listener, config).await
+    println!(
+        "toolgate admin plane on http://{} (/api, /ui, /metrics)",
+        listeners.admin.local_addr()?
+    );
+    serve_gateway(gateway, listeners, config).await
 }
 
-/// Serves `gateway` on `listener`, with the admin API at `/api` and the config watched for
-/// changes, until SIGINT or SIGTERM.
+/// A listener on `address`, or an error that says which address could not be taken.
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(address).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "{address} is already in use (another toolgate, or another program, listens there)\n  help: the admin plane takes the port after [gateway] listen unless [admin] listen says otherwise; pick free addresses"
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {address}")),
+    }
+}
+
+/// Serves `gateway`'s data plane and admin plane (the admin API at `/api`, `/metrics`), with the
+/// config watched for changes, until SIGINT or SIGTERM.
 async fn serve_gateway(
     gateway: Arc<Gateway>,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     config: PathBuf,
 ) -> anyhow::Result<()> {
     let admin = admin_auth(&config);
     let api = toolgate_admin::api(gateway.clone(), admin);
     let watcher = tokio::spawn(reload::watch(gateway.clone(), config));
-    let served = gateway.serve_with(listener, api, shutdown_signal()).await;
+    let served = gateway.serve(listeners, api, shutdown_signal()).await;
     watcher.abort();
     served.context("serving failed")?;
     tracing::info!("stopped");
@@ -334,7 +352,7 @@ fn admin_auth(config: &std::path::Path) -> toolgate_admin::AdminAuth {
         return toolgate_admin::AdminAuth::from_sha256(hash);
     }
     tracing::warn!(
-        "NO ADMIN TOKEN CONFIGURED: the admin API at /api answers loopback clients only, without authentication; set [admin] token_sha256 or TOOLGATE_ADMIN_TOKEN"
+        "no admin token configured: the admin plane (on loopback) answers local clients only, without authentication; set [admin] token_sha256 or TOOLGATE_ADMIN_TOKEN to reach it from elsewhere"
     );
     toolgate_admin::AdminAuth::LoopbackOnly
 }

@@ -36,7 +36,7 @@ impl Admin {
     fn new(gw: &Toolgate, token: Option<&'static str>) -> Admin {
         Admin {
             http: reqwest::Client::new(),
-            base: format!("{}/api", gw.base),
+            base: gw.api_url(""),
             token,
         }
     }
@@ -192,7 +192,7 @@ async fn without_an_admin_token_the_api_serves_loopback_only_and_says_so() {
     let (status, body) = Admin::new(&gw, None).get("/servers").await;
     assert_eq!(status, 200, "a loopback client is served: {body}");
     let log = gw.log();
-    assert!(log.contains("NO ADMIN TOKEN CONFIGURED"), "{log}");
+    assert!(log.contains("no admin token configured"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

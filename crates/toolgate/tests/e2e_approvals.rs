@@ -144,7 +144,7 @@ fn admin_http(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let url = format!("{}/api{path}", gw.base);
+    let url = gw.api_url(path);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -621,7 +621,7 @@ fn every_approval_step_is_in_the_admin_audit_stream() {
 async fn the_approval_stream_shows_requests_and_decisions_as_they_happen() {
     let gw = std::sync::Arc::new(start());
     let mut resp = reqwest::Client::new()
-        .get(format!("{}/api/approvals/stream", gw.base))
+        .get(gw.api_url("/approvals/stream"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await

@@ -21,6 +21,8 @@ struct Demo {
     token: String,
     /// `http://127.0.0.1:PORT`
     base: String,
+    /// The admin plane: `http://127.0.0.1:PORT`.
+    admin: String,
 }
 
 impl Demo {
@@ -60,12 +62,19 @@ impl Demo {
             .strip_suffix("/mcp/crm")
             .expect("the endpoint is /mcp/crm")
             .to_owned();
+        let admin = field("admin:")
+            .split_whitespace()
+            .next()
+            .and_then(|url| url.strip_suffix("/api"))
+            .expect("the admin line names the admin API")
+            .to_owned();
         Demo {
             guard,
             banner,
             endpoint,
             token,
             base,
+            admin,
         }
     }
 
@@ -163,11 +172,11 @@ async fn the_demo_serves_the_crm_behind_the_starter_policy() {
         .call("deleteOneCompany", json!({"id": "c-1"}))
         .timeout(Duration::from_secs(90));
     let held = std::thread::spawn(move || held.run());
-    let pending = wait_pending(&demo.base, "deleteOneCompany").await;
+    let pending = wait_pending(&demo.admin, "deleteOneCompany").await;
     assert_eq!(pending["binding"]["server"], "crm");
     let id = pending["id"].as_str().unwrap();
     let denied = reqwest::Client::new()
-        .post(format!("{}/api/approvals/{id}/deny", demo.base))
+        .post(format!("{}/api/approvals/{id}/deny", demo.admin))
         .json(&json!({"note": "not in the demo"}))
         .send()
         .await

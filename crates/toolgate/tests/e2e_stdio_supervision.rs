@@ -109,7 +109,7 @@ fn gateway() -> Toolgate {
     let twenty = twenty_stdio_command();
     let config = format!(
         "[servers.shared]\ncommand = {c}\nargs = {a}\n\n[servers.own]\ncommand = {c}\nargs = {a}\nper_session = true\n\n\
-         [servers.crashy]\ncommand = \"sh\"\nargs = [\"-c\", \"echo boom-on-start >&2; exit 3\"]\n",
+         [servers.crashy]\ncommand = \"sh\"\nargs = [\"-c\", \"echo boom-on-start with GITHUB_TOKEN=ghp_0123456789abcdefABCDEF0123456789abcd >&2; exit 3\"]\n",
         c = toml_str(&twenty[0]),
         a = toml_array(&twenty[1..]),
     );
@@ -207,24 +207,48 @@ async fn a_crash_loop_parks_the_server_with_its_reason() {
         if last["error"]["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("boom-on-start")
+            .contains("parked")
         {
             parked = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(parked, "the error names the server's last words: {last}");
+    assert!(parked, "the client is told the server is parked: {last}");
+    assert!(
+        !last.to_string().contains("boom-on-start"),
+        "a server's stderr is for operators, not agents: {last}"
+    );
+    // The public probe says not ready and which server, nothing more.
     let ready = reqwest::get(format!("{}/readyz", gw.base)).await.unwrap();
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
-    assert_eq!(body["servers"]["crashy"]["state"], "parked");
+    assert_eq!(body, json!({"ready": false, "parked": ["crashy"]}));
+    // Why is for the admin plane.
+    let detail: Value = reqwest::get(gw.api_url("/servers/crashy"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["status"]["state"], "parked");
     assert!(
-        body["servers"]["crashy"]["reason"]
+        detail["status"]["reason"]
             .as_str()
             .unwrap()
-            .contains("boom-on-start")
+            .contains("boom-on-start"),
+        "{detail}"
     );
+    assert!(
+        !detail["status"]["reason"]
+            .to_string()
+            .contains("ghp_0123456789"),
+        "token-like strings are scrubbed: {detail}"
+    );
+    let log = gw.log();
+    assert!(log.contains("boom-on-start"), "the log says why");
+    let leaks: Vec<&str> = log.lines().filter(|l| l.contains("ghp_0123")).collect();
+    assert!(leaks.is_empty(), "the log scrubs the token: {leaks:#?}");
     // The other servers keep serving.
     let ok = Client::new(gw.url("shared"));
     let sid = ok.open().await;

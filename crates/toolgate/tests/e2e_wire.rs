@@ -428,7 +428,7 @@ async fn metrics_count_calls_by_decision_and_rule() {
     }
     let text = s
         .http
-        .get(format!("{}/metrics", s.gateway.base))
+        .get(format!("{}/metrics", s.gateway.admin))
         .send()
         .await
         .unwrap()

@@ -1,6 +1,7 @@
-//! `/readyz` and `/metrics`. `/readyz` says whether every server can take calls. A shared stdio server that crashed in a loop
-//! and was parked makes the gateway not ready, with the reason, so operators and load balancers
-//! see it.
+//! `/readyz` (data plane) and `/metrics` (admin plane). `/readyz` is the public probe load
+//! balancers read: ready or not, and which servers are parked after a crash loop — nothing more.
+//! Why a server was parked (its last stderr lines, scrubbed of token-like strings) is for
+//! operators: the admin API's `/api/servers` and the log.
 
 use crate::Gateway;
 use crate::telemetry::metrics::ServerLabels;
@@ -12,28 +13,19 @@ use std::sync::Arc;
 use toolgate_mcp::upstream::supervisor::UpstreamStatus;
 
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>) {
-    let mut ready = true;
-    let servers: serde_json::Map<String, Value> = gw
+    let parked: Vec<String> = gw
         .state()
         .servers()
-        .map(|s| {
-            let status = match s.status() {
-                None => json!({ "state": "ok" }),
-                Some(UpstreamStatus::Parked { reason }) => {
-                    ready = false;
-                    json!({ "state": "parked", "reason": reason })
-                }
-                Some(other) => json!({ "state": other.to_string() }),
-            };
-            (s.name.clone(), status)
-        })
+        .filter(|s| matches!(s.status(), Some(UpstreamStatus::Parked { .. })))
+        .map(|s| s.name.clone())
         .collect();
+    let ready = parked.is_empty();
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({ "ready": ready, "servers": servers })))
+    (code, Json(json!({ "ready": ready, "parked": parked })))
 }
 
 /// Prometheus text exposition of the gateway's metrics.

@@ -72,7 +72,7 @@ impl ChildProcess {
         let stderr_task = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "toolgate::upstream::stderr", server = %server, "{line}");
+                tracing::info!(target: "toolgate::upstream::stderr", server = %server, "{}", crate::secrets::scrub(&line));
                 let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
                 if tail.len() >= tail_lines {
                     tail.pop_front();

@@ -123,7 +123,11 @@ impl fmt::Display for UpstreamStatus {
 /// public API, keeping this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SupervisedStdioError {
-    #[error("upstream {server} is parked after repeated crashes: {reason}")]
+    /// The reason (the child's last stderr lines) is for operators (the admin API and the
+    /// log), never for the client this error reaches.
+    #[error(
+        "upstream {server} is parked after repeated crashes; the gateway's operator can see why in its log and admin API"
+    )]
     Parked { server: String, reason: String },
     #[error("upstream {server} is stopped")]
     Stopped { server: String },
@@ -541,7 +545,11 @@ async fn with_stderr(report: String, child: &mut ChildProcess) -> String {
     if tail.is_empty() {
         format!("{report}; no stderr output")
     } else {
-        format!("{report}; last stderr lines:\n{}", tail.join("\n"))
+        let tail = tail.join("\n");
+        format!(
+            "{report}; last stderr lines:\n{}",
+            crate::secrets::scrub(&tail)
+        )
     }
 }
 

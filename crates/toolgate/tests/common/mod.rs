@@ -70,7 +70,14 @@ impl Toolgate {
             .strip_prefix("toolgate listening on ")
             .unwrap_or_else(|| panic!("unexpected line {line:?}"))
             .to_owned();
-        let admin = base.clone();
+        let admin = match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(l) => l
+                .strip_prefix("toolgate admin plane on ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("unexpected line {l:?}"))
+                .to_owned(),
+            Err(_) => panic!("toolgate did not say where its admin plane listens"),
+        };
         Toolgate {
             guard,
             base,
