@@ -20,11 +20,11 @@ pub struct InitArgs {
     pub server: String,
     #[arg(short, long, default_value = "toolgate.toml")]
     pub config: PathBuf,
-    /// Write the policy to this file (YAML when it ends in .yaml or .yml, JSON with --json)
-    /// instead of stdout.
+    /// Write the policy to this file instead of stdout: commented YAML when its name ends in
+    /// .yaml or .yml, JSON otherwise (as the gateway reads it).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Write JSON (no comments) instead of commented YAML.
+    /// Write JSON (no comments) instead of commented YAML; what `-o FILE.json` writes anyway.
     #[arg(long)]
     pub json: bool,
     /// Overwrite the output file if it exists.
@@ -120,32 +120,25 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
-/// JSON with `--json`; else YAML. An output file's name must say the same, because the policy
-/// engine picks the syntax from it.
+/// The policy's syntax: what the output file's name says, since the gateway reads it by its name
+/// (YAML for .yaml/.yml, JSON for any other); `--json` (refused for a YAML name); else commented
+/// YAML on stdout.
 fn output_format(args: &InitArgs) -> Result<SourceFormat, Failure> {
-    let wanted = if args.json {
-        SourceFormat::Json
-    } else {
-        SourceFormat::Yaml
-    };
-    if let Some(path) = &args.output {
-        let named = SourceFormat::from_path(&path.display().to_string());
-        if named != wanted {
-            return Err(Failure::usage(match wanted {
-                SourceFormat::Yaml => format!(
-                    "{} would be read as JSON: policy files ending in .yaml or .yml are YAML, every other file JSON\n  help: name it e.g. {}.yaml, or pass --json",
-                    path.display(),
-                    stem(path)
-                ),
-                SourceFormat::Json => format!(
-                    "{} would be read as YAML, but --json writes JSON\n  help: name it e.g. {}.json, or leave out --json",
-                    path.display(),
-                    stem(path)
-                ),
-            }));
-        }
+    let named = args
+        .output
+        .as_ref()
+        .map(|path| (path, SourceFormat::from_path(&path.display().to_string())));
+    match (args.json, named) {
+        (true, Some((path, SourceFormat::Yaml))) => Err(Failure::usage(format!(
+            "{} would be read as YAML, but --json writes JSON\n  help: name it e.g. {}.json, or leave out --json",
+            path.display(),
+            stem(path)
+        ))),
+        (true, _) => Ok(SourceFormat::Json),
+        // The file's name says how the gateway will read it, so that is what is written.
+        (false, Some((_, named))) => Ok(named),
+        (false, None) => Ok(SourceFormat::Yaml),
     }
-    Ok(wanted)
 }
 
 fn stem(path: &Path) -> String {

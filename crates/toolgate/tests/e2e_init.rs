@@ -2,8 +2,9 @@
 //!
 //! - against server-everything: YAML to stdout (header, per-group comments, an operator override
 //!   from `[servers.x.risk]` winning), `-o` refusing to overwrite without `--force`, `--json`,
-//!   file names that disagree with the format, an unknown server, an unreachable one; the written
-//!   file passes `toolgate validate`;
+//!   the output file's name picking the syntax (`-o x.json` writes JSON), `--json` refused for a
+//!   YAML name, an unknown server, an unreachable one; every written file passes `toolgate
+//!   validate`;
 //! - against server-everything, the written policy applied to a running gateway: `echo` (Read)
 //!   answers, `get-env` (Destructive by an override) is held and then denied;
 //! - against the Twenty-like server, the written policy applied to a running gateway: a Read tool
@@ -105,16 +106,42 @@ fn init_writes_a_commented_starter_policy_for_server_everything() {
             .expect("--json writes JSON");
     assert_eq!(json["default"], "deny");
     assert_eq!(json["tools"]["get-env"]["action"], "require_approval");
-    let misnamed = toolgate(dir.path(), &["init", "everything", "-o", "p.json"]);
+    // The file's name picks the syntax the gateway will read it in: JSON without --json, YAML
+    // for .yml; --json with a YAML name is refused, and nothing is written.
+    ok(toolgate(
+        dir.path(),
+        &["init", "everything", "-o", "named.json"],
+    ));
+    let named: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("named.json")).unwrap())
+            .expect("-o FILE.json writes JSON");
+    assert_eq!(named, json, "the same policy, in JSON");
+    ok(toolgate(
+        dir.path(),
+        &["init", "everything", "-o", "named.yml"],
+    ));
+    let yml = std::fs::read_to_string(dir.path().join("named.yml")).unwrap();
+    assert!(yml.starts_with("# Starter policy"), "{yml}");
+    assert!(yml.contains("\ndefault: deny\n"), "{yml}");
+    let misnamed = toolgate(
+        dir.path(),
+        &["init", "everything", "--json", "-o", "p.yaml"],
+    );
     assert_eq!(misnamed.status.code(), Some(2));
     assert!(
-        stderr(&misnamed).contains("would be read as JSON"),
+        stderr(&misnamed).contains("p.yaml would be read as YAML, but --json writes JSON"),
         "{}",
         stderr(&misnamed)
     );
+    assert!(!dir.path().join("p.yaml").exists());
 
     // Both files pass `toolgate validate` as the server's policy.
-    for file in ["everything.yaml", "everything.json"] {
+    for file in [
+        "everything.yaml",
+        "everything.json",
+        "named.json",
+        "named.yml",
+    ] {
         let with_policy = config.replace(
             "[servers.everything.risk]",
             &format!("policy = {file:?}\n\n[servers.everything.risk]"),
