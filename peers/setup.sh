@@ -31,7 +31,7 @@ PY_PINS=(
 NPM_PINS=(
   "@modelcontextprotocol/server-everything@2026.8.31"
   "@modelcontextprotocol/server-filesystem@2026.8.31"
-  "@modelcontextprotocol/inspector@0.15.0"
+  "@modelcontextprotocol/inspector@0.18.0"
   "@modelcontextprotocol/sdk@1.32.2"
   "@modelcontextprotocol/conformance@0.1.16"
   "supergateway@4.0.0"
