@@ -292,20 +292,26 @@ struct Banner<'a> {
     policy_kept: bool,
 }
 
-/// Prints where to connect, with what, and what the policy does to the catalogue.
+/// Prints where to connect, with what, and what the policy does to the catalogue. Every command
+/// it prints works when pasted into a new shell: `toolgate` is named by its full path unless
+/// that very binary is on `PATH`.
 fn print_banner(b: &Banner<'_>) {
     let endpoint = format!("http://{}/mcp/{SERVER}", b.addr);
+    let alias = format!("http://{}/servers/{SERVER}/mcp", b.addr);
+    let bearer = format!("Authorization: Bearer {}", b.token);
     // By hand, to keep "url" first (serde_json's maps are sorted).
     let client = format!(
         "{{\n  \"mcpServers\": {{\n    \"toolgate-demo\": {{\n      \"url\": {},\n      \"headers\": {{ \"Authorization\": {} }}\n    }}\n  }}\n}}",
         Value::String(endpoint.clone()),
         Value::String(format!("Bearer {}", b.token))
     );
-    let config = b.dir.join(CONFIG_FILE);
+    let toolgate = self_command();
+    let config = shell_word(&b.dir.join(CONFIG_FILE).display().to_string());
     let policy_file = b.dir.join(POLICY_FILE);
     println!("toolgate demo: a Twenty-like CRM server behind toolgate's starter policy");
     println!();
     println!("  endpoint: {endpoint}");
+    println!("            (also {alias}, for clients that need the path to end in /mcp)");
     println!("  token:    {}", b.token);
     println!(
         "            (grant \"{GRANT}\"; shown once, only its hash is stored; a new one on every run)"
@@ -324,9 +330,18 @@ fn print_banner(b: &Banner<'_>) {
     println!();
     println!("Connect Cursor, Claude Code or any MCP client that speaks Streamable HTTP:");
     println!("{client}");
-    println!("Clients that only spawn commands (Claude Desktop): command \"toolgate\", args");
+    println!("The MCP Inspector (its CLI; the path must end in /mcp):");
     println!(
-        "  [\"connect\", \"{endpoint}\", \"--token\", \"{}\"]",
+        "  npx -y {INSPECTOR} --cli {alias} --transport http --header {} --method tools/list",
+        shell_word(&bearer)
+    );
+    println!("Clients that only spawn commands (Claude Desktop), through mcp-remote:");
+    println!(
+        "  npx -y {MCP_REMOTE} {endpoint} --header {}",
+        shell_word(&bearer)
+    );
+    println!(
+        "  or toolgate's own bridge: {toolgate} connect {endpoint} --token {}",
         b.token
     );
     println!();
@@ -336,16 +351,48 @@ fn print_banner(b: &Banner<'_>) {
     println!();
     println!("Try findManyCompanies (allowed), createOneCompany (30 a minute), deleteOneCompany");
     println!("(held until you decide) and createOneConnectedAccount (denied). Held calls:");
-    println!("  toolgate approvals list -c {}", config.display());
-    println!(
-        "  toolgate approvals approve|deny ID -c {}",
-        config.display()
-    );
+    println!("  {toolgate} approvals list -c {config}");
+    println!("  {toolgate} approvals approve|deny ID -c {config}");
     println!(
         "Admin API: http://{}/api (this machine only, no token; see /api/openapi.json), e.g. /api/approvals?status=pending",
         b.admin
     );
     println!("Started {}. Ctrl-C stops the demo.", format_ms(now_ms()));
+}
+
+/// The Inspector and mcp-remote versions the printed commands name: the ones the end-to-end
+/// tests run those commands with.
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@0.18.0";
+const MCP_REMOTE: &str = "mcp-remote@0.15.1";
+
+/// How a new shell reaches this binary: `toolgate` when that name on `PATH` is this very file,
+/// else its full path (as `cargo run` leaves it, in `target/release`).
+fn self_command() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "toolgate".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").into_iter().any(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| std::fs::canonicalize(dir.join("toolgate")).is_ok_and(|found| found == exe))
+    });
+    if on_path {
+        "toolgate".to_owned()
+    } else {
+        shell_word(&exe.display().to_string())
+    }
+}
+
+/// `word` as one POSIX shell word: unchanged when it needs no quoting, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:@,%".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// What the catalogue holds by risk category, and what the policy in force does with it.

@@ -227,3 +227,98 @@ async fn the_demo_serves_the_crm_behind_the_starter_policy() {
     assert_eq!(out.events_named("tools")[0]["count"], 218);
     demo.interrupt();
 }
+
+/// The banner line that starts (after its indent) with `prefix`, as a shell command line.
+fn printed_command(demo: &Demo, prefix: &str) -> String {
+    demo.banner
+        .iter()
+        .map(|l| l.trim())
+        .find_map(|l| l.starts_with(prefix).then(|| l.to_owned()))
+        .unwrap_or_else(|| panic!("no command {prefix:?} in {:#?}", demo.banner))
+}
+
+/// `line` with its leading `from` replaced by `to` (the locally installed copy of a peer the
+/// printed command fetches with `npx -y`).
+fn locally(line: &str, from: &str, to: &str) -> String {
+    let rest = line
+        .strip_prefix(from)
+        .unwrap_or_else(|| panic!("{line:?} does not start with {from:?}"));
+    format!("{to}{rest}")
+}
+
+#[test]
+fn every_command_the_demo_prints_works_from_a_new_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    assert!(
+        demo.banner
+            .iter()
+            .any(|l| l.contains(&format!("{}/servers/crm/mcp", demo.base))),
+        "the /mcp-ending alias is printed: {:#?}",
+        demo.banner
+    );
+
+    // The operator's commands, in a shell that has no cargo and no toolgate on its PATH.
+    let list = demo
+        .banner
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains(" approvals list -c "))
+        .expect("the approvals list command")
+        .to_owned();
+    let out = Command::new("sh")
+        .args(["-c", &list])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{list}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The Inspector's CLI, with the token, as printed (the same version, installed).
+    let inspector = locally(
+        &printed_command(&demo, "npx -y @modelcontextprotocol/inspector@"),
+        "npx -y @modelcontextprotocol/inspector@0.18.0",
+        "npx --no-install @modelcontextprotocol/inspector",
+    );
+    let out = Command::new("sh")
+        .args(["-c", &inspector])
+        .current_dir(toolgate_testkit::peers_dir())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listed.contains("findManyCompanies"),
+        "{inspector}: {listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // mcp-remote and toolgate's own bridge, spawned by a real client (the TypeScript SDK).
+    let proxy = toolgate_testkit::peers_dir().join("node_modules/mcp-remote/dist/proxy.js");
+    let remote = locally(
+        &printed_command(&demo, "npx -y mcp-remote@"),
+        "npx -y mcp-remote@0.15.1",
+        &format!("node {}", proxy.display()),
+    );
+    let bridge = printed_command(&demo, "or toolgate's own bridge: ")
+        .trim_start_matches("or toolgate's own bridge: ")
+        .to_owned();
+    for command in [remote, bridge] {
+        let out = McpClient::ts_stdio(&["sh".into(), "-c".into(), command.clone()])
+            .env("MCP_REMOTE_CONFIG_DIR", dir.path().to_str().unwrap())
+            .call("findManyCompanies", json!({}))
+            .run();
+        let result = out.events_named("result");
+        assert_eq!(
+            result.first().map(result_text),
+            Some("findManyCompanies ok"),
+            "{command}: {:?}",
+            out.events()
+        );
+    }
+    demo.interrupt();
+}
