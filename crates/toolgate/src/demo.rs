@@ -83,7 +83,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir_flag = args
         .dir
         .as_ref()
-        .map(|d| format!(" --dir {}", d.display()))
+        .map(|d| format!(" --dir {}", shell_word(&d.display().to_string())))
         .unwrap_or_default();
     let dir = match args.dir {
         Some(d) => d,
@@ -161,8 +161,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     crate::serve_gateway(gateway, listeners, config_path).await?;
     eprintln!(
-        "toolgate demo stopped; `toolgate demo{}` starts it again with a new token",
-        dir_flag
+        "toolgate demo stopped; `{} demo{dir_flag}` starts it again with a new token",
+        self_command()
     );
     Ok(ExitCode::SUCCESS)
 }
