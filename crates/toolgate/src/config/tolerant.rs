@@ -545,6 +545,7 @@ mod tests {
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         let root = r.value.unwrap();
         assert_eq!(root.top.name.unwrap().into_inner(), "n");
+        assert_eq!(root.top.tags, ["a"]);
         assert_eq!(
             root.items["x"].get_ref().on.as_ref().map(|o| *o.get_ref()),
             Some(true)
@@ -576,6 +577,10 @@ mod tests {
         );
         let root = r.value.unwrap();
         assert_eq!(root.top.size, None);
+        assert!(
+            root.top.tags.is_empty(),
+            "a key that cannot be read is left out"
+        );
         assert_eq!(
             root.items.keys().collect::<Vec<_>>(),
             ["x", "z"],
