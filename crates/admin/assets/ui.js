@@ -201,3 +201,243 @@ window.toolgatePages.audit = () => {
     return tr;
   });
 };
+
+// Policy builder: the page holds the document; each control rewrites its tool's entry; "Review"
+// asks the server for the text (comments kept), the validator's verdict and the diff; "Save"
+// sends that text with the version the page was built from.
+window.toolgatePages.policy = () => {
+  const root = document.getElementById("builder");
+  if (!root) return;
+  const server = root.dataset.server;
+  const base = `/ui/policies/${encodeURIComponent(server)}`;
+  const original = JSON.parse(document.getElementById("policy-doc").textContent || "null") || {};
+  const doc = structuredClone(original);
+  const $ = (id) => document.getElementById(id);
+  let candidate = null; // the last checked text
+
+  async function post(path, body) {
+    const res = await fetch(base + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-csrf-token": csrfToken() },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { json = { error: { message: text.replace(/<[^>]*>/g, " ").trim() } }; }
+    return { ok: res.ok, status: res.status, json };
+  }
+
+  // Tabs (keyboard: arrows move between them).
+  const tabs = [...root.querySelectorAll('[role="tab"]')];
+  const tablist = root.querySelector('[role="tablist"]');
+  if (tablist) {
+    tablist.hidden = false;
+    const select = (tab) => {
+      for (const t of tabs) {
+        const on = t === tab;
+        t.setAttribute("aria-selected", String(on));
+        t.tabIndex = on ? 0 : -1;
+        $(t.getAttribute("aria-controls")).hidden = !on;
+      }
+    };
+    tabs.forEach((t, i) => {
+      t.addEventListener("click", () => select(t));
+      t.addEventListener("keydown", (e) => {
+        const d = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+        if (d) { const n = tabs[(i + d + tabs.length) % tabs.length]; select(n); n.focus(); }
+      });
+    });
+    select(tabs[0]);
+  }
+
+  // --- the builder's controls -------------------------------------------------------------
+  const field = (tr, name) => tr.querySelector(`[data-field="${name}"]`);
+  function showDetails(tr) {
+    const action = field(tr, "action").value;
+    for (const el of tr.querySelectorAll("[data-when]")) el.hidden = !el.dataset.when.split(" ").includes(action);
+  }
+  function typed(v) {
+    const t = v.trim();
+    if (t === "true" || t === "false") return t === "true";
+    if (t !== "" && !isNaN(Number(t))) return Number(t);
+    return t;
+  }
+  function apply(tr) {
+    const tool = tr.dataset.tool;
+    const action = field(tr, "action").value;
+    doc.tools = doc.tools || {};
+    const before = original.tools && original.tools[tool];
+    const hidden = (original.hide || []).includes(tool);
+    const setHidden = (on) => {
+      const rest = (doc.hide || []).filter((h) => h !== tool);
+      if (on) rest.push(tool);
+      if (rest.length > 0 || doc.hide !== undefined && original.hide !== undefined) doc.hide = rest;
+      else delete doc.hide;
+    };
+    setHidden(false);
+    if (action === "keep") {
+      if (before === undefined) delete doc.tools[tool]; else doc.tools[tool] = structuredClone(before);
+      setHidden(hidden);
+      return;
+    }
+    const entry = structuredClone(before || {});
+    for (const k of ["action", "reason", "on_deny", "approval", "limits", "rate_limit"]) delete entry[k];
+    if (action === "hide") { setHidden(true); if (before === undefined) delete doc.tools[tool]; return; }
+    if (action === "deny") {
+      entry.action = "deny";
+      entry.reason = field(tr, "reason").value.trim() || (before && (before.reason || before.on_deny)) || `${tool} is not allowed.`;
+    }
+    if (action === "hold") { entry.action = "require_approval"; entry.approval = { timeout: field(tr, "timeout").value.trim() || "10m" }; }
+    if (action === "limit") {
+      entry.limits = [{ counter: `${tool}_rate`, window: field(tr, "window").value, max: Number(field(tr, "max").value) || 1, scope: field(tr, "scope").value }];
+    }
+    const path = field(tr, "cond-path");
+    if (path && path.value && action !== "deny") {
+      const op = field(tr, "cond-op").value;
+      const cond = { path: path.value, op };
+      const value = field(tr, "cond-value").value;
+      if (op !== "exists" || value.trim()) cond.value = typed(value);
+      const rule = { conditions: [cond] };
+      const why = field(tr, "cond-reason").value.trim();
+      if (why) rule.on_deny = why;
+      entry.deny_if = [...((before && before.deny_if) || []), rule];
+    }
+    doc.tools[tool] = entry;
+  }
+  const rows = [...root.querySelectorAll("#builder-tools tbody tr")];
+  for (const tr of rows) {
+    tr.addEventListener("change", () => { showDetails(tr); apply(tr); });
+    tr.addEventListener("input", () => apply(tr));
+    showDetails(tr);
+  }
+  $("b-default").addEventListener("change", (e) => { doc.default = e.target.value; });
+  $("b-hide").addEventListener("input", (e) => {
+    const listed = e.target.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    doc.hide = listed;
+    if (listed.length === 0 && original.hide === undefined) delete doc.hide;
+  });
+  $("bulk-apply").addEventListener("click", () => {
+    const risk = $("bulk-class").value;
+    const action = $("bulk-action").value;
+    let n = 0;
+    for (const tr of rows.filter((r) => r.dataset.risk === risk)) {
+      field(tr, "action").value = action; showDetails(tr); apply(tr); n++;
+    }
+    $("bulk-apply").textContent = `Applied to ${n} tools`;
+  });
+  const search = $("b-search");
+  const filter = () => {
+    const q = search.value.trim().toLowerCase();
+    for (const tr of rows) tr.hidden = q !== "" && !tr.dataset.tool.toLowerCase().includes(q);
+  };
+  search.addEventListener("input", filter);
+  filter();
+
+  // --- raw text, diagnostics at their line -------------------------------------------------
+  function showDiagnostics(target, text, diagnostics, message) {
+    target.replaceChildren();
+    if (!diagnostics || diagnostics.length === 0) {
+      if (message) { const p = document.createElement("p"); p.className = "notice error"; p.textContent = message; target.append(p); }
+      return;
+    }
+    const head = document.createElement("p");
+    head.className = "notice error"; head.setAttribute("role", "alert");
+    head.textContent = `${diagnostics.length} error${diagnostics.length === 1 ? "" : "s"}: nothing was saved.`;
+    target.append(head);
+    const lines = text.split("\n");
+    const byLine = new Map();
+    for (const d of diagnostics) { const l = d.line || 1; if (!byLine.has(l)) byLine.set(l, []); byLine.get(l).push(d); }
+    const ol = document.createElement("ol");
+    ol.className = "lines";
+    for (const [line, ds] of [...byLine.entries()].sort((a, b) => a[0] - b[0])) {
+      for (let l = Math.max(1, line - 1); l <= Math.min(lines.length, line); l++) {
+        const li = document.createElement("li");
+        li.value = l;
+        const code = document.createElement("code"); code.textContent = lines[l - 1]; li.append(code);
+        if (l === line) {
+          li.className = "bad-line";
+          for (const d of ds) {
+            const msg = document.createElement("div");
+            msg.className = "diag";
+            msg.textContent = `line ${d.line}, column ${d.col}: ${d.message}${d.help ? ` (help: ${d.help})` : ""}`;
+            msg.dataset.line = d.line; msg.dataset.col = d.col;
+            li.append(msg);
+          }
+        }
+        ol.append(li);
+      }
+    }
+    target.append(ol);
+  }
+  const raw = $("raw-text");
+  $("raw-check").addEventListener("click", async () => {
+    const r = await post("/check", { text: raw.value });
+    const out = $("raw-diagnostics");
+    raw.setAttribute("aria-invalid", String(!r.json.valid));
+    if (r.json.valid) { out.replaceChildren(); const p = document.createElement("p"); p.className = "notice ok"; p.textContent = "Valid."; out.append(p); candidate = r.json.text; }
+    else showDiagnostics(out, raw.value, r.json.diagnostics, r.json.message || r.json.error?.message);
+  });
+
+  // --- review, diff, save -------------------------------------------------------------------
+  async function review(body) {
+    const r = await post("/check", body);
+    const section = $("review");
+    section.hidden = false;
+    const diagnostics = $("review-diagnostics");
+    const pre = $("review-diff");
+    pre.replaceChildren();
+    $("save-result").replaceChildren();
+    if (!r.ok) { showDiagnostics(diagnostics, "", [], r.json.error?.message || "cannot check"); $("save").disabled = true; return; }
+    candidate = r.json.text;
+    if (r.json.valid) diagnostics.replaceChildren(); else showDiagnostics(diagnostics, r.json.text, r.json.diagnostics, r.json.message);
+    for (const [op, line] of r.json.diff) {
+      if (op === " ") continue;
+      const span = document.createElement("span");
+      span.className = op === "+" ? "add" : "del";
+      span.textContent = `${op} ${line}`;
+      pre.append(span);
+    }
+    if (!r.json.changed) pre.textContent = "Nothing changes.";
+    $("save").disabled = !r.json.valid || !r.json.changed;
+    $("review-h").focus();
+  }
+  $("review-build")?.addEventListener("click", () => review({ document: doc }));
+  $("review-raw")?.addEventListener("click", () => review({ text: raw.value }));
+  $("review-cancel").addEventListener("click", () => { $("review").hidden = true; });
+  $("save").addEventListener("click", async () => {
+    $("save").disabled = true;
+    const r = await post("/save", { text: candidate, version: root.dataset.version });
+    const out = $("save-result");
+    out.replaceChildren();
+    const p = document.createElement("p");
+    if (r.ok) {
+      location.assign(`${base}?saved=${encodeURIComponent(r.json.version)}`);
+      return;
+    }
+    p.className = "notice error"; p.setAttribute("role", "alert");
+    p.textContent = r.json.error?.message || `saving failed (${r.status})`;
+    out.append(p);
+    if (r.json.error?.diagnostics) showDiagnostics($("review-diagnostics"), candidate, r.json.error.diagnostics, null);
+  });
+
+  // --- simulator ----------------------------------------------------------------------------
+  $("sim-run").addEventListener("click", async () => {
+    const body = { tool: $("sim-tool").value, args: $("sim-args").value, agent: $("sim-agent").value, grant: $("sim-grant").value };
+    if (candidate) body.text = candidate;
+    const r = await post("/simulate", body);
+    const out = $("sim-result");
+    out.replaceChildren();
+    if (r.json.error) { const p = document.createElement("p"); p.className = "notice error"; p.textContent = r.json.error.message || r.json.error; out.append(p); return; }
+    const dl = document.createElement("dl");
+    const add = (k, v) => { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; dl.append(dt, dd); };
+    add("Decision", r.json.decision);
+    add("Rule", r.json.rule ?? "(none: allowed)");
+    add("The agent reads", r.json.agent_sees);
+    add("Counters it would reserve", r.json.reserve.length ? r.json.reserve.map((c) => `${c.counter}: ${c.amount} of ${c.max} per ${c.window} (${c.scope} ${c.subject})`).join("; ") : "none");
+    add("Decided by", `the policy ${r.json.policy}`);
+    out.append(dl);
+  });
+  const focus = root.dataset.focus;
+  if (focus) rows.find((r) => r.dataset.tool === focus)?.querySelector("select")?.focus();
+};

@@ -37,6 +37,7 @@ mod condition;
 mod decide;
 mod diagnostics;
 mod document;
+mod edit;
 mod explain;
 mod glob;
 mod json;
@@ -56,6 +57,7 @@ pub use decide::{
 };
 pub use diagnostics::{Diagnostic, Diagnostics, did_you_mean};
 pub use document::{Member, Node, NodeKind, Pos};
+pub use edit::rewrite;
 pub use explain::{ConditionCheck, Explanation, HideMatch, RuleCheck, RuleKind, ToolMatch};
 pub use glob::{Glob, GlobError};
 pub use limit::{DurationError, Limit, Scope, WindowMode, describe_window, parse_duration_ms};

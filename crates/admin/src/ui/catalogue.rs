@@ -44,35 +44,9 @@ pub(crate) async fn page(
     Extension(op): Extension<Operator>,
     Query(f): Query<Filters>,
 ) -> Result<Response, UiError> {
-    let mut catalogue = read_catalogue(&ui).await?;
+    let listing_errors = list_unlisted(&ui, None).await?;
+    let catalogue = read_catalogue(&ui).await?;
     let state = ui.app.gateway.state();
-    let unlisted: Vec<&String> = state
-        .servers
-        .keys()
-        .filter(|name| {
-            !catalogue["tools"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|t| t["server"] == name.as_str())
-        })
-        .collect();
-    let mut listing_errors = Vec::new();
-    if !unlisted.is_empty() {
-        // A server nobody has used yet (a lazy stdio child) is listed now: the operator asked.
-        for name in unlisted {
-            let listed =
-                tokio::time::timeout(LISTING_TIMEOUT, ui.app.gateway.refresh_catalogue(name)).await;
-            match listed {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => listing_errors.push(format!("{name}: {e}")),
-                Err(_) => {
-                    listing_errors.push(format!("{name}: no listing within {LISTING_TIMEOUT:?}"))
-                }
-            }
-        }
-        catalogue = read_catalogue(&ui).await?;
-    }
     let policies: std::collections::HashMap<&str, _> = state
         .servers
         .iter()
@@ -209,6 +183,34 @@ pub(crate) async fn page(
 
 /// How long the page waits for a server nobody has used yet to list its tools.
 const LISTING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Lists every server (or `only` one) that has no tool in the catalogue yet — a lazy stdio server
+/// nobody has used — since the operator asked to see its tools. Returns what could not be listed.
+pub(crate) async fn list_unlisted(ui: &Ui, only: Option<&str>) -> Result<Vec<String>, UiError> {
+    let catalogue = read_catalogue(ui).await?;
+    let state = ui.app.gateway.state();
+    let mut errors = Vec::new();
+    for name in state
+        .servers
+        .keys()
+        .filter(|n| only.is_none_or(|o| o == n.as_str()))
+    {
+        let listed = catalogue["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["server"] == name.as_str());
+        if listed {
+            continue;
+        }
+        match tokio::time::timeout(LISTING_TIMEOUT, ui.app.gateway.refresh_catalogue(name)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => errors.push(format!("{name}: {e}")),
+            Err(_) => errors.push(format!("{name}: no listing within {LISTING_TIMEOUT:?}")),
+        }
+    }
+    Ok(errors)
+}
 
 async fn read_catalogue(ui: &Ui) -> Result<Value, UiError> {
     let answer = crate::pins::catalog(

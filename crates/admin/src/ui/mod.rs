@@ -15,9 +15,11 @@ mod assets;
 mod audit;
 mod call;
 mod catalogue;
+mod diff;
 mod layout;
 mod login;
 mod overview;
+mod policy;
 mod session;
 mod tool;
 
@@ -68,6 +70,11 @@ pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
         .route("/audit/export.jsonl", get(audit::export))
         .route("/audit/verify", get(audit::verify))
         .route("/audit/{stream}/{seq}", get(audit::record))
+        .route("/policies", get(policy::index))
+        .route("/policies/{server}", get(policy::page))
+        .route("/policies/{server}/check", post(policy::check))
+        .route("/policies/{server}/simulate", post(policy::simulate))
+        .route("/policies/{server}/save", post(policy::save))
         .route("/logout", post(login::logout))
         .layer(axum::middleware::from_fn_with_state(
             ui.clone(),

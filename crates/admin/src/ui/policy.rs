@@ -1,0 +1,542 @@
+//! The policy builder, per server: the live tool list with a control per tool (allow, deny with a
+//! reason, hide, require approval with a timeout, a rate limit, a condition on an argument picked
+//! from the tool's input schema), `default` and `hide`, bulk changes by risk class; the same
+//! document as raw text with the validator's errors at their line and column; a simulator (the
+//! `policy explain` engine on a candidate); the diff of what will change; and saving through
+//! `PUT /api/policies/{server}` with `If-Match` on the version the page was built from.
+//!
+//! The builder edits the document (JSON in the page); [`toolgate_policy::rewrite`] turns it back
+//! into the file's text, keeping the comments and key order of everything the builder did not
+//! change.
+
+use super::Ui;
+use super::access::{Operator, UiError, encode_component};
+use super::call::{self, Failure};
+use super::diff;
+use super::layout::{self, Nav};
+use super::overview::refuse_read_only;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::role::Permission;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use maud::{PreEscaped, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use toolgate_catalog::Category;
+use toolgate_policy::{Call, Decision, Identity, SourceFormat, describe_window};
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PageQuery {
+    /// Scroll to (and filter by) this tool.
+    tool: Option<String>,
+    /// The version just saved.
+    saved: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Candidate {
+    /// The builder's document (JSON), written back over the file's text.
+    document: Option<Value>,
+    /// Or the whole text (the raw tab).
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SaveRequest {
+    text: String,
+    /// The version the page was built from (`If-Match`).
+    version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Simulation {
+    tool: String,
+    #[serde(default)]
+    args: String,
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    grant: String,
+    /// A candidate text; none: the policy in force.
+    text: Option<String>,
+}
+
+/// `GET /ui/policies`: the servers whose policies can be built here.
+pub(crate) async fn index(
+    State(ui): State<Ui>,
+    Extension(op): Extension<Operator>,
+) -> Result<Response, UiError> {
+    let servers = call::json(crate::servers::list(State(ui.app.clone())).await).await?;
+    let body = html! {
+        ul {
+            @for s in servers["servers"].as_array().into_iter().flatten() {
+                @let name = s["name"].as_str().unwrap_or("");
+                li {
+                    a href={"/ui/policies/" (encode_component(name))} { (name) }
+                    @if s["policy"]["allow_all"] == true { " — no policy file (allows every call)" }
+                    @else { " — " code { (s["policy"]["path"].as_str().unwrap_or("")) } }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&ui, &op, Nav::Policies, "Policies", body))
+}
+
+pub(crate) async fn page(
+    State(ui): State<Ui>,
+    Extension(op): Extension<Operator>,
+    Path(server): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, UiError> {
+    let app = || State(ui.app.clone());
+    let policy = call::json(crate::policies::read(app(), ApiPath(server.clone())).await).await?;
+    let listing_errors = super::catalogue::list_unlisted(&ui, Some(&server)).await?;
+    let catalogue = call::json(
+        crate::pins::catalog(
+            app(),
+            ApiQuery(crate::pins::CatalogQuery {
+                server: Some(server.clone()),
+            }),
+        )
+        .await,
+    )
+    .await?;
+    let live = ui
+        .app
+        .gateway
+        .state()
+        .servers
+        .get(&server)
+        .map(|rt| rt.policy.load_full())
+        .ok_or_else(|| UiError::not_found(format!("no server named {server:?}")))?;
+    let source = policy["source"].as_str().unwrap_or("");
+    let format = match policy["format"].as_str() {
+        Some("yaml") => SourceFormat::Yaml,
+        _ => SourceFormat::Json,
+    };
+    let document = toolgate_policy::parse_document(source, "policy", format)
+        .map(|n| n.to_json())
+        .unwrap_or(Value::Null);
+    let may_save = op.may(Permission::Administer) && !ui.read_only && policy["allow_all"] != true;
+    let mut tools: Vec<&Value> = catalogue["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    tools.sort_by(|a, b| a["tool"].as_str().cmp(&b["tool"].as_str()));
+    // The document, for the script: `<` escaped so the text can never close the script element.
+    let doc_json = document.to_string().replace('<', "\\u003c");
+    let default = document["default"].as_str().unwrap_or("deny");
+    let hide: Vec<&str> = document["hide"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let body = html! {
+        @for e in &listing_errors { (layout::notice("warn", &format!("Cannot list the tools of {e}"))) }
+        @if let Some(v) = &q.saved { (layout::notice("ok", &format!("Saved and applied: version {}.", layout::short(v)))) }
+        @if policy["allow_all"] == true {
+            (layout::notice("warn", "This server has no policy file, so it allows every call. Give it `policy = \"<file>\"` in the config to build one here."))
+        }
+        @if policy["in_force"] == false {
+            (layout::notice("warn", "The file on disk differs from the policy in force (an edit that is invalid, or not applied yet). Saving replaces both."))
+        }
+        p {
+            "File " code { (policy["path"].as_str().unwrap_or("—")) }
+            " · " (policy["format"].as_str().unwrap_or("")) " · version in force "
+            code { (layout::short(policy["version"].as_str().unwrap_or(""))) }
+        }
+        div #builder .tabs data-server=(server) data-version=(policy["version"].as_str().unwrap_or("")) data-may-save=(may_save) data-focus=(q.tool.as_deref().unwrap_or("")) {
+            script #policy-doc type="application/json" { (PreEscaped(doc_json)) }
+            div role="tablist" aria-label="Ways to edit" hidden {
+                button #tab-build type="button" role="tab" aria-controls="panel-build" aria-selected="true" { "Builder" }
+                button #tab-raw type="button" role="tab" aria-controls="panel-raw" aria-selected="false" tabindex="-1" { "Raw " (policy["format"].as_str().unwrap_or("")) }
+                button #tab-sim type="button" role="tab" aria-controls="panel-sim" aria-selected="false" tabindex="-1" { "Simulator" }
+            }
+            section #panel-build role="tabpanel" aria-labelledby="tab-build" {
+                h2 { "Builder" }
+                div.filters {
+                    div {
+                        label for="b-default" { "Tools no rule names (default)" }
+                        select #b-default {
+                            option value="deny" selected[default == "deny"] { "deny" }
+                            option value="allow" selected[default == "allow"] { "allow" }
+                        }
+                    }
+                    div {
+                        label for="b-hide" { "Hidden (names or globs, one a line)" }
+                        textarea #b-hide rows="2" cols="30" { (hide.join("\n")) }
+                    }
+                    div {
+                        label for="bulk-class" { "Every tool of risk" }
+                        select #bulk-class {
+                            @for c in Category::ALL { option value=(c.as_str()) selected[c == Category::Destructive] { (c.as_str()) } }
+                        }
+                    }
+                    div {
+                        label for="bulk-action" { "becomes" }
+                        select #bulk-action { (action_options("hold")) }
+                    }
+                    div { button #bulk-apply type="button" { "Apply to all of them" } }
+                    div {
+                        label for="b-search" { "Find a tool" }
+                        input #b-search type="search" value=(q.tool.as_deref().unwrap_or(""));
+                    }
+                }
+                table.data #builder-tools {
+                    thead { tr {
+                        th scope="col" { "Tool" } th scope="col" { "Risk" } th scope="col" { "Now" }
+                        th scope="col" { "Change to" } th scope="col" { "Details" }
+                    } }
+                    tbody {
+                        @for t in &tools {
+                            @let name = t["tool"].as_str().unwrap_or("");
+                            @let verdict = live.tool_verdict(name);
+                            @let category = t["classification"]["category"].as_str().unwrap_or("");
+                            @let fields: Vec<&String> = t["current"]["definition"]["inputSchema"]["properties"].as_object().map(|p| p.keys().collect()).unwrap_or_default();
+                            @let id = format!("t-{}", encode_component(name));
+                            tr data-tool=(name) data-risk=(category) {
+                                th scope="row" { (name) }
+                                td { (layout::risk_badge(category)) }
+                                td { (layout::outcome_badge(verdict.outcome)) " " code.muted { (verdict.rule) } }
+                                td {
+                                    label.inline for={(id) "-action"} { span.sr { "Change " (name) " to" } }
+                                    select id={(id) "-action"} data-field="action" { (action_options("keep")) }
+                                }
+                                td.details {
+                                    span data-when="deny" hidden { label.inline { "Reason " input data-field="reason" size="28"; } }
+                                    span data-when="hold" hidden { label.inline { "Timeout " input data-field="timeout" value="10m" size="5"; } }
+                                    span data-when="limit" hidden {
+                                        label.inline { "Max " input data-field="max" type="number" min="1" value="10" size="4"; }
+                                        label.inline { "per " select data-field="window" { option { "second" } option selected { "minute" } option { "hour" } option { "day" } } }
+                                        label.inline { "per " select data-field="scope" { option selected { "grant" } option { "agent" } option { "session" } option { "server" } option { "global" } } }
+                                    }
+                                    @if !fields.is_empty() {
+                                        details data-when="allow limit hold" hidden {
+                                            summary { "Deny when an argument…" }
+                                            label.inline { "Argument " select data-field="cond-path" { option value="" { "—" } @for f in &fields { option value={"args." (f)} { (f) } } } }
+                                            label.inline { "is " select data-field="cond-op" { @for o in ["eq", "neq", "gt", "gte", "lt", "lte", "contains", "starts_with", "regex", "exists"] { option { (o) } } } }
+                                            label.inline { "Value " input data-field="cond-value" size="12"; }
+                                            label.inline { "Reason " input data-field="cond-reason" size="20"; }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if may_save { p.actions { button.primary #review-build type="button" { "Review changes" } } }
+            }
+            section #panel-raw role="tabpanel" aria-labelledby="tab-raw" {
+                h2 { "Raw " (policy["format"].as_str().unwrap_or("")) }
+                label for="raw-text" { "The policy file" }
+                textarea #raw-text rows="24" spellcheck="false" { (source) }
+                p.actions {
+                    button #raw-check type="button" { "Check" }
+                    @if may_save { button.primary #review-raw type="button" { "Review changes" } }
+                }
+                div #raw-diagnostics aria-live="polite" {}
+            }
+            section #panel-sim role="tabpanel" aria-labelledby="tab-sim" {
+                h2 { "Simulator" }
+                p.hint { "The decision for one call, by the same engine as `toolgate policy explain`: against the candidate you are editing (once checked), else the policy in force. Counters are taken as empty." }
+                div.filters {
+                    div { label for="sim-tool" { "Tool" } input #sim-tool list="sim-tools" value=(q.tool.as_deref().unwrap_or("")); }
+                    datalist #sim-tools { @for t in &tools { option value=(t["tool"].as_str().unwrap_or("")) {} } }
+                    div { label for="sim-agent" { "Agent" } input #sim-agent value="anonymous"; }
+                    div { label for="sim-grant" { "Grant" } input #sim-grant value="anonymous"; }
+                }
+                label for="sim-args" { "Arguments (JSON)" }
+                textarea #sim-args rows="4" spellcheck="false" { "{}" }
+                p.actions { button #sim-run type="button" { "Simulate" } }
+                div #sim-result aria-live="polite" {}
+            }
+            section #review hidden aria-labelledby="review-h" {
+                h2 #review-h tabindex="-1" { "What will change" }
+                div #review-diagnostics {}
+                pre.diff #review-diff {}
+                p.actions {
+                    button.primary #save type="button" { "Save and apply" }
+                    button #review-cancel type="button" { "Keep editing" }
+                }
+                div #save-result aria-live="assertive" {}
+            }
+        }
+    };
+    Ok(layout::page(
+        &ui,
+        &op,
+        Nav::Policies,
+        &format!("Policy of {server}"),
+        body,
+    ))
+}
+
+fn action_options(selected: &str) -> maud::Markup {
+    let options = [
+        ("keep", "(as now)"),
+        ("allow", "Allow"),
+        ("deny", "Deny"),
+        ("hide", "Hide"),
+        ("hold", "Require approval"),
+        ("limit", "Rate limit"),
+    ];
+    html! {
+        @for (value, label) in options {
+            @if value != "keep" || selected == "keep" {
+                option value=(value) selected[value == selected] { (label) }
+            }
+        }
+    }
+}
+
+/// The candidate's text: the raw text as sent, or the builder's document written over the file.
+async fn candidate_text(
+    ui: &Ui,
+    server: &str,
+    c: &Candidate,
+) -> Result<(String, String, SourceFormat), UiError> {
+    let policy =
+        call::json(crate::policies::read(State(ui.app.clone()), ApiPath(server.to_owned())).await)
+            .await?;
+    let source = policy["source"].as_str().unwrap_or("").to_owned();
+    let format = match policy["format"].as_str() {
+        Some("yaml") => SourceFormat::Yaml,
+        _ => SourceFormat::Json,
+    };
+    let text = match (&c.text, &c.document) {
+        (Some(t), _) => t.clone(),
+        (None, Some(doc)) => toolgate_policy::rewrite(&source, format, doc).map_err(|d| {
+            UiError::new(
+                StatusCode::CONFLICT,
+                format!("the policy file cannot be read any more, so the builder cannot write over it: {d}; use the raw tab"),
+            )
+        })?,
+        (None, None) => return Err(UiError::new(StatusCode::BAD_REQUEST, "send a document or a text")),
+    };
+    Ok((source, text, format))
+}
+
+/// `POST /ui/policies/{server}/check`: the candidate's text, the validator's verdict (every
+/// diagnostic, located) through `POST /api/policies/{server}/validate`, and the diff against the
+/// file.
+pub(crate) async fn check(
+    State(ui): State<Ui>,
+    Path(server): Path<String>,
+    Json(c): Json<Candidate>,
+) -> Result<Json<Value>, UiError> {
+    let (source, text, format) = candidate_text(&ui, &server, &c).await?;
+    let q = call::query(json!({ "format": format_name(format) }))?;
+    let verdict = call::json(
+        crate::policies::validate(
+            State(ui.app.clone()),
+            ApiPath(server.clone()),
+            ApiQuery(q),
+            HeaderMap::new(),
+            Bytes::from(text.clone()),
+        )
+        .await,
+    )
+    .await;
+    let (valid, diagnostics, message) = match verdict {
+        Ok(_) => (true, json!([]), None),
+        Err(Failure { error, message, .. }) => (false, error["diagnostics"].clone(), Some(message)),
+    };
+    let diff: Vec<Value> = diff::lines(&source, &text)
+        .into_iter()
+        .map(|l| match l {
+            diff::Line::Same(t) => json!([" ", t]),
+            diff::Line::Removed(t) => json!(["-", t]),
+            diff::Line::Added(t) => json!(["+", t]),
+        })
+        .collect();
+    Ok(Json(json!({
+        "text": text,
+        "valid": valid,
+        "message": message,
+        "diagnostics": diagnostics,
+        "changed": source != text,
+        "diff": diff,
+    })))
+}
+
+/// `POST /ui/policies/{server}/save`: `PUT /api/policies/{server}` with `If-Match`.
+pub(crate) async fn save(
+    State(ui): State<Ui>,
+    Extension(op): Extension<Operator>,
+    Path(server): Path<String>,
+    Json(req): Json<SaveRequest>,
+) -> Response {
+    if let Err(e) = op
+        .require(Permission::Administer)
+        .and_then(|()| refuse_read_only(&ui))
+    {
+        return (e.status, Json(json!({ "error": { "message": e.message } }))).into_response();
+    }
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", req.version)) {
+        headers.insert(http::header::IF_MATCH, v);
+    }
+    let q = match call::query(json!({})) {
+        Ok(q) => q,
+        Err(f) => {
+            return (f.status, Json(json!({ "error": { "message": f.message } }))).into_response();
+        }
+    };
+    let answer = crate::policies::replace(
+        State(ui.app.clone()),
+        ApiPath(server),
+        ApiQuery(q),
+        Extension(op.actor.clone()),
+        headers,
+        Bytes::from(req.text),
+    )
+    .await;
+    match call::json(answer).await {
+        Ok(done) => Json(done).into_response(),
+        Err(Failure {
+            status,
+            code,
+            message,
+            error,
+        }) => {
+            let message = if code == "precondition_failed" {
+                format!(
+                    "Someone else saved this policy first (it is now version {}). Reload the page to see their change, then make yours again.",
+                    error["current_version"].as_str().map_or("?", layout::short)
+                )
+            } else {
+                message
+            };
+            (status, Json(json!({ "error": { "code": code, "message": message, "diagnostics": error["diagnostics"] } })))
+                .into_response()
+        }
+    }
+}
+
+/// `POST /ui/policies/{server}/simulate`: one call explained against the candidate (or the policy
+/// in force).
+pub(crate) async fn simulate(
+    State(ui): State<Ui>,
+    Path(server): Path<String>,
+    Json(s): Json<Simulation>,
+) -> Result<Json<Value>, UiError> {
+    let state = ui.app.gateway.state();
+    let runtime = state
+        .servers
+        .get(&server)
+        .ok_or_else(|| UiError::not_found(format!("no server named {server:?}")))?;
+    let policy = match &s.text {
+        Some(text) => {
+            let format = runtime
+                .settings
+                .policy_path
+                .as_ref()
+                .map_or(SourceFormat::Json, |p| {
+                    SourceFormat::from_path(&p.display().to_string())
+                });
+            match toolgate_policy::compile(text, "candidate", format) {
+                Ok(p) => std::sync::Arc::new(p),
+                Err(d) => {
+                    return Ok(Json(
+                        json!({ "error": format!("the candidate is invalid: {d}") }),
+                    ));
+                }
+            }
+        }
+        None => runtime.policy.load_full(),
+    };
+    let args: Value = match s.args.trim() {
+        "" => json!({}),
+        t => match serde_json::from_str(t) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return Ok(Json(
+                    json!({ "error": "the arguments must be a JSON object" }),
+                ));
+            }
+        },
+    };
+    let identity = Identity {
+        agent: nonempty(&s.agent, "anonymous"),
+        grant: nonempty(&s.grant, "anonymous"),
+        tags: Vec::new(),
+    };
+    let call = Call {
+        server: &server,
+        tool: &s.tool,
+        args: &args,
+        identity: &identity,
+        session: "simulator",
+    };
+    let e = policy.explain(&call);
+    let d = &e.decision;
+    let (decision, agent_sees) = match d {
+        Decision::Allow { .. } => (
+            "allow",
+            "the server's own answer (the call is forwarded)".to_owned(),
+        ),
+        Decision::Deny { reason, .. } => ("deny", format!("[POLICY DENIED] {reason}")),
+        Decision::Hidden { .. } => (
+            "hidden",
+            format!("JSON-RPC error -32602 \"Unknown tool: {}\"", s.tool),
+        ),
+        Decision::NeedsApproval { approval, .. } => (
+            "require_approval",
+            format!(
+                "the call is held for approval ({} mode, times out after {})",
+                approval.mode.name(),
+                describe_window(approval.timeout_ms)
+            ),
+        ),
+    };
+    let reserve: Vec<Value> = d
+        .reservations()
+        .iter()
+        .map(|r| {
+            json!({
+                "counter": r.key.counter,
+                "scope": r.key.scope.name(),
+                "subject": r.key.subject,
+                "window": describe_window(r.limit.window_ms),
+                "max": r.limit.max,
+                "amount": r.amount,
+                "rule": r.limit.rule,
+            })
+        })
+        .collect();
+    let verdict = policy.tool_verdict(&s.tool);
+    Ok(Json(json!({
+        "decision": decision,
+        "rule": d.rule(),
+        "agent_sees": agent_sees,
+        "reserve": reserve,
+        "by_name": { "outcome": verdict.outcome.as_str(), "rule": verdict.rule },
+        "policy": if s.text.is_some() { "candidate" } else { "in force" },
+        "checks": e.checks.iter().map(|c| json!({
+            "rule": c.rule, "kind": c.kind.name(), "denies": c.denies, "reached": c.reached,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+fn nonempty(s: &str, default: &str) -> String {
+    if s.trim().is_empty() {
+        default.to_owned()
+    } else {
+        s.trim().to_owned()
+    }
+}
+
+fn format_name(f: SourceFormat) -> &'static str {
+    match f {
+        SourceFormat::Json => "json",
+        SourceFormat::Yaml => "yaml",
+    }
+}
