@@ -13,7 +13,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use toolgate_gateway::http::headers::{is_loopback_host, is_loopback_ip};
 use toolgate_store::TokenHash;
 
 /// How admin requests are authenticated.
@@ -168,7 +169,7 @@ fn forwarded_chain(headers: &http::HeaderMap) -> Option<String> {
 fn loopback_request(peer: Option<SocketAddr>, headers: &http::HeaderMap) -> Result<(), String> {
     const HELP: &str = "configure an admin token ([admin] token_sha256 or TOOLGATE_ADMIN_TOKEN) to use the admin API from elsewhere";
     match peer {
-        Some(p) if is_loopback(p.ip()) => {}
+        Some(p) if is_loopback_ip(p.ip()) => {}
         Some(p) => {
             return Err(format!(
                 "no admin token is configured, so the admin API answers loopback clients only (not {}); {HELP}",
@@ -211,25 +212,6 @@ fn loopback_request(peer: Option<SocketAddr>, headers: &http::HeaderMap) -> Resu
         ));
     }
     Ok(())
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
-/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
-fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(v6) = host.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(is_loopback)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod http;
 pub mod identity;
 pub mod kill_switch;
 pub mod relay;
+pub mod rejection;
 pub mod reload;
 pub mod serve;
 pub mod server;

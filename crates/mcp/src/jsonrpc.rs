@@ -48,7 +48,7 @@ pub struct Message<'a> {
 }
 
 /// Why a message could not be read unambiguously.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
     #[error("invalid JSON: {0}")]
     Json(String),

@@ -3,6 +3,7 @@
 //! messages and moves bytes.
 
 pub mod jsonrpc;
+pub mod methods;
 pub mod secrets;
 pub mod sse;
 pub mod tool_call;

@@ -1,6 +1,7 @@
 //! The gateway's HTTP surface: MCP endpoints and health probes.
 
 pub mod aggregate;
+pub mod headers;
 pub mod health;
 pub mod mcp;
 pub mod origin;
