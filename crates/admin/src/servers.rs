@@ -94,7 +94,7 @@ fn server_json(gw: &Gateway, s: &ServerRuntime) -> Value {
             "type": "stdio",
             "command": spec.command,
             "args": spec.args,
-            "per_session": s.settings.per_session,
+            "per_session": s.settings.children.share == toolgate_gateway::settings::Share::Session,
         }),
         Transport::Http { url, .. } => json!({ "type": "streamable-http", "url": url }),
         Transport::LegacySse { url, .. } => json!({ "type": "sse", "url": url }),

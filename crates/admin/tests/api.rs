@@ -52,7 +52,7 @@ fn twenty(name: &str, policy: Option<PathBuf>) -> ServerSettings {
         }),
         policy: Arc::new(compiled),
         prefix: None,
-        per_session: false,
+        children: Default::default(),
         eager_start: false,
         policy_path: policy,
         risk: Default::default(),

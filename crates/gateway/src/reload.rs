@@ -22,7 +22,7 @@ pub struct ReloadSummary {
 /// True when two definitions of a server differ in anything but the policy.
 fn definition_changed(old: &ServerSettings, new: &ServerSettings) -> bool {
     old.transport != new.transport
-        || old.per_session != new.per_session
+        || old.children != new.children
         || old.eager_start != new.eager_start
         || old.prefix != new.prefix
 }

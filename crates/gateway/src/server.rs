@@ -1,17 +1,16 @@
 //! One configured upstream server at run time: its policy in force (swapped atomically on
-//! reload) and how to open a link to it for a new client session (pooled HTTP clients live here,
-//! shared by every session).
+//! reload) and how to open a link to it for a new client session (pooled HTTP clients and the
+//! pool of stdio children live here).
 
 use crate::settings::{ServerSettings, Transport};
-use crate::upstream::{HttpLink, PipeLink, SharedLink, UpstreamLink};
+use crate::upstream::stdio_pool::StdioPool;
+use crate::upstream::{HttpLink, Opener, PipeLink, UpstreamLink};
 use arc_swap::ArcSwap;
-use std::sync::Arc;
 use std::time::Duration;
 use toolgate_mcp::upstream::UpstreamError;
 use toolgate_mcp::upstream::http::HttpUpstream;
 use toolgate_mcp::upstream::legacy_sse::LegacySseUpstream;
-use toolgate_mcp::upstream::stdio::StdioSpec;
-use toolgate_mcp::upstream::supervisor::{SupervisedStdio, SupervisorOptions, UpstreamStatus};
+use toolgate_mcp::upstream::supervisor::UpstreamStatus;
 use toolgate_policy::Policy;
 
 /// How long connecting to a remote upstream may take.
@@ -29,10 +28,8 @@ pub struct ServerRuntime {
 
 #[derive(Debug)]
 enum Connector {
-    /// A child per client session (`per_session = true`).
-    Stdio(StdioSpec),
-    /// One supervised child shared by every session.
-    SharedStdio(Arc<SupervisedStdio>),
+    /// stdio children: one per grant, or per session (see [`StdioPool`]).
+    Stdio(StdioPool),
     Http(HttpUpstream),
     LegacySse(LegacySseUpstream),
 }
@@ -41,13 +38,8 @@ impl ServerRuntime {
     pub fn new(settings: &ServerSettings) -> Result<Self, UpstreamError> {
         let connector =
             match &settings.transport {
-                Transport::Stdio(spec) if settings.per_session => Connector::Stdio(spec.clone()),
                 Transport::Stdio(spec) => {
-                    let options = SupervisorOptions {
-                        eager: settings.eager_start,
-                        ..SupervisorOptions::default()
-                    };
-                    Connector::SharedStdio(Arc::new(SupervisedStdio::new(spec.clone(), options)))
+                    Connector::Stdio(StdioPool::new(spec.clone(), settings.children))
                 }
                 Transport::Http { url, headers } => {
                     Connector::Http(HttpUpstream::new(url, headers.clone(), CONNECT_TIMEOUT)?)
@@ -65,13 +57,10 @@ impl ServerRuntime {
         })
     }
 
-    /// Opens a new link for the client session `session`.
-    pub async fn connect(&self, session: &str) -> Result<UpstreamLink, UpstreamError> {
+    /// Opens a new link for a session: who it is for decides whether a stdio child is shared.
+    pub async fn connect(&self, opener: &Opener<'_>) -> Result<UpstreamLink, UpstreamError> {
         match &self.connector {
-            Connector::Stdio(spec) => PipeLink::stdio(spec).map(UpstreamLink::Pipe),
-            Connector::SharedStdio(sup) => {
-                Ok(UpstreamLink::Shared(SharedLink::new(sup.clone(), session)))
-            }
+            Connector::Stdio(pool) => pool.connect(opener).await,
             Connector::Http(http) => Ok(UpstreamLink::Http(HttpLink::new(http.clone()))),
             Connector::LegacySse(sse) => PipeLink::legacy_sse(sse, &self.name)
                 .await
@@ -79,18 +68,27 @@ impl ServerRuntime {
         }
     }
 
-    /// The state of a shared stdio server (`None` for other transports).
+    /// The state of a stdio server's shared children (`None` for other transports).
     pub fn status(&self) -> Option<UpstreamStatus> {
         match &self.connector {
-            Connector::SharedStdio(sup) => Some(sup.status()),
+            Connector::Stdio(pool) => Some(pool.status()),
             _ => None,
         }
     }
 
-    /// Stops what the server holds for every session (the shared child and its process group).
+    /// How many stdio children the server runs now (0 for other transports).
+    pub fn children(&self) -> usize {
+        match &self.connector {
+            Connector::Stdio(pool) => pool.children(),
+            _ => 0,
+        }
+    }
+
+    /// Stops what the server holds for every session (the shared children and their process
+    /// groups).
     pub async fn stop(&self) {
-        if let Connector::SharedStdio(sup) = &self.connector {
-            sup.stop().await;
+        if let Connector::Stdio(pool) = &self.connector {
+            pool.stop().await;
         }
     }
 }

@@ -101,10 +101,9 @@ pub struct ServerSettings {
     pub policy: Arc<Policy>,
     /// The prefix of this server's names on `/mcp` (default: its name).
     pub prefix: Option<String>,
-    /// stdio only: a child per client session instead of one shared child (for servers that keep
-    /// per-client state).
-    pub per_session: bool,
-    /// stdio only: start the shared child with the gateway rather than on first use.
+    /// stdio only: who shares a child, how many there may be, how long an unused one lives.
+    pub children: StdioChildren,
+    /// stdio only: list the server's tools when the gateway starts rather than on first use.
     pub eager_start: bool,
     /// Where the policy came from, for logs and reloads; `None` means allow-all.
     pub policy_path: Option<PathBuf>,
@@ -112,6 +111,55 @@ pub struct ServerSettings {
     pub risk: BTreeMap<String, toolgate_catalog::Category>,
     /// How its tools are held to their pins (`[gateway]` defaults, `[servers.<name>]` overrides).
     pub pinning: crate::catalogue::rules::PinRules,
+}
+
+/// Which sessions share a stdio server's child (`[servers.<name>] share`). A child is never
+/// shared across grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Share {
+    /// The sessions of one grant whose clients declare no capability share one child; a session
+    /// whose client declares any (roots, sampling, elicitation, …) gets its own.
+    #[default]
+    Grant,
+    /// Every session gets its own child.
+    Session,
+}
+
+impl Share {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Share::Grant => "grant",
+            Share::Session => "session",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Share> {
+        match text {
+            "grant" => Some(Share::Grant),
+            "session" => Some(Share::Session),
+            _ => None,
+        }
+    }
+}
+
+/// How a stdio server's children are shared, bounded and reaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdioChildren {
+    pub share: Share,
+    /// Children of this server at most, shared and per-session together.
+    pub max_children: usize,
+    /// A shared child no session has used for this long is stopped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for StdioChildren {
+    fn default() -> Self {
+        StdioChildren {
+            share: Share::Grant,
+            max_children: 64,
+            idle_timeout: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -195,10 +195,8 @@ async fn the_gateway_initializes_the_child_once_and_answers_clients_itself() {
             serde_json::from_str(reply["result"]["instructions"].as_str().unwrap()).unwrap();
         assert_eq!(seen["protocolVersion"], "2025-11-25");
         assert_eq!(seen["clientInfo"]["name"], "toolgate");
-        assert_eq!(
-            seen["capabilities"],
-            json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}})
-        );
+        // A shared child is told only what every sharer can honour: by default, nothing.
+        assert_eq!(seen["capabilities"], json!({}));
         // A client's `initialized` is swallowed.
         up.notify(
             &format!("s{s}").into(),
@@ -215,7 +213,12 @@ async fn the_gateway_initializes_the_child_once_and_answers_clients_itself() {
 
 #[tokio::test]
 async fn server_requests_go_to_the_requesting_session_and_answers_come_back() {
-    let up = SupervisedStdio::new(mock("mock"), fast());
+    // The gateway declared sampling: every session sharing this child can answer it.
+    let options = SupervisorOptions {
+        capabilities: json!({"sampling": {}}),
+        ..fast()
+    };
+    let up = SupervisedStdio::new(mock("mock"), options);
     let session = SessionKey::from("s1");
     let mut stream = up
         .request(session.clone(), call("7", "sample", json!({}), None))
@@ -241,6 +244,36 @@ async fn server_requests_go_to_the_requesting_session_and_answers_come_back() {
     assert_eq!(reply["id"], 7);
     let sampled: Value = serde_json::from_str(text_of(&reply)).unwrap();
     assert_eq!(sampled["content"]["text"], "hi");
+    up.stop().await;
+}
+
+/// A shared child asks for something the gateway did not declare: the child gets an error,
+/// no session sees the request.
+#[tokio::test]
+async fn a_server_request_without_its_capability_is_refused_to_the_child() {
+    let up = SupervisedStdio::new(mock("mock"), fast());
+    let mut events = up.subscribe();
+    let replies = collect(
+        up.request("s1".into(), call("7", "sample", json!({}), None))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        replies.len(),
+        1,
+        "only the answer, no relayed request: {replies:?}"
+    );
+    let reply = replies[0].as_ref().unwrap();
+    let error: Value = serde_json::from_str(text_of(reply)).unwrap();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no capability for sampling/createMessage"),
+        "{error}"
+    );
+    assert!(events.try_recv().is_err(), "nothing was broadcast");
     up.stop().await;
 }
 
@@ -642,61 +675,68 @@ async fn dropping_it_kills_the_group_and_the_child_is_reaped() {
     );
 }
 
+/// Regression: server-everything asks a shared child's client for roots right after the
+/// handshake, with no request in flight, and every session then saw the first answer. Told no
+/// capability, it asks nothing and lists no tool that needs one; told `roots`, its idle
+/// `roots/list` is refused to it, never relayed.
 #[tokio::test]
-async fn a_server_request_while_idle_goes_to_the_broadcast_and_any_session_may_answer() {
-    // server-everything asks for roots right after initialization, with no request in flight.
+async fn a_shared_server_everything_is_asked_for_nothing_and_relays_no_idle_request() {
     let index = repo_root()
         .join(".peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if !index.exists() {
-        eprintln!("skipped: {} is missing", index.display());
-        return;
-    }
-    let up = SupervisedStdio::new(
+    assert!(
+        index.exists(),
+        "{} is missing: run peers/setup.sh",
+        index.display()
+    );
+    let everything = || {
         spec(
             "everything",
             "node",
             &[&index.display().to_string(), "stdio"],
-        ),
-        fast(),
-    );
-    let mut events = up.subscribe();
-    up.initialize_result().await.unwrap();
-    // It may announce list changes first.
-    let asked = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let event: Value = serde_json::from_slice(&events.recv().await.unwrap()).unwrap();
-            if event["method"] == "roots/list" {
-                return event;
+        )
+    };
+    for declared in [json!({}), json!({"roots": {"listChanged": true}})] {
+        let options = SupervisorOptions {
+            capabilities: declared.clone(),
+            ..fast()
+        };
+        let up = SupervisedStdio::new(everything(), options);
+        let mut events = up.subscribe();
+        up.initialize_result().await.unwrap();
+        // server-everything asks 350 ms after the handshake; give it time.
+        let seen = tokio::time::timeout(Duration::from_millis(1500), async {
+            loop {
+                let event: Value = serde_json::from_slice(&events.recv().await.unwrap()).unwrap();
+                if event["method"] == "roots/list" {
+                    return event;
+                }
             }
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(asked["method"], "roots/list");
-    let relay_id = asked["id"].as_str().unwrap();
-    let answer = format!(
-        r#"{{"jsonrpc":"2.0","id":"{relay_id}","result":{{"roots":[{{"uri":"file:///tmp","name":"tmp"}}]}}}}"#
-    );
-    up.respond(&"any".into(), Bytes::from(answer))
-        .await
-        .unwrap();
-    // The server logs that it got them, as a notification nobody's request is waiting for.
-    let logged = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let event: Value = serde_json::from_slice(&events.recv().await.unwrap()).unwrap();
-            if event["method"] == "notifications/message" {
-                return event;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        logged["params"]["data"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("1 root"),
-        "{logged}"
-    );
-    up.stop().await;
+        })
+        .await;
+        assert!(
+            seen.is_err(),
+            "{declared}: a server request was broadcast: {seen:?}"
+        );
+        let list = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+        let replies = collect(up.request("s".into(), list).await.unwrap()).await;
+        let names: Vec<&str> = replies
+            .last()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|r| r["result"]["tools"].as_array())
+            .expect("a tool list")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(names.contains(&"echo"), "{names:?}");
+        assert!(
+            !names.contains(&"trigger-sampling-request"),
+            "{declared}: {names:?}"
+        );
+        assert_eq!(
+            names.contains(&"get-roots-list"),
+            declared.get("roots").is_some(),
+            "{declared}: {names:?}"
+        );
+        up.stop().await;
+    }
 }

@@ -21,7 +21,8 @@ use std::time::Duration;
 use toml::Spanned;
 use toolgate_gateway::catalogue::rules::{NewTools, PinRules, PinningMode};
 use toolgate_gateway::settings::{
-    ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Transport,
+    ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Share, StdioChildren,
+    Transport,
 };
 use toolgate_mcp::upstream::child_env;
 use toolgate_mcp::upstream::stdio::StdioSpec;
@@ -117,8 +118,15 @@ struct RawServer {
     policy: Option<Spanned<String>>,
     /// The prefix of this server's names on `/mcp` (default: its name).
     prefix: Option<Spanned<String>>,
-    /// stdio: a child per client session (default: one shared child).
+    /// stdio: `true` is `share = "session"` (the older spelling).
     per_session: Option<Spanned<bool>>,
+    /// stdio: `grant` (default: the sessions of one grant whose clients declare no capability
+    /// share a child) or `session` (a child per session).
+    share: Option<Spanned<String>>,
+    /// stdio: the most children the server may run at once.
+    max_children: Option<Spanned<usize>>,
+    /// stdio: a shared child no session has used for this long is stopped.
+    child_idle_timeout: Option<Spanned<String>>,
     /// stdio: `lazy` (default: on first use) or `eager` (with the gateway).
     start: Option<Spanned<String>>,
     /// Operator overrides of the catalogue's risk class, tool name → category.
@@ -631,6 +639,12 @@ fn validate_server(
     if s.command.is_none() {
         for (key, span) in [
             ("per_session", s.per_session.as_ref().map(Spanned::span)),
+            ("share", s.share.as_ref().map(Spanned::span)),
+            ("max_children", s.max_children.as_ref().map(Spanned::span)),
+            (
+                "child_idle_timeout",
+                s.child_idle_timeout.as_ref().map(Spanned::span),
+            ),
             ("start", s.start.as_ref().map(Spanned::span)),
             ("inherit_env", s.inherit_env.first().map(Spanned::span)),
         ] {
@@ -681,7 +695,7 @@ fn validate_server(
         }
     }
     Some(ServerSettings {
-        per_session: s.per_session.as_ref().is_some_and(|v| *v.get_ref()),
+        children: stdio_children(cx, name, s),
         risk,
         pinning: PinRules::default(),
         eager_start,
@@ -691,6 +705,49 @@ fn validate_server(
         prefix,
         policy_path,
     })
+}
+
+/// `share` (or the older `per_session`), `max_children` and `child_idle_timeout` of a server.
+fn stdio_children(cx: &mut Ctx<'_>, name: &str, s: &RawServer) -> StdioChildren {
+    let mut children = StdioChildren::default();
+    match (&s.share, &s.per_session) {
+        (Some(share), Some(_)) => cx.at(
+            share.span(),
+            format!("servers.{name} has both `share` and `per_session`"),
+            Some("per_session = true is share = \"session\": keep `share` only"),
+        ),
+        (Some(share), None) => match Share::parse(share.get_ref()) {
+            Some(mode) => children.share = mode,
+            None => cx.at(
+                share.span(),
+                format!("servers.{name}.share {:?} is not a sharing mode", share.get_ref()),
+                Some("use \"grant\" (the sessions of one grant share a child; clients that declare capabilities get their own) or \"session\" (a child per session)"),
+            ),
+        },
+        (None, Some(per_session)) if *per_session.get_ref() => children.share = Share::Session,
+        (None, _) => {}
+    }
+    if let Some(max) = &s.max_children {
+        match *max.get_ref() {
+            0 => cx.at(
+                max.span(),
+                format!("servers.{name}.max_children must be at least 1"),
+                None,
+            ),
+            n => children.max_children = n,
+        }
+    }
+    if let Some(idle) = &s.child_idle_timeout {
+        match parse_duration(idle.get_ref()) {
+            Some(d) if !d.is_zero() => children.idle_timeout = d,
+            _ => cx.at(
+                idle.span(),
+                format!("invalid duration {:?}", idle.get_ref()),
+                Some("use e.g. \"5m\" or \"90s\""),
+            ),
+        }
+    }
+    children
 }
 
 /// `pinning` and `new_tools` of one table over `defaults`.
@@ -1023,6 +1080,44 @@ servers = ["nope"]
             e.contains("toolgate.toml:3:16: servers.a.inherit_env applies to stdio servers only"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn stdio_children_are_shared_per_grant_by_default_and_bounded() {
+        let s = parse(
+            "[servers.a]\ncommand = \"x\"\n\
+             [servers.b]\ncommand = \"x\"\nshare = \"session\"\nmax_children = 3\nchild_idle_timeout = \"90s\"\n\
+             [servers.c]\ncommand = \"x\"\nper_session = true\n",
+            Path::new("toolgate.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(s.server("a").unwrap().children, StdioChildren::default());
+        assert_eq!(StdioChildren::default().share, Share::Grant);
+        assert_eq!(
+            s.server("b").unwrap().children,
+            StdioChildren {
+                share: Share::Session,
+                max_children: 3,
+                idle_timeout: Duration::from_secs(90),
+            }
+        );
+        assert_eq!(s.server("c").unwrap().children.share, Share::Session);
+
+        let e = errors(
+            "[servers.a]\ncommand = \"x\"\nshare = \"all\"\nmax_children = 0\nchild_idle_timeout = \"soon\"\n\
+             [servers.b]\ncommand = \"x\"\nshare = \"grant\"\nper_session = true\n\
+             [servers.c]\nurl = \"http://x/mcp\"\nshare = \"grant\"\n",
+        );
+        for expected in [
+            "toolgate.toml:3:9: servers.a.share \"all\" is not a sharing mode",
+            "toolgate.toml:4:16: servers.a.max_children must be at least 1",
+            "toolgate.toml:5:22: invalid duration \"soon\"",
+            "toolgate.toml:8:9: servers.b has both `share` and `per_session`",
+            "toolgate.toml:12:9: servers.c.share applies to stdio servers only",
+        ] {
+            assert!(e.contains(expected), "{expected}\n---\n{e}");
+        }
     }
 
     #[test]

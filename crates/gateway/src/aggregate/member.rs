@@ -2,7 +2,7 @@
 //! `initialize` parameters, and what that server answered (capabilities, protocol version).
 
 use crate::server::ServerRuntime;
-use crate::upstream::UpstreamLink;
+use crate::upstream::{Opener, UpstreamLink};
 use bytes::Bytes;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -21,14 +21,21 @@ pub struct Member {
 }
 
 impl Member {
-    /// Connects to `server` and performs the handshake with the client's `initialize` params.
+    /// Connects to `server` for `grant` (`None`: the gateway's own session) and performs the
+    /// handshake with the client's `initialize` params.
     pub async fn open(
         server: Arc<ServerRuntime>,
         session: &str,
+        grant: Option<&str>,
         init_params: &RawValue,
         timeout: Duration,
     ) -> Result<Member, String> {
-        let link = server.connect(session).await.map_err(|e| e.to_string())?;
+        let opener = Opener {
+            session,
+            grant,
+            init_params: Some(init_params),
+        };
+        let link = server.connect(&opener).await.map_err(|e| e.to_string())?;
         let pv = serde_json::from_str::<Value>(init_params.get())
             .ok()
             .and_then(|v| {

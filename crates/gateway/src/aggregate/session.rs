@@ -51,11 +51,10 @@ impl AggregateSession {
         connect_timeout: Duration,
     ) -> AggregateSession {
         let id = crate::session::new_session_id();
-        let opened = futures_util::future::join_all(
-            servers
-                .iter()
-                .map(|s| Member::open(s.clone(), &id, &init_params, connect_timeout)),
-        )
+        let opened = futures_util::future::join_all(servers.iter().map(|s| {
+            let grant = Some(caller.identity.grant.as_str());
+            Member::open(s.clone(), &id, grant, &init_params, connect_timeout)
+        }))
         .await;
         let mut slots = HashMap::new();
         for (server, result) in servers.iter().zip(opened) {
@@ -151,6 +150,7 @@ impl AggregateSession {
         let slot = match Member::open(
             runtime.clone(),
             &self.id,
+            Some(&self.caller.identity.grant),
             &self.init_params,
             self.connect_timeout,
         )

@@ -3,7 +3,7 @@
 //! `toolgate init`, independent of any client session.
 
 use crate::server::ServerRuntime;
-use crate::upstream::{CallError, UpstreamLink};
+use crate::upstream::{CallError, Opener, UpstreamLink};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -35,8 +35,14 @@ pub async fn list_tools(
     timeout: Duration,
 ) -> Result<Vec<Value>, FetchError> {
     let session = format!("catalogue-{}", uuid::Uuid::new_v4().simple());
+    // The gateway's own session: a stdio server gives it a child of its own, shared with no one.
+    let opener = Opener {
+        session: &session,
+        grant: None,
+        init_params: None,
+    };
     let link = server
-        .connect(&session)
+        .connect(&opener)
         .await
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
     let listed = async {

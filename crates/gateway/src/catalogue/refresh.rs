@@ -213,7 +213,7 @@ impl Gateway {
     }
 
     /// Lists every server that can be listed without starting anything on demand: HTTP and
-    /// legacy SSE servers, and stdio servers started with the gateway.
+    /// legacy SSE servers, and stdio servers with `start = "eager"`.
     pub fn refresh_catalogue_at_start(&self) {
         for s in &self.state().settings.servers {
             if lists_at_start(s) {
@@ -226,7 +226,7 @@ impl Gateway {
 /// Whether a server is catalogued as soon as the gateway (or its new definition) starts.
 pub fn lists_at_start(s: &crate::settings::ServerSettings) -> bool {
     match s.transport {
-        crate::settings::Transport::Stdio(_) => s.eager_start && !s.per_session,
+        crate::settings::Transport::Stdio(_) => s.eager_start,
         _ => true,
     }
 }

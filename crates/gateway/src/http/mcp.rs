@@ -253,7 +253,12 @@ async fn initialize(
 ) -> Response {
     let runtime = gw.state().servers[server].clone();
     let session_id = crate::session::new_session_id();
-    let link = match runtime.connect(&session_id).await {
+    let opener = crate::upstream::Opener {
+        session: &session_id,
+        grant: Some(&caller.identity.grant),
+        init_params: msg.params,
+    };
+    let link = match runtime.connect(&opener).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(server, error = %e, "cannot open upstream");

@@ -1,6 +1,6 @@
 //! One client session's connection to its upstream server: an upstream Streamable HTTP session,
-//! a message pipe of its own (a stdio child, a legacy HTTP+SSE stream), or its share of a stdio
-//! server that every session uses. Either way a request
+//! a message pipe of its own (a stdio child, a legacy HTTP+SSE stream), or its share of the stdio
+//! child of its grant ([`stdio_pool`] decides which). Either way a request
 //! yields a stream of messages that ends with its response, so the inbound side has one shape to
 //! relay.
 
@@ -8,11 +8,13 @@ mod call;
 mod http_link;
 mod pipe_link;
 mod shared_link;
+pub mod stdio_pool;
 
 pub use call::CallError;
 pub use http_link::HttpLink;
 pub use pipe_link::PipeLink;
 pub use shared_link::SharedLink;
+pub use stdio_pool::Opener;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;

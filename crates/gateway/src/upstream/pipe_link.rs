@@ -3,6 +3,7 @@
 //! responses by id, progress by token, anything else to the newest open request, else to the
 //! session's standalone stream (GET), else a short backlog.
 
+use super::stdio_pool::ChildLease;
 use super::{MessageStream, ReplyStream};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
@@ -22,6 +23,8 @@ use toolgate_mcp::upstream::stdio::{StdioChild, StdioSpec};
 pub struct PipeLink {
     pipe: Pipe,
     routes: Arc<Mutex<Routes>>,
+    /// The stdio child's place among its server's children, given back with the link.
+    _lease: Option<ChildLease>,
 }
 
 /// The pipes: a stdio child of the session's own, or a legacy HTTP+SSE session.
@@ -82,7 +85,17 @@ impl PipeLink {
             r.standalone = None;
             tracing::info!(server = %server, "the server closed its output");
         });
-        PipeLink { pipe, routes }
+        PipeLink {
+            pipe,
+            routes,
+            _lease: None,
+        }
+    }
+
+    /// The link, holding its child's place among the server's children until it is dropped.
+    pub(crate) fn holding(mut self, lease: ChildLease) -> Self {
+        self._lease = Some(lease);
+        self
     }
 
     /// Writes one message to the server.

@@ -1,7 +1,9 @@
-//! A client session's view of a stdio server shared by every session: requests go through the
-//! supervisor's multiplexer (ids and progress tokens made unique upstream and restored on the
-//! way back); the session's standalone stream carries what the server broadcasts.
+//! A client session's view of a stdio child it shares with the other sessions of its grant:
+//! requests go through the supervisor's multiplexer (ids and progress tokens made unique upstream
+//! and restored on the way back); the session's standalone stream carries what the server
+//! broadcasts.
 
+use super::stdio_pool::ChildLease;
 use super::{MessageStream, ReplyStream};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -15,6 +17,8 @@ use toolgate_mcp::upstream::supervisor::SupervisedStdio;
 pub struct SharedLink {
     supervisor: Arc<SupervisedStdio>,
     session: SessionKey,
+    /// The session's share of the child, given back with the link.
+    _lease: Option<ChildLease>,
 }
 
 impl SharedLink {
@@ -22,7 +26,14 @@ impl SharedLink {
         SharedLink {
             supervisor,
             session: SessionKey::from(session),
+            _lease: None,
         }
+    }
+
+    /// The link, holding its share of the child until it is dropped.
+    pub(crate) fn holding(mut self, lease: ChildLease) -> Self {
+        self._lease = Some(lease);
+        self
     }
 
     pub fn server(&self) -> &str {

@@ -1,6 +1,7 @@
 //! Connectors to upstream MCP servers: a supervised stdio child and a Streamable HTTP client.
 
 pub mod child_env;
+pub mod client_caps;
 pub mod http;
 pub mod legacy_sse;
 pub mod mux;
@@ -25,4 +26,8 @@ pub enum UpstreamError {
     Closed(String),
     #[error("cannot start upstream command {command:?}: {reason}")]
     Spawn { command: String, reason: String },
+    #[error(
+        "server {server} already runs {limit} stdio children, its limit (servers.{server}.max_children); close idle sessions or raise the limit"
+    )]
+    TooManyChildren { server: String, limit: usize },
 }

@@ -8,14 +8,18 @@
 //! - `notifications/progress` goes to the request with its token;
 //! - `notifications/*/list_changed` and `notifications/resources/updated` concern every session:
 //!   they go to the broadcast;
-//! - any other request or notification from the server (sampling, elicitation, roots, logging,
-//!   cancellation of its own requests) goes to the stream of the newest client request in flight:
-//!   stdio has no standard way to say which request it belongs to, and the newest is the single
-//!   one whenever only one is in flight. With none in flight it goes to the broadcast.
-//!   Server requests get a relay id (`"toolgate-<n>"`) so that the answer can be mapped back;
+//! - a request from the server (sampling, elicitation, roots) is relayed only when the gateway
+//!   declared the capability it needs, and only to the session whose call caused it: stdio has no
+//!   standard way to say which request it belongs to, so it goes to the newest request in flight
+//!   when every request in flight is one session's; with none in flight, or several sessions'
+//!   requests, it is answered with an error — never to a session that merely happens to be there.
+//!   Relayed requests get a relay id (`"toolgate-<n>"`) so that the answer can be mapped back;
+//! - any other notification from the server (logging, cancellation of its own requests) goes to
+//!   the stream of the newest client request in flight, else to the broadcast;
 //! - a server `ping` is answered here.
 
 use super::UpstreamError;
+use super::client_caps::ClientCapabilities;
 use super::rewrite::{member, member_at, replace};
 use super::shared::SessionKey;
 use super::supervisor::SupervisedStdioError;
@@ -45,6 +49,8 @@ pub(crate) struct Registered {
 pub(crate) struct Mux {
     server: Arc<str>,
     next: Arc<AtomicU64>,
+    /// What the gateway declared to the child: the server requests it may relay.
+    declared: ClientCapabilities,
     state: Mutex<State>,
 }
 
@@ -75,15 +81,28 @@ struct Pending {
 #[derive(Debug)]
 struct ServerRequest {
     upstream_id: Box<RawValue>,
-    /// The session it was relayed to; `None` when it went to the broadcast.
+    /// The session it was relayed to.
     session: Option<SessionKey>,
 }
 
+/// Whose call a server request can belong to.
+enum Requesting {
+    /// Every client request in flight is this session's; the newest is this upstream id.
+    One(u64, SessionKey),
+    Nobody,
+    Several,
+}
+
 impl Mux {
-    pub(crate) fn new(server: Arc<str>, next: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        server: Arc<str>,
+        next: Arc<AtomicU64>,
+        declared: ClientCapabilities,
+    ) -> Self {
         Mux {
             server,
             next,
+            declared,
             state: Mutex::default(),
         }
     }
@@ -303,7 +322,7 @@ impl Mux {
                 self.route_response(&message, &parsed);
                 None
             }
-            Kind::Request => self.route_server_request(&message, &parsed, events),
+            Kind::Request => self.route_server_request(&message, &parsed),
             Kind::Notification => {
                 self.route_notification(&message, &parsed, events);
                 None
@@ -331,33 +350,49 @@ impl Mux {
         }
     }
 
-    fn route_server_request(
-        &self,
-        message: &[u8],
-        parsed: &Message<'_>,
-        events: &broadcast::Sender<Bytes>,
-    ) -> Option<Bytes> {
+    fn route_server_request(&self, message: &[u8], parsed: &Message<'_>) -> Option<Bytes> {
         let id = parsed.id?;
-        if parsed.method() == "ping" {
+        let method = parsed.method();
+        if method == "ping" {
             return Some(Bytes::from(result_response(id, "{}")));
+        }
+        if !self.declared.allows_request(method) {
+            tracing::debug!(server = %self.server, method, "a server request the gateway declared no capability for; refused");
+            return Some(no_client(
+                id,
+                &format!("no capability for {method} was declared to this server"),
+            ));
         }
         let relay = format!("\"toolgate-{}\"", self.next());
         let renamed = rename(message, &[(id, relay.as_bytes())])?;
         let mut state = self.state();
-        let target = state.newest_client_request();
-        let session = target.and_then(|(_, p)| p.session.clone());
-        let delivered = match target {
-            Some((_, p)) => p.tx.send(Ok(renamed)).is_ok(),
-            None => events.send(renamed).is_ok(),
+        let (newest, session) = match state.requesting_session() {
+            Requesting::One(newest, session) => (newest, session),
+            Requesting::Nobody => {
+                return Some(no_client(
+                    id,
+                    "no client request is in flight to relate it to",
+                ));
+            }
+            Requesting::Several => {
+                return Some(no_client(
+                    id,
+                    "requests of several client sessions are in flight; it cannot be related to one",
+                ));
+            }
         };
+        let delivered = state
+            .pending
+            .get(&newest)
+            .is_some_and(|p| p.tx.send(Ok(renamed)).is_ok());
         if !delivered {
-            return Some(no_client(id, "no client session can answer it"));
+            return Some(no_client(id, "the client session went away"));
         }
         state.server_requests.insert(
             relay,
             ServerRequest {
                 upstream_id: id.to_owned(),
-                session,
+                session: Some(session),
             },
         );
         None
@@ -451,6 +486,22 @@ impl State {
         Some(p)
     }
 
+    /// The session every client request in flight belongs to, and its newest request.
+    fn requesting_session(&self) -> Requesting {
+        let mut clients = self
+            .pending
+            .iter()
+            .rev()
+            .filter_map(|(id, p)| Some((*id, p.session.as_ref()?)));
+        let Some((newest, session)) = clients.next() else {
+            return Requesting::Nobody;
+        };
+        if clients.any(|(_, s)| s != session) {
+            return Requesting::Several;
+        }
+        Requesting::One(newest, session.clone())
+    }
+
     /// The newest client request in flight (the gateway's own requests never receive server
     /// messages).
     fn newest_client_request(&self) -> Option<(u64, &Pending)> {
@@ -495,8 +546,13 @@ fn no_client(id: &RawValue, why: &str) -> Bytes {
 mod tests {
     use super::*;
 
+    /// A table for a child the gateway declared every client capability to.
     fn mux() -> Mux {
-        Mux::new("srv".into(), Arc::new(AtomicU64::new(1)))
+        Mux::new(
+            "srv".into(),
+            Arc::new(AtomicU64::new(1)),
+            ClientCapabilities::of_value(r#"{"roots":{},"sampling":{},"elicitation":{}}"#),
+        )
     }
 
     fn request(id: &str) -> Vec<u8> {
@@ -515,12 +571,19 @@ mod tests {
         out
     }
 
+    fn refusal(answer: Option<Bytes>) -> String {
+        let answer = answer.expect("the child is answered");
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR, "{v}");
+        v["error"]["message"].as_str().unwrap().to_owned()
+    }
+
     #[test]
-    fn server_messages_go_to_the_newest_client_request() {
+    fn a_server_request_goes_to_the_session_whose_calls_are_in_flight() {
         let m = mux();
-        let (events, _) = broadcast::channel(4);
-        let mut older = m.register(Some("a".into()), &request("1")).unwrap();
-        let mut newer = m.register(Some("b".into()), &request("1")).unwrap();
+        let (events, mut broadcast) = broadcast::channel(4);
+        let mut older = m.register(Some("b".into()), &request("1")).unwrap();
+        let mut newer = m.register(Some("b".into()), &request("2")).unwrap();
         let asked = m.route_from_child(
             Bytes::from_static(br#"{"jsonrpc":"2.0","id":"x","method":"roots/list"}"#),
             &events,
@@ -532,6 +595,7 @@ mod tests {
             relayed,
             [r#"{"jsonrpc":"2.0","id":"toolgate-3","method":"roots/list"}"#]
         );
+        assert!(broadcast.try_recv().is_err(), "never to the broadcast");
         // Only the session it went to may answer, and the server gets its own id back.
         let answer = br#"{"jsonrpc":"2.0","id":"toolgate-3","result":{"roots":[]}}"#;
         assert!(m.client_response(&"a".into(), answer).is_err());
@@ -543,6 +607,42 @@ mod tests {
             m.client_response(&"b".into(), answer).is_err(),
             "answered once"
         );
+    }
+
+    /// Regression: a shared child's `roots/list` went to whichever session was there (the
+    /// first client's roots answered every session).
+    #[test]
+    fn a_server_request_no_single_session_caused_is_refused() {
+        let m = mux();
+        let (events, mut broadcast) = broadcast::channel(4);
+        let roots = || Bytes::from_static(br#"{"jsonrpc":"2.0","id":9,"method":"roots/list"}"#);
+        // Nobody's call is in flight.
+        let why = refusal(m.route_from_child(roots(), &events));
+        assert!(why.contains("no client request is in flight"), "{why}");
+        // Two sessions' calls are.
+        let mut a = m.register(Some("a".into()), &request("1")).unwrap();
+        let mut b = m.register(Some("b".into()), &request("1")).unwrap();
+        let why = refusal(m.route_from_child(roots(), &events));
+        assert!(why.contains("several client sessions"), "{why}");
+        assert!(drain(&mut a.replies).is_empty() && drain(&mut b.replies).is_empty());
+        assert!(broadcast.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_server_request_needs_the_capability_the_gateway_declared() {
+        let m = Mux::new(
+            "srv".into(),
+            Arc::new(AtomicU64::new(1)),
+            ClientCapabilities::default(),
+        );
+        let (events, _) = broadcast::channel(4);
+        let mut r = m.register(Some("a".into()), &request("1")).unwrap();
+        for method in ["roots/list", "sampling/createMessage", "elicitation/create"] {
+            let asked = format!(r#"{{"jsonrpc":"2.0","id":5,"method":"{method}"}}"#);
+            let why = refusal(m.route_from_child(Bytes::from(asked), &events));
+            assert!(why.contains(method), "{why}");
+        }
+        assert!(drain(&mut r.replies).is_empty());
     }
 
     #[test]

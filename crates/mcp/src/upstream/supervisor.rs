@@ -6,6 +6,7 @@
 //! that sessions do not collide) is in [`super::shared`]; the routing table in [`super::mux`].
 
 use super::UpstreamError;
+use super::client_caps::ClientCapabilities;
 use super::mux::Mux;
 use super::process::ChildProcess;
 use super::stdio::StdioSpec;
@@ -33,7 +34,9 @@ pub struct SupervisorOptions {
     pub protocol_version: String,
     /// The `clientInfo` the gateway presents.
     pub client_info: serde_json::Value,
-    /// The `capabilities` the gateway declares (it relays sampling, elicitation and roots).
+    /// The client `capabilities` the gateway declares: only what every session sharing the
+    /// child can honour (by default none). The server requests the child may send are those
+    /// these allow; any other is answered with an error.
     pub capabilities: serde_json::Value,
     /// How long the child may take to answer `initialize`.
     pub initialize_timeout: Duration,
@@ -62,11 +65,7 @@ impl Default for SupervisorOptions {
                 "name": "toolgate",
                 "version": env!("CARGO_PKG_VERSION"),
             }),
-            capabilities: serde_json::json!({
-                "sampling": {},
-                "elicitation": {},
-                "roots": { "listChanged": true },
-            }),
+            capabilities: serde_json::json!({}),
             initialize_timeout: Duration::from_secs(30),
             ready_timeout: Duration::from_secs(10),
             backoff_initial: Duration::from_millis(100),
@@ -253,8 +252,8 @@ impl SupervisedStdio {
     }
 
     /// Server messages no request in flight can take (list changes, resource updates, logging
-    /// and server requests while idle). A server request received here is answered with
-    /// [`SupervisedStdio::respond`]; if nobody subscribes, the server gets an error instead.
+    /// while idle). Server requests never come here: one no single session's call caused is
+    /// answered with an error.
     pub fn subscribe(&self) -> broadcast::Receiver<Bytes> {
         self.inner.events.subscribe()
     }
@@ -441,7 +440,12 @@ async fn run_once(inner: &Arc<Inner>, stop: &mut watch::Receiver<bool>) -> Ended
         Err(e) => return Ended::Crashed(e.to_string()),
     };
     let pid = child.pid().unwrap_or_default();
-    let mux = Arc::new(Mux::new(inner.server.clone(), inner.next_id.clone()));
+    let declared = ClientCapabilities::of_value(&inner.options.capabilities.to_string());
+    let mux = Arc::new(Mux::new(
+        inner.server.clone(),
+        inner.next_id.clone(),
+        declared,
+    ));
     let (writer, queue) = mpsc::unbounded_channel();
     let (close_tx, close_rx) = oneshot::channel();
     tokio::spawn(write_stdin(
