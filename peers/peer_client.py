@@ -64,6 +64,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling", metavar="TEXT", help="declare sampling; answer every createMessage with TEXT")
     p.add_argument("--elicit", metavar="JSON", help="declare elicitation; accept every request with this content")
     p.add_argument("--roots", metavar="URI", help="declare roots; answer roots/list with this one root")
+    p.add_argument("--extension", action="append", default=[], metavar="ID",
+                   help="declare the extension ID (capabilities.extensions) with empty settings (repeatable)")
     p.add_argument("--log-level", metavar="LEVEL", help="send logging/setLevel LEVEL after initializing")
     p.add_argument("--linger", type=float, default=0.0, help="seconds to stay connected at the end")
     p.add_argument("--also-call", nargs=2, action="append", default=[], metavar=("TOOL", "JSON_ARGS"),
@@ -184,8 +186,9 @@ async def drive(s: ClientSession, o: argparse.Namespace, changes: ListChanges) -
 
 
 def server_request_callbacks(o: argparse.Namespace, changes: ListChanges) -> dict[str, Any]:
-    """ClientSession callbacks for the server-to-client requests the options declare (a callback declares the
-    capability), one printing every log notification, and one noting every tools/list_changed."""
+    """ClientSession keyword arguments: callbacks for the server-to-client requests the options declare (a
+    callback declares the capability), one printing every log notification, one noting every
+    tools/list_changed, and the extensions to declare."""
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         emit("log", level=params.level, logger=params.logger, data=params.data)
@@ -195,6 +198,8 @@ def server_request_callbacks(o: argparse.Namespace, changes: ListChanges) -> dic
             changes.seen()
 
     callbacks: dict[str, Any] = {"logging_callback": on_log, "message_handler": on_message}
+    if o.extension:
+        callbacks["extensions"] = {identifier: {} for identifier in o.extension}
     if o.sampling is not None:
         text = o.sampling
 

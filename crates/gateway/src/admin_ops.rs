@@ -4,10 +4,8 @@
 //! short-lived upstream session.
 
 use crate::Gateway;
-use crate::aggregate::member::Member;
 use crate::enforce::now_ms;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgate_policy::{Diagnostics, Policy, SourceFormat};
@@ -49,12 +47,6 @@ pub enum ReplacePolicyError {
         error: std::io::Error,
     },
 }
-
-/// The `initialize` params of the gateway's own short-lived upstream sessions.
-const ADMIN_INIT: &str = r#"{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"toolgate-admin","version":"1"}}"#;
-
-/// Most pages of `tools/list` read from one server (a guard against a server whose cursor loops).
-const MAX_TOOL_PAGES: usize = 100;
 
 impl Gateway {
     /// Compiles `text` as `server`'s policy; on success writes it to the server's policy file
@@ -177,47 +169,18 @@ impl Gateway {
         self.refresh_store_grants().await
     }
 
-    /// The tools `server` lists, read over a short-lived session of the gateway's own
-    /// (`initialize`, every page of `tools/list`, close). `None` for an unknown server.
+    /// The tools `server` lists, read over a short-lived session of the gateway's own, as the
+    /// catalogue reads them (`catalogue::fetch`). `None` for an unknown server.
     pub async fn list_upstream_tools(&self, server: &str) -> Option<Result<Vec<Value>, String>> {
         let state = self.state();
         let runtime = state.servers.get(server)?.clone();
         let timeout = state.settings.upstream_connect_timeout;
-        Some(list_tools(runtime, timeout).await)
+        Some(
+            crate::catalogue::fetch::list_tools(&runtime, timeout)
+                .await
+                .map_err(|e| e.to_string()),
+        )
     }
-}
-
-async fn list_tools(
-    runtime: Arc<crate::server::ServerRuntime>,
-    timeout: std::time::Duration,
-) -> Result<Vec<Value>, String> {
-    let session = format!("admin-{}", uuid::Uuid::new_v4());
-    let init = RawValue::from_string(ADMIN_INIT.to_owned()).map_err(|e| e.to_string())?;
-    let member = Member::open(runtime, &session, None, &init, timeout).await?;
-    let listed = async {
-        let mut tools = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_TOOL_PAGES {
-            let params = cursor
-                .as_ref()
-                .map(|c| serde_json::json!({ "cursor": c }).to_string());
-            let page = member.call("tools/list", params.as_deref()).await?;
-            if let Some(list) = page.get("tools").and_then(Value::as_array) {
-                tools.extend(list.iter().cloned());
-            }
-            match page.get("nextCursor").and_then(Value::as_str) {
-                Some(c) if !c.is_empty() => cursor = Some(c.to_owned()),
-                _ => return Ok(tools),
-            }
-        }
-        Ok(tools)
-    };
-    let result = match tokio::time::timeout(timeout, listed).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no answer to tools/list within {timeout:?}")),
-    };
-    member.link.close(member.protocol_version.as_deref()).await;
-    result
 }
 
 /// Writes `text` to a temporary file beside `path` and renames it over `path`, so a reader (the

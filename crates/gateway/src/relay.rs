@@ -158,6 +158,10 @@ impl Relay {
                 }
             },
             "tools/list" => {
+                // A server never catalogued is listed by the catalogue first, whoever lists first.
+                if let Some(c) = &self.enforcer.catalogue {
+                    c.before_listing(server).await;
+                }
                 record.forwarded();
                 Plan::Forward(Pending {
                     work: Work::ToolsList(policy.clone(), None),
@@ -489,6 +493,9 @@ impl Relay {
                 let pins = self.enforcer.catalogue.as_deref();
                 let server = record.audit.server.as_str();
                 let out = tools_list::filter_response(&policy, pins.map(|c| (c, server)), response);
+                if let Some(c) = pins {
+                    c.after_listing(server).await;
+                }
                 if let Some(slot) = slot {
                     (slot.server.tools_cache).store(slot.key, &policy, slot.generation, &out);
                 }

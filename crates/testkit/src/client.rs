@@ -39,6 +39,7 @@ pub struct McpClient {
     sampling: Option<String>,
     elicit: Option<Value>,
     roots: Option<String>,
+    extensions: Vec<String>,
     log_level: Option<String>,
     linger: Option<Duration>,
     also_calls: Vec<(String, Value)>,
@@ -62,6 +63,7 @@ impl McpClient {
             sampling: None,
             elicit: None,
             roots: None,
+            extensions: Vec::new(),
             log_level: None,
             linger: None,
             also_calls: Vec::new(),
@@ -179,6 +181,13 @@ impl McpClient {
         self
     }
 
+    /// Declare the extension `id` (`capabilities.extensions`, empty settings) at `initialize` (Python
+    /// clients only).
+    pub fn extension(mut self, id: &str) -> Self {
+        self.extensions.push(id.to_owned());
+        self
+    }
+
     /// Send `logging/setLevel` with `level` right after initializing. Every `notifications/message` is
     /// printed as `{"event":"log","level":...,"logger":...,"data":...}`, with or without this.
     pub fn log_level(mut self, level: &str) -> Self {
@@ -215,6 +224,10 @@ impl McpClient {
         assert!(
             python || self.read_resource.is_none(),
             "read_resource() is supported by the Python clients only"
+        );
+        assert!(
+            python || self.extensions.is_empty(),
+            "extension() is supported by the Python clients only"
         );
         assert!(
             python || (self.also_calls.is_empty() && !self.call_then_list),
@@ -272,6 +285,9 @@ impl McpClient {
         }
         if let Some(uri) = &self.roots {
             options.extend(["--roots".to_owned(), uri.clone()]);
+        }
+        for id in &self.extensions {
+            options.extend(["--extension".to_owned(), id.clone()]);
         }
         if let Some(level) = &self.log_level {
             options.extend(["--log-level".to_owned(), level.clone()]);

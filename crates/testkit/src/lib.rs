@@ -31,7 +31,8 @@ pub use command::{PeerCommand, PeerOutput};
 pub use net::{free_port, wait_for_port};
 pub use paths::{node22_bin, peers_dir, python_bin, repo_root};
 pub use servers::{
-    HttpPeer, fastmcp_stdio_command, server_everything_stdio_command, spawn_announced,
+    HttpPeer, capability_server_stdio_command, fastmcp_stdio_command,
+    server_everything_stdio_command, spawn_announced, spawn_capability_server_http,
     spawn_fastmcp_http, spawn_server_everything_http, spawn_twenty_http,
     spawn_twenty_http_echoing_headers, twenty_stdio_command,
 };

@@ -83,6 +83,31 @@ pub fn fastmcp_stdio_command() -> Vec<String> {
     ]
 }
 
+/// The capability peer (`peers/capability_server.py`) over Streamable HTTP: `always` for every client,
+/// `roots_tool` only for clients that declare roots, `preview_tool` only for clients that declare the
+/// extension `io.example/preview`.
+pub fn spawn_capability_server_http() -> HttpPeer {
+    let peers = peers_dir();
+    let port = free_port();
+    let mut command = Command::new(python_bin());
+    command
+        .arg(peers.join("capability_server.py"))
+        .arg("http")
+        .arg(port.to_string())
+        .current_dir(&peers)
+        .stdin(Stdio::null());
+    spawn_on_port("capability-server", &mut command, port)
+}
+
+/// The capability peer as a stdio command line.
+pub fn capability_server_stdio_command() -> Vec<String> {
+    vec![
+        path_string(&python_bin()),
+        path_string(&peers_dir().join("capability_server.py")),
+        "stdio".to_owned(),
+    ]
+}
+
 /// `twenty-mcp http` on a port it picks itself (no race): the URL is read from its first line of output.
 /// `page_size` paginates `tools/list`.
 pub fn spawn_twenty_http(page_size: Option<usize>) -> HttpPeer {

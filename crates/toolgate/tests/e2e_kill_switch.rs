@@ -141,7 +141,7 @@ async fn server_switch_stops_calls_survives_a_restart_and_is_released() {
     out.assert_exit(2);
     let result = &out.events_named("result")[0];
     assert_eq!(result_text(result), denied);
-    assert_eq!(gateway_decision(&result)["rule"], "/kill_switch/server");
+    assert_eq!(gateway_decision(result)["rule"], "/kill_switch/server");
     let list = kill_list(&gw);
     assert_eq!(list.len(), 1);
     assert_eq!(

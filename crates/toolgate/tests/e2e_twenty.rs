@@ -95,9 +95,9 @@ fn denied_calls_come_back_as_tool_errors_with_the_reason() {
         let r = &results(&out)[0];
         assert_eq!(r["isError"], true);
         assert_eq!(text_of(r), "[POLICY DENIED] Credentials are managed by IT.");
-        assert_eq!(gateway_decision(&r)["decision"], "deny");
+        assert_eq!(gateway_decision(r)["decision"], "deny");
         assert_eq!(
-            gateway_decision(&r)["rule"],
+            gateway_decision(r)["rule"],
             "/tools/createOneConnectedAccount/action"
         );
 
@@ -113,7 +113,7 @@ fn denied_calls_come_back_as_tool_errors_with_the_reason() {
             "[POLICY DENIED] Opportunities above 1000 need a human."
         );
         assert_eq!(
-            gateway_decision(&r)["rule"],
+            gateway_decision(r)["rule"],
             "/tools/UpdateOneOpportunity/deny_if/0"
         );
 

@@ -46,15 +46,12 @@ pub async fn list_tools(
         .await
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
     let listed = async {
-        // Some servers list tools only to clients that can serve them (server-everything's
-        // sampling and elicitation tools): declare what the gateway relays, so that the
-        // catalogue sees what a capable client sees. Nothing is called on this session.
         let init = call(
             &link,
             "initialize",
             json!({
                 "protocolVersion": "2025-11-25",
-                "capabilities": {"sampling": {}, "elicitation": {}},
+                "capabilities": catalogue_capabilities(),
                 "clientInfo": {"name": "toolgate-catalogue", "version": env!("CARGO_PKG_VERSION")}
             }),
             None,
@@ -104,6 +101,24 @@ pub async fn list_tools(
     listed.map(|(tools, _)| tools)
 }
 
+/// The client capabilities the catalogue's session declares: every one a client may declare
+/// (MCP 2025-11-25), each with every option. Servers list some tools only to clients that can
+/// serve them (server-everything's roots, sampling, elicitation and task tools; tools behind URL
+/// elicitation): the catalogue must see every tool any client can see, so that no client's
+/// listing shows a tool the first listing did not pin. Nothing is called on this session, and
+/// the requests the server sends it go unanswered until it closes.
+pub const CATALOGUE_CAPABILITIES: &str = r#"{
+  "roots": {"listChanged": true},
+  "sampling": {"context": {}, "tools": {}},
+  "elicitation": {"form": {}, "url": {}},
+  "tasks": {"list": {}, "cancel": {},
+            "requests": {"sampling": {"createMessage": {}}, "elicitation": {"create": {}}}}
+}"#;
+
+fn catalogue_capabilities() -> Value {
+    serde_json::from_str(CATALOGUE_CAPABILITIES).expect("the catalogue's capabilities are JSON")
+}
+
 /// One request on the link, bounded by `timeout`; the result of its answer.
 async fn call(
     link: &UpstreamLink,
@@ -135,5 +150,22 @@ async fn call(
             Err(FetchError::Malformed { method, detail })
         }
         Ok(Err(e)) => Err(FetchError::Unreachable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_catalogue_declares_every_client_capability() {
+        let declared = super::catalogue_capabilities();
+        for path in [
+            "/roots/listChanged",
+            "/sampling/tools",
+            "/elicitation/url",
+            "/tasks/requests/sampling/createMessage",
+            "/tasks/requests/elicitation/create",
+        ] {
+            assert!(declared.pointer(path).is_some(), "{path}");
+        }
     }
 }

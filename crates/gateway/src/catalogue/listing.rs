@@ -14,8 +14,19 @@ use std::ops::Range;
 use std::sync::Arc;
 use toolgate_store::catalogue::ToolDigest;
 
-/// The listed tools that do not match their pins: name → (listed digest, what is wrong).
-pub type Findings = HashMap<String, (String, Problem)>;
+/// A listed tool that does not match its pin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The listed definition's digest.
+    pub digest: String,
+    pub problem: Problem,
+    /// The tool as it was listed, to be recorded in the catalogue when the catalogue's own
+    /// listing does not show it.
+    pub tool: Value,
+}
+
+/// The listed tools that do not match their pins, by name.
+pub type Findings = HashMap<String, Finding>;
 
 /// Verified pages remembered per server (a paginated list has several).
 const PAGES_PER_SERVER: usize = 8;
@@ -157,7 +168,13 @@ fn check_items<'a>(pins: &ServerPins, items: impl Iterator<Item = &'a Value>) ->
         .filter_map(|tool| {
             let digest = ToolDigest::of(tool)?;
             let problem = pins.problem(digest.name(), &digest.digest, &digest.definition)?;
-            Some((digest.name().to_owned(), (digest.digest, problem)))
+            let name = digest.name().to_owned();
+            let finding = Finding {
+                digest: digest.digest,
+                problem,
+                tool: tool.clone(),
+            };
+            Some((name, finding))
         })
         .collect()
 }
@@ -189,12 +206,13 @@ mod tests {
         let p = pins();
         let first = cache.page("s", 1, &p, &response("1", "A.")).unwrap();
         assert_eq!(first.len(), 1);
-        assert_eq!(first["b"].1, Problem::New);
+        assert_eq!(first["b"].problem, Problem::New);
+        assert_eq!(first["b"].tool, json!({"name": "b"}));
         let again = cache.page("s", 1, &p, &response("\"x-7\"", "A.")).unwrap();
         assert!(Arc::ptr_eq(&first, &again), "the cached verdict is reused");
         let changed = cache.page("s", 1, &p, &response("2", "A!")).unwrap();
         assert_eq!(
-            changed["a"].1,
+            changed["a"].problem,
             Problem::Changed {
                 fields: vec!["description".into()]
             }

@@ -5,6 +5,13 @@
 //! and denied in `tools/call` — until an operator approves it (`pinning = "warn"` only logs and
 //! audits). The store is the truth; this keeps a view of it in memory for the hot path, refreshed
 //! when the store's pins version moves (so approvals made by the CLI count within a second).
+//!
+//! Pins never depend on timing or on which client listed first: the catalogue lists with every
+//! capability a client may declare ([`fetch::CATALOGUE_CAPABILITIES`]); a relayed listing of a
+//! server not catalogued yet waits for its first listing ([`Catalogue::before_listing`]); and a
+//! tool a client's listing shows that the catalogue's own does not is recorded in the catalogue by
+//! the same path, before that client gets its list ([`Catalogue::after_listing`]), so the command
+//! a denial prints ([`approve_command`]) finds it.
 
 pub mod fetch;
 pub mod listing;
@@ -31,8 +38,13 @@ pub struct Catalogue {
     rules: ArcSwap<HashMap<String, PinRules>>,
     view: ArcSwap<PinView>,
     /// Problems seen in relayed listings that the store may not know yet: server → tool →
-    /// (listed digest, problem). Cleared when a refresh of the server has been recorded.
+    /// finding (with the tool as listed). Recorded by the next refresh of the server, and then
+    /// forgotten.
     marks: Mutex<HashMap<String, listing::Findings>>,
+    /// Refreshes per server: (asked for, tried) — each a count of requests; a listing waits
+    /// until what was asked before it has been tried.
+    progress: Mutex<HashMap<String, (u64, u64)>>,
+    progress_made: tokio::sync::Notify,
     cache: listing::ListingCache,
     /// Servers listed (or asked to be) since this process started.
     requested: Mutex<HashSet<String>>,
@@ -61,6 +73,8 @@ impl Catalogue {
             rules: ArcSwap::from_pointee(rules),
             view: ArcSwap::default(),
             marks: Mutex::default(),
+            progress: Mutex::default(),
+            progress_made: tokio::sync::Notify::new(),
             cache: listing::ListingCache::default(),
             requested: Mutex::default(),
             requests,
@@ -84,7 +98,76 @@ impl Catalogue {
     /// merged).
     pub fn request_refresh(&self, server: &str) {
         self.requested.lock().insert(server.to_owned());
+        self.progress.lock().entry(server.to_owned()).or_default().0 += 1;
         let _ = self.requests.send(server.to_owned());
+    }
+
+    /// How many refreshes of `server` have been asked for so far (a refresh about to start
+    /// serves all of them).
+    fn refreshes_asked(&self, server: &str) -> u64 {
+        self.progress.lock().get(server).map_or(0, |p| p.0)
+    }
+
+    /// A refresh of `server` that served the first `asked` requests is over (recorded or failed).
+    fn refresh_tried(&self, server: &str, asked: u64) {
+        let mut progress = self.progress.lock();
+        let p = progress.entry(server.to_owned()).or_default();
+        p.1 = p.1.max(asked);
+        drop(progress);
+        self.progress_made.notify_waiters();
+    }
+
+    /// Waits, at most `timeout`, until every refresh of `server` asked for so far has been tried.
+    async fn settled(&self, server: &str, timeout: Duration) {
+        let target = self.refreshes_asked(server);
+        let waiting = async {
+            loop {
+                let notified = self.progress_made.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self
+                    .progress
+                    .lock()
+                    .get(server)
+                    .is_none_or(|p| p.1 >= target)
+                {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(timeout, waiting).await.is_err() {
+            tracing::warn!(
+                server,
+                ?timeout,
+                "the catalogue's listing is late; relaying the list as it is"
+            );
+        }
+    }
+
+    /// Before a relayed `tools/list` of `server` is checked: if the server has never been
+    /// catalogued, its first listing is taken now and waited for, so that what a client sees is
+    /// checked against pins from the catalogue's own listing, whichever session lists first.
+    pub async fn before_listing(&self, server: &str) {
+        if self.rules(server).mode == PinningMode::Off || self.is_catalogued(server) {
+            return;
+        }
+        self.first_use(server);
+        self.settled(server, LISTING_WAIT).await;
+    }
+
+    /// After a relayed `tools/list` of `server` was checked: when it showed tools the catalogue
+    /// does not hold, they are recorded (new, or changed, by the same rules as the catalogue's
+    /// own listing) before the client gets the list, so a denial's remedy works at once.
+    pub async fn after_listing(&self, server: &str) {
+        if self.marks.lock().get(server).is_some_and(|m| !m.is_empty()) {
+            self.settled(server, LISTING_WAIT).await;
+        }
+    }
+
+    /// Whether `server` has a listing in the catalogue.
+    pub fn is_catalogued(&self, server: &str) -> bool {
+        self.view.load().servers.contains_key(server)
     }
 
     /// Lists `server` the first time it is used by a client (lazy stdio servers are not started
@@ -178,9 +261,9 @@ impl Catalogue {
             let mut marks = self.marks.lock();
             for (server, tools) in marks.iter_mut() {
                 let pins = view.servers.get(server);
-                tools.retain(|tool, (digest, _)| {
+                tools.retain(|tool, finding| {
                     pins.and_then(|p| p.pinned.get(tool))
-                        .is_none_or(|pin| pin.digest != *digest)
+                        .is_none_or(|pin| pin.digest != finding.digest)
                 });
             }
         }
@@ -217,7 +300,7 @@ impl Catalogue {
                 .lock()
                 .get(server)
                 .and_then(|m| m.get(tool))
-                .map(|(_, p)| p.clone())?,
+                .map(|f| f.problem.clone())?,
         };
         quarantines(rules, &problem).then(|| reason(server, tool, &problem))
     }
@@ -263,7 +346,7 @@ impl Catalogue {
         }
         findings
             .iter()
-            .filter(|(_, (_, p))| quarantines(rules, p))
+            .filter(|(_, f)| quarantines(rules, &f.problem))
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -273,18 +356,21 @@ impl Catalogue {
         let mut marks = self.marks.lock();
         let server_marks = marks.entry(server.to_owned()).or_default();
         let mut unknown = false;
-        for (tool, (digest, problem)) in findings {
-            if pins.quarantined.get(tool) == Some(problem) {
+        for (tool, finding) in findings {
+            if pins.quarantined.get(tool) == Some(&finding.problem) {
                 continue;
             }
-            if server_marks.get(tool).is_none_or(|(d, _)| d != digest) {
+            if server_marks
+                .get(tool)
+                .is_none_or(|m| m.digest != finding.digest)
+            {
                 tracing::warn!(
                     server,
                     tool,
-                    ?problem,
+                    problem = ?finding.problem,
                     "a relayed tools/list does not match the pins"
                 );
-                server_marks.insert(tool.clone(), (digest.clone(), problem.clone()));
+                server_marks.insert(tool.clone(), finding.clone());
                 unknown = true;
             }
         }
@@ -294,9 +380,21 @@ impl Catalogue {
         }
     }
 
-    /// Forgets the marks of `server` (its listing was just recorded).
-    fn clear_marks(&self, server: &str) {
-        self.marks.lock().remove(server);
+    /// The tools relayed listings of `server` showed that do not match the pins, as listed.
+    fn marked(&self, server: &str) -> listing::Findings {
+        self.marks.lock().get(server).cloned().unwrap_or_default()
+    }
+
+    /// Forgets the marks of `server` that `recorded` holds (the same tool, the same digest): they
+    /// are in the store now. Marks made meanwhile stay for the next refresh.
+    fn clear_marks(&self, server: &str, recorded: &listing::Findings) {
+        let mut marks = self.marks.lock();
+        if let Some(m) = marks.get_mut(server) {
+            m.retain(|tool, f| recorded.get(tool).is_none_or(|r| r.digest != f.digest));
+            if m.is_empty() {
+                marks.remove(server);
+            }
+        }
     }
 
     /// The queue of refresh requests, taken once by the worker that serves them.
@@ -304,6 +402,10 @@ impl Catalogue {
         self.queue.lock().take()
     }
 }
+
+/// How long a relayed listing waits for the catalogue (its first listing of a server, or the
+/// recording of tools only a client saw) before it is relayed as it is.
+const LISTING_WAIT: Duration = Duration::from_secs(10);
 
 /// Whether `problem` keeps the tool out under `rules` (pinning enforced).
 fn quarantines(rules: PinRules, problem: &Problem) -> bool {
@@ -327,5 +429,63 @@ pub fn reason(server: &str, tool: &str, problem: &Problem) -> String {
             format!("tool {tool:?} is new on server {server:?} since its tools were pinned")
         }
     };
-    format!("{what}; an operator must approve it: toolgate pins approve {server} {tool}")
+    format!(
+        "{what}; an operator must approve it: {}",
+        approve_command(server, tool, None)
+    )
+}
+
+/// The command that approves the current definition of `tool` on `server` (only the version with
+/// `digest`, when given), ready to paste into a shell beside the gateway's config: names a shell
+/// would split or expand are quoted, and names that look like options come after `--`.
+pub fn approve_command(server: &str, tool: &str, digest: Option<&str>) -> String {
+    let mut command = "toolgate pins approve".to_owned();
+    if let Some(d) = digest {
+        command.push_str(" --digest ");
+        command.push_str(&shell_word(d));
+    }
+    if server.starts_with('-') || tool.starts_with('-') {
+        command.push_str(" --");
+    }
+    format!("{command} {} {}", shell_word(server), shell_word(tool))
+}
+
+/// `word` as one shell word: as it is when it holds only characters no shell treats specially,
+/// else in single quotes (a `'` inside written `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.,:/@+=%".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_approve_command_quotes_what_a_shell_would_split() {
+        assert_eq!(
+            approve_command("fast", "add", None),
+            "toolgate pins approve fast add"
+        );
+        assert_eq!(
+            approve_command("crm", "get-sum.v2", Some("9d41e07b5c3a")),
+            "toolgate pins approve --digest 9d41e07b5c3a crm get-sum.v2"
+        );
+        assert_eq!(
+            approve_command("my server", "it's $HOME", None),
+            "toolgate pins approve 'my server' 'it'\\''s $HOME'"
+        );
+        // A name that starts with `-` would be read as an option.
+        assert_eq!(
+            approve_command("s", "-x", None),
+            "toolgate pins approve -- s -x"
+        );
+    }
 }

@@ -61,7 +61,10 @@ async fn refresh_until_settled(
     running: Arc<Mutex<HashMap<String, bool>>>,
 ) {
     loop {
-        if let Err(reason) = gw.refresh_catalogue(&server).await {
+        let asked = gw.catalogue.refreshes_asked(&server);
+        let result = gw.refresh_catalogue(&server).await;
+        gw.catalogue.refresh_tried(&server, asked);
+        if let Err(reason) = result {
             tracing::warn!(server, %reason, retry_in = ?RETRY_AFTER, "cannot refresh the catalogue; the server stays usable");
             let catalogue = gw.catalogue.clone();
             let again = server.clone();
@@ -88,16 +91,37 @@ async fn refresh_until_settled(
 
 impl Gateway {
     /// Lists `server` now, classifies its tools, records the listing (pinning or quarantining)
-    /// and audits what changed. Errors say why the listing could not be taken or recorded.
+    /// and audits what changed. Tools that client sessions' listings showed and this listing
+    /// does not (a server may list some tools only to some clients) are recorded with it, by the
+    /// same rules; they are recorded even when this listing fails, once the server has been
+    /// catalogued. Errors say why the listing could not be taken or recorded.
     pub async fn refresh_catalogue(&self, server: &str) -> Result<Vec<PinEvent>, String> {
         let state = self.state();
         let Some(runtime) = state.servers.get(server).cloned() else {
             return Ok(Vec::new());
         };
         let risk = runtime_risk(&state, server);
-        let tools = fetch::list_tools(&runtime, state.settings.upstream_connect_timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        let listed = fetch::list_tools(&runtime, state.settings.upstream_connect_timeout).await;
+        let from_clients = if self.catalogue.is_catalogued(server) {
+            self.catalogue.marked(server)
+        } else {
+            Default::default()
+        };
+        let (mut tools, failure) = match listed {
+            Ok(tools) => (tools, None),
+            Err(e) if !from_clients.is_empty() => (Vec::new(), Some(e.to_string())),
+            Err(e) => return Err(e.to_string()),
+        };
+        let shown: HashSet<String> = tools
+            .iter()
+            .filter_map(|t| t.get("name")?.as_str().map(str::to_owned))
+            .collect();
+        tools.extend(
+            from_clients
+                .iter()
+                .filter(|(name, _)| !shown.contains(*name))
+                .map(|(_, f)| f.tool.clone()),
+        );
         let observed = observe(&tools, &risk);
         let rules = self.catalogue.rules(server);
         let events = self
@@ -111,7 +135,7 @@ impl Gateway {
             )
             .await
             .map_err(|e| e.to_string())?;
-        self.catalogue.clear_marks(server);
+        self.catalogue.clear_marks(server, &from_clients);
         self.catalogue
             .reload(true)
             .await
@@ -120,7 +144,10 @@ impl Gateway {
         if let Err(e) = self.audit_pin_events(server, rules, &events).await {
             tracing::error!(server, error = %e, "cannot write pin events to the admin audit log");
         }
-        Ok(events)
+        match failure {
+            Some(reason) => Err(reason),
+            None => Ok(events),
+        }
     }
 
     /// Approves the current definition of `tool` (the admin API's path; the CLI writes the store

@@ -267,11 +267,19 @@ async fn merged(gw: &Arc<Gateway>, session: &AggregateSession, kind: ListKind) -
         if member.capability(kind.capability()).is_none() {
             return Ok(Vec::new());
         }
+        if kind == ListKind::Tools {
+            // A server never catalogued is listed by the catalogue first.
+            gw.catalogue.before_listing(name).await;
+        }
         match tokio::time::timeout(timeout, lists::fetch_all(&member, kind)).await {
             Ok(Ok(items)) => {
                 let policy = session.caller.policy_for(&member.server);
                 let quarantined = match kind {
-                    ListKind::Tools => gw.catalogue.hidden_in_items(name, &items),
+                    ListKind::Tools => {
+                        let hidden = gw.catalogue.hidden_in_items(name, &items);
+                        gw.catalogue.after_listing(name).await;
+                        hidden
+                    }
                     _ => Default::default(),
                 };
                 let namer = &gw.state().namer;

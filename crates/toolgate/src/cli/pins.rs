@@ -175,9 +175,10 @@ async fn diff(store: &StoreArgs, server: &str, tool: &str, as_json: bool) -> Res
     println!("+++ current {}", entry.current.digest);
     print!("{}", entry.diff());
     if entry.is_quarantined() {
+        let digest = short(&entry.current.digest);
         eprintln!(
-            "approve it with: toolgate pins approve {server} {tool} --digest {}",
-            short(&entry.current.digest)
+            "approve it with: {}",
+            toolgate_gateway::catalogue::approve_command(server, tool, Some(&digest))
         );
     }
     Ok(())
