@@ -44,8 +44,7 @@ pub(crate) async fn page(
     Extension(op): Extension<Operator>,
     Query(f): Query<Filters>,
 ) -> Result<Response, UiError> {
-    let listing_errors = list_unlisted(&ui, None).await?;
-    let catalogue = read_catalogue(&ui).await?;
+    let (catalogue, listing_errors) = listed_catalogue(&ui, None).await?;
     let state = ui.app.gateway.state();
     let policies: std::collections::HashMap<&str, _> = state
         .servers
@@ -184,12 +183,17 @@ pub(crate) async fn page(
 /// How long the page waits for a server nobody has used yet to list its tools.
 const LISTING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Lists every server (or `only` one) that has no tool in the catalogue yet — a lazy stdio server
-/// nobody has used — since the operator asked to see its tools. Returns what could not be listed.
-pub(crate) async fn list_unlisted(ui: &Ui, only: Option<&str>) -> Result<Vec<String>, UiError> {
-    let catalogue = read_catalogue(ui).await?;
+/// The catalogue (of every server, or `only` one), after listing any server that has no tool in
+/// it yet — a lazy stdio server nobody has used — since the operator asked to see its tools;
+/// with what could not be listed.
+pub(crate) async fn listed_catalogue(
+    ui: &Ui,
+    only: Option<&str>,
+) -> Result<(Value, Vec<String>), UiError> {
+    let catalogue = read_catalogue(ui, only).await?;
     let state = ui.app.gateway.state();
     let mut errors = Vec::new();
+    let mut refreshed = false;
     for name in state
         .servers
         .keys()
@@ -203,19 +207,25 @@ pub(crate) async fn list_unlisted(ui: &Ui, only: Option<&str>) -> Result<Vec<Str
         if listed {
             continue;
         }
+        refreshed = true;
         match tokio::time::timeout(LISTING_TIMEOUT, ui.app.gateway.refresh_catalogue(name)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => errors.push(format!("{name}: {e}")),
             Err(_) => errors.push(format!("{name}: no listing within {LISTING_TIMEOUT:?}")),
         }
     }
-    Ok(errors)
+    if refreshed {
+        return Ok((read_catalogue(ui, only).await?, errors));
+    }
+    Ok((catalogue, errors))
 }
 
-async fn read_catalogue(ui: &Ui) -> Result<Value, UiError> {
+async fn read_catalogue(ui: &Ui, only: Option<&str>) -> Result<Value, UiError> {
     let answer = crate::pins::catalog(
         State(ui.app.clone()),
-        ApiQuery(crate::pins::CatalogQuery { server: None }),
+        ApiQuery(crate::pins::CatalogQuery {
+            server: only.map(str::to_owned),
+        }),
     )
     .await;
     Ok(call::json(answer).await?)

@@ -96,17 +96,8 @@ pub(crate) async fn page(
 ) -> Result<Response, UiError> {
     let app = || State(ui.app.clone());
     let policy = call::json(crate::policies::read(app(), ApiPath(server.clone())).await).await?;
-    let listing_errors = super::catalogue::list_unlisted(&ui, Some(&server)).await?;
-    let catalogue = call::json(
-        crate::pins::catalog(
-            app(),
-            ApiQuery(crate::pins::CatalogQuery {
-                server: Some(server.clone()),
-            }),
-        )
-        .await,
-    )
-    .await?;
+    let (catalogue, listing_errors) =
+        super::catalogue::listed_catalogue(&ui, Some(&server)).await?;
     let live = ui
         .app
         .gateway
