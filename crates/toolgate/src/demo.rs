@@ -316,7 +316,10 @@ fn print_banner(b: &Banner<'_>) {
     println!(
         "            (grant \"{GRANT}\"; shown once, only its hash is stored; a new one on every run)"
     );
-    println!("  web UI:   http://{}/ui (this machine only: one click signs you in)", b.admin);
+    println!(
+        "  web UI:   http://{}/ui (this machine only: one click signs you in)",
+        b.admin
+    );
     println!("  admin:    http://{}/api (this machine only)", b.admin);
     println!("  folder:   {}", b.dir.display());
     println!(
