@@ -80,6 +80,9 @@ async fn init(args: InitArgs) -> Result<(), Failure> {
             "the generated policy does not compile (a bug in toolgate init):\n{d}"
         )));
     }
+    if let Some(note) = sharing_note(server) {
+        eprintln!("{note}");
+    }
     match &args.output {
         None => {
             print!("{text}");
@@ -207,6 +210,29 @@ pub fn render(policy: &StarterPolicy, format: SourceFormat, command: &str) -> St
             generated_at: &crate::cli::format_ms(crate::cli::now_ms()),
         }),
     }
+}
+
+/// For a stdio server: who shares its children, and what a child costs.
+fn sharing_note(server: &toolgate_gateway::settings::ServerSettings) -> Option<String> {
+    use toolgate_gateway::settings::{Share, Transport};
+    let Transport::Stdio(_) = server.transport else {
+        return None;
+    };
+    let c = server.children;
+    let name = &server.name;
+    let who = match c.share {
+        Share::Grant => format!(
+            "{name}: share = \"grant\": the sessions of one grant whose clients declare no capability share one child; a client that declares roots, sampling or elicitation gets a child of its own (share = \"session\" gives every session its own)."
+        ),
+        Share::Session => {
+            format!("{name}: share = \"session\": every client session gets a child of its own.")
+        }
+    };
+    Some(format!(
+        "{who}\n{name}: each child costs the server's memory and start-up time, and isolates one grant's or session's state from the others'; at most {} at once (max_children), an unused shared child stops after {}s (child_idle_timeout).",
+        c.max_children,
+        c.idle_timeout.as_secs()
+    ))
 }
 
 /// `crm: 219 tools: 95 read (allowed), …`.

@@ -322,3 +322,27 @@ async fn children_are_bounded_with_a_clear_error_and_unused_ones_are_stopped() {
         || children_of(pid).is_empty(),
     );
 }
+
+/// `toolgate init` says who shares a stdio server's children and what a child costs.
+#[test]
+fn init_says_what_sharing_costs() {
+    let gw = twenty_gateway();
+    let out = gw.cli(&["init", "crm"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let said = common::stderr(&out);
+    for expected in [
+        "crm: share = \"grant\": the sessions of one grant whose clients declare no capability share one child",
+        "crm: each child costs the server's memory and start-up time",
+        "at most 64 at once (max_children), an unused shared child stops after 300s (child_idle_timeout)",
+    ] {
+        assert!(said.contains(expected), "{expected}\n---\n{said}");
+    }
+    let out = gw.cli(&["init", "bounded"]);
+    let said = common::stderr(&out);
+    assert!(
+        said.contains(
+            "bounded: share = \"session\": every client session gets a child of its own."
+        ) && said.contains("at most 2 at once"),
+        "{said}"
+    );
+}
