@@ -28,7 +28,7 @@ pub fn rewrite(text: &str, format: SourceFormat, wanted: &Value) -> Result<Strin
             (Some(members), Some(wanted)) if is_block(text, &root, members) => {
                 let lines: Vec<&str> = text.split_inclusive('\n').collect();
                 let mut out = String::new();
-                let first = members.first().map_or(lines.len(), |m| line_index(m));
+                let first = members.first().map_or(lines.len(), line_index);
                 // The header (comments before the first key) stays.
                 for l in &lines[..first.min(lines.len())] {
                     out.push_str(l);
