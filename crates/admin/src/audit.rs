@@ -106,6 +106,7 @@ pub async fn query(
                 before_seq: q.before,
                 newest_first,
                 limit,
+                view: toolgate_store::audit::CallView::Calls,
             };
             to_values(stores.audit.query(&query).await?)
         }

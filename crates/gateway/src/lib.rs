@@ -101,7 +101,7 @@ impl Gateway {
                     .audit
                     .values
                     .then(|| settings.audit.redaction.clone());
-                Telemetry::with_audit(s.audit_sink.clone(), values)
+                Telemetry::with_audit(s.audit_sink.clone(), values, settings.audit.policy)
             }
             None => Telemetry::default(),
         };

@@ -245,11 +245,7 @@ impl Relay {
             Verdict::Forward(ticket) => {
                 record.decided(Outcome::Allowed);
                 record.audit.rule = policy.matched_rule(&call.name).map(str::to_owned);
-                record.forwarded();
-                Plan::Forward(Pending {
-                    work: Work::ToolCall(ticket),
-                    record,
-                })
+                self.forward_tool_call(record, ticket, id).await
             }
             Verdict::Answer(answer, outcome) => self.answer(record, outcome, answer, id),
             Verdict::NeedsApproval { rule, spec } => {
@@ -380,11 +376,7 @@ impl Relay {
         {
             Verdict::Forward(ticket) => {
                 record.decided(Outcome::Allowed);
-                record.forwarded();
-                Plan::Forward(Pending {
-                    work: Work::ToolCall(ticket),
-                    record,
-                })
+                self.forward_tool_call(record, ticket, id).await
             }
             Verdict::Answer(answer, outcome) => self.answer(record, outcome, answer, id),
             Verdict::NeedsApproval { .. } => unreachable!("an approved call is not held again"),
@@ -445,6 +437,33 @@ impl Relay {
             }
             HoldOutcome::Denied { by, note } => {
                 let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
+    /// An allowed tool call goes ahead if the audit log can take it (in strict durability, once
+    /// its request record is on disk); otherwise it is refused and its quota given back.
+    async fn forward_tool_call(
+        &self,
+        mut record: CallRecord,
+        ticket: Option<ReservationTicket>,
+        id: Option<&RawValue>,
+    ) -> Plan {
+        if let Err(why) = self.telemetry.admit_call(&mut record).await {
+            if let Some(ticket) = &ticket {
+                self.enforcer.release(ticket).await;
+            }
+            let answer = GatewayAnswer::Error {
+                code: codes::GATEWAY_ERROR,
+                message: format!(
+                    "refused: toolgate cannot record this call in its audit log ({why}); retry once it recovers"
+                ),
+            };
+            return self.answer(record, Outcome::Unrecorded, answer, id);
+        }
+        record.forwarded();
+        Plan::Forward(Pending {
+            work: Work::ToolCall(ticket),
+            record,
+        })
+    }
+
                 let note = note.map(|n| format!(": {n}")).unwrap_or_default();
                 let reason = format!("{tool} was denied{by}{note}");
                 self.answer(record, Outcome::Denied, deny(reason), id.as_deref())

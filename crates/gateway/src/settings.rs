@@ -74,6 +74,8 @@ pub struct AuditSettings {
     pub redaction: Redaction,
     /// Records older than this are deleted (the chain stays verifiable).
     pub retention: Option<Duration>,
+    /// What happens when the log cannot be written, and how durably it is written.
+    pub policy: crate::telemetry::audit_policy::AuditPolicy,
 }
 
 impl Settings {

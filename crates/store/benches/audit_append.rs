@@ -30,6 +30,7 @@ fn record(i: u64) -> AuditRecord {
         upstream_status: Some("ok".into()),
         gateway_latency_us: 180,
         upstream_latency_us: Some(12_000),
+        phase: None,
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 use toolgate_gateway::catalogue::rules::{NewTools, PinRules, PinningMode};
+use toolgate_gateway::telemetry::audit_policy::{AuditPolicy, Durability, OnFailure};
 use toolgate_gateway::settings::{
     ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Share, StdioChildren,
     Transport,
@@ -74,6 +75,14 @@ struct RawAudit {
     #[serde(default)]
     redact_patterns: Vec<Spanned<String>>,
     retention: Option<Spanned<String>>,
+    /// `refuse` (default) or `continue`: tool calls while the log cannot be written.
+    on_failure: Option<Spanned<String>>,
+    /// `batched` or `strict`: whether a call's record is on disk before it is forwarded.
+    durability: Option<Spanned<String>>,
+    /// How long the store may fail before the log counts as failing.
+    max_lag: Option<Spanned<String>>,
+    /// Records waiting to be written, at most.
+    max_queue: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -273,7 +282,130 @@ fn audit_settings(cx: &mut Ctx<'_>, raw: &RawAudit) -> AuditSettings {
             ),
         }
     }
+    audit_policy(cx, raw, &mut audit.policy);
     audit
+}
+
+/// `[audit] on_failure`, `durability`, `max_lag`, `max_queue`.
+fn audit_policy(cx: &mut Ctx<'_>, raw: &RawAudit, policy: &mut AuditPolicy) {
+    if let Some(v) = &raw.on_failure {
+        match OnFailure::parse(v.get_ref()) {
+            Some(o) => policy.on_failure = o,
+            None => cx.at(
+                v.span(),
+                format!("audit.on_failure {:?} is not a choice", v.get_ref()),
+                Some("use \"refuse\" (tool calls are refused while the audit log cannot record them) or \"continue\" (they run, logged as errors)"),
+            ),
+        }
+    }
+    if let Some(v) = &raw.durability {
+        match Durability::parse(v.get_ref()) {
+            Some(d) => policy.durability = d,
+            None => cx.at(
+                v.span(),
+                format!("audit.durability {:?} is not a choice", v.get_ref()),
+                Some("use \"strict\" (a call's record is on disk before the call is forwarded) or \"batched\" (records are written in batches just after)"),
+            ),
+        }
+    }
+    if let Some(v) = &raw.max_lag {
+        match parse_duration(v.get_ref()) {
+            Some(d) if !d.is_zero() => policy.max_lag = d,
+            _ => cx.at(
+                v.span(),
+                format!(
+                    "audit.max_lag {:?} is not a duration longer than zero",
+                    v.get_ref()
+                ),
+                Some("use e.g. \"5s\""),
+            ),
+        }
+    }
+    if let Some(v) = &raw.max_queue {
+        match *v.get_ref() {
+            n if n >= 100 => policy.queue_capacity = n,
+            n => cx.at(
+                v.span(),
+                format!("audit.max_queue {n} is too small"),
+                Some("use at least 100 records (default 16384)"),
+            ),
+        }
+    }
+}
+
+/// `[limits]`: every count at least 1, every timeout longer than zero.
+fn limit_settings(cx: &mut Ctx<'_>, raw: &RawLimits) -> Limits {
+    let mut limits = Limits::default();
+    for (key, field, target) in [
+        (
+            "max_connections",
+            &raw.max_connections,
+            &mut limits.max_connections,
+        ),
+        (
+            "max_connections_per_address",
+            &raw.max_connections_per_address,
+            &mut limits.max_connections_per_address,
+        ),
+        (
+            "admin_max_connections",
+            &raw.admin_max_connections,
+            &mut limits.admin_max_connections,
+        ),
+        (
+            "sessions_per_grant",
+            &raw.sessions_per_grant,
+            &mut limits.sessions_per_grant,
+        ),
+        (
+            "streams_per_session",
+            &raw.streams_per_session,
+            &mut limits.streams_per_session,
+        ),
+        (
+            "pending_approvals_per_grant",
+            &raw.pending_approvals_per_grant,
+            &mut limits.pending_approvals_per_grant,
+        ),
+    ] {
+        match field.as_ref().map(|v| (*v.get_ref(), v.span())) {
+            None => {}
+            Some((0, span)) => cx.at(
+                span,
+                format!("limits.{key} must be at least 1"),
+                Some("every limit is on; raise it rather than turn it off"),
+            ),
+            Some((n, _)) => *target = n,
+        }
+    }
+    for (key, field, target) in [
+        (
+            "header_read_timeout",
+            &raw.header_read_timeout,
+            &mut limits.header_read_timeout,
+        ),
+        (
+            "body_read_timeout",
+            &raw.body_read_timeout,
+            &mut limits.body_read_timeout,
+        ),
+        ("idle_timeout", &raw.idle_timeout, &mut limits.idle_timeout),
+    ] {
+        if let Some(v) = field {
+            match parse_duration(v.get_ref()) {
+                Some(d) if !d.is_zero() => *target = d,
+                _ => cx.at(
+                    v.span(),
+                    format!(
+                        "limits.{key} {:?} is not a duration longer than zero",
+                        v.get_ref()
+                    ),
+                    Some("use e.g. \"10s\" or \"2m\""),
+                ),
+            }
+        }
+    }
+    limits
 }
 
 /// Reads and validates a configuration file and every policy it names.

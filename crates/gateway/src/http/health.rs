@@ -1,5 +1,6 @@
 //! `/readyz` (data plane) and `/metrics` (admin plane). `/readyz` is the public probe load
-//! balancers read: ready or not, and which servers are parked after a crash loop — nothing more.
+//! balancers read: ready or not, which servers are parked after a crash loop, and `"audit":
+//! "failing"` while the audit log cannot take tool calls — nothing more.
 //! Why a server was parked (its last stderr lines, scrubbed of token-like strings) is for
 //! operators: the admin API's `/api/servers` and the log.
 
@@ -19,13 +20,19 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>)
         .filter(|s| matches!(s.status(), Some(UpstreamStatus::Parked { .. })))
         .map(|s| s.name.clone())
         .collect();
-    let ready = parked.is_empty();
+    let audit_failing = gw.relay.telemetry.audit_failing().is_some();
+    let ready = parked.is_empty() && !audit_failing;
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({ "ready": ready, "parked": parked })))
+    let mut body = json!({ "ready": ready, "parked": parked });
+    if audit_failing {
+        // Why in detail is for operators (the log, `toolgate_audit_failing` on /metrics).
+        body["audit"] = "failing".into();
+    }
+    (code, Json(body))
 }
 
 /// Prometheus text exposition of the gateway's metrics.

@@ -1,6 +1,8 @@
 //! Prometheus metrics at `/metrics`: calls by server, tool and decision; rule hits; limit
-//! rejections; gateway overhead and upstream latency; upstream health; audit queue depth.
+//! rejections; gateway overhead and upstream latency; upstream health; the audit
+//! writer's queue depth, dropped records and failing state.
 
+use super::audit_writer::AuditGauges;
 use super::record::{CallRecord, Outcome};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -51,7 +53,8 @@ pub struct Metrics {
     gateway_overhead: Family<ServerLabels, Histogram, fn() -> Histogram>,
     upstream_latency: Family<ServerLabels, Histogram, fn() -> Histogram>,
     pub upstream_up: Family<ServerLabels, Gauge>,
-    pub audit_queue_depth: Gauge,
+    /// The audit writer's queue depth, dropped records and failing state.
+    pub audit: AuditGauges,
     pub sessions: Gauge,
 }
 
@@ -71,7 +74,7 @@ impl Default for Metrics {
                 latency_histogram,
             );
         let upstream_up = Family::<ServerLabels, Gauge>::default();
-        let audit_queue_depth = Gauge::default();
+        let audit = AuditGauges::default();
         let sessions = Gauge::default();
         registry.register(
             "tool_calls",
@@ -111,7 +114,17 @@ impl Default for Metrics {
         registry.register(
             "audit_queue_depth",
             "Audit records waiting to be written",
-            audit_queue_depth.clone(),
+            audit.depth.clone(),
+        );
+        registry.register(
+            "audit_records_dropped",
+            "Audit records dropped because the audit queue was full",
+            audit.dropped.clone(),
+        );
+        registry.register(
+            "audit_failing",
+            "1 while the audit log cannot take tool calls' records (store failing or queue full)",
+            audit.failing.clone(),
         );
         registry.register("sessions", "Open client sessions", sessions.clone());
         Metrics {
@@ -123,7 +136,7 @@ impl Default for Metrics {
             gateway_overhead,
             upstream_latency,
             upstream_up,
-            audit_queue_depth,
+            audit,
             sessions,
         }
     }

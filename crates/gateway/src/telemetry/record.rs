@@ -26,6 +26,8 @@ pub enum Outcome {
     Held,
     /// Unreadable: refused without a decision.
     Invalid,
+    /// Allowed, but refused because the audit log could not record it.
+    Unrecorded,
     /// Not policed (lists, resources, prompts…): passed through.
     Passed,
     /// Answered by the gateway itself (ping, discover, initialize on /mcp).
@@ -42,6 +44,7 @@ impl Outcome {
             Outcome::ApprovalRequired => "approval_required",
             Outcome::Held => "held",
             Outcome::Invalid => "invalid",
+            Outcome::Unrecorded => "unrecorded",
             Outcome::Passed => "pass",
             Outcome::Answered => "answered",
         }
@@ -58,7 +61,7 @@ impl Outcome {
             Outcome::Hidden => AuditDecision::Hidden,
             Outcome::ApprovalRequired => AuditDecision::ApprovalRequired,
             Outcome::Held => AuditDecision::Held,
-            Outcome::Invalid => AuditDecision::Error,
+            Outcome::Invalid | Outcome::Unrecorded => AuditDecision::Error,
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct CallRecord {
     pub outcome: Outcome,
     started: Instant,
     forwarded: Option<Instant>,
+    /// In strict durability: the call's request record was queued, so this record is its outcome.
+    pub(crate) has_request_record: bool,
 }
 
 /// Request ids: a random per-process prefix and a counter (unique, cheap, sortable per process).
@@ -112,11 +117,18 @@ impl CallRecord {
                 upstream_status: None,
                 gateway_latency_us: 0,
                 upstream_latency_us: None,
+                phase: None,
             },
             outcome: Outcome::Passed,
             started: Instant::now(),
             forwarded: None,
+            has_request_record: false,
         }
+    }
+
+    /// Time since the request arrived, µs.
+    pub fn elapsed_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
     }
 
     /// Sets how the request was decided.

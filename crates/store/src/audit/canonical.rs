@@ -140,6 +140,7 @@ impl Canonical for AuditRecord {
         o.optional("grant", self.grant.as_deref());
         o.optional("message", self.message.as_deref());
         o.scalar("method", &self.method);
+        o.optional("phase", self.phase.map(|p| p.as_str()));
         o.optional("policy_version", self.policy_version.as_deref());
         o.scalar("request_id", &self.request_id);
         o.optional("rule", self.rule.as_deref());
@@ -192,6 +193,7 @@ mod tests {
             upstream_status: Some("jsonrpc_error -32602".into()),
             gateway_latency_us: 41,
             upstream_latency_us: Some(0),
+            phase: Some(crate::audit::RecordPhase::Outcome),
         }
     }
 

@@ -9,8 +9,9 @@ mod sink;
 
 pub use chain::{ChainAnchor, ChainBreak, ChainReport, ChainVerifier, GENESIS_HASH};
 pub use export::{ExportError, export_admin_jsonl, export_jsonl};
-pub use query::{AdminQuery, AuditQuery};
+pub use query::{AdminQuery, AuditQuery, CallView};
 pub use record::{
-    AdminEvent, Appended, AuditDecision, AuditRecord, AuditStream, Chained, UnknownDecision,
+    AdminEvent, Appended, AuditDecision, AuditRecord, AuditStream, Chained, RecordPhase,
+    UnknownDecision,
 };
 pub use sink::{AuditSink, AuditStore, Retention};

@@ -1,6 +1,32 @@
 //! Filters for reading the audit streams back (`toolgate audit query|tail|export`, the admin API).
 
-use crate::audit::{AdminEvent, AuditDecision, AuditRecord};
+use crate::audit::{AdminEvent, AuditDecision, AuditRecord, RecordPhase};
+
+/// How the two records of a call in strict durability (see [`RecordPhase`]) come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallView {
+    /// Every record as stored (what the chain and the export hold).
+    #[default]
+    Records,
+    /// One record per request: a call's outcome record, or its request record while it has none
+    /// (then its `phase` is still `request`: the call may have run, its end was never recorded).
+    Calls,
+    /// Only request records without an outcome.
+    Unfinished,
+}
+
+impl CallView {
+    /// Does a record of `phase` show, given whether its request has an outcome record?
+    pub fn shows(self, phase: Option<RecordPhase>, has_outcome: impl FnOnce() -> bool) -> bool {
+        match (self, phase) {
+            (CallView::Records, _) => true,
+            (CallView::Calls, Some(RecordPhase::Request)) => !has_outcome(),
+            (CallView::Calls, _) => true,
+            (CallView::Unfinished, Some(RecordPhase::Request)) => !has_outcome(),
+            (CallView::Unfinished, _) => false,
+        }
+    }
+}
 
 /// Which records to return: every filter that is set must match. Results are ordered by sequence
 /// number, oldest first unless `newest_first`.
@@ -21,6 +47,7 @@ pub struct AuditQuery {
     pub newest_first: bool,
     /// At most this many records.
     pub limit: u32,
+    pub view: CallView,
 }
 
 impl Default for AuditQuery {
@@ -36,6 +63,7 @@ impl Default for AuditQuery {
             before_seq: None,
             newest_first: false,
             limit: 100,
+            view: CallView::Records,
         }
     }
 }
@@ -59,7 +87,8 @@ fn in_range(
 }
 
 impl AuditQuery {
-    /// Does record `seq` match? (What a SQL backend expresses in its WHERE clause.)
+    /// Does record `seq` match, [`AuditQuery::view`] aside? (What a SQL backend expresses in its
+    /// WHERE clause.)
     pub fn matches(&self, seq: u64, r: &AuditRecord) -> bool {
         in_range(
             seq,

@@ -99,6 +99,34 @@ impl FromStr for AuditDecision {
     }
 }
 
+/// Which of a call's two records this is, in strict durability: a forwarded tool call is recorded
+/// before it is forwarded (`request`, synced to disk) and again when it ends (`outcome`, the
+/// complete record). A `request` record without its `outcome` is a call that may have run while
+/// the gateway stopped before it could record how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordPhase {
+    Request,
+    Outcome,
+}
+
+impl RecordPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordPhase::Request => "request",
+            RecordPhase::Outcome => "outcome",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecordPhase> {
+        match text {
+            "request" => Some(RecordPhase::Request),
+            "outcome" => Some(RecordPhase::Outcome),
+            _ => None,
+        }
+    }
+}
+
 /// One request that passed authentication. Optional fields that are `None` are left out of the
 /// serialised form (and so of the hash), so that fields added later do not change old records' hashes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +168,9 @@ pub struct AuditRecord {
     /// Time waiting for the upstream, µs; `None` when the request was not forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_latency_us: Option<u64>,
+    /// One of a call's two records in strict durability; `None`: the request's only record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RecordPhase>,
 }
 
 /// One admin change, in the admin stream.

@@ -19,6 +19,16 @@ pub trait AuditSink: Send + Sync + 'static {
         records: &'a [AuditRecord],
     ) -> BoxFuture<'a, Result<Appended, StoreError>>;
 
+    /// [`AuditSink::append`], synced to disk before it returns, so that the records survive a
+    /// crash or a power loss of the whole machine (one sync for the whole batch). By default the
+    /// same as `append` (a store that keeps nothing on disk).
+    fn append_durable<'a>(
+        &'a self,
+        records: &'a [AuditRecord],
+    ) -> BoxFuture<'a, Result<Appended, StoreError>> {
+        self.append(records)
+    }
+
     /// Appends admin events to the [`AuditStream::Admin`] stream.
     fn append_admin<'a>(
         &'a self,

@@ -9,7 +9,7 @@ use crate::audit::canonical::Canonical;
 use crate::audit::chain::seal;
 use crate::audit::{
     AdminEvent, AdminQuery, Appended, AuditQuery, AuditRecord, AuditSink, AuditStore, AuditStream,
-    ChainAnchor, ChainReport, ChainVerifier, Chained, Retention,
+    CallView, ChainAnchor, ChainReport, ChainVerifier, Chained, RecordPhase, Retention,
 };
 use crate::memory::MemoryStore;
 
@@ -166,10 +166,25 @@ impl AuditStore for MemoryStore {
         query: &'a AuditQuery,
     ) -> BoxFuture<'a, Result<Vec<Chained<AuditRecord>>, StoreError>> {
         let audit = self.audit.lock();
+        let finished: std::collections::HashSet<&str> = match query.view {
+            CallView::Records => Default::default(),
+            CallView::Calls | CallView::Unfinished => audit
+                .requests
+                .records
+                .iter()
+                .filter(|r| r.record.phase == Some(RecordPhase::Outcome))
+                .map(|r| r.record.request_id.as_str())
+                .collect(),
+        };
         ready(Ok(audit.requests.select(
             query.newest_first,
             query.limit,
-            |r| query.matches(r.seq, &r.record),
+            |r| {
+                query.matches(r.seq, &r.record)
+                    && query.view.shows(r.record.phase, || {
+                        finished.contains(r.record.request_id.as_str())
+                    })
+            },
         )))
     }
 

@@ -12,7 +12,7 @@ use crate::audit::canonical::Canonical;
 use crate::audit::chain::seal;
 use crate::audit::{
     AdminEvent, AdminQuery, Appended, AuditQuery, AuditRecord, AuditSink, AuditStore, AuditStream,
-    ChainAnchor, ChainReport, ChainVerifier, Chained, Retention,
+    CallView, ChainAnchor, ChainReport, ChainVerifier, Chained, RecordPhase, Retention,
 };
 use crate::sqlite::{SqliteStore, to_i64, to_u64, unavailable};
 
@@ -84,6 +84,7 @@ impl StreamTable for AuditRecord {
         "upstream_status",
         "gateway_latency_us",
         "upstream_latency_us",
+        "phase",
     ];
 
     fn bind(
@@ -110,7 +111,8 @@ impl StreamTable for AuditRecord {
                 self.upstream_latency_us
                     .map(|v| int(v, "upstream_latency_us"))
                     .transpose()?,
-            );
+            )
+            .push_bind(self.phase.map(|p| p.as_str()));
         Ok(())
     }
 
@@ -139,6 +141,11 @@ impl StreamTable for AuditRecord {
             upstream_status: get(row, "upstream_status")?,
             gateway_latency_us: get_u64(row, "gateway_latency_us")?,
             upstream_latency_us: get_opt_u64(row, "upstream_latency_us")?,
+            phase: get::<Option<String>>(row, "phase")?
+                .map(|p| {
+                    RecordPhase::parse(&p).ok_or_else(|| format!("column phase: unknown {p:?}"))
+                })
+                .transpose()?,
         })
     }
 }
@@ -295,55 +302,93 @@ async fn walk<T: StreamTable>(
     }
 }
 
+async fn set_synchronous(conn: &mut SqliteConnection, level: &str) -> Result<(), StoreError> {
+    sqlx::query(&format!("PRAGMA synchronous = {level}"))
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// One append transaction: read the head, seal the batch onto it, insert, move the head.
+async fn append_on<T: StreamTable>(
+    conn: &mut SqliteConnection,
+    records: &[T],
+) -> Result<Appended, StoreError> {
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(unavailable)?;
+    let start = head(&mut tx, T::STREAM).await?;
+    let links = seal(&start, records)?;
+    for (chunk, chunk_records) in links
+        .chunks(ROWS_PER_INSERT)
+        .zip(records.chunks(ROWS_PER_INSERT))
+    {
+        let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
+            "INSERT INTO {} (seq, prev_hash, hash, {}) ",
+            T::TABLE,
+            T::COLUMNS.join(", ")
+        ));
+        let mut failed = None;
+        q.push_values(chunk.iter().zip(chunk_records), |mut row, (link, r)| {
+            row.push_bind(link.seq as i64)
+                .push_bind(link.prev_hash.clone())
+                .push_bind(link.hash.clone());
+            if let Err(e) = r.bind(&mut row) {
+                failed.get_or_insert(e);
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        q.build().execute(&mut *tx).await.map_err(unavailable)?;
+    }
+    let new_head = links.last().map_or_else(
+        || start.clone(),
+        |r| ChainAnchor {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        },
+    );
+    if !links.is_empty() {
+        write_mark(&mut tx, "audit_heads", T::STREAM, &new_head).await?;
+    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(Appended {
+        first_seq: start.seq + 1,
+        count: links.len() as u64,
+        head_hash: new_head.hash,
+    })
+}
+
 impl SqliteStore {
-    async fn append_to<T: StreamTable>(&self, records: &[T]) -> Result<Appended, StoreError> {
+    /// Appends `records` in one transaction; `durable`: synced to disk before it returns (one
+    /// fsync for the whole batch), not only handed to the operating system. A connection on which
+    /// the append failed is closed rather than given back to the pool.
+    async fn append_to<T: StreamTable>(
+        &self,
+        records: &[T],
+        durable: bool,
+    ) -> Result<Appended, StoreError> {
         let _writer = self.write_lock.lock().await;
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
-        let start = head(&mut tx, T::STREAM).await?;
-        let links = seal(&start, records)?;
-        for (chunk, chunk_records) in links
-            .chunks(ROWS_PER_INSERT)
-            .zip(records.chunks(ROWS_PER_INSERT))
-        {
-            let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
-                "INSERT INTO {} (seq, prev_hash, hash, {}) ",
-                T::TABLE,
-                T::COLUMNS.join(", ")
-            ));
-            let mut failed = None;
-            q.push_values(chunk.iter().zip(chunk_records), |mut row, (link, r)| {
-                row.push_bind(link.seq as i64)
-                    .push_bind(link.prev_hash.clone())
-                    .push_bind(link.hash.clone());
-                if let Err(e) = r.bind(&mut row) {
-                    failed.get_or_insert(e);
-                }
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            q.build().execute(&mut *tx).await.map_err(unavailable)?;
+        let appended = if durable {
+            // The sync level cannot change inside a transaction: set it around this one.
+            let synced = async {
+                set_synchronous(&mut conn, "FULL").await?;
+                let appended = append_on::<T>(&mut conn, records).await?;
+                set_synchronous(&mut conn, "NORMAL").await?;
+                Ok(appended)
+            };
+            synced.await
+        } else {
+            append_on::<T>(&mut conn, records).await
+        };
+        if appended.is_err() && self.on_file {
+            conn.close_on_drop();
         }
-        let new_head = links.last().map_or_else(
-            || start.clone(),
-            |r| ChainAnchor {
-                seq: r.seq,
-                hash: r.hash.clone(),
-            },
-        );
-        if !links.is_empty() {
-            write_mark(&mut tx, "audit_heads", T::STREAM, &new_head).await?;
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(Appended {
-            first_seq: start.seq + 1,
-            count: links.len() as u64,
-            head_hash: new_head.hash,
-        })
+        appended
     }
 
     async fn verify_stream<T: StreamTable>(&self) -> Result<ChainReport, StoreError> {
@@ -411,14 +456,21 @@ impl AuditSink for SqliteStore {
         &'a self,
         records: &'a [AuditRecord],
     ) -> BoxFuture<'a, Result<Appended, StoreError>> {
-        Box::pin(self.append_to(records))
+        Box::pin(self.append_to(records, false))
+    }
+
+    fn append_durable<'a>(
+        &'a self,
+        records: &'a [AuditRecord],
+    ) -> BoxFuture<'a, Result<Appended, StoreError>> {
+        Box::pin(self.append_to(records, true))
     }
 
     fn append_admin<'a>(
         &'a self,
         events: &'a [AdminEvent],
     ) -> BoxFuture<'a, Result<Appended, StoreError>> {
-        Box::pin(self.append_to(events))
+        Box::pin(self.append_to(events, false))
     }
 }
 
@@ -481,6 +533,19 @@ impl AuditStore for SqliteStore {
             push_eq(&mut q, "tool", &query.tool);
             if let Some(d) = query.decision {
                 q.push(" AND decision = ").push_bind(d.as_str());
+            }
+            const NO_OUTCOME: &str = "phase = 'request' AND NOT EXISTS (SELECT 1 FROM audit_records o \
+                 WHERE o.phase = 'outcome' AND o.request_id = audit_records.request_id)";
+            match query.view {
+                CallView::Records => {}
+                CallView::Calls => {
+                    q.push(format!(
+                        " AND (phase IS NULL OR phase <> 'request' OR ({NO_OUTCOME}))"
+                    ));
+                }
+                CallView::Unfinished => {
+                    q.push(format!(" AND {NO_OUTCOME}"));
+                }
             }
             finish_query(&mut q, query.newest_first, query.limit);
             let rows = q.build().fetch_all(&self.pool).await.map_err(unavailable)?;

@@ -35,10 +35,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "approvals: when the caller left",
         sql: include_str!("migrations/0004_approval_caller_left.sql"),
     },
+    Migration {
+        version: 5,
+        description: "audit: request and outcome records of strict durability",
+        sql: include_str!("migrations/0005_audit_phase.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the migrations applied.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {

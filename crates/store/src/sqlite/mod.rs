@@ -36,6 +36,9 @@ pub struct SqliteStore {
     /// Serialises this process's audit writers so they queue here instead of spinning in SQLite's busy
     /// handler; `BEGIN IMMEDIATE` still guards against other processes.
     write_lock: tokio::sync::Mutex<()>,
+    /// A file database: a connection that failed mid-transaction is closed rather than reused
+    /// (an in-memory database would be lost with its only connection).
+    on_file: bool,
 }
 
 impl SqliteStore {
@@ -65,7 +68,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
         } else {
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(FILE_CONNECTIONS)
                 .connect_with(
                     options
@@ -79,6 +82,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             write_lock: tokio::sync::Mutex::new(()),
+            on_file: !in_memory,
         })
     }
 
@@ -86,6 +90,22 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The pool's rules for every connection: one given back still inside a transaction is closed,
+/// never reused. A statement that fails inside a transaction (disk full, read-only file, lock
+/// timeout) can make SQLite end the transaction by itself; the driver then cannot roll it back
+/// and would count the connection as inside a transaction for good, refusing every later
+/// `BEGIN` on it. Dropping such a connection lets the store recover as soon as the file does.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().after_release(|conn, _| {
+        Box::pin(async move {
+            // The ping runs after any rollback queued by a dropped transaction.
+            use sqlx::Connection;
+            conn.ping().await?;
+            Ok(!conn.is_in_transaction())
+        })
+    })
 }
 
 /// Any driver failure: the store is unavailable and the gateway fails closed.

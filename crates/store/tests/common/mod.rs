@@ -39,6 +39,7 @@ pub fn record(i: u64) -> AuditRecord {
         upstream_status: (i % 3 != 0).then(|| "ok".into()),
         gateway_latency_us: 40 + i,
         upstream_latency_us: (i % 3 != 0).then_some(900 + i),
+        phase: None,
     }
 }
 

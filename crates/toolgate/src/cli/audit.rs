@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use toolgate_store::audit::{
-    AdminEvent, AdminQuery, AuditDecision, AuditQuery, AuditRecord, AuditStream, Chained,
-    export_admin_jsonl, export_jsonl,
+    AdminEvent, AdminQuery, AuditDecision, AuditQuery, AuditRecord, AuditStream, CallView, Chained,
+    RecordPhase, export_admin_jsonl, export_jsonl,
 };
 
 /// Records read from the store per round trip.
@@ -136,7 +136,12 @@ async fn verify(store: &StoreArgs, stream: Option<StreamArg>) -> Result<(), Fail
             String::new()
         };
         match &report.broken {
-            None => println!("{s}: intact: {} records{from}", report.checked),
+            None => {
+                println!("{s}: intact: {} records{from}", report.checked);
+                if s == AuditStream::Requests {
+                    print_unfinished(&opened.stores).await?;
+                }
+            }
             Some(b) => {
                 broken = true;
                 println!(
@@ -154,6 +159,53 @@ async fn verify(store: &StoreArgs, stream: Option<StreamArg>) -> Result<(), Fail
     } else {
         Ok(())
     }
+}
+
+/// The calls whose request record has no outcome (strict durability): they may have run while
+/// the gateway stopped. Printed as a note, not a break: the chain itself is sound.
+async fn print_unfinished(stores: &toolgate_store::Stores) -> Result<(), Failure> {
+    const SHOWN: u32 = 20;
+    let (count, seqs) = unfinished(stores, SHOWN).await?;
+    if count > 0 {
+        let more = if count > u64::from(SHOWN) {
+            ", …"
+        } else {
+            ""
+        };
+        println!(
+            "requests: {} without an outcome (forwarded when the gateway stopped; they may have run): records {}{more}",
+            crate::plural(count as usize, "call"),
+            seqs.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    Ok(())
+}
+
+/// How many calls have no outcome, and the first `shown` of their request records' numbers.
+async fn unfinished(
+    stores: &toolgate_store::Stores,
+    shown: u32,
+) -> Result<(u64, Vec<u64>), Failure> {
+    let mut q = AuditQuery {
+        view: CallView::Unfinished,
+        limit: PAGE,
+        ..AuditQuery::default()
+    };
+    let (mut count, mut seqs) = (0, Vec::new());
+    loop {
+        let page = stores.audit.query(&q).await?;
+        count += page.len() as u64;
+        seqs.extend(page.iter().map(|r| r.seq));
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => q.after_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    seqs.truncate(shown as usize);
+    Ok((count, seqs))
 }
 
 fn audit_query(q: &QueryArgs) -> Result<AuditQuery, Failure> {
@@ -177,6 +229,7 @@ fn audit_query(q: &QueryArgs) -> Result<AuditQuery, Failure> {
         server: q.server.clone(),
         tool: q.tool.clone(),
         decision,
+        view: CallView::Calls,
         ..AuditQuery::default()
     })
 }
@@ -240,6 +293,9 @@ fn request_row(r: &Chained<AuditRecord>) -> [String; 8] {
         (Some(rule), Some(m)) => format!("{rule} {m}"),
         (Some(rule), None) => rule.clone(),
         (None, Some(m)) => m.clone(),
+        (None, None) if a.phase == Some(RecordPhase::Request) => {
+            "no outcome: the gateway stopped while it ran".to_owned()
+        }
         (None, None) => a.upstream_status.clone().unwrap_or_default(),
     };
     [
@@ -301,6 +357,15 @@ async fn export(
         crate::plural(written as usize, "record"),
         AuditStream::from(stream)
     );
+    if matches!(stream, StreamArg::Requests) {
+        let (count, _) = unfinished(&opened.stores, 0).await?;
+        if count > 0 {
+            eprintln!(
+                "{} without an outcome: their \"phase\": \"request\" record has no \"phase\": \"outcome\" record with the same request_id (forwarded when the gateway stopped)",
+                crate::plural(count as usize, "call")
+            );
+        }
+    }
     Ok(())
 }
 
