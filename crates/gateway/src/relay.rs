@@ -383,6 +383,33 @@ impl Relay {
         }
     }
 
+    /// An allowed tool call goes ahead if the audit log can take it (in strict durability, once
+    /// its request record is on disk); otherwise it is refused and its quota given back.
+    async fn forward_tool_call(
+        &self,
+        mut record: CallRecord,
+        ticket: Option<ReservationTicket>,
+        id: Option<&RawValue>,
+    ) -> Plan {
+        if let Err(why) = self.telemetry.admit_call(&mut record).await {
+            if let Some(ticket) = &ticket {
+                self.enforcer.release(ticket).await;
+            }
+            let answer = GatewayAnswer::Error {
+                code: codes::GATEWAY_ERROR,
+                message: format!(
+                    "refused: toolgate cannot record this call in its audit log ({why}); retry once it recovers"
+                ),
+            };
+            return self.answer(record, Outcome::Unrecorded, answer, id);
+        }
+        record.forwarded();
+        Plan::Forward(Pending {
+            work: Work::ToolCall(ticket),
+            record,
+        })
+    }
+
     /// Waits for a held call's decision; approved, it goes ahead (`Ok`), otherwise the client
     /// gets the denial, or — the hold ran out first — the approval to wait for and to retry
     /// (`Err`, a complete JSON-RPC response). Dropped while it waits (the client went away), the
@@ -437,33 +464,6 @@ impl Relay {
             }
             HoldOutcome::Denied { by, note } => {
                 let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
-    /// An allowed tool call goes ahead if the audit log can take it (in strict durability, once
-    /// its request record is on disk); otherwise it is refused and its quota given back.
-    async fn forward_tool_call(
-        &self,
-        mut record: CallRecord,
-        ticket: Option<ReservationTicket>,
-        id: Option<&RawValue>,
-    ) -> Plan {
-        if let Err(why) = self.telemetry.admit_call(&mut record).await {
-            if let Some(ticket) = &ticket {
-                self.enforcer.release(ticket).await;
-            }
-            let answer = GatewayAnswer::Error {
-                code: codes::GATEWAY_ERROR,
-                message: format!(
-                    "refused: toolgate cannot record this call in its audit log ({why}); retry once it recovers"
-                ),
-            };
-            return self.answer(record, Outcome::Unrecorded, answer, id);
-        }
-        record.forwarded();
-        Plan::Forward(Pending {
-            work: Work::ToolCall(ticket),
-            record,
-        })
-    }
-
                 let note = note.map(|n| format!(": {n}")).unwrap_or_default();
                 let reason = format!("{tool} was denied{by}{note}");
                 self.answer(record, Outcome::Denied, deny(reason), id.as_deref())

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 use toolgate_gateway::catalogue::rules::{NewTools, PinRules, PinningMode};
-use toolgate_gateway::telemetry::audit_policy::{AuditPolicy, Durability, OnFailure};
 use toolgate_gateway::settings::{
     ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Share, StdioChildren,
     Transport,
 };
+use toolgate_gateway::telemetry::audit_policy::{AuditPolicy, Durability, OnFailure};
 use toolgate_mcp::upstream::child_env;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::{Policy, SourceFormat};
@@ -331,81 +331,6 @@ fn audit_policy(cx: &mut Ctx<'_>, raw: &RawAudit, policy: &mut AuditPolicy) {
             ),
         }
     }
-}
-
-/// `[limits]`: every count at least 1, every timeout longer than zero.
-fn limit_settings(cx: &mut Ctx<'_>, raw: &RawLimits) -> Limits {
-    let mut limits = Limits::default();
-    for (key, field, target) in [
-        (
-            "max_connections",
-            &raw.max_connections,
-            &mut limits.max_connections,
-        ),
-        (
-            "max_connections_per_address",
-            &raw.max_connections_per_address,
-            &mut limits.max_connections_per_address,
-        ),
-        (
-            "admin_max_connections",
-            &raw.admin_max_connections,
-            &mut limits.admin_max_connections,
-        ),
-        (
-            "sessions_per_grant",
-            &raw.sessions_per_grant,
-            &mut limits.sessions_per_grant,
-        ),
-        (
-            "streams_per_session",
-            &raw.streams_per_session,
-            &mut limits.streams_per_session,
-        ),
-        (
-            "pending_approvals_per_grant",
-            &raw.pending_approvals_per_grant,
-            &mut limits.pending_approvals_per_grant,
-        ),
-    ] {
-        match field.as_ref().map(|v| (*v.get_ref(), v.span())) {
-            None => {}
-            Some((0, span)) => cx.at(
-                span,
-                format!("limits.{key} must be at least 1"),
-                Some("every limit is on; raise it rather than turn it off"),
-            ),
-            Some((n, _)) => *target = n,
-        }
-    }
-    for (key, field, target) in [
-        (
-            "header_read_timeout",
-            &raw.header_read_timeout,
-            &mut limits.header_read_timeout,
-        ),
-        (
-            "body_read_timeout",
-            &raw.body_read_timeout,
-            &mut limits.body_read_timeout,
-        ),
-        ("idle_timeout", &raw.idle_timeout, &mut limits.idle_timeout),
-    ] {
-        if let Some(v) = field {
-            match parse_duration(v.get_ref()) {
-                Some(d) if !d.is_zero() => *target = d,
-                _ => cx.at(
-                    v.span(),
-                    format!(
-                        "limits.{key} {:?} is not a duration longer than zero",
-                        v.get_ref()
-                    ),
-                    Some("use e.g. \"10s\" or \"2m\""),
-                ),
-            }
-        }
-    }
-    limits
 }
 
 /// Reads and validates a configuration file and every policy it names.

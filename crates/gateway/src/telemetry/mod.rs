@@ -8,31 +8,31 @@ pub mod metrics;
 pub mod record;
 pub mod redact;
 
-pub use record::{CallRecord, Outcome};
 pub use audit_writer::AuditUnavailable;
+pub use record::{CallRecord, Outcome};
 
-use audit_writer::AuditQueue;
 use audit_policy::{AuditPolicy, Durability, OnFailure};
+use audit_writer::AuditQueue;
 use metrics::Metrics;
-use redact::Redaction;
 use parking_lot::Mutex;
+use redact::Redaction;
 use std::sync::Arc;
-use toolgate_store::AuditSink;
 use std::time::{Duration, Instant};
-
+use toolgate_store::AuditSink;
 use toolgate_store::audit::RecordPhase;
 
 /// How often calls forwarded unrecorded (`on_failure = "continue"`) are logged at most.
 const UNRECORDED_LOG_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Default)]
 pub struct Telemetry {
     pub metrics: Metrics,
     audit: Option<AuditQueue>,
     /// Record argument values (redacted) as well as their names.
     values: Option<Redaction>,
-}
     /// When a call forwarded unrecorded was last logged, and how many since.
     unrecorded: Mutex<(Option<Instant>, u64)>,
+}
 
 impl Telemetry {
     /// Telemetry that also writes the audit log to `sink`; `values` records argument values.
@@ -47,7 +47,6 @@ impl Telemetry {
             metrics,
             audit: Some(audit),
             values,
-        }
             unrecorded: Mutex::default(),
         }
     }
@@ -74,10 +73,8 @@ impl Telemetry {
                 request.gateway_latency_us = record.elapsed_us();
                 let written = audit.write_durably(request).await;
                 // Queued, even if not yet on disk: its outcome must follow it.
-                record.has_request_record = matches!(
-                    written,
-                    Ok(()) | Err(AuditUnavailable::NotDurable { .. })
-                );
+                record.has_request_record =
+                    matches!(written, Ok(()) | Err(AuditUnavailable::NotDurable { .. }));
                 written
             }
         };
@@ -97,6 +94,7 @@ impl Telemetry {
                 }
                 Ok(())
             }
+        }
     }
 
     /// Argument values as they may be recorded, if the operator asked for them.
