@@ -404,8 +404,8 @@ window.toolgatePages.policy = () => {
   }
   $("review-build")?.addEventListener("click", () => review({ document: doc }));
   $("review-raw")?.addEventListener("click", () => review({ text: raw.value }));
-  $("review-cancel").addEventListener("click", () => { $("review").hidden = true; });
-  $("save").addEventListener("click", async () => {
+  $("review-cancel")?.addEventListener("click", () => { $("review").hidden = true; });
+  $("save")?.addEventListener("click", async () => {
     $("save").disabled = true;
     const r = await post("/save", { text: candidate, version: root.dataset.version });
     const out = $("save-result");

@@ -1,14 +1,20 @@
-//! Who may use the admin plane. With an admin token configured, every request must carry
-//! `Authorization: Bearer <token>` (compared by its SHA-256, in constant time). Without one (only
-//! allowed when the admin listener is bound to loopback), a request is served only when it is
-//! local beyond doubt: its TCP peer is a loopback address and it carries no `Forwarded`,
+//! Who may use the admin plane, and what they may do there. With admin tokens configured (the
+//! admin token, `[admin] token_sha256` or `TOOLGATE_ADMIN_TOKEN`, and role tokens,
+//! `[admin.tokens.<label>]`), every request must carry `Authorization: Bearer <token>` (compared
+//! by its SHA-256 with every configured one, in constant time), and the token's role decides what
+//! it may do ([`crate::role::api_permission`]): a viewer reads, an approver also decides held
+//! calls, an admin does everything. Without any (only allowed when the admin listener is bound to
+//! loopback), a request is served, as an admin, only when it is local beyond doubt
+//! ([`local_request`]): its TCP peer is a loopback address and it carries no `Forwarded`,
 //! `X-Forwarded-*`, `X-Real-IP` or `Via` header (a proxy on the same machine makes every peer
 //! loopback). Locality is never inferred from `Host`; but against DNS rebinding `Host` must also
 //! name a loopback address, and a browser `Origin`, if sent, must be a loopback one. The actor
-//! that admin audit events record names the real peer and any forwarded-for chain.
+//! that admin audit events record names the credential, the real peer and any forwarded-for
+//! chain.
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
+use crate::role::{self, Role};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,28 +23,75 @@ use std::net::SocketAddr;
 use toolgate_gateway::http::headers::{is_loopback_host, is_loopback_ip};
 use toolgate_store::TokenHash;
 
+/// The label of the admin token (`[admin] token_sha256`, `TOOLGATE_ADMIN_TOKEN`), as admin audit
+/// events name it.
+pub const ADMIN_TOKEN_LABEL: &str = "admin-token";
+
+/// One admin credential: a bearer token's SHA-256, the label audit events name it by, its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCredential {
+    pub label: String,
+    pub role: Role,
+    pub token_sha256: TokenHash,
+}
+
 /// How admin requests are authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminAuth {
-    /// A bearer token whose SHA-256 is this.
-    Token(TokenHash),
-    /// No token: loopback peers only.
+    /// Bearer tokens: every request carries one of these.
+    Tokens(Vec<AdminCredential>),
+    /// No token: loopback peers only, as admins.
     LoopbackOnly,
 }
 
 impl AdminAuth {
-    /// From the plain token (e.g. `TOOLGATE_ADMIN_TOKEN`).
+    /// The admin token, from its plain text (e.g. `TOOLGATE_ADMIN_TOKEN`).
     pub fn from_token(token: &str) -> AdminAuth {
-        AdminAuth::Token(toolgate_store::token::hash(token))
+        AdminAuth::from_sha256(toolgate_store::token::hash(token).0)
     }
 
-    /// From the SHA-256 of the token (`[admin] token_sha256`).
+    /// The admin token, from its SHA-256 (`[admin] token_sha256`).
     pub fn from_sha256(hash: [u8; 32]) -> AdminAuth {
-        AdminAuth::Token(TokenHash(hash))
+        AdminAuth::Tokens(vec![AdminCredential {
+            label: ADMIN_TOKEN_LABEL.to_owned(),
+            role: Role::Admin,
+            token_sha256: TokenHash(hash),
+        }])
+    }
+
+    /// These credentials besides any already configured (`[admin.tokens.*]`). Any credential at
+    /// all means every request needs a token.
+    pub fn with(self, more: impl IntoIterator<Item = AdminCredential>) -> AdminAuth {
+        let mut all = match self {
+            AdminAuth::Tokens(c) => c,
+            AdminAuth::LoopbackOnly => Vec::new(),
+        };
+        all.extend(more);
+        if all.is_empty() {
+            AdminAuth::LoopbackOnly
+        } else {
+            AdminAuth::Tokens(all)
+        }
     }
 
     pub fn is_loopback_only(&self) -> bool {
         matches!(self, AdminAuth::LoopbackOnly)
+    }
+
+    /// The credential `token` is, if any: its SHA-256 is compared with every configured one, with
+    /// no early exit.
+    pub fn credential(&self, token: &str) -> Option<&AdminCredential> {
+        let AdminAuth::Tokens(all) = self else {
+            return None;
+        };
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for c in all {
+            if constant_time_eq(&presented, &c.token_sha256.0) && found.is_none() {
+                found = Some(c);
+            }
+        }
+        found
     }
 }
 
@@ -55,8 +108,8 @@ pub(crate) async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let actor = match &app.auth {
-        AdminAuth::Token(expected) => {
+    let (actor, role) = match &app.auth {
+        AdminAuth::Tokens(_) => {
             if req
                 .headers()
                 .get_all(http::header::AUTHORIZATION)
@@ -76,22 +129,25 @@ pub(crate) async fn authenticate(
                     "missing admin token: send Authorization: Bearer <admin token>",
                 );
             };
-            let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            if !constant_time_eq(&hash, &expected.0) {
+            let Some(credential) = app.auth.credential(token) else {
                 return unauthorized("invalid admin token");
-            }
-            "admin-token"
+            };
+            (credential.label.clone(), credential.role)
         }
         AdminAuth::LoopbackOnly => {
-            if let Err(why) = loopback_request(peer, req.headers()) {
+            if let Err(why) = local_request(peer, req.headers()) {
                 return ApiError::new(ErrorCode::Forbidden, why).into_response();
             }
-            "loopback"
+            ("loopback".to_owned(), Role::Admin)
         }
     };
+    let needs = role::api_permission(req.method(), req.uri().path());
+    if !role.allows(needs) {
+        return ApiError::new(ErrorCode::Forbidden, role::refusal(role, needs)).into_response();
+    }
     let mut actor = match peer {
         Some(p) => format!("{actor}@{}", p.ip()),
-        None => actor.to_owned(),
+        None => actor,
     };
     if let Some(chain) = forwarded_chain(req.headers()) {
         actor.push_str(" forwarded-for ");
@@ -166,7 +222,13 @@ fn forwarded_chain(headers: &http::HeaderMap) -> Option<String> {
     Some(chain)
 }
 
-fn loopback_request(peer: Option<SocketAddr>, headers: &http::HeaderMap) -> Result<(), String> {
+/// Whether a request is local beyond doubt: a loopback peer, no proxy's headers, one loopback
+/// `Host`, and no `Origin` but a loopback one. `Err` says why not. The admin API without a token
+/// and the web UI's tokenless sign-in both ask this.
+pub(crate) fn local_request(
+    peer: Option<SocketAddr>,
+    headers: &http::HeaderMap,
+) -> Result<(), String> {
     const HELP: &str = "configure an admin token ([admin] token_sha256 or TOOLGATE_ADMIN_TOKEN) to use the admin API from elsewhere";
     match peer {
         Some(p) if is_loopback_ip(p.ip()) => {}
@@ -253,17 +315,17 @@ mod tests {
             }
             h
         };
-        assert!(loopback_request(peer, &headers(&[("host", "127.0.0.1:9")])).is_ok());
+        assert!(local_request(peer, &headers(&[("host", "127.0.0.1:9")])).is_ok());
         // What a default reverse proxy sends still needs one of these to pass; any proxy header
         // makes the request remote.
         for proxy in PROXY_HEADERS {
             let h = headers(&[("host", "127.0.0.1:9"), (proxy, "203.0.113.7")]);
-            let why = loopback_request(peer, &h).unwrap_err();
+            let why = local_request(peer, &h).unwrap_err();
             assert!(why.contains(proxy), "{why}");
         }
-        assert!(loopback_request(peer, &headers(&[])).is_err(), "no Host");
+        assert!(local_request(peer, &headers(&[])).is_err(), "no Host");
         assert!(
-            loopback_request(
+            local_request(
                 peer,
                 &headers(&[("host", "127.0.0.1:9"), ("host", "localhost:9")])
             )
@@ -271,7 +333,7 @@ mod tests {
             "two Hosts"
         );
         let remote = Some(SocketAddr::from(([10, 0, 0, 2], 5000)));
-        assert!(loopback_request(remote, &headers(&[("host", "127.0.0.1:9")])).is_err());
+        assert!(local_request(remote, &headers(&[("host", "127.0.0.1:9")])).is_err());
     }
 
     #[test]

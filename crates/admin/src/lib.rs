@@ -28,9 +28,9 @@ pub mod role;
 pub mod servers;
 pub mod ui;
 
-pub use auth::AdminAuth;
+pub use auth::{AdminAuth, AdminCredential};
 pub use error::{ApiError, ErrorCode};
-pub use ui::UiOptions;
+pub use ui::{OneTimeLogin, UiOptions};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -76,6 +76,23 @@ pub fn api_permission(method: &http::Method, path: &str) -> Permission {
     }
 }
 
+/// Why `role` may not do `what`: the one message the JSON API and the web UI give.
+pub fn refusal(role: Role, what: Permission) -> String {
+    let may = match role {
+        Role::Viewer => "may only read",
+        Role::Approver => "may read and decide held calls",
+        Role::Admin => "may do everything",
+    };
+    let needs = match what {
+        Permission::Read => "reading needs any admin credential",
+        Permission::DecideApprovals => {
+            "approving or denying a held call needs the approver or admin role"
+        }
+        Permission::Administer => "changing the gateway needs the admin role",
+    };
+    format!("this credential's role is {role}, which {may}; {needs}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +109,10 @@ mod tests {
         assert!(Role::Admin.allows(Administer));
         assert_eq!(Role::parse("approver"), Some(Role::Approver));
         assert_eq!(Role::parse("root"), None);
+        assert_eq!(
+            refusal(Role::Viewer, Administer),
+            "this credential's role is viewer, which may only read; changing the gateway needs the admin role"
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn twenty(name: &str, policy: Option<PathBuf>) -> ServerSettings {
         }),
         policy: Arc::new(compiled),
         prefix: None,
+        extra_methods: Vec::new(),
         children: Default::default(),
         eager_start: false,
         policy_path: policy,
@@ -928,4 +929,101 @@ async fn catalogue_and_pins_are_listed_diffed_and_approved() {
     assert_eq!(body["pins"], json!([]));
     let (_, audit) = req("GET", "/api/audit?stream=admin").send(&f.app).await;
     assert!(audit.to_string().contains("pin.approved"), "{audit}");
+}
+
+#[tokio::test]
+async fn role_tokens_may_do_what_their_role_allows_and_nothing_else() {
+    use toolgate_admin::AdminCredential;
+    use toolgate_admin::role::{Permission, Role, api_permission};
+    const VIEWER: &str = "viewer-secret";
+    const APPROVER: &str = "approver-secret";
+    let credential = |label: &str, role, token| AdminCredential {
+        label: label.into(),
+        role,
+        token_sha256: toolgate_store::token::hash(token),
+    };
+    let auth = AdminAuth::from_token(TOKEN).with([
+        credential("vera", Role::Viewer, VIEWER),
+        credential("april", Role::Approver, APPROVER),
+    ]);
+    let f = fixture_with(Some(Stores::memory()), auth).await;
+
+    // Every change of the route table: a viewer is refused; an approver only where it decides a
+    // held call (here the approval does not exist, so the handler answers 404).
+    for (method, path) in toolgate_admin::route_table() {
+        if method == "GET" {
+            continue;
+        }
+        let path = path.replace('{', "x").replace('}', "");
+        let uri = format!("/api{path}");
+        let needs = api_permission(&method.parse().unwrap(), &path);
+        let viewer = req(method, &uri).token(Some(VIEWER)).send(&f.app).await;
+        let approver = req(method, &uri).token(Some(APPROVER)).send(&f.app).await;
+        if needs == Permission::Read {
+            assert_ne!(
+                viewer.0,
+                StatusCode::FORBIDDEN,
+                "{method} {uri}: {}",
+                viewer.1
+            );
+            continue;
+        }
+        assert_error(&viewer, ErrorCode::Forbidden);
+        assert!(
+            viewer.1["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("this credential's role is viewer, which may only read"),
+            "{}",
+            viewer.1
+        );
+        if needs == Permission::DecideApprovals {
+            assert_error(&approver, ErrorCode::NotFound);
+        } else {
+            assert_error(&approver, ErrorCode::Forbidden);
+            assert!(
+                approver.1["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("needs the admin role"),
+                "{}",
+                approver.1
+            );
+        }
+    }
+
+    // Reads are open to both, checking a candidate policy included; nothing was changed above.
+    for token in [VIEWER, APPROVER] {
+        let (s, v) = req("GET", "/api/grants")
+            .token(Some(token))
+            .send(&f.app)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["grants"], json!([]), "a refused request created a grant");
+        let (s, v) = req("POST", "/api/policies/crm/validate")
+            .token(Some(token))
+            .json(json!({"version": "1", "default": "deny"}))
+            .send(&f.app)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    assert!(
+        admin_events(&f).await.is_empty(),
+        "a refused request was audited as a change"
+    );
+    assert_error(
+        &req("GET", "/api/servers")
+            .token(Some("not-a-token"))
+            .send(&f.app)
+            .await,
+        ErrorCode::Unauthorized,
+    );
+
+    // The admin token still does everything, and the admin audit names the credential.
+    let (s, v) = req("POST", "/api/grants")
+        .json(json!({"label": "g1", "agent": "a"}))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(admin_events(&f).await[0]["actor"], "admin-token");
 }

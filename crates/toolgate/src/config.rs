@@ -3,11 +3,13 @@
 //! collecting every error (config and each policy it names) before failing, each with its
 //! location, the key it is about and a hint.
 
+mod admin;
 mod errors;
 mod keys;
 mod tolerant;
 mod wording;
 
+pub use admin::AdminAccess;
 pub use errors::ConfigErrors;
 use errors::Ctx;
 
@@ -57,13 +59,29 @@ struct RawApprovals {
     hold_max: Option<Spanned<String>>,
 }
 
-/// `[admin]`: where the admin plane listens, and its token as its SHA-256 (or
-/// `TOOLGATE_ADMIN_TOKEN` in the environment).
+/// `[admin]`: where the admin plane listens, its token as its SHA-256 (or
+/// `TOOLGATE_ADMIN_TOKEN` in the environment), role tokens and the web UI's mode
+/// ([`admin`]).
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: Option<Spanned<String>>,
     token_sha256: Option<Spanned<String>>,
+    /// `read-write` (default) or `read-only`.
+    ui: Option<Spanned<String>>,
+    /// `[admin.tokens.<label>]`: `role` and `token_sha256`.
+    #[serde(default)]
+    tokens: BTreeMap<String, Spanned<admin::RawAdminToken>>,
+}
+
+impl RawAdmin {
+    fn access(&self) -> admin::RawAccess<'_> {
+        admin::RawAccess {
+            token_sha256: self.token_sha256.as_ref(),
+            ui: self.ui.as_ref(),
+            tokens: &self.tokens,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -443,15 +461,7 @@ fn parse_with(
     }
 
     admin_listen(&mut cx, &raw, &mut settings, env);
-    if let Some(h) = &raw.admin.token_sha256 {
-        if decode_sha256(h.get_ref()).is_none() {
-            cx.at(
-                h.span(),
-                "admin.token_sha256 is not a SHA-256 in hex".into(),
-                Some("write the 64 hex digits of sha256(admin token), e.g. `printf %s \"$TOKEN\" | sha256sum`"),
-            );
-        }
-    }
+    admin::access(&mut cx, &raw.admin.access());
     // In document order, so that errors come out in the order of the file.
     let mut servers: Vec<_> = raw.servers.iter().collect();
     servers.sort_by_key(|(_, s)| s.span().start);
@@ -881,6 +891,7 @@ fn admin_listen(
         }
     }
     let has_token = raw.admin.token_sha256.is_some()
+        || !raw.admin.tokens.is_empty()
         || env("TOOLGATE_ADMIN_TOKEN").is_some_and(|t| !t.is_empty());
     let address = settings.admin_address();
     if address.ip().is_loopback() || has_token {
@@ -901,17 +912,16 @@ fn admin_listen(
     );
 }
 
-fn decode_sha256(hex_text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_text, &mut out).ok()?;
-    Some(out)
-}
-
-/// The `[admin] token_sha256` of a configuration that [`load`] accepted.
-pub fn admin_token_sha256(path: &Path) -> Option<[u8; 32]> {
+/// The admin credentials and UI mode of a configuration that [`load`] accepted; `None` if it
+/// cannot be read any more.
+pub fn admin_access(path: &Path) -> Option<AdminAccess> {
     let text = std::fs::read_to_string(path).ok()?;
     let raw: RawConfig = toml::from_str(&text).ok()?;
-    decode_sha256(raw.admin.token_sha256?.get_ref())
+    let file = path.display().to_string();
+    let mut cx = Ctx::new(&file, &text, false);
+    let access = admin::access(&mut cx, &raw.admin.access());
+    cx.finish().ok()?;
+    Some(access)
 }
 
 /// `servers.<name>.inherit_env`: variable names, none of them toolgate's own.

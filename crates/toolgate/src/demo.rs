@@ -38,6 +38,8 @@ const CONFIG_FILE: &str = "toolgate.toml";
 const GRANT: &str = "demo";
 /// The actor of the demo's admin audit events.
 const ACTOR: &str = "demo";
+/// How long the printed sign-in link to the web UI works (once).
+const LOGIN_LINK_VALID: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -135,6 +137,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let token = issue_demo_token(&stores).await?;
+    let (login_secret, one_time_login) = toolgate_admin::OneTimeLogin::issue(LOGIN_LINK_VALID);
+    let login_link = format!(
+        "http://{admin_addr}{}",
+        toolgate_admin::OneTimeLogin::path(&login_secret)
+    );
     let policy = settings
         .server(SERVER)
         .map(|s| s.policy.clone())
@@ -151,6 +158,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         addr,
         admin: admin_addr,
         token: &token,
+        login_link: &login_link,
         tools: &tools,
         policy: &policy,
         policy_kept,
@@ -159,7 +167,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         data: listener,
         admin,
     };
-    crate::serve_gateway(gateway, listeners, config_path).await?;
+    crate::serve_gateway(gateway, listeners, config_path, Some(one_time_login)).await?;
     eprintln!(
         "toolgate demo stopped; `{} demo{dir_flag}` starts it again with a new token",
         self_command()
@@ -286,6 +294,8 @@ struct Banner<'a> {
     /// The admin plane: `/api`, `/ui`, `/metrics`.
     admin: SocketAddr,
     token: &'a str,
+    /// Signs in to the web UI once.
+    login_link: &'a str,
     tools: &'a [ToolDefinition],
     policy: &'a Policy,
     /// The policy file was there already (the user's edits are kept).
@@ -316,9 +326,11 @@ fn print_banner(b: &Banner<'_>) {
     println!(
         "            (grant \"{GRANT}\"; shown once, only its hash is stored; a new one on every run)"
     );
+    println!("  web UI:   http://{}/ui (this machine only)", b.admin);
     println!(
-        "  web UI:   http://{}/ui (this machine only: one click signs you in)",
-        b.admin
+        "  sign in:  {} (opens the UI signed in; works once, within {} minutes)",
+        b.login_link,
+        LOGIN_LINK_VALID.as_secs() / 60
     );
     println!("  admin:    http://{}/api (this machine only)", b.admin);
     println!("  folder:   {}", b.dir.display());

@@ -306,7 +306,7 @@ async fn serve(
         "toolgate admin plane on http://{} (/api, /ui, /metrics)",
         listeners.admin.local_addr()?
     );
-    serve_gateway(gateway, listeners, config).await
+    serve_gateway(gateway, listeners, config, None).await
 }
 
 /// A listener on `address`, or an error that says which address could not be taken.
@@ -320,15 +320,27 @@ async fn bind(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpLi
     }
 }
 
-/// Serves `gateway`'s data plane and admin plane (the admin API at `/api`, `/metrics`), with the
-/// config watched for changes, until SIGINT or SIGTERM.
+/// Serves `gateway`'s data plane and admin plane (the admin API at `/api`, the web UI at `/ui`,
+/// `/metrics`), with the config watched for changes, until SIGINT or SIGTERM. `one_time_login`:
+/// a sign-in link for the UI that works once (the demo's).
 async fn serve_gateway(
     gateway: Arc<Gateway>,
     listeners: Listeners,
     config: PathBuf,
+    one_time_login: Option<toolgate_admin::OneTimeLogin>,
 ) -> anyhow::Result<()> {
-    let admin = admin_auth(&config);
-    let api = toolgate_admin::api(gateway.clone(), admin);
+    let access = config::admin_access(&config).with_context(|| {
+        format!(
+            "cannot read the admin credentials of {} any more",
+            config.display()
+        )
+    })?;
+    let ui = toolgate_admin::UiOptions {
+        read_only: access.ui_read_only,
+        one_time_login,
+        mcp_address: listeners.data.local_addr().ok(),
+    };
+    let api = toolgate_admin::admin_plane(gateway.clone(), admin_auth(&access), ui);
     let watcher = tokio::spawn(reload::watch(gateway.clone(), config));
     let served = gateway.serve(listeners, api, shutdown_signal()).await;
     watcher.abort();
@@ -337,24 +349,43 @@ async fn serve_gateway(
     Ok(())
 }
 
-/// The admin API's credential: `TOOLGATE_ADMIN_TOKEN` (hashed here), else `[admin] token_sha256`,
-/// else none — and then the API answers loopback clients only.
-fn admin_auth(config: &std::path::Path) -> toolgate_admin::AdminAuth {
-    if let Some(token) = std::env::var("TOOLGATE_ADMIN_TOKEN")
+/// The admin plane's credentials: the admin token — `TOOLGATE_ADMIN_TOKEN` (hashed here), else
+/// `[admin] token_sha256` — and the role tokens of `[admin.tokens.*]`; with none, the admin
+/// plane answers loopback clients only.
+fn admin_auth(access: &config::AdminAccess) -> toolgate_admin::AdminAuth {
+    use toolgate_admin::{AdminAuth, AdminCredential};
+    let admin = if let Some(token) = std::env::var("TOOLGATE_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
     {
-        tracing::info!("admin API at /api: token from TOOLGATE_ADMIN_TOKEN");
-        return toolgate_admin::AdminAuth::from_token(&token);
+        tracing::info!("admin plane: admin token from TOOLGATE_ADMIN_TOKEN");
+        AdminAuth::from_token(&token)
+    } else if let Some(hash) = access.admin_token_sha256 {
+        tracing::info!("admin plane: admin token from [admin] token_sha256");
+        AdminAuth::from_sha256(hash)
+    } else {
+        AdminAuth::LoopbackOnly
+    };
+    let roles = access
+        .role_tokens
+        .iter()
+        .map(|(label, role, hash)| AdminCredential {
+            label: label.clone(),
+            role: *role,
+            token_sha256: toolgate_store::TokenHash(*hash),
+        });
+    let auth = admin.with(roles);
+    if auth.is_loopback_only() {
+        tracing::warn!(
+            "no admin token configured: the admin plane (on loopback) answers local clients only, without authentication; set [admin] token_sha256 or TOOLGATE_ADMIN_TOKEN to reach it from elsewhere"
+        );
+    } else if !access.role_tokens.is_empty() {
+        tracing::info!(
+            tokens = access.role_tokens.len(),
+            "admin plane: role tokens from [admin.tokens.*]"
+        );
     }
-    if let Some(hash) = config::admin_token_sha256(config) {
-        tracing::info!("admin API at /api: token from [admin] token_sha256");
-        return toolgate_admin::AdminAuth::from_sha256(hash);
-    }
-    tracing::warn!(
-        "no admin token configured: the admin plane (on loopback) answers local clients only, without authentication; set [admin] token_sha256 or TOOLGATE_ADMIN_TOKEN to reach it from elsewhere"
-    );
-    toolgate_admin::AdminAuth::LoopbackOnly
+    auth
 }
 
 async fn shutdown_signal() {

@@ -149,6 +149,52 @@ async fn the_demo_serves_the_crm_behind_the_starter_policy() {
         assert!(dir.path().join(file).exists(), "{file} is in the folder");
     }
 
+    // The printed sign-in link opens the web UI signed in, once.
+    let link = demo
+        .line_with("  sign in:")
+        .split_whitespace()
+        .nth(2)
+        .expect("the sign-in line names a link")
+        .to_owned();
+    assert!(
+        link.starts_with(&format!("{}/ui/login/once?token=", demo.admin)),
+        "{link}"
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first = no_redirects.get(&link).send().await.unwrap();
+    assert_eq!(first.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = first.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let overview = no_redirects
+        .get(format!("{}/ui", demo.admin))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), reqwest::StatusCode::OK);
+    assert!(
+        overview
+            .text()
+            .await
+            .unwrap()
+            .contains("one-time-link · admin"),
+        "signed in by the link"
+    );
+    let again = no_redirects.get(&link).send().await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(
+        again.text().await.unwrap().contains("used already"),
+        "a second use is refused"
+    );
+
     // A real SDK client with the printed URL and token: every tool listed, a read answered.
     let out = McpClient::python_http(&demo.endpoint)
         .token(&demo.token)

@@ -40,15 +40,7 @@ impl Operator {
         } else {
             Err(UiError::new(
                 StatusCode::FORBIDDEN,
-                format!(
-                    "your role ({}) may not do this{}",
-                    self.role,
-                    if what == Permission::DecideApprovals {
-                        "; approvers and admins decide held calls"
-                    } else {
-                        "; only admins change the gateway"
-                    }
-                ),
+                crate::role::refusal(self.role, what),
             ))
         }
     }

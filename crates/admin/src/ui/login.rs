@@ -17,9 +17,40 @@ use maud::{DOCTYPE, html};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
+use toolgate_store::TokenHash;
 
 /// A wrong token costs this long, so guessing is slow.
 const FAILED_SIGN_IN_DELAY: Duration = Duration::from_millis(400);
+
+/// A sign-in link's secret that works once, until it expires: `GET /ui/login/once?token=…`
+/// signs in as an admin and spends it.
+#[derive(Debug, Clone)]
+pub struct OneTimeLogin {
+    token_sha256: TokenHash,
+    expires_at_ms: u64,
+}
+
+impl OneTimeLogin {
+    /// A new link valid for `valid_for` from now: the secret (for the link, shown once; only its
+    /// hash is kept) and the login to hand the UI.
+    pub fn issue(valid_for: Duration) -> (String, OneTimeLogin) {
+        let secret = toolgate_store::token::generate();
+        let login = OneTimeLogin {
+            token_sha256: secret.hash(),
+            expires_at_ms: crate::now_ms()
+                .saturating_add(u64::try_from(valid_for.as_millis()).unwrap_or(u64::MAX)),
+        };
+        (secret.as_str().to_owned(), login)
+    }
+
+    /// The link's path and query on the admin listener.
+    pub fn path(secret: &str) -> String {
+        format!(
+            "/ui/login/once?token={}",
+            super::access::encode_component(secret)
+        )
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct NextQuery {
@@ -78,23 +109,29 @@ pub(crate) async fn submit(
     }
 }
 
-/// `GET /ui/login/once?token=…`: the link `toolgate demo` prints; it works once.
+/// `GET /ui/login/once?token=…`: the link `toolgate demo` prints; it works once, and not after it
+/// expires.
 pub(crate) async fn once(State(ui): State<Ui>, Query(q): Query<OnceQuery>) -> Response {
     let presented = toolgate_store::token::hash(&q.token);
     let taken = {
         let mut slot = ui.one_time_login.lock().unwrap_or_else(|e| e.into_inner());
         match &*slot {
-            Some(expected) if session::same_hash(&expected.0, &presented.0) => slot.take(),
+            Some(expected) if session::same_hash(&expected.token_sha256.0, &presented.0) => {
+                slot.take()
+            }
             _ => None,
         }
     };
-    if taken.is_none() {
-        tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
-        return UiError::new(
-            StatusCode::UNAUTHORIZED,
+    let refusal = match taken {
+        Some(login) if crate::now_ms() < login.expires_at_ms => None,
+        Some(_) => Some("this sign-in link has expired; sign in with an admin token"),
+        None => Some(
             "this sign-in link has been used already (or is not one of this gateway's); sign in with an admin token",
-        )
-        .into_response();
+        ),
+    };
+    if let Some(why) = refusal {
+        tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
+        return UiError::new(StatusCode::UNAUTHORIZED, why).into_response();
     }
     open(&ui, "one-time-link".to_owned(), Role::Admin, None)
 }
@@ -114,55 +151,18 @@ pub(crate) async fn logout(
     res
 }
 
-/// Who a token (or, where allowed, no token) signs in as.
+/// Who a token (or, where allowed, no token) signs in as: the admin API's own credentials.
 fn credential(auth: &AdminAuth, token: &str, local: bool) -> Option<(String, Role)> {
     match auth {
-        AdminAuth::Token(expected) if !token.is_empty() => {
-            let presented = toolgate_store::token::hash(token);
-            session::same_hash(&expected.0, &presented.0)
-                .then(|| ("admin-token".to_owned(), Role::Admin))
-        }
-        AdminAuth::Token(_) => None,
+        AdminAuth::Tokens(_) => auth.credential(token).map(|c| (c.label.clone(), c.role)),
         AdminAuth::LoopbackOnly => local.then(|| ("local".to_owned(), Role::Admin)),
     }
 }
 
 /// True when no admin token is configured and the request is local beyond doubt (the admin
-/// API's own rule).
+/// API's own rule, [`crate::auth::local_request`]).
 fn tokenless_allowed(ui: &Ui, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    ui.app.auth.is_loopback_only() && local_request(peer, headers)
-}
-
-/// A request made on this machine, directly: a loopback peer, no proxy's headers, a loopback
-/// `Host`.
-fn local_request(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    const PROXY_HEADERS: [&str; 9] = [
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-forwarded-port",
-        "x-real-ip",
-        "x-client-ip",
-        "true-client-ip",
-        "via",
-    ];
-    let loopback_host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| {
-            let name = match h.strip_prefix('[') {
-                Some(v6) => v6.split(']').next().unwrap_or(""),
-                None => h.rsplit_once(':').map_or(h, |(n, _)| n),
-            };
-            name.eq_ignore_ascii_case("localhost")
-                || name
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        });
-    peer.is_some_and(|p| p.ip().is_loopback())
-        && !PROXY_HEADERS.iter().any(|h| headers.contains_key(*h))
-        && loopback_host
+    ui.app.auth.is_loopback_only() && crate::auth::local_request(peer, headers).is_ok()
 }
 
 /// Opens a session and sends the browser on to `next` (a UI page) or the overview.

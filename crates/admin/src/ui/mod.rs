@@ -23,11 +23,13 @@ mod policy;
 mod session;
 mod tool;
 
+pub use login::OneTimeLogin;
+
 use crate::AppState;
 use axum::Router;
 use axum::routing::{get, post};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use toolgate_store::TokenHash;
 
 /// How the UI is offered.
 #[derive(Debug, Clone, Default)]
@@ -35,8 +37,10 @@ pub struct UiOptions {
     /// `[admin] ui = "read-only"`: every operator reads, nobody changes anything through the UI
     /// (the JSON API is unaffected).
     pub read_only: bool,
-    /// The SHA-256 of a sign-in link's secret that works once (`toolgate demo` prints the link).
-    pub one_time_login: Option<TokenHash>,
+    /// A sign-in link that works once (`toolgate demo` prints it).
+    pub one_time_login: Option<OneTimeLogin>,
+    /// Where the data plane listens, for the client snippet of a new grant.
+    pub mcp_address: Option<SocketAddr>,
 }
 
 /// What every UI handler reads.
@@ -46,7 +50,7 @@ pub(crate) struct Ui {
     pub read_only: bool,
     pub sessions: Arc<session::Sessions>,
     /// Taken (and so spent) by the first sign-in through it.
-    pub one_time_login: Arc<Mutex<Option<TokenHash>>>,
+    pub one_time_login: Arc<Mutex<Option<OneTimeLogin>>>,
 }
 
 /// The UI's routes, relative to where it is mounted (`/ui`).

@@ -136,6 +136,9 @@ pub(crate) async fn page(
         @if policy["allow_all"] == true {
             (layout::notice("warn", "This server has no policy file, so it allows every call. Give it `policy = \"<file>\"` in the config to build one here."))
         }
+        @if !may_save && policy["allow_all"] != true {
+            (layout::notice("status", &format!("You may try changes here (the builder, the raw tab, the simulator), but not save them: {}.", if ui.read_only { "the UI is read-only" } else { "saving a policy needs the admin role" })))
+        }
         @if policy["in_force"] == false {
             (layout::notice("warn", "The file on disk differs from the policy in force (an edit that is invalid, or not applied yet). Saving replaces both."))
         }
@@ -249,7 +252,7 @@ pub(crate) async fn page(
                 p.actions { button #sim-run type="button" { "Simulate" } }
                 div #sim-result aria-live="polite" {}
             }
-            section #review hidden aria-labelledby="review-h" {
+            @if may_save { section #review hidden aria-labelledby="review-h" {
                 h2 #review-h tabindex="-1" { "What will change" }
                 div #review-diagnostics {}
                 pre.diff #review-diff {}
@@ -258,7 +261,7 @@ pub(crate) async fn page(
                     button #review-cancel type="button" { "Keep editing" }
                 }
                 div #save-result aria-live="assertive" {}
-            }
+            } }
         }
     };
     Ok(layout::page(
