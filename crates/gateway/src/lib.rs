@@ -25,6 +25,7 @@ pub mod kill_switch;
 pub mod relay;
 pub mod rejection;
 pub mod reload;
+pub mod screen;
 pub mod serve;
 pub mod server;
 pub mod session;

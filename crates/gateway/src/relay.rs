@@ -7,6 +7,8 @@ use crate::aggregate::lists::ListKind;
 use crate::approvals::{Approvals, HoldOutcome};
 use crate::enforce::{Enforcer, Verdict};
 use crate::identity::Caller;
+use crate::rejection::Rejection;
+use crate::screen::{Methods, Screened, screen};
 use crate::server::ServerRuntime;
 use crate::telemetry::{CallRecord, Outcome, Telemetry};
 use crate::tools_cache;
@@ -34,6 +36,17 @@ pub enum Plan {
     Forward(Pending),
     /// Wait for a person's approval first ([`Relay::resume`]).
     Hold(Box<HeldCall>),
+}
+
+/// What happens to a client notification.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotificationPlan {
+    /// Send it on unchanged.
+    Forward,
+    /// Not a notification the gateway knows: dropped (and logged), the client gets 202.
+    Drop,
+    /// Refused: answer with these bytes (a JSON-RPC error without an id); the refusal is audited.
+    Refuse(Vec<u8>),
 }
 
 /// A call waiting for its approval, with what it needs to go ahead.
@@ -127,6 +140,45 @@ impl Relay {
         Plan::Answer(answer.to_response(id))
     }
 
+    /// A request or notification refused before policy: audited with the reason; the bytes are
+    /// the refusal's JSON-RPC error, answering `id` when there is one.
+    pub fn refuse(
+        &self,
+        record: CallRecord,
+        rejection: &Rejection,
+        id: Option<&RawValue>,
+    ) -> Vec<u8> {
+        let answer = GatewayAnswer::Error {
+            code: rejection.code(),
+            message: rejection.message(),
+        };
+        match self.answer(record, Outcome::Invalid, answer, id) {
+            Plan::Answer(bytes) => bytes,
+            _ => unreachable!("a refusal is an answer"),
+        }
+    }
+
+    /// What to do with a client notification (`msg.kind == Notification`): forward a known one,
+    /// drop (and log) an unknown one, refuse (and audit, as `record`) a request method sent
+    /// without an id.
+    pub fn plan_notification(
+        &self,
+        record: impl FnOnce() -> CallRecord,
+        msg: &Message<'_>,
+        methods: Methods<'_>,
+    ) -> NotificationPlan {
+        match screen(msg, methods) {
+            Screened::Pass => NotificationPlan::Forward,
+            Screened::Drop => {
+                tracing::warn!(method = %msg.method(), "unknown notification dropped");
+                NotificationPlan::Drop
+            }
+            Screened::Refuse(rejection) => {
+                NotificationPlan::Refuse(self.refuse(record(), &rejection, None))
+            }
+        }
+    }
+
     /// Decides what to do with a client request (`msg.kind == Request`).
     pub async fn plan_request(
         &self,
@@ -135,9 +187,13 @@ impl Relay {
         caller: &Arc<Caller>,
         session: &str,
         msg: &Message<'_>,
+        methods: Methods<'_>,
     ) -> Plan {
         debug_assert_eq!(msg.kind, Kind::Request);
         let record = CallRecord::new(caller, session, server, msg.method(), policy.version_hash());
+        if let Screened::Refuse(rejection) = screen(msg, methods) {
+            return Plan::Answer(self.refuse(record, &rejection, msg.id));
+        }
         if let Some(answer) = self.kill_switch_answer(server, caller, msg.method()) {
             return self.answer(record, Outcome::Denied, answer, msg.id);
         }

@@ -111,6 +111,9 @@ pub struct ServerSettings {
     pub policy_path: Option<PathBuf>,
     /// `[servers.<name>.risk]`: the operator's category for a tool, which beats the classifier.
     pub risk: BTreeMap<String, toolgate_catalog::Category>,
+    /// `extra_methods`: JSON-RPC request methods beyond MCP's that this server may be sent
+    /// (experimental extensions); still audited.
+    pub extra_methods: Vec<String>,
     /// How its tools are held to their pins (`[gateway]` defaults, `[servers.<name>]` overrides).
     pub pinning: crate::catalogue::rules::PinRules,
 }

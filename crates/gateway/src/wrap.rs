@@ -5,8 +5,9 @@
 use crate::enforce::Enforcer;
 use crate::identity::Caller;
 use crate::kill_switch::KillSwitches;
-use crate::relay::{Pending, Plan, Relay};
-use crate::telemetry::Telemetry;
+use crate::relay::{NotificationPlan, Pending, Plan, Relay};
+use crate::screen::Methods;
+use crate::telemetry::{CallRecord, Telemetry};
 use bytes::Bytes;
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
@@ -163,6 +164,21 @@ async fn handle_client_line(
             return;
         }
     };
+    if msg.kind == Kind::Notification {
+        let record = || {
+            let version = policy.version_hash();
+            CallRecord::new(caller, WRAP_SESSION, server, msg.method(), version)
+        };
+        let plan = relay.plan_notification(record, &msg, Methods::default());
+        match plan {
+            NotificationPlan::Forward => {}
+            NotificationPlan::Drop => return,
+            NotificationPlan::Refuse(answer) => {
+                let _ = out.send(answer.into()).await;
+                return;
+            }
+        }
+    }
     if msg.kind != Kind::Request {
         drop(msg);
         if let Err(e) = child.send(&bytes).await {
@@ -172,7 +188,14 @@ async fn handle_client_line(
     }
     let id = msg.id.map(|i| i.to_owned());
     match relay
-        .plan_request(policy, server, caller, WRAP_SESSION, &msg)
+        .plan_request(
+            policy,
+            server,
+            caller,
+            WRAP_SESSION,
+            &msg,
+            Methods::default(),
+        )
         .await
     {
         // `wrap` has no store, so nothing is ever held; a held call would be refused.

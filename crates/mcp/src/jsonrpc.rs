@@ -78,7 +78,7 @@ struct Wire<'a> {
     jsonrpc: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     method: Option<Cow<'a, str>>,
     #[serde(borrow)]
     params: Option<&'a RawValue>,
@@ -86,6 +86,29 @@ struct Wire<'a> {
     result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     error: Option<&'a RawValue>,
+}
+
+/// A string borrowed from the message when it has no escapes (`Cow::Borrowed`), so that a
+/// method written with escapes can be told from one written as its plain name; serde's own
+/// `Option<Cow<str>>` always copies.
+fn borrowed_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text;
+    impl<'de> serde::de::Visitor<'de> for Text {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+    d.deserialize_str(Text).map(Some)
 }
 
 /// Keeps an explicit `null` as `Some("null")` so that `"id": null` is not mistaken for a
@@ -219,6 +242,16 @@ mod tests {
 
     fn parse(s: &str) -> Result<Kind, EnvelopeError> {
         Message::parse(s.as_bytes()).map(|m| m.kind)
+    }
+
+    #[test]
+    fn a_plain_method_is_borrowed_an_escaped_one_is_not() {
+        let plain = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#).unwrap();
+        assert!(matches!(plain.method, Some(Cow::Borrowed("tools/call"))));
+        let escaped =
+            Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools\/call"}"#).unwrap();
+        assert!(matches!(escaped.method, Some(Cow::Owned(_))));
+        assert_eq!(escaped.method(), "tools/call");
     }
 
     #[test]

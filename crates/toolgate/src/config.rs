@@ -150,6 +150,9 @@ struct RawServer {
     /// stdio: `grant` (default: the sessions of one grant whose clients declare no capability
     /// share a child) or `session` (a child per session).
     share: Option<Spanned<String>>,
+    /// JSON-RPC request methods beyond MCP's that this server may be sent.
+    #[serde(default)]
+    extra_methods: Vec<Spanned<String>>,
     /// stdio: the most children the server may run at once.
     max_children: Option<Spanned<usize>>,
     /// stdio: a shared child no session has used for this long is stopped.
@@ -762,6 +765,7 @@ fn validate_server(
         }
     }
     Some(ServerSettings {
+        extra_methods: extra_methods(cx, name, s),
         children: stdio_children(cx, name, s),
         risk,
         pinning: PinRules::default(),
@@ -772,6 +776,34 @@ fn validate_server(
         prefix,
         policy_path,
     })
+}
+
+/// `extra_methods` of a server: method names (no spaces or control characters) that are not
+/// MCP's own, since those are forwarded anyway.
+fn extra_methods(cx: &mut Ctx<'_>, name: &str, s: &RawServer) -> Vec<String> {
+    let mut methods = Vec::new();
+    for m in &s.extra_methods {
+        let method = m.get_ref();
+        let known = toolgate_mcp::methods::classify(method, None, &[])
+            != toolgate_mcp::methods::MethodKind::Unknown;
+        let valid = !method.is_empty()
+            && method.len() <= 128
+            && method.bytes().all(|b| b.is_ascii_graphic());
+        if !valid || known {
+            cx.at(
+                m.span(),
+                format!("servers.{name}.extra_methods: {method:?} is not an extra method"),
+                Some(if known {
+                    "MCP's own methods are forwarded already: list only experimental ones"
+                } else {
+                    "write the method as the server expects it, e.g. \"x/search\" (printable ASCII, no spaces, at most 128 bytes)"
+                }),
+            );
+        } else {
+            methods.push(method.clone());
+        }
+    }
+    methods
 }
 
 /// `share` (or the older `per_session`), `max_children` and `child_idle_timeout` of a server.

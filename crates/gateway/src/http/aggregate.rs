@@ -13,7 +13,8 @@ use crate::aggregate::member::Member;
 use crate::aggregate::rewrite;
 use crate::aggregate::session::AggregateSession;
 use crate::identity::Caller;
-use crate::relay::{Pending, Plan};
+use crate::relay::{NotificationPlan, Pending, Plan};
+use crate::screen::{Methods, Screened, screen};
 use crate::telemetry::CallRecord;
 use crate::wire::GatewayAnswer;
 use axum::extract::State;
@@ -99,6 +100,27 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Post
             ),
         };
     };
+    // Fail closed on methods, before anything is routed (extra methods are per server: none
+    // here).
+    let methods = Methods {
+        version: Some(&session.protocol_version),
+        extra: &[],
+    };
+    let record = || CallRecord::new(&session.caller, &session.id, "", msg.method(), "");
+    if msg.kind == Kind::Request {
+        if let Screened::Refuse(rejection) = screen(&msg, methods) {
+            let bytes = gw.relay.refuse(record(), &rejection, msg.id);
+            return json_response(rejection.status(), bytes);
+        }
+    } else if msg.kind == Kind::Notification {
+        match gw.relay.plan_notification(record, &msg, methods) {
+            NotificationPlan::Forward => {}
+            NotificationPlan::Drop => return StatusCode::ACCEPTED.into_response(),
+            NotificationPlan::Refuse(bytes) => {
+                return json_response(StatusCode::BAD_REQUEST, bytes);
+            }
+        }
+    }
     match msg.kind {
         Kind::Request => request(&gw, &session, &msg, &body, accepts_sse(&headers)).await,
         Kind::Notification => {

@@ -13,7 +13,8 @@ use super::posted::Posted;
 use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
 use crate::Gateway;
 use crate::identity::AuthError;
-use crate::relay::{Pending, Plan};
+use crate::relay::{NotificationPlan, Pending, Plan};
+use crate::screen::Methods;
 use crate::session::Session;
 use crate::telemetry::CallRecord;
 use axum::extract::{Path, State};
@@ -151,7 +152,7 @@ pub async fn post(
             let policy = gw.state().servers[&server].policy.load_full();
             if let Plan::Answer(a) = gw
                 .relay
-                .plan_request(&policy, &server, &caller, "", &msg)
+                .plan_request(&policy, &server, &caller, "", &msg, Methods::default())
                 .await
             {
                 return json_response(StatusCode::OK, a);
@@ -169,6 +170,25 @@ pub async fn post(
     let pv = header_str(&headers, PROTOCOL_VERSION_HEADER)
         .map(str::to_owned)
         .or_else(|| session.protocol_version());
+    let policy = session.caller.policy_for(&session.server);
+    let methods = Methods {
+        version: pv.as_deref(),
+        extra: &session.server.settings.extra_methods,
+    };
+    if msg.kind == Kind::Notification {
+        let record = || {
+            let version = policy.version_hash();
+            CallRecord::new(&session.caller, &session.id, &server, msg.method(), version)
+        };
+        let plan = gw.relay.plan_notification(record, &msg, methods);
+        match plan {
+            NotificationPlan::Forward => {}
+            NotificationPlan::Drop => return StatusCode::ACCEPTED.into_response(),
+            NotificationPlan::Refuse(bytes) => {
+                return json_response(StatusCode::BAD_REQUEST, bytes);
+            }
+        }
+    }
     if msg.kind != Kind::Request {
         return match session.link.send(body.clone(), pv.as_deref()).await {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
@@ -179,10 +199,16 @@ pub async fn post(
             ),
         };
     }
-    let policy = session.caller.policy_for(&session.server);
     let plan = gw
         .relay
-        .plan_request(&policy, &server, &session.caller, &session.id, &msg)
+        .plan_request(
+            &policy,
+            &server,
+            &session.caller,
+            &session.id,
+            &msg,
+            methods,
+        )
         .await;
     let pending = match plan {
         Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),

@@ -249,6 +249,23 @@ impl RawSession {
             .header("mcp-session-id", &self.id)
     }
 
+    /// Posts `body` as it is (any bytes, e.g. a method written with escapes): the HTTP status,
+    /// and the JSON-RPC response (the last `data:` line of an SSE answer) when there is one.
+    pub async fn post_raw(&self, body: String) -> (reqwest::StatusCode, serde_json::Value) {
+        let resp = self.request(body).send().await.expect("send");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let json = text
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("data:"))
+            .unwrap_or(&text);
+        (
+            status,
+            serde_json::from_str(json.trim()).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
     /// `tools/call`: the HTTP status, and the JSON-RPC response (the last `data:` line of an SSE
     /// answer) when there is one.
     pub async fn call(
@@ -270,18 +287,7 @@ impl RawSession {
         params: serde_json::Value,
     ) -> (reqwest::StatusCode, serde_json::Value) {
         let body = serde_json::json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
-        let resp = self.request(body.to_string()).send().await.expect("send");
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        let json = text
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("data:"))
-            .unwrap_or(&text);
-        (
-            status,
-            serde_json::from_str(json.trim()).unwrap_or(serde_json::Value::String(text)),
-        )
+        self.post_raw(body.to_string()).await
     }
 }
 
