@@ -22,6 +22,9 @@ pub struct Settings {
     pub grants: Vec<GrantSettings>,
     /// Origins allowed to call the gateway from a browser, besides loopback ones.
     pub allowed_origins: Vec<String>,
+    /// `Host` names the data plane answers to besides loopback ones (when it listens on loopback
+    /// or every address) and the address it listens on (`*`: any).
+    pub allowed_hosts: Vec<String>,
     /// Largest request body accepted on `/mcp`.
     pub max_body_bytes: usize,
     /// A session with no request for this long is closed (and its stdio child stopped).
@@ -202,6 +205,7 @@ impl Default for Settings {
             servers: Vec::new(),
             grants: Vec::new(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
             session_idle_timeout: Duration::from_secs(30 * 60),
             upstream_timeout: Duration::from_secs(300),

@@ -109,6 +109,9 @@ struct RawGateway {
     listen: Option<Spanned<String>>,
     #[serde(default)]
     allowed_origins: Vec<String>,
+    /// Host names the data plane answers to besides loopback and its own address.
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
     max_body_bytes: Option<usize>,
     session_idle_timeout: Option<Spanned<String>>,
     upstream_timeout: Option<Spanned<String>>,
@@ -416,6 +419,7 @@ fn parse_with(
         }
     }
     settings.allowed_origins = raw.gateway.allowed_origins.clone();
+    settings.allowed_hosts = raw.gateway.allowed_hosts.clone();
     if let Some(n) = raw.gateway.max_body_bytes {
         settings.max_body_bytes = n;
     }

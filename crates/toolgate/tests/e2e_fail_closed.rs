@@ -135,7 +135,11 @@ async fn unknown_methods_are_refused_and_audited_on_both_endpoints() {
         .filter(|r| r["message"] == "tools/call is a request: send it with an id")
         .count();
     assert_eq!(without_id, 2, "one per endpoint: {refused:?}");
-    assert_eq!(refused.len() - without_id, 4, "two escaped shapes per endpoint");
+    assert_eq!(
+        refused.len() - without_id,
+        4,
+        "two escaped shapes per endpoint"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,4 +168,83 @@ async fn an_operators_extra_methods_reach_the_server() {
     );
     let records = audited(&gw, "x/search", 1);
     assert_eq!(records.len(), 1, "still audited: {records:?}");
+}
+
+/// One HTTP/1.1 exchange written by hand (so that headers can repeat or be missing): the status
+/// and the body.
+fn raw_http(base: &str, head: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "{head}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn headers_security_rests_on_are_read_strictly() {
+    let gw = gateway();
+    let host = gw.base.trim_start_matches("http://").to_owned();
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    for path in ["/mcp/everything", "/mcp"] {
+        let cases = [
+            (
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b"
+                ),
+                400,
+                "Authorization header appears more than once",
+            ),
+            (
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {host}\r\nMcp-Session-Id: a\r\nMcp-Session-Id: b"
+                ),
+                400,
+                "Mcp-Session-Id header appears more than once",
+            ),
+            (
+                format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nHost: localhost"),
+                400,
+                "Host header appears more than once",
+            ),
+            (format!("POST {path} HTTP/1.1"), 400, "needs a Host header"),
+            (
+                format!("POST {path} HTTP/1.1\r\nHost: evil.example:80"),
+                403,
+                "\\\"evil.example:80\\\" is not this gateway's",
+            ),
+            (
+                format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nMCP-Protocol-Version: 1999-01-01"),
+                400,
+                "MCP-Protocol-Version \\\"1999-01-01\\\" is not supported",
+            ),
+        ];
+        for (head, status, says) in cases {
+            let (got, body) = raw_http(&gw.base, &head, init);
+            assert_eq!(got, status, "{path}: {head:?}: {body}");
+            assert!(body.contains(says), "{path}: {head:?}: {body}");
+            assert!(body.contains("\"error\""), "a JSON-RPC error body: {body}");
+        }
+        // The same request, well formed, opens a session.
+        let (got, body) = raw_http(
+            &gw.base,
+            &format!("POST {path} HTTP/1.1\r\nHost: {host}"),
+            init,
+        );
+        assert_eq!(got, 200, "{path}: {body}");
+    }
 }

@@ -24,19 +24,34 @@ const SINGLE: [(http::HeaderName, &str); 5] = [
 ];
 
 /// Which `Host` values name this gateway.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostRule {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostRule<'a> {
     /// Loopback names (`localhost`, `127.x.y.z`, `[::1]`) are the gateway's own: it listens on
-    /// loopback.
+    /// loopback (or on every address).
     pub loopback: bool,
+    /// The address it listens on, as a literal host (`10.0.0.5`), when it names one.
+    pub listen: Option<IpAddr>,
     /// `[gateway] allowed_hosts`: further names, without port (`gateway.example.com`), or `*`.
-    pub allowed: Vec<String>,
+    pub allowed: &'a [String],
 }
 
-impl HostRule {
+impl<'a> HostRule<'a> {
+    /// The rule for a gateway listening on `listen`, with `allowed` hosts besides.
+    pub fn new(listen: std::net::SocketAddr, allowed: &'a [String]) -> Self {
+        let ip = listen.ip();
+        HostRule {
+            loopback: ip.is_loopback() || ip.is_unspecified(),
+            listen: (!ip.is_unspecified()).then_some(ip),
+            allowed,
+        }
+    }
+
     fn admits(&self, host: &str) -> bool {
         let name = host_name(host);
         (self.loopback && is_loopback_name(name))
+            || self
+                .listen
+                .is_some_and(|ip| name.parse::<IpAddr>().is_ok_and(|h| h == ip))
             || self
                 .allowed
                 .iter()
@@ -113,11 +128,8 @@ mod tests {
         h
     }
 
-    fn loopback() -> HostRule {
-        HostRule {
-            loopback: true,
-            allowed: vec![],
-        }
+    fn loopback() -> HostRule<'static> {
+        HostRule::new(([127, 0, 0, 1], 8080).into(), &[])
     }
 
     #[test]
@@ -172,10 +184,17 @@ mod tests {
                 "{bad}"
             );
         }
-        let listed = HostRule {
-            loopback: false,
-            allowed: vec!["gateway.example.com".into()],
-        };
+        let names = ["gateway.example.com".to_owned()];
+        let listed = HostRule::new(([10, 0, 0, 5], 8080).into(), &names);
+        assert_eq!(
+            check(
+                &headers(&[("host", "10.0.0.5:8080")]),
+                Version::HTTP_11,
+                &listed
+            ),
+            Ok(()),
+            "the address it listens on"
+        );
         assert_eq!(
             check(
                 &headers(&[("host", "Gateway.Example.com:443")]),

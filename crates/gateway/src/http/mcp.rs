@@ -8,11 +8,12 @@
 // Handlers reject with a ready `Response`, built once on the cold path; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+use super::headers::HostRule;
 use super::origin::origin_allowed;
+use crate::rejection::Rejection;
 use super::posted::Posted;
 use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
 use crate::Gateway;
-use crate::identity::AuthError;
 use crate::relay::{NotificationPlan, Pending, Plan};
 use crate::screen::Methods;
 use crate::session::Session;
@@ -61,40 +62,38 @@ async fn admit(
     Ok(caller)
 }
 
-/// The origin check, then the bearer token resolved to a caller.
+/// A refusal before policy as an HTTP response: its status, its JSON-RPC error, and the
+/// credentials challenge when it has one.
+pub(crate) fn rejection_response(rejection: &Rejection) -> Response {
+    let mut r = json_response(rejection.status(), rejection.to_jsonrpc(None));
+    if let Some(challenge) = rejection.challenge() {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    r
+}
+
+/// The strict header checks, the origin check, then the bearer token resolved to a caller.
 pub(crate) async fn authenticate(
     gw: &Gateway,
     headers: &HeaderMap,
 ) -> Result<Arc<crate::identity::Caller>, Response> {
     let state = gw.state();
-    if !origin_allowed(headers, &state.settings.allowed_origins) {
-        return Err(rpc_error(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_REQUEST,
-            "origin not allowed",
-        ));
+    let settings = &state.settings;
+    // The data plane speaks HTTP/1.1 only: every request must name its Host.
+    let hosts = HostRule::new(settings.listen, &settings.allowed_hosts);
+    if let Err(rejection) = super::headers::check(headers, http::Version::HTTP_11, &hosts) {
+        return Err(rejection_response(&rejection));
+    }
+    if !origin_allowed(headers, &settings.allowed_origins) {
+        return Err(rejection_response(&Rejection::OriginNotAllowed));
     }
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     state
         .auth
         .authenticate(authorization, crate::enforce::now_ms())
         .await
-        .map_err(|e| {
-            let status = match e {
-                AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            let mut r = rpc_error(status, codes::INVALID_REQUEST, &e.to_string());
-            let challenge = match e {
-                AuthError::Missing => "Bearer",
-                AuthError::Invalid | AuthError::Unavailable => "Bearer error=\"invalid_token\"",
-            };
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
-            r
-        })
+        .map_err(|e| rejection_response(&Rejection::Unauthenticated(e)))
 }
 
 /// The session a request names, if it exists, belongs to this server and to this grant.
