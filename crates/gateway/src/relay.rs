@@ -619,6 +619,19 @@ impl Relay {
         self.telemetry.emit(record);
     }
 
+    /// The client went away before the server's answer came (its request was dropped): the
+    /// call may have reached the server, so its quota stays taken; it is recorded as abandoned,
+    /// like every other request.
+    pub fn client_gone(&self, pending: Pending) {
+        let Pending { work: _, mut record } = pending;
+        record
+            .audit
+            .message
+            .get_or_insert_with(|| "the client went away before the answer".into());
+        record.ended(Some("abandoned".into()));
+        self.telemetry.emit(record);
+    }
+
     /// The request never got an answer from the server: give its quota back, and record it.
     pub async fn abandon(&self, pending: Pending) {
         let Pending { work, mut record } = pending;

@@ -121,6 +121,7 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
         client_accepts_sse,
         rewrite,
     } = out;
+    let mut pending = InFlight::new(gw, pending);
     let deadline = Instant::now() + gw.state().settings.upstream_timeout;
     let reply = match tokio::time::timeout_at(
         deadline,
@@ -130,14 +131,14 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
     {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            gw.relay.abandon(pending).await;
+            gw.relay.abandon(pending.take()).await;
             tracing::warn!(server, error = %e, "upstream request failed");
             let mut r = upstream_failed(&id, &format!("server {server} is unavailable: {e}"));
             r.extensions_mut().insert(UpstreamDown);
             return r;
         }
         Err(_) => {
-            gw.relay.abandon(pending).await;
+            gw.relay.abandon(pending.take()).await;
             return upstream_failed(&id, &format!("server {server} did not answer in time"));
         }
     };
@@ -152,20 +153,20 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
     let first = match tokio::time::timeout_at(deadline, messages.next()).await {
         Ok(Some(Ok(m))) => apply(m),
         Ok(Some(Err(e))) => {
-            gw.relay.abandon(pending).await;
+            gw.relay.abandon(pending.take()).await;
             return upstream_failed(&id, &format!("server {server} failed: {e}"));
         }
         Ok(None) => {
-            gw.relay.abandon(pending).await;
+            gw.relay.abandon(pending.take()).await;
             return upstream_failed(&id, &format!("server {server} closed without answering"));
         }
         Err(_) => {
-            gw.relay.abandon(pending).await;
+            gw.relay.abandon(pending.take()).await;
             return upstream_failed(&id, &format!("server {server} did not answer in time"));
         }
     };
     if relay::is_response_to(&first, &id) && (!streaming || !client_accepts_sse) {
-        let out = gw.relay.finish(pending, first).await;
+        let out = gw.relay.finish(pending.take(), first).await;
         let mut r = json_response(StatusCode::OK, out.clone());
         if is_error(&out) {
             r.extensions_mut().insert(Failed);
@@ -177,14 +178,14 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
         let mut current = first;
         loop {
             if relay::is_response_to(&current, &id) {
-                let out = gw.relay.finish(pending, current).await;
+                let out = gw.relay.finish(pending.take(), current).await;
                 return json_response(StatusCode::OK, out);
             }
             gw.catalogue.observe(server, &current);
             current = match tokio::time::timeout_at(deadline, messages.next()).await {
                 Ok(Some(Ok(m))) => apply(m),
                 _ => {
-                    gw.relay.abandon(pending).await;
+                    gw.relay.abandon(pending.take()).await;
                     return upstream_failed(&id, &format!("server {server} did not answer"));
                 }
             };
@@ -195,7 +196,7 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
         next: Some(first),
         rest: messages,
         id,
-        pending: Some(pending),
+        pending,
         deadline,
         server: server.to_owned(),
         rewrite,
@@ -203,12 +204,42 @@ pub async fn forward(gw: &Arc<Gateway>, out: Outbound<'_>) -> Response {
     sse_response(Body::from_stream(stream))
 }
 
+/// A forwarded request while its answer is awaited. Dropped unfinished — the client went away,
+/// and with it the handler or the stream that awaited the answer — it records the request as
+/// abandoned ([`crate::relay::Relay::client_gone`]), so that every request is audited.
+struct InFlight {
+    gw: Arc<Gateway>,
+    pending: Option<Pending>,
+}
+
+impl InFlight {
+    fn new(gw: &Arc<Gateway>, pending: Pending) -> Self {
+        InFlight {
+            gw: gw.clone(),
+            pending: Some(pending),
+        }
+    }
+
+    /// The request, to be finished or abandoned now.
+    fn take(&mut self) -> Pending {
+        self.pending.take().expect("a request is finished once")
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.gw.relay.client_gone(pending);
+        }
+    }
+}
+
 struct RelayState {
     gw: Arc<Gateway>,
     next: Option<Bytes>,
     rest: MessageStream,
     id: Box<RawValue>,
-    pending: Option<Pending>,
+    pending: InFlight,
     deadline: Instant,
     server: String,
     rewrite: Option<Rewrite>,
@@ -220,7 +251,7 @@ fn relay_stream(
     state: RelayState,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     futures_util::stream::unfold(state, |mut st| async move {
-        let pending = st.pending.take()?;
+        let pending = st.pending.pending.take()?;
         let msg = match st.next.take() {
             Some(m) => Ok(m),
             None => match tokio::time::timeout_at(st.deadline, st.rest.next()).await {
@@ -243,7 +274,7 @@ fn relay_stream(
             }
             Ok(m) => {
                 st.gw.catalogue.observe(&st.server, &m);
-                st.pending = Some(pending);
+                st.pending.pending = Some(pending);
                 Some((Ok(sse::encode_message(&m)), st))
             }
             Err(reason) => {
