@@ -79,6 +79,8 @@ pub struct AuditSettings {
     pub retention: Option<Duration>,
     /// What happens when the log cannot be written, and how durably it is written.
     pub policy: crate::telemetry::audit_policy::AuditPolicy,
+    /// The chain's key and its signed checkpoints.
+    pub chain: crate::telemetry::checkpoints::ChainSettings,
 }
 
 impl Settings {

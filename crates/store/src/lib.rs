@@ -35,7 +35,7 @@ pub use error::StoreError;
 pub use grant::{Grant, GrantStore, NewGrant};
 pub use kill_switch::{KillScope, KillSwitch, KillSwitchStore, blocking as blocking_kill_switch};
 pub use memory::{MemoryCounterStore, MemoryStore};
-pub use open::{Stores, open};
+pub use open::{Stores, open, open_keyed};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use token::TokenHash;
 

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::audit::ChainKey;
+
 use crate::{
     ApprovalStore, AuditSink, AuditStore, CatalogueStore, GrantStore, KillSwitchStore, MemoryStore,
     SqliteStore, StoreError,
@@ -60,10 +62,16 @@ impl Stores {
 /// Opens the stores named by `[gateway] store`: `sqlite://toolgate.db` (created and migrated),
 /// `sqlite::memory:`, or `memory:` (no persistence at all).
 pub async fn open(url: &str) -> Result<Stores, StoreError> {
+    open_keyed(url, None).await
+}
+
+/// [`open`], with the audit key that seals and checks the audit chain (a store that lives in
+/// the process, `memory:`, keeps plain links: there is no one outside to keep out).
+pub async fn open_keyed(url: &str, key: Option<ChainKey>) -> Result<Stores, StoreError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" => Ok(Stores::from_backend(
-            Arc::new(SqliteStore::open(url).await?),
+            Arc::new(SqliteStore::open(url).await?.with_chain_key(key)),
             "sqlite",
         )),
         "memory" => Ok(Stores::memory()),

@@ -256,3 +256,45 @@ async fn the_admin_stream_is_verified_on_its_own() {
             .is_intact()
     );
 }
+
+#[tokio::test]
+async fn a_log_from_before_the_key_still_verifies_and_goes_on_keyed() {
+    use toolgate_store::audit::ChainKey;
+    let (_dir, _path, url) = common::temp_db();
+    let store = SqliteStore::open(&url).await.unwrap();
+    store.append(&common::records(1, 5)).await.unwrap();
+    store.close().await;
+
+    let key = ChainKey::from_secret([4; 32]);
+    let store = SqliteStore::open(&url)
+        .await
+        .unwrap()
+        .with_chain_key(Some(key.clone()));
+    store.append(&common::records(6, 10)).await.unwrap();
+    let report = store.verify(AuditStream::Requests).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.checked, report.keyed), (10, 5));
+    store.close().await;
+
+    // Without the key the keyed records can be neither checked nor extended.
+    let store = SqliteStore::open(&url).await.unwrap();
+    let report = store.verify(AuditStream::Requests).await.unwrap();
+    assert_eq!(
+        report.broken,
+        Some(ChainBreak::KeyMissing {
+            seq: 6,
+            key_id: key.id().to_owned()
+        })
+    );
+    let refused = store.append(&common::records(11, 11)).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("sealed with audit key"),
+        "{refused}"
+    );
+    // Nor with another key.
+    let other = SqliteStore::open(&url)
+        .await
+        .unwrap()
+        .with_chain_key(Some(ChainKey::from_secret([5; 32])));
+    assert!(other.append(&common::records(11, 11)).await.is_err());
+}

@@ -27,6 +27,7 @@ use toolgate_gateway::settings::{
     Transport,
 };
 use toolgate_gateway::telemetry::audit_policy::{AuditPolicy, Durability, OnFailure};
+use toolgate_gateway::telemetry::checkpoints::ChainSettings;
 use toolgate_mcp::upstream::child_env;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::{Policy, SourceFormat};
@@ -101,6 +102,14 @@ struct RawAudit {
     max_lag: Option<Spanned<String>>,
     /// Records waiting to be written, at most.
     max_queue: Option<Spanned<usize>>,
+    /// The audit key's file (default `toolgate.audit.key` beside this config).
+    key_file: Option<Spanned<String>>,
+    /// Where signed checkpoints are appended (default `toolgate.audit.checkpoints.jsonl`).
+    checkpoints: Option<Spanned<String>>,
+    /// A checkpoint after this many records of a stream.
+    checkpoint_every: Option<Spanned<u64>>,
+    /// And at least this often while records arrive.
+    checkpoint_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -310,6 +319,45 @@ fn audit_settings(cx: &mut Ctx<'_>, raw: &RawAudit) -> AuditSettings {
     audit
 }
 
+/// `[audit] key_file`, `checkpoints`, `checkpoint_every`, `checkpoint_interval`; relative paths
+/// are beside the config.
+fn chain_settings(cx: &mut Ctx<'_>, base: &Path, raw: &RawAudit) -> ChainSettings {
+    let mut chain = ChainSettings::default();
+    let beside = |p: &Path| base.join(p);
+    chain.key_file = beside(&chain.key_file);
+    chain.checkpoint_file = beside(&chain.checkpoint_file);
+    if let Some(v) = &raw.key_file {
+        chain.key_file = beside(Path::new(v.get_ref()));
+    }
+    if let Some(v) = &raw.checkpoints {
+        chain.checkpoint_file = beside(Path::new(v.get_ref()));
+    }
+    if let Some(v) = &raw.checkpoint_every {
+        match *v.get_ref() {
+            0 => cx.at(
+                v.span(),
+                "audit.checkpoint_every must be at least 1".into(),
+                Some("e.g. 1000 records"),
+            ),
+            n => chain.checkpoint_every = n,
+        }
+    }
+    if let Some(v) = &raw.checkpoint_interval {
+        match parse_duration(v.get_ref()) {
+            Some(d) if !d.is_zero() => chain.checkpoint_interval = d,
+            _ => cx.at(
+                v.span(),
+                format!(
+                    "audit.checkpoint_interval {:?} is not a duration longer than zero",
+                    v.get_ref()
+                ),
+                Some("use e.g. \"5m\""),
+            ),
+        }
+    }
+    chain
+}
+
 /// `[audit] on_failure`, `durability`, `max_lag`, `max_queue`.
 fn audit_policy(cx: &mut Ctx<'_>, raw: &RawAudit, policy: &mut AuditPolicy) {
     if let Some(v) = &raw.on_failure {
@@ -454,6 +502,7 @@ fn parse_with(
     }
     settings.store = store_url(&mut cx, &base, raw.gateway.store.as_ref());
     settings.audit = audit_settings(&mut cx, &raw.audit);
+    settings.audit.chain = chain_settings(&mut cx, &base, &raw.audit);
     settings.approvals = approval_settings(&mut cx, &raw.approvals, env);
     if let Some(sep) = &raw.gateway.name_separator {
         if toolgate_gateway::aggregate::names::is_valid(sep.get_ref()) && sep.get_ref().len() <= 4 {

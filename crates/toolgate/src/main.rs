@@ -1,6 +1,7 @@
 //! The `toolgate` command: parses the command line, loads configuration, wires the gateway
 //! together and maps failures to exit codes (0 ok, 78 invalid configuration, 1 runtime failure).
 
+mod audit_chain;
 mod cli;
 mod config;
 mod demo;
@@ -269,14 +270,7 @@ async fn serve(
     config: PathBuf,
 ) -> anyhow::Result<()> {
     let listen = settings.listen;
-    let stores = match &settings.store {
-        Some(url) => Some(
-            toolgate_store::open(url)
-                .await
-                .with_context(|| format!("cannot open the store {url}"))?,
-        ),
-        None => None,
-    };
+    let (stores, checkpoints) = audit_chain::open_stores(&settings).await?;
     if let Some(s) = &stores {
         tracing::info!(
             backend = s.backend,
@@ -306,7 +300,12 @@ async fn serve(
         "toolgate admin plane on http://{} (/api, /ui, /metrics)",
         listeners.admin.local_addr()?
     );
-    serve_gateway(gateway, listeners, config, None).await
+    let served = serve_gateway(gateway, listeners, config, None).await;
+    // The audit log is written out by now: sign where it ends.
+    if let Some(c) = checkpoints {
+        c.publish_due();
+    }
+    served
 }
 
 /// A listener on `address`, or an error that says which address could not be taken.

@@ -601,3 +601,93 @@ impl Nonces {
         std::mem::take(&mut self.0.lock().unwrap())
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_rewritten_and_resealed_is_caught_by_the_signed_checkpoints() {
+    use toolgate_store::audit::chain::link_hash;
+    use toolgate_store::audit::{AuditRecord, Chained, GENESIS_HASH};
+
+    let mut gw = start("", "checkpoint_every = 10");
+    let s = RawSession::open(&gw.url("crm"), None).await.unwrap();
+    for i in 1..=40 {
+        assert_eq!(call(&s, i, json!({"limit": 1})).await, Seen::Ok);
+    }
+    let status = gw.stop();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let checkpoints = gw.path("toolgate.audit.checkpoints.jsonl");
+    let published = std::fs::read_to_string(&checkpoints)
+        .unwrap()
+        .lines()
+        .count();
+    // At least one while the calls ran (after a batch that took the stream 10 records on), and
+    // the last one when the gateway stopped.
+    assert!(published >= 2, "{published} checkpoints");
+    let file = checkpoints.to_str().unwrap();
+    let clean = stdout(&ok(gw.cli(&["audit", "verify", "--checkpoints", file])));
+    assert!(clean.contains(", 0 failed"), "{clean}");
+
+    // Someone who can write the database but has not the key: edit a record, cut the last one,
+    // and re-seal the whole chain with plain links so that it is consistent again.
+    let exported = stdout(&ok(gw.cli(&["audit", "export"])));
+    let mut records: Vec<Chained<AuditRecord>> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = records.pop().unwrap().seq;
+    let victim = records
+        .iter()
+        .position(|r| r.record.tool.as_deref() == Some(TOOL))
+        .unwrap()
+        + 20;
+    records[victim].record.tool = Some("deleteManyCompanies".into());
+    let victim_seq = records[victim].seq;
+    let mut sql = String::from("BEGIN;\n");
+    let mut prev = GENESIS_HASH.to_owned();
+    for r in &records {
+        let hash = link_hash(&prev, r.seq, &r.record).unwrap();
+        sql.push_str(&format!(
+            "UPDATE audit_records SET prev_hash = '{prev}', hash = '{hash}', key_id = NULL WHERE seq = {};\n",
+            r.seq
+        ));
+        prev = hash;
+    }
+    sql.push_str(&format!(
+        "UPDATE audit_records SET tool = 'deleteManyCompanies' WHERE seq = {victim_seq};\n\
+         DELETE FROM audit_records WHERE seq = {last};\n\
+         UPDATE audit_heads SET seq = {}, hash = '{prev}' WHERE stream = 'requests';\nCOMMIT;\n",
+        last - 1
+    ));
+    let forged = Command::new("sqlite3")
+        .arg(gw.path("toolgate.db"))
+        .arg(&sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        forged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forged.stderr)
+    );
+
+    // The chain alone is consistent again: only the missing key gives it away.
+    let alone = stdout(&ok(gw.cli(&["audit", "verify", "--stream", "requests"])));
+    assert!(alone.contains("requests: intact"), "{alone}");
+    assert!(
+        alone.contains("no record is sealed with the audit key"),
+        "{alone}"
+    );
+    // The checkpoints, signed outside the database, catch both the rewrite and the cut.
+    let caught = gw.cli(&["audit", "verify", "--checkpoints", file]);
+    let out = stdout(&caught);
+    assert_eq!(caught.status.code(), Some(1), "{out}");
+    assert!(out.contains("BROKEN at checkpoint"), "{out}");
+    assert!(out.contains("were rewritten"), "{out}");
+    assert!(out.contains(&format!("record {last} is missing")), "{out}");
+    let failed = out
+        .lines()
+        .filter(|l| l.contains("BROKEN at checkpoint"))
+        .count();
+    eprintln!(
+        "forged chain: {} records re-sealed without the key, record {victim_seq} edited, record {last} cut; verify alone: intact; verify --checkpoints: {failed} of {published} checkpoints failed, exit 1",
+        records.len()
+    );
+}

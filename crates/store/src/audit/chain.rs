@@ -15,6 +15,16 @@
 //!
 //! Retention deletes a prefix of a chain and keeps a [`ChainAnchor`] (the last deleted record's
 //! sequence number and hash); verification then starts from the anchor instead of the genesis.
+//!
+//! Keyed links (the current version): with the audit key ([`ChainKey`]), a record is sealed with
+//!
+//! ```text
+//! hash = hex(HMAC-SHA-256(link key, "toolgate-audit-link-v2" ‖ prev_hash ‖ canonical JSON))
+//! ```
+//!
+//! and carries the key's id (`key_id`), so that nobody without the key can re-seal a record they
+//! edited. Records sealed before the store had a key keep their plain SHA-256 links and verify as
+//! before; a plain link after a keyed one is a break (re-sealed without the key).
 
 use std::fmt;
 
@@ -23,7 +33,12 @@ use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 use crate::audit::canonical::Canonical;
+use crate::audit::key::ChainKey;
 use crate::audit::{AuditStream, Chained};
+use hmac::Mac;
+
+/// What a keyed link's MAC starts with (the link version).
+const KEYED_LINK: &[u8] = b"toolgate-audit-link-v2";
 
 /// The `prev_hash` of a stream's first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -52,7 +67,17 @@ pub fn link_hash<T: Canonical + ?Sized>(
     seq: u64,
     record: &T,
 ) -> Result<String, StoreError> {
-    hash_with(&mut Vec::new(), prev_hash, seq, record)
+    hash_with(&mut Vec::new(), prev_hash, seq, record, None)
+}
+
+/// The keyed link of `record` at `seq` after `prev_hash`.
+pub fn keyed_link_hash<T: Canonical + ?Sized>(
+    key: &ChainKey,
+    prev_hash: &str,
+    seq: u64,
+    record: &T,
+) -> Result<String, StoreError> {
+    hash_with(&mut Vec::new(), prev_hash, seq, record, Some(key))
 }
 
 /// [`link_hash`] writing the canonical JSON into `buf` (cleared first), so that a batch reuses one
@@ -62,13 +87,25 @@ fn hash_with<T: Canonical + ?Sized>(
     prev_hash: &str,
     seq: u64,
     record: &T,
+    key: Option<&ChainKey>,
 ) -> Result<String, StoreError> {
     buf.clear();
     record.write_canonical_json(seq, buf)?;
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(&buf[..]);
-    Ok(hex::encode(hasher.finalize()))
+    Ok(match key {
+        None => {
+            let mut hasher = Sha256::new();
+            hasher.update(prev_hash.as_bytes());
+            hasher.update(&buf[..]);
+            hex::encode(hasher.finalize())
+        }
+        Some(key) => {
+            let mut mac = key.link_mac();
+            mac.update(KEYED_LINK);
+            mac.update(prev_hash.as_bytes());
+            mac.update(&buf[..]);
+            hex::encode(mac.finalize().into_bytes())
+        }
+    })
 }
 
 /// A record's place in its chain, as [`seal`] computes it.
@@ -77,6 +114,8 @@ pub struct Link {
     pub seq: u64,
     pub prev_hash: String,
     pub hash: String,
+    /// The id of the key that sealed it; `None`: a plain SHA-256 link.
+    pub key_id: Option<String>,
 }
 
 impl Link {
@@ -86,24 +125,31 @@ impl Link {
             seq: self.seq,
             prev_hash: self.prev_hash,
             hash: self.hash,
+            key_id: self.key_id,
             record,
         }
     }
 }
 
 /// Seals `records` onto a chain whose last record is `head`: consecutive sequence numbers from
-/// `head.seq + 1`, each linked to the one before. The links come back in the records' order.
-pub fn seal<T: Canonical>(head: &ChainAnchor, records: &[T]) -> Result<Vec<Link>, StoreError> {
+/// `head.seq + 1`, each linked to the one before, keyed with `key` when there is one. The links
+/// come back in the records' order.
+pub fn seal<T: Canonical>(
+    head: &ChainAnchor,
+    records: &[T],
+    key: Option<&ChainKey>,
+) -> Result<Vec<Link>, StoreError> {
     let mut buf = Vec::with_capacity(1024);
     let mut prev = head.hash.clone();
     let mut out = Vec::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
         let seq = head.seq + 1 + i as u64;
-        let hash = hash_with(&mut buf, &prev, seq, record)?;
+        let hash = hash_with(&mut buf, &prev, seq, record, key)?;
         out.push(Link {
             seq,
             prev_hash: std::mem::replace(&mut prev, hash.clone()),
             hash,
+            key_id: key.map(|k| k.id().to_owned()),
         });
     }
     Ok(out)
@@ -141,6 +187,16 @@ pub enum ChainBreak {
         head_hash: String,
         found: String,
     },
+    /// Record `seq` was sealed with the key `key_id`, and no key was given to check it.
+    KeyMissing { seq: u64, key_id: String },
+    /// Record `seq` was sealed with the key `key_id`, not with the key given (`given`).
+    OtherKey {
+        seq: u64,
+        key_id: String,
+        given: String,
+    },
+    /// Record `seq` has a plain link after keyed ones: re-sealed by someone without the key.
+    Unkeyed { seq: u64 },
 }
 
 impl ChainBreak {
@@ -151,7 +207,10 @@ impl ChainBreak {
             ChainBreak::PrevHashMismatch { seq, .. }
             | ChainBreak::HashMismatch { seq, .. }
             | ChainBreak::Unreadable { seq, .. }
-            | ChainBreak::HeadMismatch { seq, .. } => *seq,
+            | ChainBreak::HeadMismatch { seq, .. }
+            | ChainBreak::KeyMissing { seq, .. }
+            | ChainBreak::OtherKey { seq, .. }
+            | ChainBreak::Unkeyed { seq } => *seq,
             ChainBreak::Truncated { last_seq, .. } => last_seq + 1,
         }
     }
@@ -200,6 +259,18 @@ impl fmt::Display for ChainBreak {
                 f,
                 "record {seq} ends the chain with hash {found}, but the recorded head is {head_hash}"
             ),
+            ChainBreak::KeyMissing { seq, key_id } => write!(
+                f,
+                "record {seq} is sealed with audit key {key_id}, and no key was given to check it (TOOLGATE_AUDIT_KEY, [audit] key_file or --audit-key)"
+            ),
+            ChainBreak::OtherKey { seq, key_id, given } => write!(
+                f,
+                "record {seq} is sealed with audit key {key_id}, not with the key given ({given})"
+            ),
+            ChainBreak::Unkeyed { seq } => write!(
+                f,
+                "record {seq} has a plain link after keyed records: the chain was re-sealed without the audit key"
+            ),
         }
     }
 }
@@ -212,6 +283,9 @@ pub struct ChainReport {
     pub anchor: ChainAnchor,
     /// Records whose links were checked before the first break (all of them when intact).
     pub checked: u64,
+    /// How many of them are keyed links (the others were sealed before the store had a key).
+    #[serde(default)]
+    pub keyed: u64,
     /// The last record checked and found sound.
     pub last_seq: u64,
     /// The first broken link; `None` when the chain is intact.
@@ -232,6 +306,8 @@ pub struct ChainVerifier {
     last_seq: u64,
     last_hash: String,
     checked: u64,
+    keyed: u64,
+    key: Option<ChainKey>,
     broken: Option<ChainBreak>,
 }
 
@@ -243,8 +319,16 @@ impl ChainVerifier {
             last_hash: anchor.hash.clone(),
             anchor,
             checked: 0,
+            keyed: 0,
+            key: None,
             broken: None,
         }
+    }
+
+    /// Checks keyed links with `key` (without one, a keyed link is a [`ChainBreak::KeyMissing`]).
+    pub fn with_key(mut self, key: Option<ChainKey>) -> ChainVerifier {
+        self.key = key;
+        self
     }
 
     /// True once a break was found; later records are ignored.
@@ -254,7 +338,13 @@ impl ChainVerifier {
 
     /// Checks the next record; returns `false` (and remembers why) at the first broken link.
     pub fn check<T: Canonical>(&mut self, record: &Chained<T>) -> bool {
-        self.check_parts(record.seq, &record.prev_hash, &record.hash, &record.record)
+        self.check_parts(
+            record.seq,
+            &record.prev_hash,
+            &record.hash,
+            record.key_id.as_deref(),
+            &record.record,
+        )
     }
 
     /// [`ChainVerifier::check`] for a record held in pieces.
@@ -263,11 +353,31 @@ impl ChainVerifier {
         seq: u64,
         prev_hash: &str,
         hash: &str,
+        key_id: Option<&str>,
         record: &T,
     ) -> bool {
         if self.broken.is_some() {
             return false;
         }
+        let key = match (key_id, &self.key) {
+            (None, _) if self.keyed > 0 => {
+                return self.settle(seq, hash, Some(ChainBreak::Unkeyed { seq }));
+            }
+            (None, _) => None,
+            (Some(id), None) => {
+                let key_id = id.to_owned();
+                return self.settle(seq, hash, Some(ChainBreak::KeyMissing { seq, key_id }));
+            }
+            (Some(id), Some(k)) if id != k.id() => {
+                let broken = ChainBreak::OtherKey {
+                    seq,
+                    key_id: id.to_owned(),
+                    given: k.id().to_owned(),
+                };
+                return self.settle(seq, hash, Some(broken));
+            }
+            (Some(_), Some(k)) => Some(k.clone()),
+        };
         let expected = self.last_seq + 1;
         let broken = if seq != expected {
             Some(ChainBreak::UnexpectedSeq {
@@ -281,7 +391,7 @@ impl ChainVerifier {
                 found: prev_hash.to_owned(),
             })
         } else {
-            match link_hash(prev_hash, seq, record) {
+            match hash_with(&mut Vec::new(), prev_hash, seq, record, key.as_ref()) {
                 Ok(computed) if computed == hash => None,
                 Ok(computed) => Some(ChainBreak::HashMismatch {
                     seq,
@@ -294,6 +404,9 @@ impl ChainVerifier {
                 }),
             }
         };
+        if broken.is_none() && key.is_some() {
+            self.keyed += 1;
+        }
         self.settle(seq, hash, broken)
     }
 
@@ -377,6 +490,7 @@ impl ChainVerifier {
             stream: self.stream,
             anchor: self.anchor,
             checked: self.checked,
+            keyed: self.keyed,
             last_seq: self.last_seq,
             broken: self.broken,
         }
@@ -391,7 +505,7 @@ mod tests {
     #[test]
     fn seal_then_verify_and_each_kind_of_tampering() {
         let records: Vec<_> = (0..5).map(|i| json!({ "n": i })).collect();
-        let chain: Vec<Chained<Value>> = seal(&ChainAnchor::genesis(), &records)
+        let chain: Vec<Chained<Value>> = seal(&ChainAnchor::genesis(), &records, None)
             .unwrap()
             .into_iter()
             .zip(records)
@@ -449,5 +563,99 @@ mod tests {
             })
         );
         assert_eq!(report.broken.unwrap().seq(), 5);
+    }
+
+    fn sealed(
+        head: &ChainAnchor,
+        records: &[Value],
+        key: Option<&ChainKey>,
+    ) -> Vec<Chained<Value>> {
+        seal(head, records, key)
+            .unwrap()
+            .into_iter()
+            .zip(records.iter().cloned())
+            .map(|(link, r)| link.chain(r))
+            .collect()
+    }
+
+    fn verify(chain: &[Chained<Value>], key: Option<&ChainKey>) -> ChainReport {
+        let mut v = ChainVerifier::new(AuditStream::Requests, ChainAnchor::genesis())
+            .with_key(key.cloned());
+        for r in chain {
+            if !v.check(r) {
+                break;
+            }
+        }
+        v.finish(None)
+    }
+
+    #[test]
+    fn a_plain_prefix_then_keyed_links_verify_with_the_key_only() {
+        let key = ChainKey::from_secret([1; 32]);
+        let records: Vec<_> = (0..6).map(|i| json!({ "n": i })).collect();
+        let mut chain = sealed(&ChainAnchor::genesis(), &records[..3], None);
+        let head = ChainAnchor {
+            seq: 3,
+            hash: chain[2].hash.clone(),
+        };
+        chain.extend(sealed(&head, &records[3..], Some(&key)));
+        assert_eq!(chain[3].key_id.as_deref(), Some(key.id()));
+        assert_ne!(
+            chain[3].hash,
+            link_hash(&head.hash, 4, &records[3]).unwrap()
+        );
+
+        let report = verify(&chain, Some(&key));
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.checked, report.keyed), (6, 3));
+
+        assert_eq!(
+            verify(&chain, None).broken,
+            Some(ChainBreak::KeyMissing {
+                seq: 4,
+                key_id: key.id().to_owned()
+            })
+        );
+        let other = ChainKey::from_secret([2; 32]);
+        assert!(matches!(
+            verify(&chain, Some(&other)).broken,
+            Some(ChainBreak::OtherKey { seq: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn keyed_records_cannot_be_resealed_without_the_key() {
+        let key = ChainKey::from_secret([1; 32]);
+        let records: Vec<_> = (0..5).map(|i| json!({ "n": i })).collect();
+        let chain = sealed(&ChainAnchor::genesis(), &records, Some(&key));
+
+        // Edited and re-sealed from record 3 on with plain links: a plain link after keyed ones.
+        let mut edited = records.clone();
+        edited[2] = json!({ "n": 99 });
+        let head = ChainAnchor {
+            seq: 2,
+            hash: chain[1].hash.clone(),
+        };
+        let mut forged = chain[..2].to_vec();
+        forged.extend(sealed(&head, &edited[2..], None));
+        assert_eq!(
+            verify(&forged, Some(&key)).broken,
+            Some(ChainBreak::Unkeyed { seq: 3 })
+        );
+        // Or still marked keyed, hashed with a guessed key: edited.
+        let guess = ChainKey::from_secret([3; 32]);
+        let mut forged = chain[..2].to_vec();
+        forged.extend(
+            sealed(&head, &edited[2..], Some(&guess))
+                .into_iter()
+                .map(|mut r| {
+                    r.key_id = Some(key.id().to_owned());
+                    r
+                }),
+        );
+        assert!(matches!(
+            verify(&forged, Some(&key)).broken,
+            Some(ChainBreak::HashMismatch { seq: 3, .. })
+        ));
     }
 }

@@ -199,6 +199,10 @@ pub struct Chained<T> {
     pub prev_hash: String,
     /// See [`crate::audit::chain`].
     pub hash: String,
+    /// The id of the audit key that sealed the link; absent for a plain link (sealed before the
+    /// store had a key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     #[serde(flatten)]
     pub record: T,
 }

@@ -42,7 +42,8 @@ impl<T: Canonical + Clone> Chain<T> {
 
     fn append(&mut self, batch: &[T]) -> Result<Appended, StoreError> {
         let head = self.head();
-        let links = seal(&head, batch)?;
+        // A log that lives in the process has no one to be kept from outside it: plain links.
+        let links = seal(&head, batch, None)?;
         let head_hash = links.last().map_or(head.hash, |l| l.hash.clone());
         let chained = links
             .into_iter()

@@ -10,6 +10,7 @@ use sqlx::{Connection, QueryBuilder, Row, SqliteConnection};
 use crate::StoreError;
 use crate::audit::canonical::Canonical;
 use crate::audit::chain::seal;
+use crate::audit::key::ChainKey;
 use crate::audit::{
     AdminEvent, AdminQuery, Appended, AuditQuery, AuditRecord, AuditSink, AuditStore, AuditStream,
     CallView, ChainAnchor, ChainReport, ChainVerifier, Chained, RecordPhase, Retention,
@@ -178,9 +179,9 @@ impl StreamTable for AdminEvent {
     }
 }
 
-/// `seq, prev_hash, hash` and the table's own columns.
+/// `seq, prev_hash, hash, key_id` and the table's own columns.
 fn select_list<T: StreamTable>() -> String {
-    format!("seq, prev_hash, hash, {}", T::COLUMNS.join(", "))
+    format!("seq, prev_hash, hash, key_id, {}", T::COLUMNS.join(", "))
 }
 
 fn decode_chained<T: StreamTable>(row: &SqliteRow) -> Result<Chained<T>, StoreError> {
@@ -193,6 +194,7 @@ fn decode_chained<T: StreamTable>(row: &SqliteRow) -> Result<Chained<T>, StoreEr
         seq: to_u64("audit sequence number", seq)?,
         prev_hash: row.try_get("prev_hash").map_err(unavailable)?,
         hash: row.try_get("hash").map_err(unavailable)?,
+        key_id: row.try_get("key_id").map_err(unavailable)?,
         record,
     })
 }
@@ -288,7 +290,9 @@ async fn walk<T: StreamTable>(
                 Ok(record) => {
                     let prev: String = row.try_get("prev_hash").map_err(unavailable)?;
                     let hash: String = row.try_get("hash").map_err(unavailable)?;
-                    verifier.check_parts(u64::try_from(seq).unwrap_or(0), &prev, &hash, &record)
+                    let key_id: Option<String> = row.try_get("key_id").map_err(unavailable)?;
+                    let seq = u64::try_from(seq).unwrap_or(0);
+                    verifier.check_parts(seq, &prev, &hash, key_id.as_deref(), &record)
                 }
                 Err(message) => verifier.unreadable(u64::try_from(seq).unwrap_or(0), message),
             };
@@ -302,6 +306,40 @@ async fn walk<T: StreamTable>(
     }
 }
 
+/// Refuses to extend a keyed chain without its key, or with another key: the records would not
+/// verify.
+async fn check_key<T: StreamTable>(
+    conn: &mut SqliteConnection,
+    head: &ChainAnchor,
+    key: Option<&ChainKey>,
+) -> Result<(), StoreError> {
+    let sealed_with: Option<String> =
+        sqlx::query_scalar(&format!("SELECT key_id FROM {} WHERE seq = ?", T::TABLE))
+            .bind(to_i64("seq", head.seq)?)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(unavailable)?
+            .flatten();
+    match (sealed_with, key) {
+        (Some(id), None) => Err(StoreError::InvalidInput {
+            field: "audit record",
+            message: format!(
+                "the {} stream is sealed with audit key {id}: give its key (TOOLGATE_AUDIT_KEY, [audit] key_file or --audit-key) to write to it",
+                T::STREAM
+            ),
+        }),
+        (Some(id), Some(k)) if id != k.id() => Err(StoreError::InvalidInput {
+            field: "audit record",
+            message: format!(
+                "the {} stream is sealed with audit key {id}, not with the key given ({})",
+                T::STREAM,
+                k.id()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 async fn set_synchronous(conn: &mut SqliteConnection, level: &str) -> Result<(), StoreError> {
     sqlx::query(&format!("PRAGMA synchronous = {level}"))
         .execute(&mut *conn)
@@ -310,23 +348,26 @@ async fn set_synchronous(conn: &mut SqliteConnection, level: &str) -> Result<(),
     Ok(())
 }
 
-/// One append transaction: read the head, seal the batch onto it, insert, move the head.
+/// One append transaction: read the head, seal the batch onto it (keyed with `key`), insert,
+/// move the head.
 async fn append_on<T: StreamTable>(
     conn: &mut SqliteConnection,
     records: &[T],
+    key: Option<&ChainKey>,
 ) -> Result<Appended, StoreError> {
     let mut tx = conn
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(unavailable)?;
     let start = head(&mut tx, T::STREAM).await?;
-    let links = seal(&start, records)?;
+    check_key::<T>(&mut tx, &start, key).await?;
+    let links = seal(&start, records, key)?;
     for (chunk, chunk_records) in links
         .chunks(ROWS_PER_INSERT)
         .zip(records.chunks(ROWS_PER_INSERT))
     {
         let mut q: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
-            "INSERT INTO {} (seq, prev_hash, hash, {}) ",
+            "INSERT INTO {} (seq, prev_hash, hash, key_id, {}) ",
             T::TABLE,
             T::COLUMNS.join(", ")
         ));
@@ -334,7 +375,8 @@ async fn append_on<T: StreamTable>(
         q.push_values(chunk.iter().zip(chunk_records), |mut row, (link, r)| {
             row.push_bind(link.seq as i64)
                 .push_bind(link.prev_hash.clone())
-                .push_bind(link.hash.clone());
+                .push_bind(link.hash.clone())
+                .push_bind(link.key_id.clone());
             if let Err(e) = r.bind(&mut row) {
                 failed.get_or_insert(e);
             }
@@ -373,17 +415,18 @@ impl SqliteStore {
     ) -> Result<Appended, StoreError> {
         let _writer = self.write_lock.lock().await;
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let key = self.chain_key.as_ref();
         let appended = if durable {
             // The sync level cannot change inside a transaction: set it around this one.
             let synced = async {
                 set_synchronous(&mut conn, "FULL").await?;
-                let appended = append_on::<T>(&mut conn, records).await?;
+                let appended = append_on::<T>(&mut conn, records, key).await?;
                 set_synchronous(&mut conn, "NORMAL").await?;
                 Ok(appended)
             };
             synced.await
         } else {
-            append_on::<T>(&mut conn, records).await
+            append_on::<T>(&mut conn, records, key).await
         };
         if appended.is_err() && self.on_file {
             conn.close_on_drop();
@@ -396,7 +439,8 @@ impl SqliteStore {
         let mut tx = conn.begin().await.map_err(unavailable)?;
         let start = anchor(&mut tx, T::STREAM).await?;
         let recorded_head = read_mark(&mut tx, "audit_heads", T::STREAM).await?;
-        let mut verifier = ChainVerifier::new(T::STREAM, start.clone());
+        let mut verifier =
+            ChainVerifier::new(T::STREAM, start.clone()).with_key(self.chain_key.clone());
         walk::<T>(&mut tx, &mut verifier, start.seq, None).await?;
         tx.rollback().await.map_err(unavailable)?;
         Ok(verifier.finish(recorded_head.as_ref()))
@@ -434,7 +478,8 @@ impl SqliteStore {
         }
         // Never launder tampering: what is deleted must verify first, and the new anchor is the hash
         // the chain itself vouches for.
-        let mut verifier = ChainVerifier::new(T::STREAM, start.clone());
+        let mut verifier =
+            ChainVerifier::new(T::STREAM, start.clone()).with_key(self.chain_key.clone());
         walk::<T>(&mut tx, &mut verifier, start.seq, Some(last_deleted)).await?;
         let new_anchor = verifier.prefix_end(last_deleted)?;
         let done = sqlx::query(&format!("DELETE FROM {} WHERE seq <= ?", T::TABLE))

@@ -40,10 +40,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "audit: request and outcome records of strict durability",
         sql: include_str!("migrations/0005_audit_phase.sql"),
     },
+    Migration {
+        version: 6,
+        description: "audit: keyed chains",
+        sql: include_str!("migrations/0006_audit_keys.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the migrations applied.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {

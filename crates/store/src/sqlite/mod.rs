@@ -39,6 +39,8 @@ pub struct SqliteStore {
     /// A file database: a connection that failed mid-transaction is closed rather than reused
     /// (an in-memory database would be lost with its only connection).
     on_file: bool,
+    /// Seals the audit chain's links, and checks them.
+    chain_key: Option<crate::audit::ChainKey>,
 }
 
 impl SqliteStore {
@@ -83,7 +85,14 @@ impl SqliteStore {
             pool,
             write_lock: tokio::sync::Mutex::new(()),
             on_file: !in_memory,
+            chain_key: None,
         })
+    }
+
+    /// Seals new audit links with `key`, and checks keyed links with it.
+    pub fn with_chain_key(mut self, key: Option<crate::audit::ChainKey>) -> SqliteStore {
+        self.chain_key = key;
+        self
     }
 
     /// Waits for running statements, then closes every connection (checkpointing the WAL).

@@ -52,6 +52,10 @@ pub enum AuditCommand {
         /// One stream (default: both).
         #[arg(long)]
         stream: Option<StreamArg>,
+        /// Also check the chain against the signed checkpoints in this file (JSONL, as the
+        /// gateway publishes them): no record a checkpoint covers was cut or rewritten.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
     },
     /// Request records matching every filter given, oldest first.
     Query(QueryArgs),
@@ -106,7 +110,10 @@ pub struct QueryArgs {
 
 pub async fn run(args: AuditArgs) -> ExitCode {
     super::finish(match args.command {
-        AuditCommand::Verify { stream } => verify(&args.store, stream).await,
+        AuditCommand::Verify {
+            stream,
+            checkpoints,
+        } => verify(&args.store, stream, checkpoints).await,
         AuditCommand::Query(q) => query(&args.store, q).await,
         AuditCommand::Export { stream, output } => export(&args.store, stream, output).await,
         AuditCommand::Tail {
@@ -118,7 +125,11 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     })
 }
 
-async fn verify(store: &StoreArgs, stream: Option<StreamArg>) -> Result<(), Failure> {
+async fn verify(
+    store: &StoreArgs,
+    stream: Option<StreamArg>,
+    checkpoints: Option<PathBuf>,
+) -> Result<(), Failure> {
     let opened = store.open().await?;
     let streams = match stream {
         Some(s) => vec![AuditStream::from(s)],
@@ -135,9 +146,22 @@ async fn verify(store: &StoreArgs, stream: Option<StreamArg>) -> Result<(), Fail
         } else {
             String::new()
         };
+        let keyed = match report.keyed {
+            0 => String::new(),
+            k if k == report.checked => String::new(),
+            k => format!(
+                " ({k} keyed, {} sealed before the audit key)",
+                report.checked - k
+            ),
+        };
         match &report.broken {
             None => {
-                println!("{s}: intact: {} records{from}", report.checked);
+                println!("{s}: intact: {} records{from}{keyed}", report.checked);
+                if opened.key.is_some() && report.keyed == 0 && report.checked > 0 {
+                    println!(
+                        "{s}: note: no record is sealed with the audit key: written before the key existed, or re-sealed by someone without it (check them against signed checkpoints: --checkpoints)"
+                    );
+                }
                 if s == AuditStream::Requests {
                     print_unfinished(&opened.stores).await?;
                 }
@@ -152,6 +176,10 @@ async fn verify(store: &StoreArgs, stream: Option<StreamArg>) -> Result<(), Fail
             }
         }
     }
+    if let Some(file) = checkpoints {
+        let wanted = stream.map(AuditStream::from);
+        broken |= !check_checkpoints(&opened, &file, wanted).await?;
+    }
     if broken {
         Err(Failure::runtime(
             "error: the audit log was tampered with (or damaged)",
@@ -159,6 +187,117 @@ async fn verify(store: &StoreArgs, stream: Option<StreamArg>) -> Result<(), Fail
     } else {
         Ok(())
     }
+}
+
+/// The hash of record `seq` of `stream` as the store has it; `None` when there is none.
+async fn stored_hash(
+    stores: &toolgate_store::Stores,
+    stream: AuditStream,
+    seq: u64,
+) -> Result<Option<String>, Failure> {
+    let after = Some(seq.saturating_sub(1));
+    let found = match stream {
+        AuditStream::Requests => stores
+            .audit
+            .query(&AuditQuery {
+                after_seq: after,
+                limit: 1,
+                ..AuditQuery::default()
+            })
+            .await?
+            .into_iter()
+            .map(|r| (r.seq, r.hash))
+            .next(),
+        AuditStream::Admin => stores
+            .audit
+            .query_admin(&AdminQuery {
+                after_seq: after,
+                limit: 1,
+                ..AdminQuery::default()
+            })
+            .await?
+            .into_iter()
+            .map(|r| (r.seq, r.hash))
+            .next(),
+    };
+    Ok(found.filter(|(s, _)| *s == seq).map(|(_, h)| h))
+}
+
+/// Checks the chain against every checkpoint in `file` (of `only` stream, if given): each must
+/// be signed with the audit key, and name a record the store still has, with the same hash (the
+/// chain walk has shown that everything before it links up to it). Prints one line per failure
+/// and a summary; `false` when any failed.
+async fn check_checkpoints(
+    opened: &super::Opened,
+    file: &std::path::Path,
+    only: Option<AuditStream>,
+) -> Result<bool, Failure> {
+    let Some(key) = &opened.key else {
+        return Err(Failure::runtime(
+            "error: checking checkpoints needs the audit key (TOOLGATE_AUDIT_KEY, [audit] key_file or --audit-key)",
+        ));
+    };
+    let all = toolgate_store::audit::Checkpoint::read_all(file)
+        .map_err(|e| Failure::runtime(format!("error: {e}")))?;
+    let public_key = key.public_key();
+    let (mut checked, mut failed) = (0u64, 0u64);
+    let mut latest: [Option<u64>; 2] = [None, None];
+    for (i, c) in all.iter().enumerate() {
+        if only.is_some_and(|s| s != c.stream) {
+            continue;
+        }
+        let name = format!(
+            "checkpoint {} ({} record {}, signed {})",
+            i + 1,
+            c.stream,
+            c.seq,
+            format_ms(c.time_ms)
+        );
+        let problem = if let Err(e) = c.check(&public_key) {
+            Some(format!(
+                "{e}: it was not signed with this audit key ({})",
+                key.id()
+            ))
+        } else {
+            match stored_hash(&opened.stores, c.stream, c.seq).await? {
+                None => Some(format!(
+                    "record {} is missing: records the checkpoint covers were cut",
+                    c.seq
+                )),
+                Some(h) if h != c.head_hash => Some(format!(
+                    "record {} is not the record that was signed (hash {h}, signed {}): the records up to it were rewritten",
+                    c.seq, c.head_hash
+                )),
+                Some(_) => None,
+            }
+        };
+        checked += 1;
+        match problem {
+            Some(p) => {
+                failed += 1;
+                println!("{}: BROKEN at {name}: {p}", c.stream);
+            }
+            None => {
+                let slot = usize::from(c.stream == AuditStream::Admin);
+                latest[slot] = latest[slot].max(Some(c.seq));
+            }
+        }
+    }
+    let covers: Vec<String> = [AuditStream::Requests, AuditStream::Admin]
+        .into_iter()
+        .zip(latest)
+        .filter_map(|(s, l)| l.map(|seq| format!("{s} up to record {seq}")))
+        .collect();
+    println!(
+        "checkpoints: {checked} checked in {}, {failed} failed{}",
+        file.display(),
+        if covers.is_empty() {
+            String::new()
+        } else {
+            format!("; the log matches them for {}", covers.join(" and "))
+        }
+    );
+    Ok(failed == 0)
 }
 
 /// The calls whose request record has no outcome (strict durability): they may have run while

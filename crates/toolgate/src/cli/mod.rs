@@ -33,6 +33,9 @@ pub struct StoreArgs {
     /// The store URL (`sqlite://path.db`), instead of the config's.
     #[arg(long, global = true, value_name = "URL")]
     pub store: Option<String>,
+    /// The audit key file, instead of `TOOLGATE_AUDIT_KEY` or the config's `[audit] key_file`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit_key: Option<PathBuf>,
 }
 
 /// A command that failed: what to print and the exit code.
@@ -90,6 +93,8 @@ pub fn finish(result: Result<(), Failure>) -> ExitCode {
 /// The stores, and the config's settings when the store was found through it.
 pub struct Opened {
     pub stores: Stores,
+    /// The audit key the store was opened with.
+    pub key: Option<toolgate_store::audit::ChainKey>,
     pub settings: Option<Settings>,
     pub url: String,
 }
@@ -129,11 +134,20 @@ impl StoreArgs {
                 "the store {url:?} lives inside the gateway's process; the command line can only reach a database (sqlite://…)"
             )));
         }
-        let stores = toolgate_store::open(&url)
+        // The config's key file, when the config can be read (also with --store).
+        let config_settings = match &settings {
+            Some(s) => Some(s.clone()),
+            None => self.config.exists().then(|| self.settings().ok()).flatten(),
+        };
+        let key =
+            crate::audit_chain::existing_key(self.audit_key.as_deref(), config_settings.as_ref())
+                .map_err(|e| Failure::runtime(format!("cannot read the audit key: {e}")))?;
+        let stores = toolgate_store::open_keyed(&url, key.clone())
             .await
             .map_err(|e| Failure::runtime(format!("cannot open the store {url}: {e}")))?;
         Ok(Opened {
             stores,
+            key,
             settings,
             url,
         })
