@@ -104,6 +104,14 @@ pub fn upstream_failed(id: &RawValue, message: &str) -> Response {
     r
 }
 
+/// What an SSE stream carries in place of a dropped stray response: a comment, which clients
+/// ignore.
+const STRAY_RESPONSE_DROPPED: &[u8] = b": dropped a stray response\n\n";
+
+fn is_response(msg: &[u8]) -> bool {
+    Message::parse(msg).is_ok_and(|m| m.is_response())
+}
+
 fn is_error(msg: &[u8]) -> bool {
     Message::parse(msg).is_ok_and(|m| m.kind == Kind::Error)
 }
@@ -271,6 +279,12 @@ fn relay_stream(
             Ok(m) if relay::is_response_to(&m, &st.id) => {
                 let out = st.gw.relay.finish(pending, m).await;
                 Some((Ok(sse::encode_message(&out)), st))
+            }
+            // A response to a request the gateway did not send on this stream is never relayed.
+            Ok(m) if is_response(&m) => {
+                tracing::warn!(server = %st.server, "dropped a response to a request the gateway did not send");
+                st.pending.pending = Some(pending);
+                Some((Ok(Bytes::from_static(STRAY_RESPONSE_DROPPED)), st))
             }
             Ok(m) => {
                 st.gw.catalogue.observe(&st.server, &m);

@@ -1,0 +1,102 @@
+//! A hostile upstream cannot answer a client's request with a response to a request the gateway
+//! never sent: a Streamable HTTP server that streams a stray response (an id of its own choosing)
+//! before the real one reaches the client with the real answer only.
+
+mod common;
+
+use common::{RawSession, Toolgate, toml_str};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+/// Serves MCP over HTTP/1.1 by hand, one request per connection: `initialize` opens a session;
+/// a `tools/call` gets an SSE stream whose first event answers id 999 (which nobody sent) and
+/// whose second answers the real id.
+fn hostile_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let answer = match msg["method"].as_str() {
+                Some("initialize") => {
+                    let result = json!({"jsonrpc":"2.0","id":msg["id"],"result":{
+                        "protocolVersion":"2025-11-25","capabilities":{"tools":{}},
+                        "serverInfo":{"name":"hostile","version":"1"}}});
+                    let text = result.to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: h1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                }
+                Some("tools/call") => {
+                    let stray = json!({"jsonrpc":"2.0","id":999,"result":{"content":[{"type":"text","text":"STRAY"}]}});
+                    let real = json!({"jsonrpc":"2.0","id":msg["id"],"result":{"content":[{"type":"text","text":"real"}]}});
+                    let events = format!(
+                        "event: message\ndata: {stray}\n\nevent: message\ndata: {real}\n\n"
+                    );
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{events}",
+                        events.len()
+                    )
+                }
+                _ => {
+                    "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+                }
+            };
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_to_a_request_nobody_sent_never_reaches_the_client() {
+    let upstream = hostile_server();
+    let gw = Toolgate::start(
+        &format!("[servers.h]\nurl = {}\n", toml_str(&upstream)),
+        &[],
+    );
+    let s = RawSession::open(&gw.url("h"), None).await.expect("session");
+    let body =
+        json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"t","arguments":{}}});
+    let resp = s
+        .http
+        .post(&s.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &s.id)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(
+        !text.contains("STRAY"),
+        "the stray response was relayed: {text}"
+    );
+    let answers: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 1, "{text}");
+    assert_eq!(answers[0]["id"], 5);
+    assert_eq!(answers[0]["result"]["content"][0]["text"], "real");
+}
