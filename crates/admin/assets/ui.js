@@ -35,6 +35,29 @@ document.addEventListener("DOMContentLoaded", () => {
 
 window.toolgatePages = window.toolgatePages || {};
 
+// Copy buttons (`data-copy="#id"`): the element's text to the clipboard, else selected for the
+// reader to copy.
+window.toolgatePages.copy = () => {
+  const state = document.getElementById("copy-state");
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const source = document.querySelector(button.dataset.copy);
+      if (!source) return;
+      try {
+        await navigator.clipboard.writeText(source.textContent);
+        if (state) state.textContent = "Copied.";
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        if (state) state.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+      }
+    });
+  }
+};
+
 // Catalogue: narrow the table as the search box is typed into.
 window.toolgatePages.catalogue = () => {
   const input = document.querySelector("input[data-live-filter]");

@@ -4,6 +4,8 @@
 //! (pending in the admin API, then denied there). Ctrl-C stops it cleanly; a second run on the
 //! same folder keeps the edited policy and issues a new token, and the old one stops working.
 
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 
 use common::{RawSession, TOOLGATE, result_text, stdout_lines};
@@ -302,6 +304,32 @@ fn every_command_the_demo_prints_works_from_a_new_shell() {
             .any(|l| l.contains(&format!("{}/servers/crm/mcp", demo.base))),
         "the /mcp-ending alias is printed: {:#?}",
         demo.banner
+    );
+
+    // The sign-in link, in a browser: it opens the UI signed in; signed out, it is refused.
+    let link = demo
+        .line_with("  sign in:")
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let signed = browser::step("once", &demo.admin, &link, String::new).result();
+    assert_eq!(signed["firstUrl"], format!("{}/ui", demo.admin), "{signed}");
+    assert_eq!(signed["who"], "one-time-link · admin", "{signed}");
+    assert_eq!(signed["againStatus"], 401, "{signed}");
+    assert!(
+        signed["againText"]
+            .as_str()
+            .unwrap()
+            .contains("used already"),
+        "{signed}"
+    );
+    assert!(
+        signed["afterwardsUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/ui/login", demo.admin)),
+        "{signed}"
     );
 
     // The operator's commands, in a shell that has no cargo and no toolgate on its PATH.

@@ -16,9 +16,11 @@ mod audit;
 mod call;
 mod catalogue;
 mod diff;
+mod grants;
 mod layout;
 mod login;
 mod overview;
+mod pins;
 mod policy;
 mod session;
 mod tool;
@@ -51,6 +53,8 @@ pub(crate) struct Ui {
     pub sessions: Arc<session::Sessions>,
     /// Taken (and so spent) by the first sign-in through it.
     pub one_time_login: Arc<Mutex<Option<OneTimeLogin>>>,
+    /// Where the data plane listens (client snippets).
+    pub mcp_address: Option<SocketAddr>,
 }
 
 /// The UI's routes, relative to where it is mounted (`/ui`).
@@ -60,6 +64,7 @@ pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
         read_only: options.read_only,
         sessions: Arc::default(),
         one_time_login: Arc::new(Mutex::new(options.one_time_login)),
+        mcp_address: options.mcp_address,
     };
     let pages = Router::new()
         .route("/", get(overview::page))
@@ -79,6 +84,12 @@ pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
         .route("/policies/{server}/check", post(policy::check))
         .route("/policies/{server}/simulate", post(policy::simulate))
         .route("/policies/{server}/save", post(policy::save))
+        .route("/pins", get(pins::index))
+        .route("/pins/{server}/{tool}", get(pins::page))
+        .route("/pins/{server}/{tool}/approve", post(pins::approve))
+        .route("/grants", get(grants::index).post(grants::create))
+        .route("/grants/{label}/rotate", post(grants::rotate))
+        .route("/grants/{label}/revoke", post(grants::revoke))
         .route("/logout", post(login::logout))
         .layer(axum::middleware::from_fn_with_state(
             ui.clone(),

@@ -1,11 +1,13 @@
 // The web UI's acceptance scenarios in a real browser (Debian's Chromium driven by playwright-core),
 // against a running toolgate. Started by tests/e2e_ui.rs, one step per run:
 //
-//   node acceptance.mjs <step> <admin base URL> <admin token> [screenshot dir]
+//   node acceptance.mjs <step> <admin base URL> <token> [screenshot dir]
 //
-// Prints progress lines and, last, one line `RESULT <json>` that the Rust test asserts on. The
-// `approve` step prints `READY` once the approvals page is open and listening, so the test can make
-// the held call only then (the row must arrive without a reload).
+// The token signs in (an admin's, an approver's or a viewer's, as the step needs); for the `once`
+// step it is the one-time sign-in link itself. Prints progress lines and, last, one line
+// `RESULT <json>` that the Rust test asserts on. The `approve` step prints `READY` once the
+// approvals page is open and listening, so the test can make the held call only then (the row must
+// arrive without a reload).
 import { createRequire } from "node:module";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +30,7 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 900 },
   timeout: 30_000,
   // axe-core is injected as a script, which the UI's Content-Security-Policy rightly refuses.
-  bypassCSP: step === "guard",
+  bypassCSP: ["guard", "pins", "grants"].includes(step),
 });
 const browser = context;
 context.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -55,8 +57,16 @@ async function axe(p) {
     .map((v) => `${v.id}: ${v.help} (${v.nodes.length} nodes: ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")})`);
 }
 
+// How many elements match each selector on the page at `path`.
+async function counts(p, path, selectors) {
+  await p.goto(`${base}${path}`);
+  const out = {};
+  for (const s of selectors) out[s] = await p.locator(s).count();
+  return out;
+}
+
 try {
-  await signIn(page);
+  if (step !== "once") await signIn(page);
   if (step === "build") {
     result.signedIn = (await page.locator(".who").innerText()).includes("admin");
     await shot(page, "overview");
@@ -136,6 +146,93 @@ try {
     await admin.first().waitFor({ timeout: 20_000 });
     result.adminLive = await admin.first().innerText();
     await shot(audit, "audit");
+    result.who = await page.locator(".who span").first().innerText();
+    // An approver decides held calls but edits no policy: the save buttons are absent.
+    result.approverPolicy = await counts(page, "/ui/policies/crm", ["#review-build", "#review-raw", "#save"]);
+  } else if (step === "viewer") {
+    // A viewer reads every page, and no control that changes anything is there.
+    result.who = await page.locator(".who span").first().innerText();
+    result.absent = {
+      "/ui": await counts(page, "/ui", ["details.kill", "form[action='/ui/kill-switches']"]),
+      "/ui/approvals": await counts(page, "/ui/approvals", ["#pending[data-may-decide=true]", "button:has-text('Approve')"]),
+      "/ui/policies/crm": await counts(page, "/ui/policies/crm", ["#review-build", "#review-raw", "#save"]),
+      "/ui/pins/fast/add": await counts(page, "/ui/pins/fast/add", ["form[action$='/approve']", "button:has-text('Approve')"]),
+      "/ui/grants": await counts(page, "/ui/grants", ["#create-grant", "button:has-text('Revoke')", "button:has-text('Rotate')"]),
+    };
+    result.pinShown = await page.goto(`${base}/ui/pins/fast/add`).then((r) => r.status());
+    // Made by hand with the session's own CSRF token, a change is still refused.
+    result.forged = await page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name="csrf-token"]').content;
+      const res = await fetch("/ui/kill-switches", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-csrf-token": csrf },
+        body: "action=engage&scope=global&reason=viewer&confirm=yes",
+      });
+      return { status: res.status, text: (await res.text()).replace(/<[^>]*>/g, " ") };
+    });
+  } else if (step === "pins") {
+    // The changed tool waits on the Pins page; its page shows both versions side by side.
+    await page.goto(`${base}/ui/pins`);
+    result.waiting = await page.locator("#pins tbody tr").allInnerTexts();
+    await shot(page, "pins");
+    await page.locator("#pins tbody tr[data-tool=add] th a").click();
+    await page.waitForURL(`${base}/ui/pins/fast/add`);
+    result.removed = await page.locator("#pin-diff td.del").allInnerTexts();
+    result.added = await page.locator("#pin-diff td.add").allInnerTexts();
+    await shot(page, "pin");
+    result.axe = { "/ui/pins": [], "/ui/pins/fast/add": await axe(page) };
+    await page.getByRole("button", { name: "Approve this version" }).click();
+    await page.waitForURL(/approved=/);
+    result.approved = await page.locator(".notice.ok").innerText();
+    result.stillWaiting = await page.locator("#pins tbody tr[data-tool=add]").count();
+    result.approvedBy = await page.locator("#pins-approved tbody tr").first().innerText();
+    result.axe["/ui/pins"] = await axe(page);
+  } else if (step === "grants") {
+    // A grant made in the page: its token once, with a client configuration to copy.
+    await page.goto(`${base}/ui/grants`);
+    await page.fill("#g-label", "ui-agent");
+    await page.fill("#g-agent", "ui-bot");
+    await page.fill("#g-tags", "browser, test");
+    await page.selectOption("#g-expires", "30d");
+    await page.locator("#create-grant input[name=servers][value=crm]").check();
+    await page.getByRole("button", { name: "Create and show its token" }).click();
+    await page.locator("#grant-token").waitFor();
+    result.token = await page.locator("#grant-token").innerText();
+    result.snippet = JSON.parse(await page.locator("#grant-snippet").innerText());
+    result.bridge = await page.locator("#grant-bridge").innerText();
+    await page.getByRole("button", { name: "Copy the token" }).click();
+    await page.waitForFunction(() => document.getElementById("copy-state").textContent !== "");
+    result.copied = await page.locator("#copy-state").innerText();
+    result.axe = { "/ui/grants (token)": await axe(page) };
+    await shot(page, "grant-created");
+    await page.goto(`${base}/ui/grants`);
+    result.listed = await page.locator("#grants tbody tr[data-grant=ui-agent]").innerText();
+    result.tokenShownAgain = (await page.content()).includes(result.token);
+    result.axe["/ui/grants"] = await axe(page);
+    await shot(page, "grants");
+  } else if (step === "revoke") {
+    await page.goto(`${base}/ui/grants`);
+    const row = page.locator("#grants tbody tr[data-grant=ui-agent]");
+    const revoke = row.locator("form[action$='/revoke']");
+    await revoke.locator("input[name=confirm]").check();
+    await revoke.getByRole("button", { name: "Revoke" }).click();
+    await page.waitForURL(/revoked=/);
+    result.notice = await page.locator(".notice.ok").innerText();
+    result.status = await page.locator("#grants tbody tr[data-grant=ui-agent] .badge").innerText();
+  } else if (step === "once") {
+    // The demo's sign-in link: it signs in, once.
+    const first = await page.goto(token);
+    result.firstUrl = page.url();
+    result.firstStatus = first.status();
+    result.who = await page.locator(".who span").first().innerText();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/ui\/login/);
+    const again = await page.goto(token);
+    result.againStatus = again.status();
+    result.againText = await page.locator("main").innerText();
+    const overview = await page.goto(`${base}/ui`);
+    result.afterwardsUrl = page.url();
+    result.afterwardsStatus = overview.status();
   } else if (step === "guard") {
     // A form posted from another site is refused, and the kill switch stays off.
     const evil = await context.newPage();
@@ -149,7 +246,7 @@ try {
     result.crossSiteStatus = response.status();
     // axe-core on every page.
     result.axe = {};
-    for (const path of ["/ui", "/ui/catalogue", "/ui/catalogue/crm/deleteOneCompany", "/ui/policies/crm", "/ui/approvals", "/ui/audit"]) {
+    for (const path of ["/ui", "/ui/catalogue", "/ui/catalogue/crm/deleteOneCompany", "/ui/policies/crm", "/ui/approvals", "/ui/audit", "/ui/pins", "/ui/pins/crm/deleteOneCompany", "/ui/grants"]) {
       await page.goto(`${base}${path}`);
       result.axe[path] = await axe(page);
     }
