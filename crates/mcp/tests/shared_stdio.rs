@@ -555,10 +555,11 @@ fn repo_root() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_serves_many_sessions_through_one_child() {
     let binary = repo_root().join("target/debug/twenty-mcp");
-    if !binary.exists() {
-        eprintln!("skipped: {} is not built", binary.display());
-        return;
-    }
+    assert!(
+        binary.exists(),
+        "{} is not built: `cargo build -p toolgate-testkit --bin twenty-mcp` (the workspace's test run builds it)",
+        binary.display()
+    );
     let up = Arc::new(SupervisedStdio::new(
         spec("twenty", &binary.display().to_string(), &["stdio"]),
         fast(),
@@ -587,10 +588,11 @@ async fn twenty_serves_many_sessions_through_one_child() {
 async fn server_everything_multiplexes_ids_and_progress_tokens() {
     let index = repo_root()
         .join(".peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if !index.exists() {
-        eprintln!("skipped: {} is missing", index.display());
-        return;
-    }
+    assert!(
+        index.exists(),
+        "{} is missing: install the test peers with `bash peers/setup.sh .peers` (scripts/test.sh does)",
+        index.display()
+    );
     let up = Arc::new(SupervisedStdio::new(
         spec(
             "everything",
