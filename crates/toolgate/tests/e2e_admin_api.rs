@@ -174,11 +174,18 @@ async fn policies_and_kill_switches_through_the_admin_api_decide_real_calls() {
             "kill_switch.release"
         ]
     );
+    let first_change = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "policy.replace")
+        .unwrap();
     assert!(
-        audit["records"][0]["actor"]
+        first_change["actor"]
             .as_str()
             .unwrap()
-            .starts_with("admin-token@127.0.0.1")
+            .starts_with("admin-token@127.0.0.1"),
+        "{first_change}"
     );
     let (_, verified) = api.get("/audit/verify").await;
     assert_eq!(verified["intact"], true, "{verified}");
