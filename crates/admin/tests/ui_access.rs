@@ -1,0 +1,154 @@
+//! The web UI's access rules without sockets: the admin plane built as the binary builds it
+//! (`admin_plane` with [`UiOptions`]) around a real `Gateway` with an in-memory store, driven with
+//! `oneshot` the way a browser would — sign in with a token, carry the cookie and the CSRF token.
+//! A role token signs in with its role; in read-only mode every session is a viewer's, whatever
+//! the token, and changes are refused; the JSON API keeps each token's role.
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use toolgate_admin::role::Role;
+use toolgate_admin::{AdminAuth, AdminCredential, UiOptions};
+use toolgate_gateway::Gateway;
+use toolgate_gateway::settings::Settings;
+use toolgate_store::{MemoryCounterStore, Stores};
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-secret";
+const APPROVER: &str = "approver-secret";
+const HOST: &str = "127.0.0.1:8081";
+
+async fn plane(read_only: bool) -> Router {
+    let gw = Gateway::new(
+        Settings::default(),
+        Arc::new(MemoryCounterStore::new()),
+        Some(Stores::memory()),
+    )
+    .await
+    .unwrap();
+    let auth = AdminAuth::from_token(ADMIN).with([AdminCredential {
+        label: "april".into(),
+        role: Role::Approver,
+        token_sha256: toolgate_store::token::hash(APPROVER),
+    }]);
+    toolgate_admin::admin_plane(
+        gw,
+        auth,
+        UiOptions {
+            read_only,
+            ..UiOptions::default()
+        },
+    )
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Signs in with `token` as a browser on the UI's own page would; returns the cookie.
+async fn sign_in(app: &Router, token: &str) -> String {
+    let req = Request::post("/ui/login")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={token}")))
+        .unwrap();
+    let (status, headers, body) = send(app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A signed-in page: its status and HTML.
+async fn page(app: &Router, cookie: &str, path: &str) -> (StatusCode, String) {
+    let req = Request::get(path)
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(app, req).await;
+    (status, body)
+}
+
+/// The page's CSRF token, as the script reads it.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf-token\" content=\"").unwrap() + 27;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Engages the global kill switch through the UI, as its form would.
+async fn engage(app: &Router, cookie: &str, csrf: &str) -> (StatusCode, String) {
+    let req = Request::post("/ui/kill-switches")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "_csrf={csrf}&action=engage&scope=global&reason=test&confirm=yes"
+        )))
+        .unwrap();
+    let (status, _, body) = send(app, req).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_role_token_signs_in_with_its_role() {
+    let app = plane(false).await;
+    let cookie = sign_in(&app, APPROVER).await;
+    let (status, html) = page(&app, &cookie, "/ui").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("april · approver"), "{html}");
+    assert!(!html.contains("Engage a kill switch"), "{html}");
+    let (status, body) = engage(&app, &cookie, &csrf(&html)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("role is approver"), "{body}");
+
+    // The admin token may.
+    let cookie = sign_in(&app, ADMIN).await;
+    let (_, html) = page(&app, &cookie, "/ui").await;
+    assert!(html.contains("admin-token · admin") && html.contains("Engage a kill switch"));
+    let (status, body) = engage(&app, &cookie, &csrf(&html)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+}
+
+#[tokio::test]
+async fn a_read_only_ui_changes_nothing_whatever_the_token() {
+    let app = plane(true).await;
+    let cookie = sign_in(&app, ADMIN).await;
+    let (status, html) = page(&app, &cookie, "/ui").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("admin-token · viewer"), "{html}");
+    assert!(html.contains("read-only"), "{html}");
+    assert!(!html.contains("Engage a kill switch"), "{html}");
+    let (_, grants) = page(&app, &cookie, "/ui/grants").await;
+    assert!(!grants.contains("create-grant"), "{grants}");
+    let (status, body) = engage(&app, &cookie, &csrf(&html)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // The JSON API is not the UI: the admin token still changes things there.
+    let req = Request::get("/api/kill-switches")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"kill_switches\":[]"), "{body}");
+    let req = Request::post("/api/kill-switches")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"scope":"global","reason":"api"}"#))
+        .unwrap();
+    let (status, _, body) = send(&app, req).await;
+    assert!(status.is_success(), "{status}: {body}");
+}
