@@ -45,6 +45,15 @@ fn hostile_server() -> String {
                         text.len()
                     )
                 }
+                // Headers of a stream, then the connection is closed mid-answer.
+                Some("tools/call") if msg["params"]["name"] == "reset" => {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.flush();
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
                 Some("tools/call") => {
                     let stray = json!({"jsonrpc":"2.0","id":999,"result":{"content":[{"type":"text","text":"STRAY"}]}});
                     let real = json!({"jsonrpc":"2.0","id":msg["id"],"result":{"content":[{"type":"text","text":"real"}]}});
@@ -64,6 +73,29 @@ fn hostile_server() -> String {
         }
     });
     url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_closed_mid_answer_fails_the_call_at_once() {
+    let upstream = hostile_server();
+    let gw = Toolgate::start(
+        &format!("[servers.h]\nurl = {}\n", toml_str(&upstream)),
+        &[],
+    );
+    let s = RawSession::open(&gw.url("h"), None).await.expect("session");
+    let started = std::time::Instant::now();
+    let (_, answer) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        s.call(6, "reset", json!({})),
+    )
+    .await
+    .expect("the client is answered, not left waiting for upstream_timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(answer["error"]["code"], -32002, "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
