@@ -9,6 +9,7 @@
 //! An approver must see what a call does, so an approval always keeps the call's arguments —
 //! redacted by the audit's `redact_keys` / `redact_patterns`, whatever `[audit] arguments` says.
 
+use crate::drain::Drain;
 use crate::enforce::now_ms;
 use crate::identity::{ANONYMOUS, Caller};
 use crate::telemetry::redact::Redaction;
@@ -17,7 +18,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use toolgate_policy::ApprovalSpec;
@@ -48,6 +49,10 @@ pub struct Approvals {
     redaction: Redaction,
     /// How long a held call's request stays open when its policy does not say.
     hold_max: Duration,
+    /// Pending approvals per grant at most (`[limits] pending_approvals_per_grant`).
+    pending_limit: AtomicUsize,
+    /// A draining gateway answers its held calls at once ("restarting, retry").
+    drain: Drain,
 }
 
 /// The call waiting for an approval in this process.
@@ -75,6 +80,9 @@ pub enum HoldOutcome {
     TimedOut,
     /// The hold ran out before a decision: the caller is to retry the identical call.
     StillPending(Box<Approval>),
+    /// The gateway is stopping: the caller is to retry the identical call (elsewhere, or once it
+    /// is back), which waits for the same approval.
+    Restarting(Box<Approval>),
     Failed(String),
 }
 
@@ -89,7 +97,73 @@ impl Approvals {
             steps: AuditSteps { audit: None },
             redaction: Redaction::default(),
             hold_max: DEFAULT_HOLD_MAX,
+            pending_limit: AtomicUsize::new(
+                crate::settings::Limits::default().pending_approvals_per_grant,
+            ),
+            drain: Drain::default(),
         }
+    }
+
+    /// A grant may have at most `limit` approvals pending.
+    pub fn with_pending_limit(self, limit: usize) -> Self {
+        self.set_pending_limit(limit);
+        self
+    }
+
+    /// Changes the pending approvals a grant may have (on reload).
+    pub fn set_pending_limit(&self, limit: usize) {
+        self.pending_limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Held calls are answered at once when `drain` starts draining.
+    pub fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// The refusal of a call that would add an approval to a grant that has
+    /// `[limits] pending_approvals_per_grant` pending already: a tool result naming the limit.
+    /// `None` when there is room, or when the call would wait for (or retry) an approval
+    /// that exists already rather than add one.
+    pub async fn over_pending_limit(
+        &self,
+        binding: &ApprovalBinding,
+    ) -> Option<crate::wire::GatewayAnswer> {
+        let limit = self.pending_limit.load(Ordering::Relaxed);
+        let now = now_ms();
+        let pending = match self
+            .store
+            .count_pending(binding.grant.as_deref(), now)
+            .await
+        {
+            Ok(n) if n < limit => return None,
+            Ok(n) => n,
+            // The paths that follow meet the same store and refuse with the reason.
+            Err(_) => return None,
+        };
+        let filter = ApprovalFilter {
+            status: Some(ApprovalStatus::Pending),
+            binding: Some(binding.clone()),
+            limit: 1,
+        };
+        let exists = self
+            .store
+            .list(filter)
+            .await
+            .is_ok_and(|found| found.iter().any(|a| a.expires_at_ms > now));
+        if exists {
+            return None;
+        }
+        let grant = binding.grant.as_deref().unwrap_or(ANONYMOUS);
+        tracing::warn!(grant, pending, limit, tool = %binding.tool, "approval refused: the grant has too many pending");
+        Some(crate::wire::GatewayAnswer::ToolDenied {
+            reason: format!(
+                "{} needs approval, and grant {grant:?} has {pending} approvals waiting for a decision, its limit ([limits] pending_approvals_per_grant); retry once some are decided",
+                binding.tool
+            ),
+            rule: "/limits/pending_approvals_per_grant".to_owned(),
+            retry_after_s: Some(60),
+        })
     }
 
     /// Arguments are kept redacted by `redaction` (the audit log's).
@@ -235,7 +309,26 @@ impl Approvals {
         }
         let left = Duration::from_millis(approval.expires_at_ms.saturating_sub(now_ms()));
         let hold = hold_max.unwrap_or(self.hold_max);
-        match tokio::time::timeout(hold.min(left), decided).await {
+        let decided = tokio::select! {
+            decided = tokio::time::timeout(hold.min(left), decided) => decided,
+            () = self.drain.draining() => {
+                let left = self.store.caller_left(&approval.id, now_ms()).await;
+                waiting.end();
+                return match left {
+                    Ok(a) if a.status == ApprovalStatus::Pending => {
+                        self.steps.record(
+                            "approval.caller_left",
+                            &a,
+                            serde_json::json!({ "reason": "gateway stopping" }),
+                        );
+                        HoldOutcome::Restarting(Box::new(a))
+                    }
+                    Ok(a) => self.settle(a).await,
+                    Err(e) => HoldOutcome::Failed(e.to_string()),
+                };
+            }
+        };
+        match decided {
             Ok(Ok(decided)) => {
                 waiting.end();
                 self.settle(decided).await

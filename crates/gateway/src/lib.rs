@@ -17,11 +17,14 @@ pub mod admin_ops;
 pub mod aggregate;
 pub mod approvals;
 pub mod catalogue;
+pub mod conn;
 pub mod connect;
+pub mod drain;
 pub mod enforce;
 pub mod http;
 pub mod identity;
 pub mod kill_switch;
+pub mod limits;
 pub mod relay;
 pub mod rejection;
 pub mod reload;
@@ -73,6 +76,10 @@ pub struct Gateway {
     aggregates: SessionRegistry<AggregateSession>,
     reloading: tokio::sync::Mutex<()>,
     grants: GrantSource,
+    /// Sessions per grant and streams per session, for the caps of `[limits]`.
+    limits: limits::Counts,
+    /// Serving, draining or cut: what a stopping gateway tells whoever holds a client.
+    drain: drain::Drain,
     /// Every server's tools, classified and pinned.
     pub catalogue: Arc<Catalogue>,
     /// Grants, audit log and kill switches, when a store is configured.
@@ -96,6 +103,7 @@ impl Gateway {
             stores.as_ref().map(|s| s.kill_switches.clone()),
         ));
         kill_switches.refresh().await?;
+        let drain = drain::Drain::default();
         let telemetry = match &stores {
             Some(s) => {
                 let values = settings
@@ -118,6 +126,8 @@ impl Gateway {
                     .with_public_url(settings.approvals.public_url.clone())
                     .with_redaction(settings.audit.redaction.clone())
                     .with_hold_max(settings.approvals.hold_max)
+                    .with_pending_limit(settings.limits.pending_approvals_per_grant)
+                    .with_drain(drain.clone())
                     .with_audit(Some(s.audit_sink.clone())),
             )
         });
@@ -128,6 +138,7 @@ impl Gateway {
         };
         let catalogue = Arc::new(Catalogue::new(catalogue_store, pin_rules(&settings)));
         catalogue.reload_now().await?;
+        telemetry.metrics.labels.listed_by(catalogue.clone());
         let state = State::build(settings, &HashMap::new(), &grants)?;
         let enforcer = Enforcer::new(counters, kill_switches).with_catalogue(catalogue.clone());
         let gateway = Arc::new(Gateway {
@@ -138,6 +149,8 @@ impl Gateway {
             aggregates: SessionRegistry::default(),
             reloading: tokio::sync::Mutex::new(()),
             grants,
+            limits: limits::Counts::default(),
+            drain,
             stores,
         });
         gateway.refresh_store_grants().await?;

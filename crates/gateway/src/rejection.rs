@@ -5,9 +5,32 @@
 //! table of the gateway's refusals: a front never makes up an error of its own.
 
 use crate::identity::AuthError;
+use axum::response::IntoResponse;
 use http::StatusCode;
 use serde_json::value::RawValue;
+use std::time::Duration;
 use toolgate_mcp::jsonrpc::{self, EnvelopeError, codes};
+
+/// A part of a message whose length the gateway bounds ([`crate::limits::names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    Method,
+    Id,
+    ProgressToken,
+    /// The tool of a `tools/call`, the prompt of a `prompts/get`.
+    Name,
+}
+
+impl Bounded {
+    fn describe(self) -> &'static str {
+        match self {
+            Bounded::Method => "method name",
+            Bounded::Id => "request id",
+            Bounded::ProgressToken => "progress token",
+            Bounded::Name => "tool or prompt name",
+        }
+    }
+}
 
 /// A request refused before policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +63,22 @@ pub enum Rejection {
     SessionRequired,
     /// An `Mcp-Session-Id` the gateway does not know (or that belongs to someone else).
     UnknownSession,
+    /// A method, id, progress token or name longer than the gateway takes.
+    TooLong {
+        part: Bounded,
+        bytes: usize,
+        limit: usize,
+    },
+    /// The data plane holds `[limits] max_connections` connections.
+    TooManyConnections { limit: usize },
+    /// The peer's address holds `[limits] max_connections_per_address` connections.
+    TooManyConnectionsFromAddress { limit: usize },
+    /// The request's body did not arrive within `[limits] body_read_timeout`.
+    BodyTimeout(Duration),
+    /// The grant holds `[limits] sessions_per_grant` sessions.
+    TooManySessions { grant: String, limit: usize },
+    /// The session holds `[limits] streams_per_session` GET streams.
+    TooManyStreams { limit: usize },
 }
 
 impl Rejection {
@@ -52,6 +91,19 @@ impl Rejection {
             | Rejection::Unreadable(_)
             | Rejection::RequestWithoutId(_)
             | Rejection::SessionRequired => StatusCode::BAD_REQUEST,
+            // Without a readable id or method there is no request to answer.
+            Rejection::TooLong {
+                part: Bounded::Id | Bounded::Method,
+                ..
+            } => StatusCode::BAD_REQUEST,
+            // A request with an id: the JSON-RPC error is its answer.
+            Rejection::TooLong { .. } => StatusCode::OK,
+            Rejection::TooManyConnections { .. }
+            | Rejection::TooManyConnectionsFromAddress { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Rejection::TooManySessions { .. } | Rejection::TooManyStreams { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Rejection::HostNotAllowed(_)
             | Rejection::OriginNotAllowed
             | Rejection::ServerNotGranted { .. } => StatusCode::FORBIDDEN,
@@ -69,6 +121,10 @@ impl Rejection {
         match self {
             Rejection::Unreadable(e) => e.code(),
             Rejection::UnknownMethod(_) => codes::METHOD_NOT_FOUND,
+            Rejection::TooLong {
+                part: Bounded::Name | Bounded::ProgressToken,
+                ..
+            } => codes::INVALID_PARAMS,
             _ => codes::INVALID_REQUEST,
         }
     }
@@ -105,6 +161,26 @@ impl Rejection {
                 "missing Mcp-Session-Id: send initialize first".to_owned()
             }
             Rejection::UnknownSession => "session not found".to_owned(),
+            Rejection::TooLong { part, bytes, limit } => format!(
+                "the {} is {bytes} bytes long; this gateway takes at most {limit}",
+                part.describe()
+            ),
+            Rejection::TooManyConnections { limit } => format!(
+                "the gateway holds {limit} connections, its limit ([limits] max_connections); retry shortly"
+            ),
+            Rejection::TooManyConnectionsFromAddress { limit } => format!(
+                "your address holds {limit} connections to the gateway, its limit ([limits] max_connections_per_address); close idle connections or retry shortly"
+            ),
+            Rejection::BodyTimeout(t) => format!(
+                "the request body did not arrive within {}s ([limits] body_read_timeout)",
+                t.as_secs_f64()
+            ),
+            Rejection::TooManySessions { grant, limit } => format!(
+                "grant {grant:?} holds {limit} open sessions, its limit ([limits] sessions_per_grant); end unused sessions (DELETE) or wait for idle ones to close"
+            ),
+            Rejection::TooManyStreams { limit } => format!(
+                "this session holds {limit} GET streams, its limit ([limits] streams_per_session); close one first"
+            ),
         }
     }
 
@@ -120,6 +196,24 @@ impl Rejection {
     /// The JSON-RPC error response, answering request `id` when there is one.
     pub fn to_jsonrpc(&self, id: Option<&RawValue>) -> Vec<u8> {
         jsonrpc::error_response(id, self.code(), &self.message())
+    }
+
+    /// The whole HTTP response: status, challenge, JSON-RPC error (answering `id` when there is
+    /// one).
+    pub fn to_response(&self, id: Option<&RawValue>) -> axum::response::Response {
+        let mut response = (
+            self.status(),
+            [(http::header::CONTENT_TYPE, "application/json")],
+            self.to_jsonrpc(id),
+        )
+            .into_response();
+        if let Some(challenge) = self.challenge() {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }
 
@@ -181,6 +275,53 @@ mod tests {
                 "invalid JSON",
             ),
             (Rejection::UnknownSession, 404, -32600, "session not found"),
+            (
+                Rejection::TooLong {
+                    part: Bounded::Name,
+                    bytes: 1 << 20,
+                    limit: 256,
+                },
+                200,
+                -32602,
+                "tool or prompt name is 1048576 bytes long; this gateway takes at most 256",
+            ),
+            (
+                Rejection::TooLong {
+                    part: Bounded::Id,
+                    bytes: 300,
+                    limit: 128,
+                },
+                400,
+                -32600,
+                "request id is 300 bytes",
+            ),
+            (
+                Rejection::TooManyConnectionsFromAddress { limit: 512 },
+                503,
+                -32600,
+                "max_connections_per_address",
+            ),
+            (
+                Rejection::BodyTimeout(std::time::Duration::from_secs(30)),
+                408,
+                -32600,
+                "within 30s ([limits] body_read_timeout)",
+            ),
+            (
+                Rejection::TooManySessions {
+                    grant: "ci".into(),
+                    limit: 1000,
+                },
+                429,
+                -32600,
+                "grant \"ci\" holds 1000 open sessions",
+            ),
+            (
+                Rejection::TooManyStreams { limit: 8 },
+                429,
+                -32600,
+                "streams_per_session",
+            ),
         ];
         for (r, status, code, says) in table {
             assert_eq!(r.status().as_u16(), status, "{r:?}");

@@ -367,6 +367,9 @@ impl Relay {
             Ok(None) => {}
             Err(e) => return self.answer(record, Outcome::ApprovalRequired, unavailable(e), id),
         }
+        if let Some(answer) = approvals.over_pending_limit(&binding).await {
+            return self.answer(record, Outcome::RateLimited, answer, id);
+        }
         if spec.mode == toolgate_policy::ApprovalMode::Retry {
             let existing = match approvals.pending_for(&binding).await {
                 Ok(a) => a,
@@ -537,6 +540,15 @@ impl Relay {
                     a.id
                 ));
                 let answer = approval_pending(&tool, &a);
+                self.answer(record, Outcome::ApprovalRequired, answer, id.as_deref())
+            }
+            HoldOutcome::Restarting(a) => {
+                record.audit.message = Some(crate::wire::restarting_note(&a.id));
+                let answer = GatewayAnswer::Restarting {
+                    tool: tool.clone(),
+                    approval_id: a.id.clone(),
+                    rule: a.rule.clone(),
+                };
                 self.answer(record, Outcome::ApprovalRequired, answer, id.as_deref())
             }
             HoldOutcome::Failed(e) => {

@@ -2,6 +2,7 @@
 //! and the idle reaper that closes sessions a client forgot.
 
 use crate::identity::Caller;
+use crate::limits::sessions::SessionSlot;
 use crate::server::ServerRuntime;
 use crate::upstream::UpstreamLink;
 use parking_lot::Mutex;
@@ -63,6 +64,8 @@ pub struct SessionRegistry<T = Session> {
 struct Entry<T> {
     session: Arc<T>,
     last_used_ms: AtomicU64,
+    /// The session's place in its grant's count, given back with the entry.
+    _slot: Option<SessionSlot>,
 }
 
 impl<T> Default for SessionRegistry<T> {
@@ -80,9 +83,19 @@ impl<T> SessionRegistry<T> {
     }
 
     pub fn insert(&self, id: &str, session: Arc<T>) {
+        self.insert_entry(id, session, None);
+    }
+
+    /// Inserts a session holding `slot` (its grant's count) for as long as it is registered.
+    pub fn insert_holding(&self, id: &str, session: Arc<T>, slot: SessionSlot) {
+        self.insert_entry(id, session, Some(slot));
+    }
+
+    fn insert_entry(&self, id: &str, session: Arc<T>, slot: Option<SessionSlot>) {
         let entry = Entry {
             session,
             last_used_ms: AtomicU64::new(self.now_ms()),
+            _slot: slot,
         };
         self.sessions.lock().insert(id.to_owned(), entry);
     }

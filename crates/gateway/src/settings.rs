@@ -43,6 +43,51 @@ pub struct Settings {
     pub store: Option<String>,
     pub audit: AuditSettings,
     pub approvals: ApprovalSettings,
+    /// `[limits]`: connections, timeouts and per-grant caps.
+    pub limits: Limits,
+    /// How long a stopping gateway lets in-flight calls finish (`[gateway] shutdown_grace`).
+    pub shutdown_grace: Duration,
+}
+
+/// `[limits]`: how much one peer, grant or session may hold, and how long the gateway waits for
+/// a slow client. Each default is far above what a real team uses and far below what exhausts
+/// the machine; `docs/operations.md` says why each is what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections to the data plane at most (further ones are refused with a 503).
+    pub max_connections: usize,
+    /// Open connections to the data plane from one peer address at most.
+    pub max_connections_per_address: usize,
+    /// Open connections to the admin plane at most, apart from the data plane's.
+    pub admin_max_connections: usize,
+    /// From a connection's first byte of a request (or its accept) to the end of the headers.
+    pub header_read_timeout: Duration,
+    /// From the end of a request's headers to the end of its body.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight and no byte arriving is closed after this long.
+    pub idle_timeout: Duration,
+    /// Open sessions (on `/mcp/<server>` and `/mcp` together) per grant at most.
+    pub sessions_per_grant: usize,
+    /// Standalone GET streams per session at most.
+    pub streams_per_session: usize,
+    /// Approvals waiting for a decision per grant at most.
+    pub pending_approvals_per_grant: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_connections_per_address: 512,
+            admin_max_connections: 128,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            sessions_per_grant: 1000,
+            streams_per_session: 8,
+            pending_approvals_per_grant: 100,
+        }
+    }
 }
 
 /// `[approvals]`: how long a held call's request stays open, how approval notifications are
@@ -217,6 +262,8 @@ impl Default for Settings {
             store: None,
             audit: AuditSettings::default(),
             approvals: ApprovalSettings::default(),
+            limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

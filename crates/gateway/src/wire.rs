@@ -14,6 +14,16 @@ use toolgate_mcp::jsonrpc::{self, codes};
 /// not its own; its second label is not one MCP reserves (`modelcontextprotocol`, `mcp`).
 pub const DECISION_META_KEY: &str = "io.toolgate/decision";
 
+/// How long a held call answered by a stopping gateway is told to wait before its retry.
+pub const RESTART_RETRY_AFTER_S: u64 = 5;
+
+/// The audit note of a held call answered because the gateway stopped.
+pub fn restarting_note(approval_id: &str) -> String {
+    format!(
+        "the gateway stopped while approval {approval_id} was pending; the client was asked to retry"
+    )
+}
+
 /// An answer the gateway gives itself instead of forwarding.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatewayAnswer {
@@ -33,6 +43,13 @@ pub enum GatewayAnswer {
         approval_id: String,
         rule: String,
         expires_in_s: u64,
+    },
+    /// A held call the gateway answers because it is stopping: a tool result telling the agent
+    /// to retry the identical call shortly, which then waits for the same approval.
+    Restarting {
+        tool: String,
+        approval_id: String,
+        rule: String,
     },
     /// A request other than `tools/call` that reaches a server (a resource read, a prompt, a
     /// completion, a subscription), refused (by a kill switch): JSON-RPC error `-32001` with the
@@ -78,6 +95,19 @@ impl GatewayAnswer {
                 let decision = serde_json::json!({ "decision": "approval_required", "approval_id": approval_id, "rule": rule });
                 tool_error(id, &text, decision)
             }
+            GatewayAnswer::Restarting {
+                tool,
+                approval_id,
+                rule,
+            } => {
+                let text = format!(
+                    "[GATEWAY RESTARTING] toolgate is restarting; {tool} still waits for approval {approval_id}. \
+                     Retry this identical call in a few seconds: it will wait for the same approval, or go ahead once it is approved."
+                );
+                let decision = serde_json::json!({ "decision": "approval_required", "approval_id": approval_id,
+                    "rule": rule, "retry_after_s": RESTART_RETRY_AFTER_S });
+                tool_error(id, &text, decision)
+            }
             GatewayAnswer::UnknownTool { name } => {
                 jsonrpc::error_response(id, codes::INVALID_PARAMS, &format!("Unknown tool: {name}"))
             }
@@ -111,9 +141,9 @@ impl GatewayAnswer {
             | GatewayAnswer::MethodDenied { reason, rule }
             | GatewayAnswer::EmptyList { reason, rule, .. } => (Some(rule), Some(reason)),
             GatewayAnswer::Error { message, .. } => (None, Some(message)),
-            GatewayAnswer::UnknownTool { .. } | GatewayAnswer::ApprovalPending { .. } => {
-                (None, None)
-            }
+            GatewayAnswer::UnknownTool { .. }
+            | GatewayAnswer::ApprovalPending { .. }
+            | GatewayAnswer::Restarting { .. } => (None, None),
         }
     }
 }

@@ -338,6 +338,14 @@ pub trait ApprovalStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Approval, StoreError>>;
 
+    /// How many approvals of `grant` (`None`: the anonymous caller's) are pending and not expired
+    /// at `now_ms`: what a grant's cap on pending approvals counts.
+    fn count_pending<'a>(
+        &'a self,
+        grant: Option<&'a str>,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<usize, StoreError>>;
+
     /// Marks every pending approval whose expiry is at or before `now_ms` as `Expired`; returns them
     /// (with their new status), oldest first. Approved, unused ones are left as they are.
     fn expire_due(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<Approval>, StoreError>>;

@@ -101,6 +101,23 @@ async fn create_list_get(store: &dyn ApprovalStore) {
         [b.id.as_str()],
         "a NULL grant matches a NULL grant"
     );
+    // What a grant's cap counts: its pending approvals, not expired, not decided.
+    assert_eq!(
+        store
+            .count_pending(Some("alice-laptop"), 3_600)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.count_pending(None, 3_600).await.unwrap(), 1);
+    assert_eq!(store.count_pending(Some("bob"), 3_600).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_pending(Some("alice-laptop"), 601_000)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn decisions(store: &dyn ApprovalStore) {

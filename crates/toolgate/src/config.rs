@@ -23,8 +23,8 @@ use std::time::Duration;
 use toml::Spanned;
 use toolgate_gateway::catalogue::rules::{NewTools, PinRules, PinningMode};
 use toolgate_gateway::settings::{
-    ApprovalSettings, AuditSettings, GrantSettings, ServerSettings, Settings, Share, StdioChildren,
-    Transport,
+    ApprovalSettings, AuditSettings, GrantSettings, Limits, ServerSettings, Settings, Share,
+    StdioChildren, Transport,
 };
 use toolgate_gateway::telemetry::audit_policy::{AuditPolicy, Durability, OnFailure};
 use toolgate_gateway::telemetry::checkpoints::ChainSettings;
@@ -47,6 +47,24 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default)]
     approvals: RawApprovals,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// `[limits]`: connections, read timeouts and per-grant caps (defaults in
+/// `toolgate_gateway::settings::Limits`, reasons in docs/operations.md).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<Spanned<usize>>,
+    max_connections_per_address: Option<Spanned<usize>>,
+    admin_max_connections: Option<Spanned<usize>>,
+    header_read_timeout: Option<Spanned<String>>,
+    body_read_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    sessions_per_grant: Option<Spanned<usize>>,
+    streams_per_session: Option<Spanned<usize>>,
+    pending_approvals_per_grant: Option<Spanned<usize>>,
 }
 
 /// `[approvals]`: the webhook signing secret (`${ENV}` expanded) and the gateway's public admin
@@ -134,6 +152,8 @@ struct RawGateway {
     pinning: Option<Spanned<String>>,
     /// `quarantine` (default) or `allow`: what a tool new on an already pinned server gets.
     new_tools: Option<Spanned<String>>,
+    /// How long a stopping gateway lets in-flight calls finish.
+    shutdown_grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -405,6 +425,81 @@ fn audit_policy(cx: &mut Ctx<'_>, raw: &RawAudit, policy: &mut AuditPolicy) {
     }
 }
 
+/// `[limits]`: every count at least 1, every timeout longer than zero.
+fn limit_settings(cx: &mut Ctx<'_>, raw: &RawLimits) -> Limits {
+    let mut limits = Limits::default();
+    for (key, field, target) in [
+        (
+            "max_connections",
+            &raw.max_connections,
+            &mut limits.max_connections,
+        ),
+        (
+            "max_connections_per_address",
+            &raw.max_connections_per_address,
+            &mut limits.max_connections_per_address,
+        ),
+        (
+            "admin_max_connections",
+            &raw.admin_max_connections,
+            &mut limits.admin_max_connections,
+        ),
+        (
+            "sessions_per_grant",
+            &raw.sessions_per_grant,
+            &mut limits.sessions_per_grant,
+        ),
+        (
+            "streams_per_session",
+            &raw.streams_per_session,
+            &mut limits.streams_per_session,
+        ),
+        (
+            "pending_approvals_per_grant",
+            &raw.pending_approvals_per_grant,
+            &mut limits.pending_approvals_per_grant,
+        ),
+    ] {
+        match field.as_ref().map(|v| (*v.get_ref(), v.span())) {
+            None => {}
+            Some((0, span)) => cx.at(
+                span,
+                format!("limits.{key} must be at least 1"),
+                Some("every limit is on; raise it rather than turn it off"),
+            ),
+            Some((n, _)) => *target = n,
+        }
+    }
+    for (key, field, target) in [
+        (
+            "header_read_timeout",
+            &raw.header_read_timeout,
+            &mut limits.header_read_timeout,
+        ),
+        (
+            "body_read_timeout",
+            &raw.body_read_timeout,
+            &mut limits.body_read_timeout,
+        ),
+        ("idle_timeout", &raw.idle_timeout, &mut limits.idle_timeout),
+    ] {
+        if let Some(v) = field {
+            match parse_duration(v.get_ref()) {
+                Some(d) if !d.is_zero() => *target = d,
+                _ => cx.at(
+                    v.span(),
+                    format!(
+                        "limits.{key} {:?} is not a duration longer than zero",
+                        v.get_ref()
+                    ),
+                    Some("use e.g. \"10s\" or \"2m\""),
+                ),
+            }
+        }
+    }
+    limits
+}
+
 /// Reads and validates a configuration file and every policy it names.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     parse_with(&read(path)?, path, &|name| std::env::var(name).ok(), false)
@@ -504,6 +599,17 @@ fn parse_with(
     settings.audit = audit_settings(&mut cx, &raw.audit);
     settings.audit.chain = chain_settings(&mut cx, &base, &raw.audit);
     settings.approvals = approval_settings(&mut cx, &raw.approvals, env);
+    settings.limits = limit_settings(&mut cx, &raw.limits);
+    if let Some(v) = &raw.gateway.shutdown_grace {
+        match parse_duration(v.get_ref()) {
+            Some(d) => settings.shutdown_grace = d,
+            None => cx.at(
+                v.span(),
+                format!("invalid duration {:?}", v.get_ref()),
+                Some("use e.g. \"30s\": how long in-flight calls may take to finish when the gateway stops"),
+            ),
+        }
+    }
     if let Some(sep) = &raw.gateway.name_separator {
         if toolgate_gateway::aggregate::names::is_valid(sep.get_ref()) && sep.get_ref().len() <= 4 {
             settings.name_separator = sep.get_ref().clone();
@@ -1232,6 +1338,49 @@ servers = ["nope"]
             e.contains("toolgate.toml:3:16: servers.a.inherit_env applies to stdio servers only"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn limits_default_to_far_above_a_team_and_each_can_be_set() {
+        let s = parse("", Path::new("toolgate.toml"), &|_| None).unwrap();
+        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+        let s = parse(
+            "[gateway]\nshutdown_grace = \"5s\"\n\
+             [limits]\nmax_connections = 100\nmax_connections_per_address = 10\nadmin_max_connections = 5\n\
+             header_read_timeout = \"2s\"\nbody_read_timeout = \"3s\"\nidle_timeout = \"4s\"\n\
+             sessions_per_grant = 6\nstreams_per_session = 7\npending_approvals_per_grant = 8\n",
+            Path::new("toolgate.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(s.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(
+            s.limits,
+            Limits {
+                max_connections: 100,
+                max_connections_per_address: 10,
+                admin_max_connections: 5,
+                header_read_timeout: Duration::from_secs(2),
+                body_read_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(4),
+                sessions_per_grant: 6,
+                streams_per_session: 7,
+                pending_approvals_per_grant: 8,
+            }
+        );
+        let e = errors(
+            "[gateway]\nshutdown_grace = \"soon\"\n\
+             [limits]\nsessions_per_grant = 0\nheader_read_timeout = \"0s\"\nmax_sessions = 3\n",
+        );
+        for expected in [
+            "toolgate.toml:2:18: invalid duration \"soon\"",
+            "toolgate.toml:4:22: limits.sessions_per_grant must be at least 1",
+            "toolgate.toml:5:23: limits.header_read_timeout \"0s\" is not a duration longer than zero",
+            "toolgate.toml:6:1: unknown key \"max_sessions\"",
+        ] {
+            assert!(e.contains(expected), "{expected}\n---\n{e}");
+        }
     }
 
     #[test]

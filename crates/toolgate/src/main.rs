@@ -341,7 +341,8 @@ async fn serve_gateway(
     };
     let api = toolgate_admin::admin_plane(gateway.clone(), admin_auth(&access), ui);
     let watcher = tokio::spawn(reload::watch(gateway.clone(), config));
-    let served = gateway.serve(listeners, api, shutdown_signal()).await;
+    raise_open_file_limit();
+    let served = gateway.serve(listeners, api, stop_signals()?).await;
     watcher.abort();
     served.context("serving failed")?;
     tracing::info!("stopped");
@@ -387,12 +388,32 @@ fn admin_auth(access: &config::AdminAccess) -> toolgate_admin::AdminAuth {
     auth
 }
 
-async fn shutdown_signal() {
+/// Each SIGTERM or SIGINT, as a message: the first drains the gateway, a second stops it at once.
+fn stop_signals() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "shutting down");
+            if tx.send(()).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Raises the soft limit on open files to the hard limit (connections, children and the store
+/// each take descriptors; the gateway sizes its connection caps to what is left).
+fn raise_open_file_limit() {
+    match toolgate_gateway::conn::fd_limit::raise() {
+        Ok(n) => tracing::debug!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
-    tracing::info!("shutting down");
 }

@@ -65,6 +65,12 @@ impl std::fmt::Debug for Catalogue {
     }
 }
 
+impl crate::telemetry::labels::ListedTools for Catalogue {
+    fn lists(&self, server: &str, tool: &str) -> bool {
+        Catalogue::lists(self, server, tool)
+    }
+}
+
 impl Catalogue {
     pub fn new(store: Arc<dyn CatalogueStore>, rules: HashMap<String, PinRules>) -> Catalogue {
         let (requests, queue) = mpsc::unbounded_channel();
@@ -280,6 +286,16 @@ impl Catalogue {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    /// Whether `server` lists `tool` (pinned or waiting for approval), as far as the catalogue
+    /// knows.
+    pub fn lists(&self, server: &str, tool: &str) -> bool {
+        self.view
+            .load()
+            .servers
+            .get(server)
+            .is_some_and(|p| p.pinned.contains_key(tool) || p.quarantined.contains_key(tool))
     }
 
     /// Why a call of `tool` on `server` must be denied, if it must.

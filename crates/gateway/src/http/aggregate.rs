@@ -81,6 +81,9 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Post
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
+    if let Err(r) = crate::limits::check_message(&gw, &caller, "", None, &msg) {
+        return r;
+    }
     let session = match find_session(&gw, &headers, &caller) {
         Ok(s) => s,
         Err(r) => return r,
@@ -132,6 +135,10 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Post
 }
 
 async fn initialize(gw: &Arc<Gateway>, caller: Arc<Caller>, msg: &Message<'_>) -> Response {
+    let slot = match crate::limits::sessions::open(gw, &caller, "") {
+        Ok(slot) => slot,
+        Err(r) => return r,
+    };
     let id = msg.id.expect("requests have ids");
     let params = msg.params.map_or_else(
         || RawValue::from_string("{}".into()).expect("valid JSON"),
@@ -177,7 +184,8 @@ async fn initialize(gw: &Arc<Gateway>, caller: Arc<Caller>, msg: &Message<'_>) -
     if let Some(i) = session.instructions() {
         init["instructions"] = Value::String(i);
     }
-    gw.aggregates.insert(&session.id, session.clone());
+    gw.aggregates
+        .insert_holding(&session.id, session.clone(), slot);
     tracing::info!(session = %session.id, agent = %session.caller.identity.agent, down = ?session.down(), "aggregate session opened");
     let mut r = result(id, &init);
     if let Ok(v) = HeaderValue::from_str(&session.id) {
@@ -663,6 +671,10 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
         Ok(s) => s,
         Err(r) => return r,
     };
+    let slot = match crate::limits::streams::open(&gw, &caller, "", &session.id) {
+        Ok(slot) => slot,
+        Err(r) => return r,
+    };
     let mut streams = Vec::new();
     for m in session.members() {
         match m.link.open_stream(m.protocol_version.as_deref()).await {
@@ -694,7 +706,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
             .into_response();
     }
     let merged = futures_util::stream::select_all(streams).boxed();
-    sse_response(respond::stream_body(merged, None))
+    slot.hold(sse_response(respond::stream_body(merged, None)))
 }
 
 pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {

@@ -138,6 +138,9 @@ pub async fn post(
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
+    if let Err(r) = crate::limits::check_message(&gw, &caller, &server, None, &msg) {
+        return r;
+    }
     let session = match find_session(&gw, &headers, &server, &caller.identity.grant) {
         Ok(s) => s,
         Err(r) => return r,
@@ -276,6 +279,10 @@ async fn initialize(
     body: Bytes,
     headers: &HeaderMap,
 ) -> Response {
+    let slot = match crate::limits::sessions::open(gw, &caller, server) {
+        Ok(slot) => slot,
+        Err(r) => return r,
+    };
     let runtime = gw.state().servers[server].clone();
     let session_id = crate::session::new_session_id();
     let opener = crate::upstream::Opener {
@@ -286,6 +293,7 @@ async fn initialize(
     let link = match runtime.connect(&opener).await {
         Ok(l) => l,
         Err(e) => {
+            crate::limits::audit_failed_open(gw, &caller, server, &e);
             tracing::error!(server, error = %e, "cannot open upstream");
             return json_response(
                 StatusCode::OK,
@@ -300,7 +308,8 @@ async fn initialize(
     let key = client_key(msg);
     let session = Arc::new(Session::new(session_id, runtime, caller, link, key));
     *session.protocol_version.lock() = requested_protocol_version(msg);
-    gw.sessions.insert(&session.id, session.clone());
+    gw.sessions
+        .insert_holding(&session.id, session.clone(), slot);
     // A lazy stdio server is catalogued when its first session opens (not on every call).
     gw.catalogue.first_use(server);
     tracing::info!(server, session = %session.id, agent = %session.caller.identity.agent, "session opened");
@@ -387,6 +396,10 @@ pub async fn get(
         Ok(s) => s,
         Err(r) => return r,
     };
+    let slot = match crate::limits::streams::open(&gw, &caller, &server, &session.id) {
+        Ok(slot) => slot,
+        Err(r) => return r,
+    };
     let pv = header_str(&headers, PROTOCOL_VERSION_HEADER)
         .map(str::to_owned)
         .or_else(|| session.protocol_version());
@@ -400,7 +413,7 @@ pub async fn get(
                 catalogue.observe(&server, &m);
                 m
             });
-            sse_response(respond::stream_body(stream, Some(observe)))
+            slot.hold(sse_response(respond::stream_body(stream, Some(observe))))
         }
         Ok(None) => (
             StatusCode::METHOD_NOT_ALLOWED,

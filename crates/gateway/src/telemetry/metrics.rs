@@ -56,6 +56,8 @@ pub struct Metrics {
     /// The audit writer's queue depth, dropped records and failing state.
     pub audit: AuditGauges,
     pub sessions: Gauge,
+    /// Bounded tool and method labels.
+    pub labels: super::labels::Labels,
 }
 
 impl Default for Metrics {
@@ -138,6 +140,7 @@ impl Default for Metrics {
             upstream_up,
             audit,
             sessions,
+            labels: super::labels::Labels::default(),
         }
     }
 }
@@ -148,13 +151,13 @@ impl Metrics {
         self.requests
             .get_or_create(&MethodLabels {
                 server: r.server.clone(),
-                method: r.method.clone(),
+                method: self.labels.method(&r.method),
             })
             .inc();
         if let Some(tool) = &r.tool {
             let labels = CallLabels {
                 server: r.server.clone(),
-                tool: tool.clone(),
+                tool: self.labels.tool(&r.server, tool),
                 decision: record.outcome.as_str(),
             };
             self.calls.get_or_create(&labels).inc();

@@ -5,6 +5,7 @@
 pub mod audit_policy;
 pub mod audit_writer;
 pub mod checkpoints;
+pub mod labels;
 pub mod metrics;
 pub mod record;
 pub mod redact;

@@ -168,6 +168,21 @@ impl ApprovalStore for MemoryStore {
         ready(self.decide_now(id, approve, by, note, now_ms))
     }
 
+    fn count_pending<'a>(
+        &'a self,
+        grant: Option<&'a str>,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        let approvals = self.approvals.lock();
+        let n = approvals
+            .by_id
+            .values()
+            .filter(|a| a.status == ApprovalStatus::Pending && !a.is_expired_at(now_ms))
+            .filter(|a| a.binding.grant.as_deref() == grant)
+            .count();
+        ready(Ok(n))
+    }
+
     fn expire_due(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<Approval>, StoreError>> {
         let mut approvals = self.approvals.lock();
         let mut due: Vec<(u64, String)> = approvals

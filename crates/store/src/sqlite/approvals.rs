@@ -467,6 +467,26 @@ impl ApprovalStore for SqliteStore {
         })
     }
 
+    fn count_pending<'a>(
+        &'a self,
+        grant: Option<&'a str>,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let now = to_i64("now_ms", now_ms)?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM approvals \
+                 WHERE status = 'pending' AND expires_at_ms > ? AND grant_label IS ?",
+            )
+            .bind(now)
+            .bind(grant)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn expire_due(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<Approval>, StoreError>> {
         Box::pin(async move {
             let now = to_i64("now_ms", now_ms)?;

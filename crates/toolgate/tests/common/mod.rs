@@ -45,13 +45,42 @@ impl Toolgate {
     /// Runs `toolgate serve` on the `toolgate.toml` already in `dir` (and so on the same default
     /// store, `toolgate.db` beside it); the log is appended to `toolgate.log`.
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Toolgate {
+        Self::start_limited(dir, env, None)
+    }
+
+    /// [`Toolgate::start`] with the gateway's limit on open files (soft and hard) at `nofile`.
+    pub fn start_with_open_files(config: &str, files: &[(&str, &str)], nofile: u64) -> Toolgate {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write file");
+        }
+        let config = format!("[gateway]\nlisten = \"127.0.0.1:0\"\n\n{config}");
+        std::fs::write(dir.path().join("toolgate.toml"), config).expect("write config");
+        Self::start_limited(dir, &[], Some(nofile))
+    }
+
+    fn start_limited(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Toolgate {
         let config_path = dir.path().join("toolgate.toml");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.path().join("toolgate.log"))
             .expect("log file");
-        let mut cmd = Command::new(TOOLGATE);
+        let mut cmd = match nofile {
+            None => Command::new(TOOLGATE),
+            // The shell sets both limits, then becomes the gateway (same pid).
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(TOOLGATE);
+                sh
+            }
+        };
         cmd.arg("serve")
             .arg("-c")
             .arg(&config_path)
