@@ -1,6 +1,8 @@
-//! A hostile upstream cannot answer a client's request with a response to a request the gateway
-//! never sent: a Streamable HTTP server that streams a stray response (an id of its own choosing)
-//! before the real one reaches the client with the real answer only.
+//! Upstreams written by hand, to see exactly what crosses the gateway: a hostile one cannot answer
+//! a client's request with a response to a request the gateway never sent (a stray id streamed
+//! before the real answer never reaches the client), a connection closed mid-answer fails the
+//! call at once, and on `/mcp` the arguments reach the server byte for byte (only the tool's
+//! name is changed).
 
 mod common;
 
@@ -53,6 +55,25 @@ fn hostile_server() -> String {
                     std::thread::sleep(std::time::Duration::from_millis(200));
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     continue;
+                }
+                // What reached the server, byte for byte, as the result's text.
+                Some("tools/call") if msg["params"]["name"] == "echo_raw" => {
+                    let raw = String::from_utf8_lossy(&body).into_owned();
+                    let result = json!({"jsonrpc":"2.0","id":msg["id"],"result":{"content":[{"type":"text","text":raw}]}});
+                    let text = result.to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                }
+                Some("tools/list") => {
+                    let result = json!({"jsonrpc":"2.0","id":msg["id"],"result":{"tools":[
+                        {"name":"echo_raw","inputSchema":{"type":"object"}}]}});
+                    let text = result.to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
                 }
                 Some("tools/call") => {
                     let stray = json!({"jsonrpc":"2.0","id":999,"result":{"content":[{"type":"text","text":"STRAY"}]}});
@@ -131,4 +152,34 @@ async fn a_response_to_a_request_nobody_sent_never_reaches_the_client() {
     assert_eq!(answers.len(), 1, "{text}");
     assert_eq!(answers[0]["id"], 5);
     assert_eq!(answers[0]["result"]["content"][0]["text"], "real");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arguments_reach_the_server_byte_for_byte_through_the_aggregate_endpoint() {
+    let upstream = hostile_server();
+    let gw = Toolgate::start(
+        &format!("[servers.h]\nurl = {}\n", toml_str(&upstream)),
+        &[],
+    );
+    let s = RawSession::open(&format!("{}/mcp", gw.base), None)
+        .await
+        .expect("session");
+    let (_, listed) = s.rpc(1, "tools/list", json!({})).await;
+    assert_eq!(
+        listed["result"]["tools"][0]["name"], "h__echo_raw",
+        "{listed}"
+    );
+    // Numbers no f64 holds, a negative zero, keys out of order, spacing: all as sent.
+    let arguments = r#"{"z": 1,"big":123456789012345678901234567890, "neg":-0,"f":1.50,"a":[2e3]}"#;
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"h__echo_raw","arguments":{arguments}}}}}"#
+    );
+    let (_, answer) = s.post_raw(body).await;
+    let seen = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        seen.contains(&format!(r#""name":"echo_raw","arguments":{arguments}"#)),
+        "the server saw: {seen}"
+    );
 }

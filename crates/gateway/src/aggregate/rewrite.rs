@@ -1,10 +1,40 @@
 //! The few rewrites the aggregate endpoint must make so that messages from several upstreams can
 //! share one client session: ids of server-to-client requests (two servers may both send id 0),
-//! and resource URIs (two servers may both have `file:///a`).
+//! and resource URIs (two servers may both have `file:///a`). Towards a server, the one string a
+//! request names it by (a tool, prompt or resource) is spliced into the client's bytes
+//! ([`replace_param`]); everything else — arguments, numbers of any size, key order — reaches
+//! the server exactly as the client sent it.
 
 use bytes::Bytes;
 use serde_json::Value;
 use toolgate_mcp::jsonrpc::{Kind, Message};
+
+/// `body` (one JSON-RPC message) with the string at `pointer` inside its `params` (`/name`,
+/// `/uri`, `/ref/name`) replaced by `value`, and not one other byte changed. `None` when the
+/// message has no such string.
+pub fn replace_param(body: &[u8], pointer: &str, value: &str) -> Option<Bytes> {
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+    let text = std::str::from_utf8(body).ok()?;
+    let message: HashMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    let mut at: &RawValue = message.get("params")?;
+    for key in pointer.split('/').skip(1) {
+        let object: HashMap<String, &RawValue> = serde_json::from_str(at.get()).ok()?;
+        at = object.get(key)?;
+    }
+    if !at.get().starts_with('"') {
+        return None;
+    }
+    // `at` borrows from `text`: its place in the message is where its bytes are.
+    let start = at.get().as_ptr() as usize - text.as_ptr() as usize;
+    let end = start + at.get().len();
+    let replacement = serde_json::to_string(value).ok()?;
+    let mut out = Vec::with_capacity(body.len() + replacement.len());
+    out.extend_from_slice(&body[..start]);
+    out.extend_from_slice(replacement.as_bytes());
+    out.extend_from_slice(&body[end..]);
+    Some(Bytes::from(out))
+}
 
 /// `<server>+<uri>`: a resource URI as the aggregate endpoint shows it.
 pub fn expose_uri(server: &str, uri: &str) -> String {
@@ -98,6 +128,28 @@ fn prefix_uri(server: &str, uri: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_named_string_changes() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__pay","arguments":{"big":123456789012345678901234567890,"neg":-0,"z":1,"a":[1.0,2e3],"name":"keep"}}}"#;
+        let out = replace_param(body, "/name", "pay").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"pay","arguments":{"big":123456789012345678901234567890,"neg":-0,"z":1,"a":[1.0,2e3],"name":"keep"}}}"#
+        );
+        let completion = br#"{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a__p"},"argument":{"name":"x","value":"y"}}}"#;
+        let out = replace_param(completion, "/ref/name", "p \"q\"").unwrap();
+        assert!(
+            std::str::from_utf8(&out)
+                .unwrap()
+                .contains(r#""name":"p \"q\"""#)
+        );
+        assert_eq!(replace_param(body, "/missing", "x"), None);
+        assert_eq!(
+            replace_param(br#"{"params":{"name":5}}"#, "/name", "x"),
+            None
+        );
+    }
 
     #[test]
     fn server_requests_get_tagged_ids_that_map_back() {

@@ -391,7 +391,7 @@ async fn call_tool(
         .relay
         .plan_tool_call(record, &policy, &session.caller, &upstream_call, Some(id))
         .await;
-    let Some(body) = with_params(body, |p| p["name"] = Value::String(tool.clone())) else {
+    let Some(body) = rewrite::replace_param(body, "/name", &tool) else {
         return error(
             Some(id),
             codes::INVALID_REQUEST,
@@ -495,11 +495,7 @@ async fn routed(
             );
         }
     };
-    let body = with_params(body, |p| {
-        if let Some(v) = p.pointer_mut(pointer) {
-            *v = Value::String(upstream_value.clone());
-        }
-    });
+    let body = rewrite::replace_param(body, pointer, &upstream_value);
     let Some(body) = body else {
         return error(
             Some(id),
@@ -572,12 +568,6 @@ async fn forward(
     response
 }
 
-/// A copy of the message with its params changed.
-fn with_params(body: &[u8], change: impl FnOnce(&mut Value)) -> Option<Bytes> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    change(v.get_mut("params")?);
-    serde_json::to_vec(&v).ok().map(Bytes::from)
-}
 
 async fn notification(session: &AggregateSession, msg: &Message<'_>, body: &Bytes) {
     match msg.method() {
