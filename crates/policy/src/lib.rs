@@ -45,6 +45,7 @@ mod limit;
 mod outcome;
 mod path;
 mod policy;
+mod report;
 mod source;
 mod window;
 mod yaml;
@@ -63,6 +64,7 @@ pub use glob::{Glob, GlobError};
 pub use limit::{DurationError, Limit, Scope, WindowMode, describe_window, parse_duration_ms};
 pub use outcome::{ToolOutcome, ToolVerdict};
 pub use policy::{Action, DefaultAction, Policy};
+pub use report::COUNTERS_NOTE;
 pub use source::parse_document;
 pub use window::{EntryId, RetryAfterMs, WindowLog, window_start};
 

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use toolgate_gateway::settings::Settings;
-use toolgate_policy::{Decision, Policy};
+use toolgate_policy::Policy;
 
 /// Exit code for a command line that cannot be acted on (clap's own usage errors use it too).
 const EXIT_USAGE: u8 = 2;
@@ -192,14 +192,4 @@ fn server_names(settings: &Settings) -> String {
         .map(|s| format!("{:?}", s.name))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `allow`, `deny`, `hidden`, `require_approval`: the names the case files and `--json` use.
-fn decision_name(d: &Decision<'_>) -> &'static str {
-    match d {
-        Decision::Allow { .. } => "allow",
-        Decision::Deny { .. } => "deny",
-        Decision::Hidden { .. } => "hidden",
-        Decision::NeedsApproval { .. } => "require_approval",
-    }
 }

@@ -26,7 +26,7 @@ use maud::{PreEscaped, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use toolgate_catalog::Category;
-use toolgate_policy::{Call, Decision, Identity, SourceFormat, describe_window};
+use toolgate_policy::{Call, Identity, SourceFormat};
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PageQuery {
@@ -416,7 +416,7 @@ pub(crate) async fn save(
 }
 
 /// `POST /ui/policies/{server}/simulate`: one call explained against the candidate (or the policy
-/// in force).
+/// in force): the very object `toolgate policy explain --json` prints, and which policy answered.
 pub(crate) async fn simulate(
     State(ui): State<Ui>,
     Path(server): Path<String>,
@@ -470,54 +470,15 @@ pub(crate) async fn simulate(
         identity: &identity,
         session: "simulator",
     };
-    let e = policy.explain(&call);
-    let d = &e.decision;
-    let (decision, agent_sees) = match d {
-        Decision::Allow { .. } => (
-            "allow",
-            "the server's own answer (the call is forwarded)".to_owned(),
-        ),
-        Decision::Deny { reason, .. } => ("deny", format!("[POLICY DENIED] {reason}")),
-        Decision::Hidden { .. } => (
-            "hidden",
-            format!("JSON-RPC error -32602 \"Unknown tool: {}\"", s.tool),
-        ),
-        Decision::NeedsApproval { approval, .. } => (
-            "require_approval",
-            format!(
-                "the call is held for approval ({} mode, times out after {})",
-                approval.mode.name(),
-                describe_window(approval.timeout_ms)
-            ),
-        ),
-    };
-    let reserve: Vec<Value> = d
-        .reservations()
-        .iter()
-        .map(|r| {
-            json!({
-                "counter": r.key.counter,
-                "scope": r.key.scope.name(),
-                "subject": r.key.subject,
-                "window": describe_window(r.limit.window_ms),
-                "max": r.limit.max,
-                "amount": r.amount,
-                "rule": r.limit.rule,
-            })
-        })
-        .collect();
     let verdict = policy.tool_verdict(&s.tool);
-    Ok(Json(json!({
-        "decision": decision,
-        "rule": d.rule(),
-        "agent_sees": agent_sees,
-        "reserve": reserve,
-        "by_name": { "outcome": verdict.outcome.as_str(), "rule": verdict.rule },
-        "policy": if s.text.is_some() { "candidate" } else { "in force" },
-        "checks": e.checks.iter().map(|c| json!({
-            "rule": c.rule, "kind": c.kind.name(), "denies": c.denies, "reached": c.reached,
-        })).collect::<Vec<_>>(),
-    })))
+    let mut out = policy.explain(&call).to_json(&call, &policy);
+    out["policy"] = json!(if s.text.is_some() {
+        "candidate"
+    } else {
+        "in force"
+    });
+    out["by_name"] = json!({ "outcome": verdict.outcome.as_str(), "rule": verdict.rule });
+    Ok(Json(out))
 }
 
 fn nonempty(s: &str, default: &str) -> String {
