@@ -115,6 +115,8 @@ impl Failure {
 }
 
 /// Policies to decide with: one file, or the servers of a config.
+// One value per command run: boxing either variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Loaded {
     File { policy: Policy, server: String },
     Config { settings: Settings, path: PathBuf },

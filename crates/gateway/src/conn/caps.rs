@@ -10,20 +10,23 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Open connections by peer address.
+type ByAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// The caps of one plane.
 #[derive(Debug)]
 pub struct Caps {
     total: Arc<Semaphore>,
     limit: usize,
     per_address: Option<usize>,
-    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    by_address: ByAddress,
 }
 
 /// One admitted connection's place in the caps, given back when dropped.
 #[derive(Debug)]
 pub struct Admitted {
     _total: OwnedSemaphorePermit,
-    address: Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, usize>>>)>,
+    address: Option<(IpAddr, ByAddress)>,
 }
 
 impl Caps {

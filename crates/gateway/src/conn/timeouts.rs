@@ -335,7 +335,7 @@ mod tests {
         let mut watched = Watched::new(server, clock.clone(), T);
         let mut buf = [0u8; 16];
         client.write_all(b"GET").await.unwrap();
-        watched.read(&mut buf).await.unwrap();
+        assert_eq!(watched.read(&mut buf).await.unwrap(), 3);
         // The request runs for 5 minutes: nothing is timed meanwhile.
         let in_flight = clock.request_started();
         tokio::time::sleep(Duration::from_secs(300)).await;

@@ -259,7 +259,9 @@ fn relay_stream(
     state: RelayState,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     futures_util::stream::unfold(state, |mut st| async move {
-        let pending = st.pending.pending.take()?;
+        // Ended already. Otherwise the request stays in its guard while the next message is
+        // awaited, so that a stream dropped meanwhile (the gateway stopping) still records it.
+        st.pending.pending.as_ref()?;
         let msg = match st.next.take() {
             Some(m) => Ok(m),
             None => match tokio::time::timeout_at(st.deadline, st.rest.next()).await {
@@ -275,6 +277,7 @@ fn relay_stream(
                 Err(_) => Err(format!("server {} did not answer in time", st.server)),
             },
         };
+        let pending = st.pending.take();
         match msg {
             Ok(m) if relay::is_response_to(&m, &st.id) => {
                 let out = st.gw.relay.finish(pending, m).await;
