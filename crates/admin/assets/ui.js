@@ -334,6 +334,30 @@ window.toolgatePages.policy = () => {
     tr.addEventListener("input", () => apply(tr));
     showDetails(tr);
   }
+  // all_tools: a limit on every call, a condition on any call's arguments.
+  function applyAll() {
+    const before = original.all_tools;
+    const all = structuredClone(before || {});
+    const mode = $("all-limit").value;
+    if (mode !== "keep") { delete all.limits; delete all.rate_limit; }
+    if (mode === "limit") {
+      all.limits = [{ counter: "all_tools_rate", window: $("all-window").value, max: Number($("all-max").value) || 1, scope: $("all-scope").value }];
+    }
+    const path = $("all-cond-path").value.trim();
+    if (path) {
+      const op = $("all-cond-op").value;
+      const cond = { path, op };
+      const value = $("all-cond-value").value;
+      if (op !== "exists" || value.trim()) cond.value = typed(value);
+      const rule = { conditions: [cond] };
+      const why = $("all-cond-reason").value.trim();
+      if (why) rule.on_deny = why;
+      all.deny_if = [...((before && before.deny_if) || []), rule];
+    }
+    if (Object.keys(all).length > 0 || before !== undefined) doc.all_tools = all; else delete doc.all_tools;
+  }
+  $("b-all").addEventListener("change", applyAll);
+  $("b-all").addEventListener("input", applyAll);
   $("b-default").addEventListener("change", (e) => { doc.default = e.target.value; });
   $("b-hide").addEventListener("input", (e) => {
     const listed = e.target.value.split("\n").map((s) => s.trim()).filter(Boolean);

@@ -122,6 +122,18 @@ fn an_operator_builds_a_policy_approves_a_held_call_and_watches_the_audit_in_the
         "{written}"
     );
     assert!(written.contains("  findMany*: {}  # reads\n"), "{written}");
+    // The limit on every call is in the document, as all_tools.
+    assert!(diff.contains("all_tools:"), "{diff}");
+    let policy =
+        toolgate_policy::compile(&written, "crm.yaml", toolgate_policy::SourceFormat::Yaml)
+            .unwrap();
+    assert!(
+        policy
+            .limits()
+            .iter()
+            .any(|l| l.counter == "all_tools_rate" && l.max == 100 && l.window_ms == 60_000),
+        "{written}"
+    );
 
     // The Python SDK now gets exactly those decisions.
     let url = gw.url("crm");

@@ -184,6 +184,7 @@ pub(crate) async fn page(
                         input #b-search type="search" value=(q.tool.as_deref().unwrap_or(""));
                     }
                 }
+                (all_tools_controls(&document["all_tools"]))
                 table.data #builder-tools {
                     thead { tr {
                         th scope="col" { "Tool" } th scope="col" { "Risk" } th scope="col" { "Now" }
@@ -271,6 +272,53 @@ pub(crate) async fn page(
         &format!("Policy of {server}"),
         body,
     ))
+}
+
+/// The controls for `all_tools`: a rate limit on every call, and a condition on any call's
+/// arguments (its path typed, since tools' schemas differ).
+fn all_tools_controls(current: &Value) -> maud::Markup {
+    let count = |key: &str| current[key].as_array().map_or(0, Vec::len);
+    let limits = count("limits") + usize::from(!current["rate_limit"].is_null());
+    html! {
+        fieldset #b-all {
+            legend { "Every tool (" code { "all_tools" } ")" }
+            p.hint {
+                @if current.is_null() { "Nothing applies to every tool yet." }
+                @else { "Now: " (limits) " limit(s), " (count("deny_if")) " deny_if rule(s), " (count("require")) " require rule(s)." }
+            }
+            div.filters {
+                div {
+                    label for="all-limit" { "Limit every call" }
+                    select #all-limit {
+                        option value="keep" { "(as now)" }
+                        option value="none" { "no limit" }
+                        option value="limit" { "at most…" }
+                    }
+                }
+                div { label for="all-max" { "Calls" } input #all-max type="number" min="1" value="60" size="5"; }
+                div {
+                    label for="all-window" { "per" }
+                    select #all-window { option { "second" } option selected { "minute" } option { "hour" } option { "day" } }
+                }
+                div {
+                    label for="all-scope" { "counted per" }
+                    select #all-scope { option selected { "grant" } option { "agent" } option { "session" } option { "server" } option { "global" } }
+                }
+            }
+            details {
+                summary { "Deny any call when an argument…" }
+                div.filters {
+                    div { label for="all-cond-path" { "Path" } input #all-cond-path placeholder="args.limit" size="16"; }
+                    div {
+                        label for="all-cond-op" { "is" }
+                        select #all-cond-op { @for o in ["eq", "neq", "gt", "gte", "lt", "lte", "contains", "starts_with", "regex", "exists"] { option { (o) } } }
+                    }
+                    div { label for="all-cond-value" { "Value" } input #all-cond-value size="12"; }
+                    div { label for="all-cond-reason" { "Reason" } input #all-cond-reason size="24"; }
+                }
+            }
+        }
+    }
 }
 
 fn action_options(selected: &str) -> maud::Markup {

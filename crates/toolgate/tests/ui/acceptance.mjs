@@ -94,6 +94,10 @@ try {
     await row("createOneCompany").locator("[data-field=window]").selectOption("minute");
     await row("deleteOneCompany").locator("[data-field=action]").selectOption("hold");
     await row("deleteOneCompany").locator("[data-field=timeout]").fill("5m");
+    // And a ceiling on every call (all_tools).
+    await page.selectOption("#all-limit", "limit");
+    await page.fill("#all-max", "100");
+    await page.selectOption("#all-window", "minute");
     await page.click("#review-build");
     await page.waitForSelector("#review:not([hidden])");
     result.diff = await page.locator("#review-diff").innerText();
