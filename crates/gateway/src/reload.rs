@@ -66,6 +66,9 @@ impl Gateway {
                 runtime.policy.store(policy);
             }
         }
+        if let Some(approvals) = &self.relay.approvals {
+            approvals.set_pending_limit(state.settings.limits.pending_approvals_per_grant);
+        }
         self.state.store(Arc::new(state));
         self.catalogue
             .set_rules(crate::pin_rules(&self.state().settings));

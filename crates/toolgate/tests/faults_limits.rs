@@ -541,8 +541,16 @@ async fn slow_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_under_a_low_file_limit_leaves_room_for_a_real_client_the_admin_plane_and_reload()
 {
-    // This process opens a thousand connections of its own.
-    toolgate_gateway::conn::fd_limit::raise().unwrap();
+    // This process opens a thousand connections of its own, as far as its own limit allows (and
+    // always far more than the cap of one address).
+    let own_limit = toolgate_gateway::conn::fd_limit::raise().unwrap();
+    let attack_size = usize::try_from(own_limit.saturating_sub(200))
+        .unwrap_or(usize::MAX)
+        .min(1100);
+    assert!(
+        attack_size >= 500,
+        "this process may open {own_limit} files"
+    );
     let policy = json!({"version": "1", "default": "deny", "tools": {"echo": {}}}).to_string();
     let config = format!(
         "[limits]\nheader_read_timeout = \"2s\"\nbody_read_timeout = \"3s\"\n\n{}policy = \"p.json\"\n\n{}",
@@ -560,11 +568,19 @@ async fn slowloris_under_a_low_file_limit_leaves_room_for_a_real_client_the_admi
     }
     let to: std::net::SocketAddr = gw.base.trim_start_matches("http://").parse().unwrap();
     let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    // The same client before the attack, for comparison (it also starts the server's child).
+    let baseline_started = Instant::now();
+    McpClient::python_http(&gw.url("everything"))
+        .token(TOKEN)
+        .call("echo", json!({"message": "before the attack"}))
+        .run_async()
+        .await
+        .assert_exit(0);
+    let baseline_s = baseline_started.elapsed().as_secs_f64();
 
     // 1,100 connections from one address, each sending its headers a byte every 500 ms.
-    const ATTACK: usize = 1100;
     let started = Instant::now();
-    let attack: Vec<_> = (0..ATTACK)
+    let attack: Vec<_> = (0..attack_size)
         .map(|_| {
             tokio::spawn(slow_client(
                 attacker,
@@ -639,10 +655,10 @@ async fn slowloris_under_a_low_file_limit_leaves_room_for_a_real_client_the_admi
     }
     let timed_out_bodies = bodies.iter().filter(|f| **f == Fate::Answered(408)).count();
     println!(
-        "FIGURES slowloris (open-file limit 1024): {ATTACK} slow-header connections from one address: \
+        "FIGURES slowloris (open-file limit 1024): {attack_size} slow-header connections from one address: \
          {refused} refused with 503 at once, {} closed without an answer ({by_timeout} by the 2 s header timeout, \
          the longest held {:.1} s), {still_open} still open after 20 s; 20 slow bodies: {timed_out_bodies} answered 408; \
-         meanwhile a Python SDK client was served in {client_s:.1} s, /metrics answered in {admin_ms} ms, \
+         meanwhile a Python SDK client was served in {client_s:.1} s ({baseline_s:.1} s before the attack), /metrics answered in {admin_ms} ms, \
          the config reloaded {reload_s:.1} s into the attack",
         closed.len(),
         held_longest.as_secs_f64()
