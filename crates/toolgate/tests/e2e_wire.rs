@@ -415,6 +415,10 @@ async fn an_unreachable_upstream_is_a_clear_error() {
 async fn metrics_count_calls_by_decision_and_rule() {
     let s = setup(false);
     let sid = s.session("http", None).await;
+    // Tools get a label of their own once their server has listed them (the first listing waits
+    // for the catalogue's).
+    let list = json!({"jsonrpc":"2.0","id":9,"method":"tools/list"});
+    assert_eq!(s.call("http", &sid, list).await.0, StatusCode::OK);
     for (i, tool) in [
         "findManyPeople",
         "findManyPeople",
