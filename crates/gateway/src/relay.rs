@@ -635,7 +635,10 @@ impl Relay {
     /// call may have reached the server, so its quota stays taken; it is recorded as abandoned,
     /// like every other request.
     pub fn client_gone(&self, pending: Pending) {
-        let Pending { work: _, mut record } = pending;
+        let Pending {
+            work: _,
+            mut record,
+        } = pending;
         record
             .audit
             .message

@@ -568,7 +568,6 @@ async fn forward(
     response
 }
 
-
 async fn notification(session: &AggregateSession, msg: &Message<'_>, body: &Bytes) {
     match msg.method() {
         "notifications/cancelled" => {

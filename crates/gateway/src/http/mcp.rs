@@ -10,10 +10,10 @@
 
 use super::headers::HostRule;
 use super::origin::origin_allowed;
-use crate::rejection::Rejection;
 use super::posted::Posted;
 use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
 use crate::Gateway;
+use crate::rejection::Rejection;
 use crate::relay::{NotificationPlan, Pending, Plan};
 use crate::screen::Methods;
 use crate::session::Session;
@@ -67,8 +67,10 @@ async fn admit(
 pub(crate) fn rejection_response(rejection: &Rejection) -> Response {
     let mut r = json_response(rejection.status(), rejection.to_jsonrpc(None));
     if let Some(challenge) = rejection.challenge() {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     r
 }
