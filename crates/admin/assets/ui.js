@@ -233,13 +233,15 @@ window.toolgatePages.policy = () => {
   if (!root) return;
   const server = root.dataset.server;
   const base = `/ui/policies/${encodeURIComponent(server)}`;
+  // `?grant=<label>` when the page edits a grant's own policy.
+  const query = root.dataset.query || "";
   const original = JSON.parse(document.getElementById("policy-doc").textContent || "null") || {};
   const doc = structuredClone(original);
   const $ = (id) => document.getElementById(id);
   let candidate = null; // the last checked text
 
   async function post(path, body) {
-    const res = await fetch(base + path, {
+    const res = await fetch(base + path + query, {
       method: "POST",
       headers: { "content-type": "application/json", "x-csrf-token": csrfToken() },
       body: JSON.stringify(body),
@@ -459,7 +461,7 @@ window.toolgatePages.policy = () => {
     out.replaceChildren();
     const p = document.createElement("p");
     if (r.ok) {
-      location.assign(`${base}?saved=${encodeURIComponent(r.json.version)}`);
+      location.assign(`${base}${query ? `${query}&` : "?"}saved=${encodeURIComponent(r.json.version)}`);
       return;
     }
     p.className = "notice error"; p.setAttribute("role", "alert");

@@ -1,19 +1,22 @@
 //! `/api/grants`: list, create, revoke and rotate the grants of the store (the config's
-//! `[grants.*]` are listed too, read-only). A new or rotated token is in the answer once and
-//! never again; only its SHA-256 is stored. Every change is audited (`grant.create`,
-//! `grant.revoke`, `grant.rotate`) and applies to the very next request.
+//! `[grants.*]` are listed too, read-only), and give a grant its own policy for a server or take
+//! it away. A new or rotated token is in the answer once and never again; only its SHA-256 is
+//! stored. Every change is audited (`grant.create`, `grant.revoke`, `grant.rotate`,
+//! `grant.policy`) and applies to the very next request.
 
 use crate::AppState;
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::now_ms;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use toolgate_gateway::settings::GrantSettings;
 use toolgate_policy::SourceFormat;
@@ -113,15 +116,7 @@ pub async fn create(
         )));
     }
     for (server, text) in &req.policies {
-        // The same inference the gateway uses when it reads the grant back.
-        let format = if text.trim_start().starts_with('{') {
-            SourceFormat::Json
-        } else {
-            SourceFormat::Yaml
-        };
-        let origin = format!("grant {}/{server}", req.label);
-        toolgate_policy::compile(text, &origin, format)
-            .map_err(|d| ApiError::invalid_policy(&d))?;
+        check_policy(&req.label, server, text)?;
     }
     let now = now_ms();
     let expires_at_ms = match (&req.expires_at_ms, &req.expires_in) {
@@ -218,6 +213,139 @@ async fn after_change(
     if let Err(e) = app.gateway.grants_changed().await {
         tracing::error!(error = %e, "cannot re-read grants after a change");
     }
+}
+
+/// `PUT /api/grants/{label}/policies/{server}`: the grant's own policy for `server` (JSON or YAML
+/// text), checked with every diagnostic located; `If-Match` names the version it replaces
+/// (`"none"` for none).
+pub async fn set_policy(
+    State(app): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath((label, server)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::invalid_request(format!("the policy is not UTF-8 text: {e}")))?;
+    let previous = policy_precondition(&app, &label, &server, &headers).await?;
+    check_policy(&label, &server, text)?;
+    change_policy(
+        &app,
+        &actor,
+        &label,
+        &server,
+        Some(text.to_owned()),
+        previous,
+    )
+    .await
+}
+
+/// `DELETE /api/grants/{label}/policies/{server}`: the server's own policy applies to the grant
+/// again.
+pub async fn remove_policy(
+    State(app): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath((label, server)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let previous = policy_precondition(&app, &label, &server, &headers).await?;
+    change_policy(&app, &actor, &label, &server, None, previous).await
+}
+
+/// The version of a grant's policy: the SHA-256 of its text, as a server policy's version is;
+/// `"none"` when the grant has none for that server.
+pub fn policy_version(text: Option<&str>) -> String {
+    text.map_or_else(
+        || "none".to_owned(),
+        |t| hex::encode(Sha256::digest(t.as_bytes())),
+    )
+}
+
+/// Checks that `label` is a live stored grant that may reach `server`, and that `If-Match` (if
+/// sent) names its current policy's version; returns that version.
+async fn policy_precondition(
+    app: &AppState,
+    label: &str,
+    server: &str,
+    headers: &HeaderMap,
+) -> ApiResult<String> {
+    refuse_config_grant(app, label, "given a policy")?;
+    let grant = stores(app)?
+        .grants
+        .get(label)
+        .await?
+        .ok_or_else(|| not_found(label))?;
+    if !app.gateway.state().servers.contains_key(server) {
+        return Err(ApiError::not_found(format!("no server named {server:?}")));
+    }
+    if !grant.servers.is_empty() && !grant.servers.iter().any(|s| s == server) {
+        return Err(ApiError::invalid_request(format!(
+            "grant {label:?} may not reach server {server:?} (servers: {:?})",
+            grant.servers
+        )));
+    }
+    let current = policy_version(grant.policies.get(server).map(String::as_str));
+    if let Some(expected) = headers
+        .get(http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .filter(|v| *v != "*")
+        && expected != current
+    {
+        return Err(ApiError::new(
+            ErrorCode::PreconditionFailed,
+            format!(
+                "the policy of grant {label:?} for {server:?} is version {current}, not {expected}: someone changed it first"
+            ),
+        )
+        .with("current_version", current.into()));
+    }
+    Ok(current)
+}
+
+async fn change_policy(
+    app: &AppState,
+    actor: &Actor,
+    label: &str,
+    server: &str,
+    text: Option<String>,
+    previous: String,
+) -> ApiResult<Json<Value>> {
+    let version = policy_version(text.as_deref());
+    let grant = stores(app)?.grants.set_policy(label, server, text).await?;
+    let mut body = json!({
+        "grant": grant_json(&grant, now_ms()),
+        "server": server,
+        "previous_version": previous,
+        "version": version,
+        "changed": previous != version,
+    });
+    let details = json!({
+        "agent": grant.agent,
+        "server": server,
+        "previous_version": previous,
+        "version": version,
+    });
+    after_change(app, actor, "grant.policy", label, details, &mut body).await;
+    Ok(Json(body))
+}
+
+/// The syntax of a grant's policy text, inferred the way the gateway infers it when it reads the
+/// grant back: JSON when it starts with `{`, else YAML.
+pub fn policy_format(text: &str) -> SourceFormat {
+    if text.trim_start().starts_with('{') {
+        SourceFormat::Json
+    } else {
+        SourceFormat::Yaml
+    }
+}
+
+/// A grant's policy for `server` must compile, every error located.
+fn check_policy(label: &str, server: &str, text: &str) -> ApiResult<()> {
+    let origin = format!("grant {label}/{server}");
+    toolgate_policy::compile(text, &origin, policy_format(text))
+        .map(|_| ())
+        .map_err(|d| ApiError::invalid_policy(&d))
 }
 
 fn stores(app: &AppState) -> ApiResult<&Stores> {

@@ -68,6 +68,16 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("/grants/{label}", "GET", get(grants::one)),
         ("/grants/{label}/revoke", "POST", post(grants::revoke)),
         ("/grants/{label}/rotate", "POST", post(grants::rotate)),
+        (
+            "/grants/{label}/policies/{server}",
+            "PUT",
+            put(grants::set_policy),
+        ),
+        (
+            "/grants/{label}/policies/{server}",
+            "DELETE",
+            delete(grants::remove_policy),
+        ),
         ("/audit", "GET", get(audit::query)),
         ("/audit/verify", "GET", get(audit::verify)),
         ("/audit/stream", "GET", get(audit_stream::stream)),

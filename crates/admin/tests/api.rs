@@ -1027,3 +1027,68 @@ async fn role_tokens_may_do_what_their_role_allows_and_nothing_else() {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(admin_events(&f).await[0]["actor"], "admin-token");
 }
+
+#[tokio::test]
+async fn a_grant_gets_its_own_policy_for_a_server_and_loses_it() {
+    let f = fixture().await;
+    let (s, v) = req("POST", "/api/grants")
+        .json(json!({"label": "g1", "agent": "a", "servers": ["crm"]}))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let yaml = "version: \"1\"\ndefault: deny\n";
+
+    // Checked first, every error located; nothing changes on error.
+    let (s, v) = req("PUT", "/api/grants/g1/policies/crm")
+        .text("application/yaml", "version: \"1\"\ndefault: maybe\n")
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["diagnostics"][0]["line"], 2, "{v}");
+    // A server the grant may not reach, a stale If-Match, an unknown grant.
+    let (s, v) = req("PUT", "/api/grants/g1/policies/open")
+        .text("application/yaml", yaml)
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = req("PUT", "/api/grants/g1/policies/crm")
+        .header("if-match", "\"abc\"")
+        .text("application/yaml", yaml)
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{v}");
+    assert_eq!(v["error"]["current_version"], "none");
+    assert_error(
+        &req("PUT", "/api/grants/nobody/policies/crm")
+            .text("application/yaml", yaml)
+            .send(&f.app)
+            .await,
+        ErrorCode::NotFound,
+    );
+
+    let (s, v) = req("PUT", "/api/grants/g1/policies/crm")
+        .header("if-match", "\"none\"")
+        .text("application/yaml", yaml)
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["grant"]["policies"]["crm"], yaml);
+    assert_eq!(v["previous_version"], "none");
+    let version = v["version"].as_str().unwrap().to_owned();
+    assert_eq!(version.len(), 64);
+    let events = admin_events(&f).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "grant.policy" && e["details"]["version"] == version.as_str()),
+        "{events:?}"
+    );
+
+    let (s, v) = req("DELETE", "/api/grants/g1/policies/crm")
+        .header("if-match", &format!("\"{version}\""))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["grant"]["policies"], json!({}));
+    assert_eq!(v["version"], "none");
+}

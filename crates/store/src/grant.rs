@@ -104,6 +104,16 @@ pub trait GrantStore: Send + Sync + 'static {
         token: TokenHash,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Grant, StoreError>>;
+
+    /// Gives the grant its own policy (JSON or YAML text, kept as given) for `server`, replacing
+    /// any it had, or with `None` takes it away (the server's own applies again). Checking the
+    /// text is the caller's job. [`StoreError::GrantNotFound`] or [`StoreError::GrantRevoked`].
+    fn set_policy<'a>(
+        &'a self,
+        label: &'a str,
+        server: &'a str,
+        text: Option<String>,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>>;
 }
 
 mod token_hash_hex {

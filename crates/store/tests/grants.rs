@@ -161,14 +161,49 @@ async fn lifecycle(store: &dyn GrantStore) {
     );
 }
 
+/// A grant's own policy per server is set, replaced and taken away; a revoked or unknown grant
+/// gets none.
+async fn own_policies(store: &dyn GrantStore) {
+    let t = token::generate();
+    store
+        .create(new_grant("bob", &t.hash(), None))
+        .await
+        .unwrap();
+    let deny = r#"{"version":"1","default":"deny"}"#;
+    let g = store
+        .set_policy("bob", "files", Some(deny.into()))
+        .await
+        .unwrap();
+    assert_eq!(g.policies["files"], deny);
+    assert_eq!(g.policies.len(), 2, "the crm policy is kept");
+    let g = store.set_policy("bob", "crm", None).await.unwrap();
+    assert!(!g.policies.contains_key("crm"));
+    let found = store.get_by_token(&t.hash(), 2_000).await.unwrap().unwrap();
+    assert_eq!(
+        found.policies,
+        BTreeMap::from([("files".into(), deny.into())])
+    );
+    assert!(matches!(
+        store.set_policy("nobody", "crm", None).await,
+        Err(StoreError::GrantNotFound { .. })
+    ));
+    store.revoke("bob", 3_000).await.unwrap();
+    assert!(matches!(
+        store.set_policy("bob", "crm", Some(deny.into())).await,
+        Err(StoreError::GrantRevoked { .. })
+    ));
+}
+
 #[tokio::test]
 async fn memory_grant_lifecycle() {
     lifecycle(&MemoryStore::new()).await;
+    own_policies(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn sqlite_grant_lifecycle() {
     lifecycle(&SqliteStore::open("sqlite::memory:").await.unwrap()).await;
+    own_policies(&SqliteStore::open("sqlite::memory:").await.unwrap()).await;
 }
 
 #[tokio::test]

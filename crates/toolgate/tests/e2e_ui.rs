@@ -461,6 +461,59 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
         "{audited}"
     );
 
+    // Its own policy for crm, built in the page: the grant's calls follow it, the server's
+    // policy is untouched.
+    let own = browser_step(&gw, "grant-policy", ADMIN_TOKEN).result();
+    assert_eq!(own["title"], "Policy of crm for grant ui-agent", "{own}");
+    assert!(
+        own["before"]
+            .to_string()
+            .contains("has no policy of its own"),
+        "{own}"
+    );
+    assert!(
+        own["diff"]
+            .as_str()
+            .unwrap()
+            .contains("Not for this agent."),
+        "{own}"
+    );
+    assert!(
+        own["saved"]
+            .as_str()
+            .unwrap()
+            .starts_with("Saved and applied"),
+        "{own}"
+    );
+    assert!(
+        own["own"]
+            .as_str()
+            .unwrap()
+            .contains("has a policy of its own"),
+        "{own}"
+    );
+    assert_eq!(own["forget"], 1, "{own}");
+    assert_eq!(
+        std::fs::read_to_string(gw.path("crm.yaml")).unwrap(),
+        POLICY
+    );
+    let (_, stored) = api(&gw, "GET", "/grants/ui-agent", ADMIN_TOKEN, None);
+    assert!(
+        stored["policies"]["crm"]
+            .as_str()
+            .unwrap()
+            .contains("Not for this agent."),
+        "{stored}"
+    );
+    let denied = McpClient::python_http(url)
+        .token(token)
+        .no_list()
+        .call("findManyCompanies", json!({}))
+        .run();
+    let r = &denied.events_named("result")[0];
+    assert_eq!(r["result"]["isError"], true, "{denied}");
+    assert_eq!(text_of(r), "[POLICY DENIED] Not for this agent.");
+
     // Revoked in the page, it stops working.
     let revoked = browser_step(&gw, "revoke", ADMIN_TOKEN).result();
     assert_eq!(revoked["status"], "revoked", "{revoked}");
@@ -477,6 +530,7 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
         .unwrap()
         .iter()
         .chain(made["axe"].as_object().unwrap())
+        .chain(own["axe"].as_object().unwrap())
     {
         assert_eq!(violations, &json!([]), "axe-core on {page}");
     }

@@ -65,7 +65,7 @@ pub(crate) async fn index(
             } }
             tbody {
                 @for g in grants["grants"].as_array().into_iter().flatten() {
-                    (grant_row(g, &op, admin, now))
+                    (grant_row(g, &op, admin, &servers, now))
                 }
             }
         }
@@ -111,7 +111,7 @@ pub(crate) async fn index(
     Ok(layout::page(&ui, &op, Nav::Grants, "Grants", body))
 }
 
-fn grant_row(g: &Value, op: &Operator, admin: bool, now: u64) -> Markup {
+fn grant_row(g: &Value, op: &Operator, admin: bool, all_servers: &[String], now: u64) -> Markup {
     let label = g["label"].as_str().unwrap_or("");
     let status = g["status"].as_str().unwrap_or("");
     let servers: Vec<&str> = g["servers"]
@@ -120,10 +120,12 @@ fn grant_row(g: &Value, op: &Operator, admin: bool, now: u64) -> Markup {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let policies: Vec<&String> = g["policies"]
-        .as_object()
-        .map(|p| p.keys().collect())
-        .unwrap_or_default();
+    // The servers it reaches, each with whose policy decides its calls there.
+    let reach: Vec<&str> = if servers.is_empty() {
+        all_servers.iter().map(String::as_str).collect()
+    } else {
+        servers.clone()
+    };
     let tags: Vec<&str> = g["tags"]
         .as_array()
         .into_iter()
@@ -141,8 +143,17 @@ fn grant_row(g: &Value, op: &Operator, admin: bool, now: u64) -> Markup {
             td { (g["agent"].as_str().unwrap_or("")) }
             td {
                 @if servers.is_empty() { "all" } @else { (servers.join(", ")) }
-                @if !policies.is_empty() {
-                    div.muted { "own policy for " @for (i, p) in policies.iter().enumerate() { @if i > 0 { ", " } (p) } }
+                @if from_store {
+                    div.policies {
+                        @for s in &reach {
+                            @let own = g["policies"][*s].is_string();
+                            a href={"/ui/policies/" (encode_component(s)) "?grant=" (encode_component(label))}
+                                title={"The policy that decides " (label) "'s calls to " (s)} {
+                                (s) ": " @if own { "own policy" } @else { "the server's" }
+                            }
+                            " "
+                        }
+                    }
                 }
             }
             td { span class={"badge grant-" (status)} { (status) } }

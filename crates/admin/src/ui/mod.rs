@@ -22,6 +22,7 @@ mod login;
 mod overview;
 mod pins;
 mod policy;
+mod policy_subject;
 mod session;
 mod tool;
 
@@ -84,6 +85,7 @@ pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
         .route("/policies/{server}/check", post(policy::check))
         .route("/policies/{server}/simulate", post(policy::simulate))
         .route("/policies/{server}/save", post(policy::save))
+        .route("/policies/{server}/forget", post(policy::forget))
         .route("/pins", get(pins::index))
         .route("/pins/{server}/{tool}", get(pins::page))
         .route("/pins/{server}/{tool}/approve", post(pins::approve))

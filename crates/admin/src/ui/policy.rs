@@ -7,7 +7,8 @@
 //!
 //! The builder edits the document (JSON in the page); [`toolgate_policy::rewrite`] turns it back
 //! into the file's text, keeping the comments and key order of everything the builder did not
-//! change.
+//! change. With `?grant=<label>` the same page edits that grant's own policy for the server
+//! ([`super::policy_subject`]).
 
 use super::Ui;
 use super::access::{Operator, UiError, encode_component};
@@ -15,13 +16,14 @@ use super::call::{self, Failure};
 use super::diff;
 use super::layout::{self, Nav};
 use super::overview::refuse_read_only;
+use super::policy_subject::Subject;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::role::Permission;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form, Json};
+use http::{HeaderMap, StatusCode};
 use maud::{PreEscaped, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,6 +36,27 @@ pub(crate) struct PageQuery {
     tool: Option<String>,
     /// The version just saved.
     saved: Option<String>,
+    /// Edit this grant's own policy for the server.
+    grant: Option<String>,
+    /// The grant's own policy was just taken away.
+    removed: Option<String>,
+}
+
+/// Whose policy a request is about: the server's, or this grant's own (`?grant=`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct GrantQuery {
+    grant: Option<String>,
+}
+
+impl GrantQuery {
+    fn label(&self) -> Option<&str> {
+        self.grant.as_deref().filter(|g| !g.is_empty())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConfirmForm {
+    confirm: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +96,16 @@ pub(crate) async fn index(
     Extension(op): Extension<Operator>,
 ) -> Result<Response, UiError> {
     let servers = call::json(crate::servers::list(State(ui.app.clone())).await).await?;
+    let grants = call::json(crate::grants::list(State(ui.app.clone())).await).await?;
+    let own = |server: &str| -> Vec<String> {
+        grants["grants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["policies"][server].is_string())
+            .filter_map(|g| g["label"].as_str().map(str::to_owned))
+            .collect()
+    };
     let body = html! {
         ul {
             @for s in servers["servers"].as_array().into_iter().flatten() {
@@ -81,9 +114,18 @@ pub(crate) async fn index(
                     a href={"/ui/policies/" (encode_component(name))} { (name) }
                     @if s["policy"]["allow_all"] == true { " — no policy file (allows every call)" }
                     @else { " — " code { (s["policy"]["path"].as_str().unwrap_or("")) } }
+                    @let labels = own(name);
+                    @if !labels.is_empty() {
+                        ul {
+                            @for l in &labels {
+                                li { "grant " a href={"/ui/policies/" (encode_component(name)) "?grant=" (encode_component(l))} { (l) } "'s own policy" }
+                            }
+                        }
+                    }
                 }
             }
         }
+        p.hint { "A grant may have a policy of its own for a server, which replaces the server's for that grant: open it from the Grants page." }
     };
     Ok(layout::page(&ui, &op, Nav::Policies, "Policies", body))
 }
@@ -94,27 +136,19 @@ pub(crate) async fn page(
     Path(server): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, UiError> {
-    let app = || State(ui.app.clone());
-    let policy = call::json(crate::policies::read(app(), ApiPath(server.clone())).await).await?;
+    let subject = Subject::load(&ui, &server, q.grant.as_deref().filter(|g| !g.is_empty())).await?;
+    let policy = &subject.server_policy;
     let (catalogue, listing_errors) =
         super::catalogue::listed_catalogue(&ui, Some(&server)).await?;
-    let live = ui
-        .app
-        .gateway
-        .state()
-        .servers
-        .get(&server)
-        .map(|rt| rt.policy.load_full())
-        .ok_or_else(|| UiError::not_found(format!("no server named {server:?}")))?;
-    let source = policy["source"].as_str().unwrap_or("");
-    let format = match policy["format"].as_str() {
-        Some("yaml") => SourceFormat::Yaml,
-        _ => SourceFormat::Json,
-    };
+    let live = subject.live.clone();
+    let source = subject.source.as_str();
+    let format = subject.format;
+    let format_name = format_name(format);
     let document = toolgate_policy::parse_document(source, "policy", format)
         .map(|n| n.to_json())
         .unwrap_or(Value::Null);
-    let may_save = op.may(Permission::Administer) && !ui.read_only && policy["allow_all"] != true;
+    let may_save = op.may(Permission::Administer) && !ui.read_only && subject.savable();
+    let grant = subject.grant.as_ref();
     let mut tools: Vec<&Value> = catalogue["tools"]
         .as_array()
         .into_iter()
@@ -133,25 +167,43 @@ pub(crate) async fn page(
     let body = html! {
         @for e in &listing_errors { (layout::notice("warn", &format!("Cannot list the tools of {e}"))) }
         @if let Some(v) = &q.saved { (layout::notice("ok", &format!("Saved and applied: version {}.", layout::short(v)))) }
-        @if policy["allow_all"] == true {
-            (layout::notice("warn", "This server has no policy file, so it allows every call. Give it `policy = \"<file>\"` in the config to build one here."))
+        @if q.removed.is_some() { (layout::notice("ok", "The grant's own policy is gone: the server's applies to it again.")) }
+        @match grant {
+            None => {
+                @if policy["allow_all"] == true {
+                    (layout::notice("warn", "This server has no policy file, so it allows every call. Give it `policy = \"<file>\"` in the config to build one here."))
+                }
+                @if policy["in_force"] == false {
+                    (layout::notice("warn", "The file on disk differs from the policy in force (an edit that is invalid, or not applied yet). Saving replaces both."))
+                }
+                p {
+                    "File " code { (policy["path"].as_str().unwrap_or("—")) }
+                    " · " (policy["format"].as_str().unwrap_or("")) " · version in force "
+                    code { (layout::short(policy["version"].as_str().unwrap_or(""))) }
+                }
+            }
+            Some(g) => {
+                @if g.own {
+                    p #policy-owner {
+                        "Grant " a href="/ui/grants" { (g.label) } " (agent " (g.agent) ") has a policy of its own for " (server)
+                        ", which replaces the server's for its calls · " (format_name) " · version "
+                        code { (layout::short(&subject.version)) }
+                    }
+                } @else {
+                    (layout::notice("status", &format!("Grant {} has no policy of its own for {server}: the server's decides its calls. The builder starts from a copy of the server's; saving gives the grant its own.", g.label)))
+                }
+                @if !g.changeable { (layout::notice("warn", "This grant is in the config, or revoked or expired: its policy cannot be changed here.")) }
+                p { a href={"/ui/policies/" (encode_component(&server))} { "The server's own policy" } }
+            }
         }
-        @if !may_save && policy["allow_all"] != true {
+        @if !may_save && subject.savable() {
             (layout::notice("status", &format!("You may try changes here (the builder, the raw tab, the simulator), but not save them: {}.", if ui.read_only { "the UI is read-only" } else { "saving a policy needs the admin role" })))
         }
-        @if policy["in_force"] == false {
-            (layout::notice("warn", "The file on disk differs from the policy in force (an edit that is invalid, or not applied yet). Saving replaces both."))
-        }
-        p {
-            "File " code { (policy["path"].as_str().unwrap_or("—")) }
-            " · " (policy["format"].as_str().unwrap_or("")) " · version in force "
-            code { (layout::short(policy["version"].as_str().unwrap_or(""))) }
-        }
-        div #builder .tabs data-server=(server) data-version=(policy["version"].as_str().unwrap_or("")) data-may-save=(may_save) data-focus=(q.tool.as_deref().unwrap_or("")) {
+        div #builder .tabs data-server=(server) data-query=(subject.query()) data-grant=(grant.map_or("", |g| g.label.as_str())) data-agent=(grant.map_or("", |g| g.agent.as_str())) data-version=(subject.version) data-may-save=(may_save) data-focus=(q.tool.as_deref().unwrap_or("")) {
             script #policy-doc type="application/json" { (PreEscaped(doc_json)) }
             div role="tablist" aria-label="Ways to edit" hidden {
                 button #tab-build type="button" role="tab" aria-controls="panel-build" aria-selected="true" { "Builder" }
-                button #tab-raw type="button" role="tab" aria-controls="panel-raw" aria-selected="false" tabindex="-1" { "Raw " (policy["format"].as_str().unwrap_or("")) }
+                button #tab-raw type="button" role="tab" aria-controls="panel-raw" aria-selected="false" tabindex="-1" { "Raw " (format_name) }
                 button #tab-sim type="button" role="tab" aria-controls="panel-sim" aria-selected="false" tabindex="-1" { "Simulator" }
             }
             section #panel-build role="tabpanel" aria-labelledby="tab-build" {
@@ -230,8 +282,8 @@ pub(crate) async fn page(
                 @if may_save { p.actions { button.primary #review-build type="button" { "Review changes" } } }
             }
             section #panel-raw role="tabpanel" aria-labelledby="tab-raw" {
-                h2 { "Raw " (policy["format"].as_str().unwrap_or("")) }
-                label for="raw-text" { "The policy file" }
+                h2 { "Raw " (format_name) }
+                label for="raw-text" { @if grant.is_some() { "The grant's policy" } @else { "The policy file" } }
                 textarea #raw-text rows="24" spellcheck="false" { (source) }
                 p.actions {
                     button #raw-check type="button" { "Check" }
@@ -245,8 +297,8 @@ pub(crate) async fn page(
                 div.filters {
                     div { label for="sim-tool" { "Tool" } input #sim-tool list="sim-tools" value=(q.tool.as_deref().unwrap_or("")); }
                     datalist #sim-tools { @for t in &tools { option value=(t["tool"].as_str().unwrap_or("")) {} } }
-                    div { label for="sim-agent" { "Agent" } input #sim-agent value="anonymous"; }
-                    div { label for="sim-grant" { "Grant" } input #sim-grant value="anonymous"; }
+                    div { label for="sim-agent" { "Agent" } input #sim-agent value=(grant.map_or("anonymous", |g| g.agent.as_str())); }
+                    div { label for="sim-grant" { "Grant" } input #sim-grant value=(grant.map_or("anonymous", |g| g.label.as_str())); }
                 }
                 label for="sim-args" { "Arguments (JSON)" }
                 textarea #sim-args rows="4" spellcheck="false" { "{}" }
@@ -264,14 +316,19 @@ pub(crate) async fn page(
                 div #save-result aria-live="assertive" {}
             } }
         }
+        @if let Some(g) = grant.filter(|g| g.own && may_save) {
+            form.actions method="post" action={"/ui/policies/" (encode_component(&server)) "/forget" (subject.query())} {
+                (layout::csrf(&op))
+                label { input type="checkbox" name="confirm" value="yes" required; " I am sure" }
+                button.danger type="submit" { "Take " (g.label) "'s own policy away (the server's applies again)" }
+            }
+        }
     };
-    Ok(layout::page(
-        &ui,
-        &op,
-        Nav::Policies,
-        &format!("Policy of {server}"),
-        body,
-    ))
+    let title = match grant {
+        Some(g) => format!("Policy of {server} for grant {}", g.label),
+        None => format!("Policy of {server}"),
+    };
+    Ok(layout::page(&ui, &op, Nav::Policies, &title, body))
 }
 
 /// The controls for `all_tools`: a rate limit on every call, and a condition on any call's
@@ -339,31 +396,19 @@ fn action_options(selected: &str) -> maud::Markup {
     }
 }
 
-/// The candidate's text: the raw text as sent, or the builder's document written over the file.
-async fn candidate_text(
-    ui: &Ui,
-    server: &str,
-    c: &Candidate,
-) -> Result<(String, String, SourceFormat), UiError> {
-    let policy =
-        call::json(crate::policies::read(State(ui.app.clone()), ApiPath(server.to_owned())).await)
-            .await?;
-    let source = policy["source"].as_str().unwrap_or("").to_owned();
-    let format = match policy["format"].as_str() {
-        Some("yaml") => SourceFormat::Yaml,
-        _ => SourceFormat::Json,
-    };
-    let text = match (&c.text, &c.document) {
-        (Some(t), _) => t.clone(),
-        (None, Some(doc)) => toolgate_policy::rewrite(&source, format, doc).map_err(|d| {
+/// The candidate's text: the raw text as sent, or the builder's document written over the text
+/// being edited.
+fn candidate_text(subject: &Subject, c: &Candidate) -> Result<String, UiError> {
+    match (&c.text, &c.document) {
+        (Some(t), _) => Ok(t.clone()),
+        (None, Some(doc)) => toolgate_policy::rewrite(&subject.source, subject.format, doc).map_err(|d| {
             UiError::new(
                 StatusCode::CONFLICT,
-                format!("the policy file cannot be read any more, so the builder cannot write over it: {d}; use the raw tab"),
+                format!("the policy cannot be read any more, so the builder cannot write over it: {d}; use the raw tab"),
             )
-        })?,
-        (None, None) => return Err(UiError::new(StatusCode::BAD_REQUEST, "send a document or a text")),
-    };
-    Ok((source, text, format))
+        }),
+        (None, None) => Err(UiError::new(StatusCode::BAD_REQUEST, "send a document or a text")),
+    }
 }
 
 /// `POST /ui/policies/{server}/check`: the candidate's text, the validator's verdict (every
@@ -372,9 +417,16 @@ async fn candidate_text(
 pub(crate) async fn check(
     State(ui): State<Ui>,
     Path(server): Path<String>,
+    Query(g): Query<GrantQuery>,
     Json(c): Json<Candidate>,
 ) -> Result<Json<Value>, UiError> {
-    let (source, text, format) = candidate_text(&ui, &server, &c).await?;
+    let subject = Subject::load(&ui, &server, g.label()).await?;
+    let text = candidate_text(&subject, &c)?;
+    let source = &subject.source;
+    let format = match subject.grant {
+        Some(_) => crate::grants::policy_format(&text),
+        None => subject.format,
+    };
     let q = call::query(json!({ "format": format_name(format) }))?;
     let verdict = call::json(
         crate::policies::validate(
@@ -391,7 +443,7 @@ pub(crate) async fn check(
         Ok(_) => (true, json!([]), None),
         Err(Failure { error, message, .. }) => (false, error["diagnostics"].clone(), Some(message)),
     };
-    let diff: Vec<Value> = diff::lines(&source, &text)
+    let diff: Vec<Value> = diff::lines(source, &text)
         .into_iter()
         .map(|l| match l {
             diff::Line::Same(t) => json!([" ", t]),
@@ -404,44 +456,33 @@ pub(crate) async fn check(
         "valid": valid,
         "message": message,
         "diagnostics": diagnostics,
-        "changed": source != text,
+        "changed": *source != text,
         "diff": diff,
     })))
 }
 
-/// `POST /ui/policies/{server}/save`: `PUT /api/policies/{server}` with `If-Match`.
+/// `POST /ui/policies/{server}/save`: `PUT /api/policies/{server}` (or, for a grant,
+/// `PUT /api/grants/{label}/policies/{server}`) with `If-Match`.
 pub(crate) async fn save(
     State(ui): State<Ui>,
     Extension(op): Extension<Operator>,
     Path(server): Path<String>,
+    Query(g): Query<GrantQuery>,
     Json(req): Json<SaveRequest>,
 ) -> Response {
+    let refused =
+        |e: UiError| (e.status, Json(json!({ "error": { "message": e.message } }))).into_response();
     if let Err(e) = op
         .require(Permission::Administer)
         .and_then(|()| refuse_read_only(&ui))
     {
-        return (e.status, Json(json!({ "error": { "message": e.message } }))).into_response();
+        return refused(e);
     }
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", req.version)) {
-        headers.insert(http::header::IF_MATCH, v);
-    }
-    let q = match call::query(json!({})) {
-        Ok(q) => q,
-        Err(f) => {
-            return (f.status, Json(json!({ "error": { "message": f.message } }))).into_response();
-        }
+    let subject = match Subject::load(&ui, &server, g.label()).await {
+        Ok(s) => s,
+        Err(e) => return refused(e),
     };
-    let answer = crate::policies::replace(
-        State(ui.app.clone()),
-        ApiPath(server),
-        ApiQuery(q),
-        Extension(op.actor.clone()),
-        headers,
-        Bytes::from(req.text),
-    )
-    .await;
-    match call::json(answer).await {
+    match subject.save(&ui, &op, req.text, &req.version).await {
         Ok(done) => Json(done).into_response(),
         Err(Failure {
             status,
@@ -463,27 +504,59 @@ pub(crate) async fn save(
     }
 }
 
+/// `POST /ui/policies/{server}/forget?grant=…`: the grant's own policy goes; the server's applies.
+pub(crate) async fn forget(
+    State(ui): State<Ui>,
+    Extension(op): Extension<Operator>,
+    Path(server): Path<String>,
+    Query(g): Query<GrantQuery>,
+    Form(f): Form<ConfirmForm>,
+) -> Result<Response, UiError> {
+    op.require(Permission::Administer)?;
+    refuse_read_only(&ui)?;
+    let label = g
+        .label()
+        .ok_or_else(|| UiError::new(StatusCode::BAD_REQUEST, "name the grant: ?grant=<label>"))?
+        .to_owned();
+    if f.confirm.as_deref() != Some("yes") {
+        return Err(UiError::new(
+            StatusCode::BAD_REQUEST,
+            "tick the confirmation box to take the grant's own policy away",
+        ));
+    }
+    call::json(
+        crate::grants::remove_policy(
+            State(ui.app.clone()),
+            Extension(op.actor.clone()),
+            ApiPath((label.clone(), server.clone())),
+            HeaderMap::new(),
+        )
+        .await,
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/ui/policies/{}?grant={}&removed=1",
+        encode_component(&server),
+        encode_component(&label)
+    ))
+    .into_response())
+}
+
 /// `POST /ui/policies/{server}/simulate`: one call explained against the candidate (or the policy
 /// in force): the very object `toolgate policy explain --json` prints, and which policy answered.
 pub(crate) async fn simulate(
     State(ui): State<Ui>,
     Path(server): Path<String>,
+    Query(g): Query<GrantQuery>,
     Json(s): Json<Simulation>,
 ) -> Result<Json<Value>, UiError> {
-    let state = ui.app.gateway.state();
-    let runtime = state
-        .servers
-        .get(&server)
-        .ok_or_else(|| UiError::not_found(format!("no server named {server:?}")))?;
+    let subject = Subject::load(&ui, &server, g.label()).await?;
     let policy = match &s.text {
         Some(text) => {
-            let format = runtime
-                .settings
-                .policy_path
-                .as_ref()
-                .map_or(SourceFormat::Json, |p| {
-                    SourceFormat::from_path(&p.display().to_string())
-                });
+            let format = match subject.grant {
+                Some(_) => crate::grants::policy_format(text),
+                None => subject.format,
+            };
             match toolgate_policy::compile(text, "candidate", format) {
                 Ok(p) => std::sync::Arc::new(p),
                 Err(d) => {
@@ -493,7 +566,7 @@ pub(crate) async fn simulate(
                 }
             }
         }
-        None => runtime.policy.load_full(),
+        None => subject.live.clone(),
     };
     let args: Value = match s.args.trim() {
         "" => json!({}),

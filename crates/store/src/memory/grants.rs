@@ -105,4 +105,24 @@ impl GrantStore for MemoryStore {
             Ok(())
         }))
     }
+
+    fn set_policy<'a>(
+        &'a self,
+        label: &'a str,
+        server: &'a str,
+        text: Option<String>,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>> {
+        ready(self.update(label, |g| {
+            if g.revoked_at_ms.is_some() {
+                return Err(StoreError::GrantRevoked {
+                    label: label.to_owned(),
+                });
+            }
+            match text {
+                Some(t) => g.policies.insert(server.to_owned(), t),
+                None => g.policies.remove(server),
+            };
+            Ok(())
+        }))
+    }
 }

@@ -206,4 +206,54 @@ impl GrantStore for SqliteStore {
                 })
         })
     }
+    fn set_policy<'a>(
+        &'a self,
+        label: &'a str,
+        server: &'a str,
+        text: Option<String>,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+            let mut tx = conn
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(unavailable)?;
+            let row: Option<(String, Option<i64>)> =
+                sqlx::query_as("SELECT policies, revoked_at_ms FROM grants WHERE label = ?")
+                    .bind(label)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            let mut policies: std::collections::BTreeMap<String, String> = match row {
+                None => {
+                    return Err(StoreError::GrantNotFound {
+                        label: label.to_owned(),
+                    });
+                }
+                Some((_, Some(_))) => {
+                    return Err(StoreError::GrantRevoked {
+                        label: label.to_owned(),
+                    });
+                }
+                Some((text, None)) => serde_json::from_str(&text).map_err(|e| corrupt(label, e))?,
+            };
+            match text {
+                Some(t) => policies.insert(server.to_owned(), t),
+                None => policies.remove(server),
+            };
+            sqlx::query("UPDATE grants SET policies = ? WHERE label = ?")
+                .bind(json_text(&policies))
+                .bind(label)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            drop(conn);
+            self.grant_by_label(label)
+                .await?
+                .ok_or_else(|| StoreError::GrantNotFound {
+                    label: label.to_owned(),
+                })
+        })
+    }
 }

@@ -30,7 +30,7 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 900 },
   timeout: 30_000,
   // axe-core is injected as a script, which the UI's Content-Security-Policy rightly refuses.
-  bypassCSP: ["guard", "pins", "grants"].includes(step),
+  bypassCSP: ["guard", "pins", "grants", "grant-policy"].includes(step),
 });
 const browser = context;
 context.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -214,6 +214,26 @@ try {
     result.tokenShownAgain = (await page.content()).includes(result.token);
     result.axe["/ui/grants"] = await axe(page);
     await shot(page, "grants");
+  } else if (step === "grant-policy") {
+    // The grant's own policy, built like a server's: from the Grants page to its builder.
+    await page.goto(`${base}/ui/grants`);
+    await page.locator("#grants tr[data-grant=ui-agent] .policies a", { hasText: "crm" }).click();
+    await page.waitForURL(/\/ui\/policies\/crm\?grant=ui-agent/);
+    result.title = await page.locator("h1").innerText();
+    result.before = await page.locator("main .notice").allInnerTexts();
+    const row = page.locator('#builder-tools tr[data-tool="findManyCompanies"]');
+    await row.locator("[data-field=action]").selectOption("deny");
+    await row.locator("[data-field=reason]").fill("Not for this agent.");
+    await page.click("#review-build");
+    await page.waitForSelector("#review:not([hidden])");
+    result.diff = await page.locator("#review-diff").innerText();
+    await page.click("#save");
+    await page.waitForURL(/saved=/);
+    result.saved = await page.locator(".notice.ok").innerText();
+    result.own = await page.locator("#policy-owner").innerText();
+    result.forget = await page.locator("form[action*='/forget']").count();
+    result.axe = { "/ui/policies/crm?grant=ui-agent": await axe(page) };
+    await shot(page, "policy-grant");
   } else if (step === "revoke") {
     await page.goto(`${base}/ui/grants`);
     const row = page.locator("#grants tbody tr[data-grant=ui-agent]");
