@@ -5,7 +5,9 @@
 # gateways in front of it, each with its config in its own folder: allow-all over HTTP with the
 # default store (SQLite `toolgate.db` next to the config: audit on); the same with `store = "none"`
 # (audit off); the realistic 219-tool policy with a grant over HTTP, default store; allow-all over a
-# shared stdio bench-upstream child, default store. Then it runs every scenario at every client
+# shared stdio bench-upstream child, default store; allow-all over HTTP in strict audit durability
+# (each call's record synced to disk before it is forwarded), against the allow-all gateway in
+# batched durability. Then it runs every scenario at every client
 # count, interleaved (the order reversed every other round), for ROUNDS rounds, and reports the
 # median of the rounds as a table of ratios against direct. Before each run it waits until every
 # audit-on gateway's audit queue (`toolgate_audit_queue_depth` on /metrics) is empty, so no run pays
@@ -67,10 +69,23 @@ TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 TOKEN_SHA=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
 
 # One folder per gateway: the default store is `toolgate.db` next to the config.
-for g in allow allow-noaudit realistic stdio; do mkdir -p "$WORK/gw-$g"; done
+for g in allow allow-noaudit realistic stdio strict; do mkdir -p "$WORK/gw-$g"; done
 cat >"$WORK/gw-allow/toolgate.toml" <<EOF
 [gateway]
 listen = "127.0.0.1:0"
+
+[audit]
+durability = "batched"
+
+[servers.bench]
+url = "$UP"
+EOF
+cat >"$WORK/gw-strict/toolgate.toml" <<EOF
+[gateway]
+listen = "127.0.0.1:0"
+
+[audit]
+durability = "strict"
 
 [servers.bench]
 url = "$UP"
@@ -106,18 +121,21 @@ command = "$BIN/bench-upstream"
 args = ["stdio"]
 EOF
 
-declare -A GW GWPID
-AUDITED=(allow realistic stdio)
-for g in allow allow-noaudit realistic stdio; do
+declare -A GW GWPID ADMIN
+AUDITED=(allow realistic stdio strict)
+for g in allow allow-noaudit realistic stdio strict; do
   "$BIN/toolgate" validate -c "$WORK/gw-$g/toolgate.toml" >/dev/null
   start "gw-$g" "$BIN/toolgate" serve -c "$WORK/gw-$g/toolgate.toml"
   GWPID[$g]=$LAST_PID
   GW[$g]=$(first_url "gw-$g" "$LAST_PID" '^toolgate listening on ')
+  # The admin plane (`/metrics`): "toolgate admin plane on http://ADDR (/api, /ui, /metrics)".
+  ADMIN[$g]=$(first_url "gw-$g" "$LAST_PID" '^toolgate admin plane on ' >/dev/null;
+    grep -m1 '^toolgate admin plane on ' "$WORK/gw-$g.out" | awk '{ print $5 }')
 done
 
 # queue_depth GATEWAY: its audit queue depth from /metrics (empty if unreadable).
 queue_depth() {
-  { curl -fsS --max-time 2 "${GW[$1]}/metrics" 2>/dev/null || true; } |
+  { curl -fsS --max-time 2 "${ADMIN[$1]}/metrics" 2>/dev/null || true; } |
     awk '$1 == "toolgate_audit_queue_depth" && !seen { print $2; seen = 1 }'
 }
 
@@ -142,6 +160,7 @@ SCENARIOS=(
   "direct|-|$UP|call|"
   "allow-all|allow|${GW[allow]}/mcp/bench|call|"
   "allow-all-noaudit|allow-noaudit|${GW[allow-noaudit]}/mcp/bench|call|"
+  "allow-all-strict|strict|${GW[strict]}/mcp/bench|call|"
   "realistic|realistic|${GW[realistic]}/mcp/bench|call|auth"
   "stdio|stdio|${GW[stdio]}/mcp/bench|call|"
   "list-direct|-|$UP|list|"
@@ -196,9 +215,12 @@ import json, sqlite3, sys
 db, gw = sys.argv[1:]
 try:
     con = sqlite3.connect(db)
-    n = con.execute("SELECT COUNT(*) FROM audit_records").fetchone()[0]
-    methods = dict(con.execute("SELECT method, COUNT(*) FROM audit_records GROUP BY method").fetchall())
-    print(json.dumps({"gateway": gw, "records": n, "methods": methods}))
+    # In strict durability a tool call also has a request record before its outcome: count calls.
+    calls = "FROM audit_records WHERE phase IS NOT 'request'"
+    n = con.execute(f"SELECT COUNT(*) {calls}").fetchone()[0]
+    methods = dict(con.execute(f"SELECT method, COUNT(*) {calls} GROUP BY method").fetchall())
+    requests = con.execute("SELECT COUNT(*) FROM audit_records WHERE phase = 'request'").fetchone()[0]
+    print(json.dumps({"gateway": gw, "records": n, "methods": methods, "request_records": requests}))
 except Exception as e:
     print(json.dumps({"gateway": gw, "error": f"{db}: {e}"}))
 PY
@@ -251,6 +273,7 @@ what = {
     "direct": ("tools/call `echo`, direct to bench-upstream (HTTP)", "direct", "n/a"),
     "allow-all": ("through toolgate, no policy (allow-all), HTTP upstream", "direct", "on (SQLite)"),
     "allow-all-noaudit": ("through toolgate, no policy (allow-all), HTTP upstream, `store = \"none\"`", "direct", "off"),
+    "allow-all-strict": ("through toolgate, no policy (allow-all), HTTP upstream, `durability = \"strict\"`", "direct", "on (SQLite, strict)"),
     "realistic": ("through toolgate, realistic 219-tool policy + grant, HTTP upstream", "direct", "on (SQLite)"),
     "stdio": ("through toolgate, no policy, shared stdio upstream", "direct", "on (SQLite)"),
     "list-direct": ("tools/list (220 tools), direct", "list-direct", "n/a"),
@@ -304,6 +327,9 @@ t.append(target("realistic policy within 15% of allow-all (16-client req/s)", r1
                 "–" if not both(r16, a16) else f"{100 * (r16 / a16 - 1):+.1f}%"))
 t.append(target("realistic policy within 15% of allow-all (1-client p50)", r50 <= 1.15 * a50 if both(r50, a50) else None,
                 "–" if not both(r50, a50) else f"{100 * (r50 / a50 - 1):+.1f}%"))
+s16 = med("allow-all-strict", 16, "rps")
+t.append(target("strict audit durability within 10% of batched (16-client req/s)", s16 >= 0.9 * a16 if both(s16, a16) else None,
+                "–" if not both(s16, a16) else f"{100 * (s16 / a16 - 1):+.1f}% ({f(s16)} strict vs {f(a16)} batched req/s)"))
 n16 = med("allow-all-noaudit", 16, "rps")
 t.append(target("audit on within 10% of audit off (16-client req/s)", a16 >= 0.9 * n16 if both(a16, n16) else None,
                 "–" if not both(a16, n16) else f"{100 * (a16 / n16 - 1):+.1f}% ({f(a16)} on vs {f(n16)} off req/s)"))
@@ -318,6 +344,7 @@ serves = {
     "allow": "allow-all and tools/list scenarios",
     "realistic": "realistic scenario",
     "stdio": "stdio scenario",
+    "strict": "allow-all-strict scenario",
 }
 checks = []
 for a in audited:
@@ -329,8 +356,9 @@ for a in audited:
     m = a["records"]
     verdict = "every request recorded" if m == n else f"**{m - n:+,} records against requests sent**"
     by = ", ".join(f"{k} {v:,}" for k, v in sorted(a["methods"].items()))
+    extra = f"; plus {a['request_records']:,} request records written before forwarding" if a.get("request_records") else ""
     checks.append(f"- `{g}` gateway ({serves.get(g, g)}): requests sent: {n:,}, audit records written: {m:,} "
-                  f"({by}) — {verdict}")
+                  f"({by}) — {verdict}{extra}")
 queues = ", ".join(f"{s} {c} {'client' if c == 1 else 'clients'}: {v:,}" for (s, c), v in sorted(backlog.items()))
 
 body = "\n".join([
@@ -364,7 +392,7 @@ PY
 
 # Expected at start-up on loopback: no grants (allow-all gateways) and no admin token.
 EXPECTED=(-e 'no grants configured' -e 'NO ADMIN TOKEN CONFIGURED')
-for g in allow allow-noaudit realistic stdio; do
+for g in allow allow-noaudit realistic stdio strict; do
   if grep -E '\b(ERROR|WARN)\b' "$WORK/gw-$g.err" | grep -qv "${EXPECTED[@]}"; then
     echo "load.sh: gateway '$g' logged warnings or errors:" >&2
     grep -E '\b(ERROR|WARN)\b' "$WORK/gw-$g.err" | grep -v "${EXPECTED[@]}" | head -5 >&2

@@ -419,7 +419,7 @@ fn audit_policy(cx: &mut Ctx<'_>, raw: &RawAudit, policy: &mut AuditPolicy) {
             n => cx.at(
                 v.span(),
                 format!("audit.max_queue {n} is too small"),
-                Some("use at least 100 records (default 16384)"),
+                Some("use at least 100 records (default 65536)"),
             ),
         }
     }

@@ -80,7 +80,7 @@ impl Default for AuditPolicy {
             on_failure: OnFailure::default(),
             durability: Durability::default(),
             max_lag: Duration::from_secs(5),
-            queue_capacity: 16_384,
+            queue_capacity: 65_536,
         }
     }
 }
