@@ -1,7 +1,7 @@
 //! Fault suite, lifecycle: SIGTERM while clients hold the gateway — the real binary in front of
 //! server-everything, on loopback, each test printing its figures.
 //!
-//! - with GET streams open, two calls held for approval (Python SDK, one with progress), a slow
+//! - with a GET stream and an admin live view open, two calls held for approval (Python SDK, one with progress), a slow
 //!   call streaming progress and a burst of calls in flight, SIGTERM drains: the streams get the
 //!   gateway's farewell and end, the held calls are answered "[GATEWAY RESTARTING] … retry" (their
 //!   approvals stay pending for the retry), the slow call finishes, new connections are refused,
@@ -167,6 +167,14 @@ async fn sigterm_drains_streams_held_and_in_flight_calls_and_loses_no_record() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
+    // And an operator's live view of approvals on the admin plane.
+    let live_view = reqwest::Client::new()
+        .get(format!("{}/api/approvals/stream", gw.admin))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live_view.status(), 200);
     let slow = until_progress(
         slow_call(
             &session,
@@ -211,6 +219,7 @@ async fn sigterm_drains_streams_held_and_in_flight_calls_and_loses_no_record() {
     let signalled = Instant::now();
     sigterm(&gw);
     let stream_text = tokio::spawn(rest_of(stream.bytes_stream()));
+    let live_view_text = tokio::spawn(rest_of(live_view.bytes_stream()));
     let slow_text = tokio::spawn(rest_of(slow));
     let (took, code) = exited(&mut gw, signalled, Duration::from_secs(13)).await;
 
@@ -218,6 +227,11 @@ async fn sigterm_drains_streams_held_and_in_flight_calls_and_loses_no_record() {
     assert!(
         stream_text.contains(": toolgate is shutting down") && stream_text.contains("retry: 5000"),
         "{stream_text:?}"
+    );
+    let live_view_text = live_view_text.await.unwrap();
+    assert!(
+        live_view_text.contains(": toolgate is shutting down"),
+        "{live_view_text:?}"
     );
     let slow_text = slow_text.await.unwrap();
     assert!(
@@ -272,7 +286,7 @@ async fn sigterm_drains_streams_held_and_in_flight_calls_and_loses_no_record() {
         .collect();
     assert_eq!(pending.len(), 2, "{pending:#?}");
     println!(
-        "FIGURES SIGTERM drain (grace 10 s): exited 0 after {:.2} s with 1 GET stream (told and ended), \
+        "FIGURES SIGTERM drain (grace 10 s): exited 0 after {:.2} s with 1 GET stream and 1 admin live view (told and ended), \
          2 held calls (answered \"restarting, retry\", approvals still pending), 1 slow call (finished) and 4 \
          clients bursting ({burst_answered} calls answered); records: {} get-sum, {} echo, {} slow — 0 lost, 0 extra\n  held: {}",
         took.as_secs_f64(),

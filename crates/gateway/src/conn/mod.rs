@@ -167,11 +167,15 @@ async fn connection(
     drain: Drain,
 ) {
     let _ = stream.set_nodelay(true);
+    let requests_drain = drain.clone();
     let clock = Clock::new();
     let io = TokioIo::new(Watched::new(stream, clock.clone(), timeouts));
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let router = router.clone();
+        let (router, drain) = (router.clone(), requests_drain.clone());
         let in_flight = clock.request_started();
+        // A GET answered with a stream is a live view or a server's own stream: it has no end, so
+        // it ends when the gateway drains. (A POST's stream is a call in flight: it may finish.)
+        let get = request.method() == http::Method::GET;
         async move {
             let timed_out = Arc::new(AtomicBool::new(false));
             let mut request = request.map(|body| {
@@ -186,6 +190,8 @@ async fn connection(
                     http::HeaderValue::from_static("close"),
                 );
                 refused
+            } else if get && is_event_stream(&response) {
+                crate::limits::streams::ending_on_drain(response, &drain)
             } else {
                 response
             };
@@ -207,6 +213,13 @@ async fn connection(
         }
     }
     drop(admitted);
+}
+
+fn is_event_stream(response: &axum::response::Response) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
 /// Answers a refused connection with a 503 (when not too many are being answered), then closes

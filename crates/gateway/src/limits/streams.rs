@@ -1,7 +1,9 @@
 //! Standalone GET streams: at most `[limits] streams_per_session` open per session (a client opens
-//! one, and briefly two while it reconnects; each holds a connection and an upstream stream), and
-//! each told the gateway is going away, then ended, when the gateway drains — a stream never
-//! finishes by itself, so without this a stopping gateway would wait for it forever.
+//! one, and briefly two while it reconnects; each holds a connection and an upstream stream); and
+//! how any GET stream — these, and the admin plane's live views — ends when the gateway drains:
+//! told the gateway is going away, then closed ([`ending_on_drain`], applied by the accept loop).
+//! A stream never finishes by itself, so without this a stopping gateway would wait for it until
+//! its grace ran out.
 
 use crate::Gateway;
 use crate::drain::{Drain, Phase};
@@ -30,11 +32,10 @@ pub struct StreamCounts {
 pub struct StreamSlot {
     open: Arc<Mutex<HashMap<String, usize>>>,
     session: String,
-    drain: Drain,
 }
 
 impl StreamCounts {
-    fn take(&self, session: &str, limit: usize, drain: &Drain) -> Option<StreamSlot> {
+    fn take(&self, session: &str, limit: usize) -> Option<StreamSlot> {
         let mut open = self.open.lock();
         let n = open.entry(session.to_owned()).or_default();
         if *n >= limit {
@@ -44,7 +45,6 @@ impl StreamCounts {
         Some(StreamSlot {
             open: self.open.clone(),
             session: session.to_owned(),
-            drain: drain.clone(),
         })
     }
 
@@ -76,47 +76,47 @@ pub fn open(
     session: &str,
 ) -> Result<StreamSlot, Response> {
     let limit = gw.state().settings.limits.streams_per_session;
-    gw.limits
-        .streams
-        .take(session, limit, &gw.drain)
-        .ok_or_else(|| {
-            let rejection = Rejection::TooManyStreams { limit };
-            super::refuse(
-                gw,
-                caller,
-                server,
-                Some(session),
-                "GET",
-                "streams_per_session",
-                rejection,
-            )
-        })
+    gw.limits.streams.take(session, limit).ok_or_else(|| {
+        let rejection = Rejection::TooManyStreams { limit };
+        super::refuse(
+            gw,
+            caller,
+            server,
+            Some(session),
+            "GET",
+            "streams_per_session",
+            rejection,
+        )
+    })
 }
 
 impl StreamSlot {
-    /// `response` (the stream) holding this slot until its body is dropped, and ending with
-    /// [`GOING_AWAY`] when the gateway drains.
+    /// `response` (the stream) holding this slot until its body is dropped.
     pub fn hold(self, response: Response) -> Response {
-        let (parts, body) = response.into_parts();
-        let drain = self.drain.clone();
-        let until = {
-            let drain = drain.clone();
-            async move { drain.draining().await }
-        };
-        let farewell = futures_util::stream::once(async move {
-            (drain.phase() != Phase::Serving).then(|| Ok(Bytes::from_static(GOING_AWAY)))
-        })
-        .filter_map(std::future::ready);
-        let frames = body
-            .into_data_stream()
-            .take_until(until)
-            .chain(farewell)
-            .map(move |frame| {
+        response.map(|body| {
+            let frames = body.into_data_stream().map(move |frame| {
                 let _held = &self;
                 frame
             });
-        Response::from_parts(parts, Body::from_stream(frames))
+            Body::from_stream(frames)
+        })
     }
+}
+
+/// `response` (a stream) ending with [`GOING_AWAY`] when `drain` starts draining.
+pub fn ending_on_drain(response: Response, drain: &Drain) -> Response {
+    let (parts, body) = response.into_parts();
+    let until = {
+        let drain = drain.clone();
+        async move { drain.draining().await }
+    };
+    let drain = drain.clone();
+    let farewell = futures_util::stream::once(async move {
+        (drain.phase() != Phase::Serving).then(|| Ok(Bytes::from_static(GOING_AWAY)))
+    })
+    .filter_map(std::future::ready);
+    let frames = body.into_data_stream().take_until(until).chain(farewell);
+    Response::from_parts(parts, Body::from_stream(frames))
 }
 
 #[cfg(test)]
@@ -128,9 +128,9 @@ mod tests {
     async fn a_stream_ends_with_the_farewell_when_the_gateway_drains_and_gives_its_slot_back() {
         let counts = StreamCounts::default();
         let drain = Drain::default();
-        let slot = counts.take("s1", 1, &drain).unwrap();
-        assert!(counts.take("s1", 1, &drain).is_none());
-        assert!(counts.take("s2", 1, &drain).is_some());
+        let slot = counts.take("s1", 1).unwrap();
+        assert!(counts.take("s1", 1).is_none());
+        assert!(counts.take("s2", 1).is_some());
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         let endless =
             futures_util::stream::unfold(
@@ -138,11 +138,13 @@ mod tests {
                 |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
             );
         let response = slot.hold(Response::new(Body::from_stream(endless)));
+        let response = ending_on_drain(response, &drain);
         tx.send(Ok(Bytes::from_static(b"data: 1\n\n")))
             .await
             .unwrap();
         let mut body = response.into_body().into_data_stream();
         assert_eq!(&body.next().await.unwrap().unwrap()[..], b"data: 1\n\n");
+        assert_eq!(counts.of("s1"), 1, "held while the stream is open");
         drain.begin();
         let rest = tokio::time::timeout(Duration::from_secs(1), async {
             let mut rest = Vec::new();
@@ -154,9 +156,8 @@ mod tests {
         .await
         .expect("the stream ends");
         assert_eq!(rest, GOING_AWAY);
-        assert_eq!(counts.of("s1"), 1, "held until the body is dropped");
+        assert_eq!(counts.of("s1"), 0, "given back when the stream ended");
         drop(body);
-        assert_eq!(counts.of("s1"), 0);
         drop(tx);
     }
 }
