@@ -193,6 +193,18 @@ impl Rejection {
         }
     }
 
+    /// The `[limits]` key a refusal of a cap names, if it is one.
+    pub fn limit(&self) -> Option<&'static str> {
+        Some(match self {
+            Rejection::TooManyConnections { .. } => "max_connections",
+            Rejection::TooManyConnectionsFromAddress { .. } => "max_connections_per_address",
+            Rejection::BodyTimeout(_) => "body_read_timeout",
+            Rejection::TooManySessions { .. } => "sessions_per_grant",
+            Rejection::TooManyStreams { .. } => "streams_per_session",
+            _ => return None,
+        })
+    }
+
     /// The JSON-RPC error response, answering request `id` when there is one.
     pub fn to_jsonrpc(&self, id: Option<&RawValue>) -> Vec<u8> {
         jsonrpc::error_response(id, self.code(), &self.message())

@@ -53,17 +53,20 @@ impl Gateway {
         let soft_nofile = conn::fd_limit::soft_limit().ok();
         let (data_limits, admin_limits) =
             PlaneLimits::planes(&self.state().settings.limits, soft_nofile);
+        let metrics = &self.relay.telemetry.metrics.connections;
         let data = tokio::spawn(conn::serve(
             listeners.data,
             self.router(),
             data_limits,
             self.drain.clone(),
+            metrics.clone(),
         ));
         let admin = tokio::spawn(conn::serve(
             listeners.admin,
             self.admin_router().merge(admin),
             admin_limits,
             self.drain.clone(),
+            metrics.clone(),
         ));
 
         // Without a sender left, no signal can come: stop as if one had.

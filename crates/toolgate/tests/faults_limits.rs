@@ -654,9 +654,21 @@ async fn slowloris_under_a_low_file_limit_leaves_room_for_a_real_client_the_admi
         bodies.push(t.await.unwrap());
     }
     let timed_out_bodies = bodies.iter().filter(|f| **f == Fate::Answered(408)).count();
+    // Operators see the refusals on /metrics, by plane and limit.
+    let after = metrics(&gw).await;
+    let refused_metric = after
+        .lines()
+        .find(|l| {
+            l.starts_with("toolgate_connections_refused_total{")
+                && l.contains(r#"plane="data""#)
+                && l.contains(r#"limit="max_connections_per_address""#)
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no refusal counted:\n{after}"));
+    assert!(refused_metric as usize >= refused, "{refused_metric}");
     println!(
         "FIGURES slowloris (open-file limit 1024): {attack_size} slow-header connections from one address: \
-         {refused} refused with 503 at once, {} closed without an answer ({by_timeout} by the 2 s header timeout, \
+         {refused} refused with 503 at once ({refused_metric} counted on /metrics), {} closed without an answer ({by_timeout} by the 2 s header timeout, \
          the longest held {:.1} s), {still_open} still open after 20 s; 20 slow bodies: {timed_out_bodies} answered 408; \
          meanwhile a Python SDK client was served in {client_s:.1} s ({baseline_s:.1} s before the attack), /metrics answered in {admin_ms} ms, \
          the config reloaded {reload_s:.1} s into the attack",

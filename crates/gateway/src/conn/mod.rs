@@ -15,6 +15,7 @@ pub mod timeouts;
 use crate::drain::Drain;
 use crate::rejection::Rejection;
 use crate::settings::Limits;
+use crate::telemetry::metrics::{ConnectionMetrics, PlaneLabels, RefusalLabels};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use caps::{Admitted, Caps};
@@ -100,8 +101,18 @@ impl PlaneLimits {
 
 /// Serves `router` on `listener` within `limits` until `drain` starts draining; then stops
 /// accepting, and returns once every connection has finished or the grace is cut.
-pub async fn serve(listener: TcpListener, router: Router, limits: PlaneLimits, drain: Drain) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: PlaneLimits,
+    drain: Drain,
+    metrics: ConnectionMetrics,
+) {
     let caps = Caps::new(limits.max_connections, limits.per_address);
+    let plane = PlaneLabels {
+        plane: limits.plane,
+    };
+    let open = metrics.open.get_or_create(&plane).clone();
     let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     let refusals = Arc::new(Throttled::default());
     let accept_errors = Throttled::default();
@@ -118,9 +129,16 @@ pub async fn serve(listener: TcpListener, router: Router, limits: PlaneLimits, d
                         Ok(admitted) => {
                             let connection =
                                 connection(stream, peer, router.clone(), limits.timeouts, admitted, drain.clone());
-                            connections.spawn(connection);
+                            let open = open.clone();
+                            open.inc();
+                            connections.spawn(async move {
+                                connection.await;
+                                open.dec();
+                            });
                         }
                         Err(rejection) => {
+                            let limit = rejection.limit().unwrap_or("max_connections");
+                            metrics.refused.get_or_create(&RefusalLabels { plane: limits.plane, limit }).inc();
                             refusals.note(|n| tracing::warn!(plane = limits.plane, refused = n, open = caps.open(), reason = %rejection.message(), "connections refused"));
                             refuse(stream, rejection, &refusing);
                         }

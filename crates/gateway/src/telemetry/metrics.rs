@@ -58,6 +58,27 @@ pub struct Metrics {
     pub sessions: Gauge,
     /// Bounded tool and method labels.
     pub labels: super::labels::Labels,
+    /// Open and refused connections per plane.
+    pub connections: ConnectionMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlaneLabels {
+    pub plane: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub plane: &'static str,
+    /// The `[limits]` key the connection met.
+    pub limit: &'static str,
+}
+
+/// What the accept loop reports: open connections, and connections refused by a cap.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionMetrics {
+    pub open: Family<PlaneLabels, Gauge>,
+    pub refused: Family<RefusalLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -129,6 +150,17 @@ impl Default for Metrics {
             audit.failing.clone(),
         );
         registry.register("sessions", "Open client sessions", sessions.clone());
+        let connections = ConnectionMetrics::default();
+        registry.register(
+            "connections",
+            "Open connections per plane",
+            connections.open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused by a cap, per plane and [limits] key",
+            connections.refused.clone(),
+        );
         Metrics {
             registry,
             calls,
@@ -141,6 +173,7 @@ impl Default for Metrics {
             audit,
             sessions,
             labels: super::labels::Labels::default(),
+            connections,
         }
     }
 }
