@@ -1340,6 +1340,35 @@ servers = ["nope"]
         );
     }
 
+    /// Unknown keys, wrong types and bad values anywhere come out in one run, in file order,
+    /// with what is wrong with the rest of the file; a key that could not be read is not
+    /// reported again as missing.
+    #[test]
+    fn structural_and_semantic_errors_come_out_together() {
+        let e = errors(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = \"1MB\"\n\
+             [servers.a]\ncommand = 5\nperr_session = true\n\
+             [servers.b]\nurl = \"http://x/mcp\"\ntransport = \"grpc\"\n\
+             [grants.g]\ntoken_sha256 = \"00\"\nservers = [\"a\"]\n",
+        );
+        let heads: Vec<&str> = e.lines().filter(|l| !l.starts_with("  ")).collect();
+        assert_eq!(
+            heads,
+            [
+                "toolgate.toml:3:18: wrong type for \"max_body_bytes\": expected a non-negative integer, found a string",
+                "toolgate.toml:5:11: wrong type for \"command\": expected a string, found an integer",
+                "toolgate.toml:6:1: unknown key \"perr_session\"",
+                "toolgate.toml:9:13: servers.b.transport \"grpc\" is not a transport",
+                "toolgate.toml:10:1: [grants.g] is missing the required key \"agent\"",
+            ],
+            "{e}"
+        );
+        assert!(
+            e.contains("\n  at: servers.a.perr_session\n  help: did you mean \"per_session\"?"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn limits_default_to_far_above_a_team_and_each_can_be_set() {
         let s = parse("", Path::new("toolgate.toml"), &|_| None).unwrap();

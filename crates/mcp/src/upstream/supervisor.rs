@@ -544,6 +544,8 @@ async fn shut_down(inner: &Inner, run: &Run, child: &mut ChildProcess) -> Ended 
     Ended::Stopped
 }
 
+/// `report` with the child's last stderr lines, token-like strings scrubbed out: the result is
+/// shown to operators and logged.
 async fn with_stderr(report: String, child: &mut ChildProcess) -> String {
     let tail = child.stderr_tail(Duration::from_millis(500)).await;
     if tail.is_empty() {
