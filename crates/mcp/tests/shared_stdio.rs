@@ -554,7 +554,14 @@ fn repo_root() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_serves_many_sessions_through_one_child() {
-    let binary = repo_root().join("target/debug/twenty-mcp");
+    // Beside this test's own binary (`<target>/debug/deps/…` → `<target>/debug/twenty-mcp`),
+    // wherever the target directory is.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in <target>/<profile>/deps")
+        .join("twenty-mcp");
     assert!(
         binary.exists(),
         "{} is not built: `cargo build -p toolgate-testkit --bin twenty-mcp` (the workspace's test run builds it)",
