@@ -4,7 +4,7 @@
 
 #![allow(clippy::result_large_err)]
 
-use super::mcp::{accepts_sse, authenticate, header_str};
+use super::mcp::{accepts_sse, authenticate, header_str, read_message, rejection_response};
 use super::posted::Posted;
 use super::respond::{self, Outbound, Rewrite, json_response, rpc_error, sse_response};
 use crate::Gateway;
@@ -13,6 +13,7 @@ use crate::aggregate::member::Member;
 use crate::aggregate::rewrite;
 use crate::aggregate::session::AggregateSession;
 use crate::identity::Caller;
+use crate::rejection::Rejection;
 use crate::relay::{NotificationPlan, Pending, Plan};
 use crate::screen::{Methods, Screened, screen};
 use crate::telemetry::CallRecord;
@@ -55,11 +56,7 @@ fn find_session(
     };
     match gw.aggregates.get(id) {
         Some(s) if s.caller.identity.grant == caller.identity.grant => Ok(Some(s)),
-        _ => Err(rpc_error(
-            StatusCode::NOT_FOUND,
-            codes::INVALID_REQUEST,
-            "session not found",
-        )),
+        _ => Err(rejection_response(&Rejection::UnknownSession)),
     }
 }
 
@@ -68,18 +65,9 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Post
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !header_str(&headers, "content-type")
-        .is_some_and(|c| c.trim_start().starts_with("application/json"))
-    {
-        return rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::INVALID_REQUEST,
-            "Content-Type must be application/json",
-        );
-    }
-    let msg = match Message::parse(&body) {
+    let msg = match read_message(&headers, &body) {
         Ok(m) => m,
-        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+        Err(r) => return r,
     };
     if let Err(r) = crate::limits::check_message(&gw, &caller, "", None, &msg) {
         return r;
@@ -96,11 +84,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Post
                 codes::METHOD_NOT_FOUND,
                 "Method not found: server/discover".into(),
             ),
-            _ => rpc_error(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "missing Mcp-Session-Id: send initialize first",
-            ),
+            _ => rejection_response(&Rejection::SessionRequired),
         };
     };
     // Fail closed on methods, before anything is routed (extra methods are per server: none

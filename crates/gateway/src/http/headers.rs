@@ -89,7 +89,11 @@ pub fn check(headers: &HeaderMap, version: Version, hosts: &HostRule) -> Result<
 /// The name part of a `Host` value: without its port, IPv6 without brackets.
 fn host_name(host: &str) -> &str {
     if let Some(v6) = host.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("");
+        // `[addr]` or `[addr]:port`, nothing else after the bracket.
+        return match v6.split_once(']') {
+            Some((addr, rest)) if rest.is_empty() || rest.starts_with(':') => addr,
+            _ => "",
+        };
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }

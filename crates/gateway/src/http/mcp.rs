@@ -43,21 +43,15 @@ async fn admit(
 ) -> Result<Arc<crate::identity::Caller>, Response> {
     let caller = authenticate(gw, headers).await?;
     if !gw.state().servers.contains_key(server) {
-        return Err(rpc_error(
-            StatusCode::NOT_FOUND,
-            codes::INVALID_REQUEST,
-            &format!("no server named {server:?}"),
-        ));
+        return Err(rejection_response(&Rejection::UnknownServer(
+            server.to_owned(),
+        )));
     }
     if !caller.may_reach(server) {
-        return Err(rpc_error(
-            StatusCode::FORBIDDEN,
-            codes::INVALID_REQUEST,
-            &format!(
-                "grant {:?} may not reach server {server:?}",
-                caller.identity.grant
-            ),
-        ));
+        return Err(rejection_response(&Rejection::ServerNotGranted {
+            grant: caller.identity.grant.clone(),
+            server: server.to_owned(),
+        }));
     }
     Ok(caller)
 }
@@ -98,6 +92,19 @@ pub(crate) async fn authenticate(
         .map_err(|e| rejection_response(&Rejection::Unauthenticated(e)))
 }
 
+/// The one JSON-RPC message a POST carries: declared as JSON and readable unambiguously.
+pub(crate) fn read_message<'b>(
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<Message<'b>, Response> {
+    let is_json = header_str(headers, "content-type")
+        .is_some_and(|c| c.trim_start().starts_with("application/json"));
+    if !is_json {
+        return Err(rejection_response(&Rejection::NotJson));
+    }
+    Message::parse(body).map_err(|e| rejection_response(&Rejection::Unreadable(e)))
+}
+
 /// The session a request names, if it exists, belongs to this server and to this grant.
 fn find_session(
     gw: &Gateway,
@@ -110,11 +117,7 @@ fn find_session(
     };
     match gw.sessions.get(id) {
         Some(s) if s.server.name == server && s.caller.identity.grant == grant => Ok(Some(s)),
-        _ => Err(rpc_error(
-            StatusCode::NOT_FOUND,
-            codes::INVALID_REQUEST,
-            "session not found",
-        )),
+        _ => Err(rejection_response(&Rejection::UnknownSession)),
     }
 }
 
@@ -127,18 +130,9 @@ pub async fn post(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let is_json = header_str(&headers, "content-type")
-        .is_some_and(|c| c.trim_start().starts_with("application/json"));
-    if !is_json {
-        return rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::INVALID_REQUEST,
-            "Content-Type must be application/json",
-        );
-    }
-    let msg = match Message::parse(&body) {
+    let msg = match read_message(&headers, &body) {
         Ok(m) => m,
-        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+        Err(r) => return r,
     };
     if let Err(r) = crate::limits::check_message(&gw, &caller, &server, None, &msg) {
         return r;
@@ -164,11 +158,7 @@ pub async fn post(
             unreachable!("server/discover is always answered by the gateway");
         }
         None => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "missing Mcp-Session-Id: send initialize first",
-            );
+            return rejection_response(&Rejection::SessionRequired);
         }
     };
     let pv = header_str(&headers, PROTOCOL_VERSION_HEADER)

@@ -21,22 +21,12 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     is_loopback_origin(origin)
 }
 
+/// An `http(s)://` origin whose host is a loopback name (the same test as for `Host`).
 fn is_loopback_origin(origin: &str) -> bool {
-    let Some(rest) = origin
+    origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
-    else {
-        return false;
-    };
-    let host = if let Some(v6) = rest.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((h, tail)) if tail.is_empty() || tail.starts_with(':') => return h == "::1",
-            _ => return false,
-        }
-    } else {
-        rest.split(':').next().unwrap_or("")
-    };
-    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1"
+        .is_some_and(|host| !host.contains('/') && super::headers::is_loopback_host(host))
 }
 
 #[cfg(test)]
