@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Toolgate, toml_array, toml_str};
+use common::{Toolgate, sha256_hex, toml_array, toml_str};
 use serde_json::{Value, json};
 use toolgate_testkit::{McpClient, twenty_stdio_command};
 
@@ -20,10 +20,6 @@ fn config(admin: &str) -> String {
         toml_str(&twenty[0]),
         toml_array(&twenty[1..])
     )
-}
-
-fn sha256_hex(s: &str) -> String {
-    toolgate_store::token::hash(s).to_hex()
 }
 
 struct Admin {

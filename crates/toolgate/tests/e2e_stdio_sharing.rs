@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Toolgate, toml_array, toml_str};
+use common::{Toolgate, sha256_hex, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use toolgate_testkit::{
@@ -187,28 +187,6 @@ impl Session {
             .expect("delete");
         assert!(resp.status().is_success(), "{}", resp.status());
     }
-}
-
-fn sha256_hex(s: &str) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut c = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(s.as_bytes())
-        .expect("write");
-    let out = c.wait_with_output().expect("sha256sum output");
-    String::from_utf8(out.stdout)
-        .expect("hex")
-        .split_whitespace()
-        .next()
-        .expect("a digest")
-        .to_owned()
 }
 
 const TOKEN_A: &str = "tg-grant-a-0123456789abcdef";

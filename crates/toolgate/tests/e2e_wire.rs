@@ -4,31 +4,13 @@
 
 mod common;
 
-use common::{Toolgate, toml_array, toml_str};
+use common::{Toolgate, sha256_hex, toml_array, toml_str};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use toolgate_testkit::{McpClient, spawn_twenty_http, twenty_stdio_command};
 
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-9876543210";
-
-fn sha256_hex(s: &str) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut c = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    let out = c.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
 
 struct Setup {
     gateway: Toolgate,

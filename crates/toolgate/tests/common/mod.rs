@@ -332,3 +332,8 @@ pub fn result_text(response: &serde_json::Value) -> &str {
 pub fn gateway_decision(response: &serde_json::Value) -> &serde_json::Value {
     &response["result"]["_meta"]["io.toolgate/decision"]
 }
+
+/// The hex SHA-256 of a token, as `token_sha256` keys in the config take it.
+pub fn sha256_hex(token: &str) -> String {
+    toolgate_store::token::hash(token).to_hex()
+}
