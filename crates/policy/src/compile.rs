@@ -10,8 +10,11 @@ use crate::diagnostics::{Collector, Diagnostics, child_pointer, closest, did_you
 use crate::document::{Member, Node, NodeKind, Pos};
 use crate::glob::{Glob, is_glob};
 use crate::limit::{Increment, Limit, Scope, WindowMode, named_window_ms, parse_duration_ms};
+use crate::names::FoldedNames;
 use crate::path::Path;
-use crate::policy::{Action, ConditionRule, DefaultAction, Policy, RuleBody, ToolRule, sha256_hex};
+use crate::policy::{
+    Action, ConditionRule, DefaultAction, HideEntry, Policy, RuleBody, ToolRule, sha256_hex,
+};
 
 const TOP_KEYS: &[&str] = &["version", "default", "hide", "all_tools", "tools"];
 const TOOL_KEYS: &[&str] = &[
@@ -149,8 +152,8 @@ pub(crate) fn check_duplicate_keys(node: &Node, ptr: &str, d: &mut Collector<'_>
     }
 }
 
-/// Exact hidden names and hidden globs, each with its `/hide/<i>` pointer.
-type HideLists = (HashMap<Box<str>, String>, Vec<(Glob, String)>);
+/// The `hide` entries and their folded index.
+type HideLists = (Vec<HideEntry>, FoldedNames<usize>);
 
 struct Compiler<'o> {
     d: Collector<'o>,
@@ -355,9 +358,9 @@ impl Compiler<'_> {
             None => None,
         };
 
-        let (hide_exact, hide_globs) = match get(members, "hide") {
+        let (hide, hidden_names) = match get(members, "hide") {
             Some(m) => self.hide(&m.value),
-            None => (HashMap::new(), Vec::new()),
+            None => (Vec::new(), FoldedNames::default()),
         };
 
         let all_tools = match get(members, "all_tools") {
@@ -366,7 +369,7 @@ impl Compiler<'_> {
         };
 
         let mut rules = Vec::new();
-        let mut exact = HashMap::new();
+        let mut exact: HashMap<Box<str>, usize> = HashMap::new();
         let mut globs: Vec<(Glob, usize)> = Vec::new();
         if let Some(m) = get(members, "tools") {
             match m.value.as_object() {
@@ -423,6 +426,16 @@ impl Compiler<'_> {
             };
             key(b).cmp(&key(a)).then(ai.cmp(bi))
         });
+        let mut folded_rules = FoldedNames::default();
+        // In document order: of two names that fold alike, the first one's rule is kept.
+        let mut names: Vec<(&str, usize)> = exact.iter().map(|(n, &i)| (&**n, i)).collect();
+        names.sort_by_key(|&(_, i)| i);
+        for (name, i) in names {
+            folded_rules.exact(name, i);
+        }
+        for (g, i) in &globs {
+            folded_rules.glob(g, *i);
+        }
 
         let default = default?;
         if !ok {
@@ -431,19 +444,21 @@ impl Compiler<'_> {
         Some(Policy {
             hash: sha256_hex(text),
             default,
-            hide_exact,
-            hide_globs,
+            hide,
+            hidden_names,
             all_tools,
             rules,
             exact,
             globs,
+            folded_rules,
             limits: Vec::new(),
             counters: HashMap::new(),
         })
     }
 
     fn hide(&mut self, node: &Node) -> HideLists {
-        let mut exact = HashMap::new();
+        let mut entries = Vec::new();
+        let mut names = FoldedNames::default();
         let mut globs = Vec::new();
         let Some(items) = node.as_array() else {
             self.wrong_type(
@@ -456,22 +471,26 @@ impl Compiler<'_> {
                         .to_owned(),
                 ),
             );
-            return (exact, globs);
+            return (entries, names);
         };
         for (i, item) in items.iter().enumerate() {
             let ptr = child_pointer("/hide", &i.to_string());
             let Some(name) = self.string(item, &ptr, "a \"hide\" entry") else {
                 continue;
             };
-            if is_glob(name) {
+            let glob = is_glob(name);
+            if glob {
                 match Glob::new(name) {
-                    Ok(g) => globs.push((g, ptr)),
-                    Err(e) => self.err(
-                        item.pos,
-                        &ptr,
-                        format!("bad glob \"{name}\": {e}"),
-                        Some(glob_help()),
-                    ),
+                    Ok(g) => globs.push((g, entries.len())),
+                    Err(e) => {
+                        self.err(
+                            item.pos,
+                            &ptr,
+                            format!("bad glob \"{name}\": {e}"),
+                            Some(glob_help()),
+                        );
+                        continue;
+                    }
                 }
             } else if name.is_empty() {
                 self.err(
@@ -480,11 +499,21 @@ impl Compiler<'_> {
                     "empty tool name in \"hide\"",
                     Some("name a tool or a glob, or remove the entry".to_owned()),
                 );
+                continue;
             } else {
-                exact.entry(name.into()).or_insert(ptr);
+                names.exact(name, entries.len());
             }
+            entries.push(HideEntry {
+                pattern: name.to_owned(),
+                pointer: ptr,
+                glob,
+            });
         }
-        (exact, globs)
+        // Exact names first (they were added above), then globs in document order.
+        for (g, i) in &globs {
+            names.glob(g, *i);
+        }
+        (entries, names)
     }
 
     fn all_tools(&mut self, node: &Node) -> Option<RuleBody> {

@@ -125,7 +125,12 @@ impl Policy {
         let rule = self.lookup(call.tool);
         let tool_match = match rule {
             None => ToolMatch::Default(self.default),
-            Some(r) => match self.exact.get_key_value(call.tool) {
+            // The rule may have matched the folded name: name its key by the rule itself.
+            Some(r) => match self
+                .exact
+                .iter()
+                .find(|&(_, &i)| std::ptr::eq(&self.rules[i], r))
+            {
                 Some((key, _)) => ToolMatch::Exact {
                     key,
                     rule: &r.pointer,
@@ -135,7 +140,7 @@ impl Policy {
                     pattern: self
                         .globs
                         .iter()
-                        .find(|(g, _)| g.is_match(call.tool))
+                        .find(|&&(_, i)| std::ptr::eq(&self.rules[i], r))
                         .map_or("", |(g, _)| g.as_str()),
                     rule: &r.pointer,
                     action: r.action,
@@ -162,21 +167,11 @@ impl Policy {
     }
 
     fn hide_match(&self, tool: &str) -> Option<HideMatch<'_>> {
-        if let Some((name, rule)) = self.hide_exact.get_key_value(tool) {
-            return Some(HideMatch {
-                pattern: name,
-                rule,
-                glob: false,
-            });
-        }
-        self.hide_globs
-            .iter()
-            .find(|(g, _)| g.is_match(tool))
-            .map(|(g, rule)| HideMatch {
-                pattern: g.as_str(),
-                rule,
-                glob: true,
-            })
+        self.hidden_entry(tool).map(|e| HideMatch {
+            pattern: &e.pattern,
+            rule: &e.pointer,
+            glob: e.glob,
+        })
     }
 
     fn check_body<'p>(

@@ -112,6 +112,10 @@ impl Glob {
                 }
             }
         }
+        Ok(Glob::from_tokens(pattern.to_owned(), tokens))
+    }
+
+    fn from_tokens(pattern: String, mut tokens: Vec<Token>) -> Glob {
         let prefix: String = tokens
             .iter()
             .map_while(|t| match t {
@@ -120,11 +124,52 @@ impl Glob {
             })
             .collect();
         tokens.drain(..prefix.chars().count());
-        Ok(Glob {
-            pattern: pattern.to_owned(),
+        Glob {
+            pattern,
             tokens,
             prefix,
-        })
+        }
+    }
+
+    /// The glob that matches folded names ([`crate::names::fold_name`]): its literal characters
+    /// and class members folded alike. It keeps the pattern's text, for reports.
+    pub(crate) fn folded(&self) -> Glob {
+        let fold_one = |c: char| {
+            let mut s = String::new();
+            crate::names::fold_char(c, &mut s);
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(f), None) => f,
+                _ => c,
+            }
+        };
+        let mut tokens = Vec::with_capacity(self.prefix.len() + self.tokens.len());
+        let literals = self.prefix.chars().map(Token::Literal);
+        for token in literals.chain(self.tokens.iter().cloned()) {
+            match token {
+                Token::Literal(c) => {
+                    let mut s = String::new();
+                    crate::names::fold_char(c, &mut s);
+                    tokens.extend(s.chars().map(Token::Literal));
+                }
+                Token::Class { negated, ranges } => {
+                    let ranges = ranges
+                        .into_iter()
+                        .map(|(lo, hi)| {
+                            let (flo, fhi) = (fold_one(lo), fold_one(hi));
+                            if lo == hi || flo <= fhi {
+                                (flo, fhi)
+                            } else {
+                                (lo, hi)
+                            }
+                        })
+                        .collect();
+                    tokens.push(Token::Class { negated, ranges });
+                }
+                other => tokens.push(other),
+            }
+        }
+        Glob::from_tokens(self.pattern.clone(), tokens)
     }
 
     pub fn as_str(&self) -> &str {
@@ -230,6 +275,15 @@ mod tests {
         for (p, t, want) in cases {
             assert_eq!(m(p, t), want, "{p} vs {t}");
         }
+    }
+
+    #[test]
+    fn a_folded_glob_matches_folded_names() {
+        let g = Glob::new("Delete[A-Z]ne*").unwrap().folded();
+        assert!(g.is_match("deleteone") && g.is_match("deleteonex"));
+        assert_eq!(g.literal_prefix(), "delete");
+        assert_eq!(g.as_str(), "Delete[A-Z]ne*");
+        assert!(Glob::new("ｄel*").unwrap().folded().is_match("delete"));
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //!   (`findMany*` beats `find*` beats `*`), then the longest pattern, then document order.
 //! - **Globs** (`tools` keys, `hide`, op `glob`): `*` any run of characters, `?` one character,
 //!   `[abc]`, `[a-z]`, `[!x]` classes, `\` escapes; they match the whole name.
+//! - **Look-alike names**: `hide` entries match tool names folded ([`fold_name`]: case,
+//!   fullwidth and mathematical forms, Cyrillic and Greek look-alikes of Latin letters, invisible
+//!   characters), and so do `action: deny` rules: a tool whose folded name falls under a deny
+//!   rule (by the same precedence) is denied, whatever its own name matches. Folding never allows
+//!   anything: other rules match names as they are.
 //! - **Paths**: `args.a.b` walks objects; a segment that is a non-negative integer also indexes arrays
 //!   (`args.items.0.id`). A final `.length` is the size of an array (elements), string (Unicode scalar
 //!   values) or object (members) — except that an object with a member named `length` yields that member.
@@ -42,6 +47,7 @@ mod explain;
 mod glob;
 mod json;
 mod limit;
+mod names;
 mod outcome;
 mod path;
 mod policy;
@@ -62,6 +68,7 @@ pub use edit::rewrite;
 pub use explain::{ConditionCheck, Explanation, HideMatch, RuleCheck, RuleKind, ToolMatch};
 pub use glob::{Glob, GlobError};
 pub use limit::{DurationError, Limit, Scope, WindowMode, describe_window, parse_duration_ms};
+pub use names::fold_name;
 pub use outcome::{ToolOutcome, ToolVerdict};
 pub use policy::{Action, DefaultAction, Policy};
 pub use report::COUNTERS_NOTE;

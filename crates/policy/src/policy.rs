@@ -9,6 +9,7 @@ use crate::approval::ApprovalSpec;
 use crate::condition::Condition;
 use crate::glob::Glob;
 use crate::limit::Limit;
+use crate::names::FoldedNames;
 
 /// What a tool that no `tools` key matches gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,19 +31,33 @@ pub enum Action {
 pub struct Policy {
     pub(crate) hash: String,
     pub(crate) default: DefaultAction,
-    pub(crate) hide_exact: HashMap<Box<str>, String>,
-    /// (pattern, pointer) in document order.
-    pub(crate) hide_globs: Vec<(Glob, String)>,
+    /// The `hide` entries in document order.
+    pub(crate) hide: Vec<HideEntry>,
+    /// `hide`'s names and globs, folded, each with its index in `hide`.
+    pub(crate) hidden_names: FoldedNames<usize>,
     pub(crate) all_tools: RuleBody,
     pub(crate) rules: Vec<ToolRule>,
     pub(crate) exact: HashMap<Box<str>, usize>,
     /// (pattern, index into `rules`) in precedence order: longest literal prefix, then longest pattern,
     /// then document order.
     pub(crate) globs: Vec<(Glob, usize)>,
+    /// `exact` and `globs` again, folded (same precedence): a tool whose folded name falls under an
+    /// `action: deny` rule is denied whatever its own name matches.
+    pub(crate) folded_rules: FoldedNames<usize>,
     /// Every limit of the document; rule bodies refer to them by index.
     pub(crate) limits: Vec<Limit>,
     /// Counter name → index of its (first) limit, for `state.<counter>`.
     pub(crate) counters: HashMap<Box<str>, usize>,
+}
+
+/// One entry of `hide`.
+#[derive(Debug)]
+pub(crate) struct HideEntry {
+    /// The name or glob as written.
+    pub pattern: String,
+    /// `/hide/<i>`
+    pub pointer: String,
+    pub glob: bool,
 }
 
 /// One entry under `tools`.
@@ -93,18 +108,17 @@ impl Policy {
 
     /// True when the `hide` list is empty: a `tools/list` result passes unfiltered.
     pub fn hides_nothing(&self) -> bool {
-        self.hide_exact.is_empty() && self.hide_globs.is_empty()
+        self.hide.is_empty()
     }
 
-    /// The pointer of the `hide` entry that hides this tool, if any.
+    /// The pointer of the `hide` entry that hides this tool, if any. Names are compared folded
+    /// ([`crate::fold_name`]): `hide: ["delete*"]` hides `DeleteOne` and `dеleteOne` (Cyrillic `е`).
     pub fn hidden_rule(&self, tool: &str) -> Option<&str> {
-        if let Some(p) = self.hide_exact.get(tool) {
-            return Some(p);
-        }
-        self.hide_globs
-            .iter()
-            .find(|(g, _)| g.is_match(tool))
-            .map(|(_, p)| p.as_str())
+        self.hidden_entry(tool).map(|e| e.pointer.as_str())
+    }
+
+    pub(crate) fn hidden_entry(&self, tool: &str) -> Option<&HideEntry> {
+        self.hidden_names.find(tool).map(|i| &self.hide[i])
     }
 
     /// `default: allow` and nothing else: for a server without a policy file.
@@ -112,12 +126,13 @@ impl Policy {
         Policy {
             hash: sha256_hex(""),
             default: DefaultAction::Allow,
-            hide_exact: HashMap::new(),
-            hide_globs: Vec::new(),
+            hide: Vec::new(),
+            hidden_names: FoldedNames::default(),
             all_tools: RuleBody::default(),
             rules: Vec::new(),
             exact: HashMap::new(),
             globs: Vec::new(),
+            folded_rules: FoldedNames::default(),
             limits: Vec::new(),
             counters: HashMap::new(),
         }
@@ -142,7 +157,25 @@ impl Policy {
         self.lookup(tool).map(|r| r.pointer.as_str())
     }
 
+    /// The `action: deny` rule that governs `tool`'s folded name, if one does: what stops a denied
+    /// family from coming back as `DeleteOne` or with look-alike letters.
+    pub(crate) fn folded_deny(&self, tool: &str) -> Option<&ToolRule> {
+        if self.folded_rules.is_empty() {
+            return None;
+        }
+        self.folded_rules
+            .find(tool)
+            .map(|i| &self.rules[i])
+            .filter(|r| r.action == Action::Deny)
+    }
+
+    /// The rule that governs `tool`: a deny rule its folded name falls under, else the rule its
+    /// name matches.
     pub(crate) fn lookup(&self, tool: &str) -> Option<&ToolRule> {
+        self.folded_deny(tool).or_else(|| self.lookup_exactly(tool))
+    }
+
+    fn lookup_exactly(&self, tool: &str) -> Option<&ToolRule> {
         if let Some(&i) = self.exact.get(tool) {
             return Some(&self.rules[i]);
         }
