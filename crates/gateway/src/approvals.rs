@@ -21,11 +21,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use toolgate_mcp::tool_call::ToolCall;
 use toolgate_policy::ApprovalSpec;
 use toolgate_store::audit::AdminEvent;
 use toolgate_store::{
     Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalStatus, ApprovalStore,
-    AuditSink, NewApproval, StoreError, args_digest,
+    AuditSink, NewApproval, StoreError, args_digest, args_digest_exact,
 };
 
 /// How often the store is read for decisions made elsewhere.
@@ -196,20 +197,24 @@ impl Approvals {
     }
 
     /// The binding of a call: what an approval must match exactly.
+    /// The arguments' digest is taken over their text as the client sent it (numbers exactly as
+    /// written), so "approved exactly this call" means exactly.
     pub fn binding(
         caller: &Caller,
         server: &str,
-        tool: &str,
-        args: &Value,
+        call: &ToolCall<'_>,
         policy_version: &str,
     ) -> ApprovalBinding {
         let grant = &caller.identity.grant;
+        // The arguments were read already, so their text is JSON; the parsed value is the fallback.
+        let digest =
+            args_digest_exact(call.raw_arguments).unwrap_or_else(|_| args_digest(&call.arguments));
         ApprovalBinding {
             grant: (grant != ANONYMOUS).then(|| grant.clone()),
             agent: caller.identity.agent.clone(),
             server: server.to_owned(),
-            tool: tool.to_owned(),
-            args_digest: args_digest(args),
+            tool: call.name.to_string(),
+            args_digest: digest,
             policy_version: policy_version.to_owned(),
         }
     }

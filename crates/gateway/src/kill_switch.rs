@@ -1,6 +1,6 @@
 //! The kill switch: an operator's emergency stop for every request that reaches a server (global),
 //! one server's, or one grant's: tool calls, and resource reads, prompts, completions,
-//! subscriptions and lists alike (`relay::Relay::plan_request`). Checked before any other
+//! subscriptions and lists alike (`pipeline::Pipeline::handle`). Checked before any other
 //! decision; kept in the store so it survives a restart; read from memory on the hot path and
 //! refreshed from the store every second, so a switch thrown from another process
 //! (`toolgate kill`) takes effect within a second. A switch thrown here takes effect at once,

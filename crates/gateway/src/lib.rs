@@ -1,13 +1,14 @@
 //! The toolgate runtime: it puts MCP servers behind the operator's policy.
 //!
-//! Where a client request goes, in order:
-//! - **authenticated** in [`identity::Authenticator::authenticate`] (bearer token → grant → agent),
-//!   after the origin check, in [`http::mcp`] (or implicitly for `wrap`, which is local);
-//! - **decided** in [`relay::plan_request`] → [`enforce::Enforcer::tool_call`]: the policy's
-//!   `decide()`, then the counter reservation; denials are rendered by [`wire::GatewayAnswer`];
-//! - **forwarded** over the session's [`upstream::UpstreamLink`] (a stdio child or an upstream
-//!   Streamable HTTP session), its answer relayed by [`relay::finish`], which filters tool
-//!   lists and gives quota back after upstream errors.
+//! Every client message, whatever its front, takes one path: [`pipeline::Pipeline::handle`].
+//! The fronts — [`http::mcp`] (`/mcp/<server>`), [`http::aggregate`] (`/mcp`) and [`wrap`]
+//! (stdio) — only authenticate ([`identity::Authenticator::authenticate`], after the strict
+//! header and origin checks) and turn their transport into messages and back. In the pipeline
+//! a request is recorded, screened, routed, **decided** ([`enforce::Enforcer::tool_call`]:
+//! kill switch, quarantine, the policy's `decide()`, the counter reservation), held for
+//! approval when the policy asks, **forwarded** over its [`upstream::UpstreamLink`], finished
+//! (tool lists filtered, quota given back after upstream errors) and **audited** exactly once.
+//! `docs/architecture.md` draws the path.
 //!
 //! Beside the request path, [`catalogue`] lists every server's tools in the background, pins
 //! their definitions and quarantines changed ones; [`enforce`] denies a quarantined tool right
@@ -25,8 +26,8 @@ pub mod http;
 pub mod identity;
 pub mod kill_switch;
 pub mod limits;
+pub mod pipeline;
 pub mod rejection;
-pub mod relay;
 pub mod reload;
 pub mod screen;
 pub mod serve;
@@ -52,7 +53,7 @@ use axum::routing::get;
 use catalogue::Catalogue;
 use enforce::Enforcer;
 use kill_switch::KillSwitches;
-use relay::Relay;
+use pipeline::Pipeline;
 use session::SessionRegistry;
 use settings::Settings;
 use state::GrantSource;
@@ -71,7 +72,7 @@ use toolgate_store::audit::AuditStream;
 #[derive(Debug)]
 pub struct Gateway {
     state: ArcSwap<State>,
-    relay: Relay,
+    pipeline: Arc<Pipeline>,
     sessions: SessionRegistry,
     aggregates: SessionRegistry<AggregateSession>,
     reloading: tokio::sync::Mutex<()>,
@@ -144,7 +145,7 @@ impl Gateway {
         let gateway = Arc::new(Gateway {
             state: ArcSwap::from_pointee(state),
             catalogue,
-            relay: Relay::new(enforcer, telemetry, approvals),
+            pipeline: Arc::new(Pipeline::new(enforcer, telemetry, approvals)),
             sessions: SessionRegistry::default(),
             aggregates: SessionRegistry::default(),
             reloading: tokio::sync::Mutex::new(()),
@@ -170,7 +171,7 @@ impl Gateway {
 
     /// The kill switches in force.
     pub fn kill_switches(&self) -> &Arc<KillSwitches> {
-        &self.relay.enforcer.kill_switches
+        &self.pipeline.enforcer.kill_switches
     }
 
     /// The configuration in force now.

@@ -66,7 +66,7 @@ impl Gateway {
                 runtime.policy.store(policy);
             }
         }
-        if let Some(approvals) = &self.relay.approvals {
+        if let Some(approvals) = &self.pipeline.approvals {
             approvals.set_pending_limit(state.settings.limits.pending_approvals_per_grant);
         }
         self.state.store(Arc::new(state));

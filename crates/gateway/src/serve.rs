@@ -47,13 +47,17 @@ impl Gateway {
             tokio::spawn(self.catalogue.clone().poll()),
             tokio::spawn(crate::catalogue::refresh::run(self.clone())),
         ];
-        let approval_poller = self.relay.approvals.clone().map(|a| tokio::spawn(a.poll()));
+        let approval_poller = self
+            .pipeline
+            .approvals
+            .clone()
+            .map(|a| tokio::spawn(a.poll()));
         self.refresh_catalogue_at_start();
 
         let soft_nofile = conn::fd_limit::soft_limit().ok();
         let (data_limits, admin_limits) =
             PlaneLimits::planes(&self.state().settings.limits, soft_nofile);
-        let metrics = &self.relay.telemetry.metrics.connections;
+        let metrics = &self.pipeline.telemetry.metrics.connections;
         let data = tokio::spawn(conn::serve(
             listeners.data,
             self.router(),
@@ -106,7 +110,7 @@ impl Gateway {
             p.abort();
         }
         if hurried {
-            self.relay.telemetry.flush().await;
+            self.pipeline.telemetry.flush().await;
             let stop = async {
                 self.close_all_sessions().await;
                 self.stop_servers().await;
@@ -114,7 +118,7 @@ impl Gateway {
             let _ = tokio::time::timeout(HURRIED_STOP, stop).await;
         } else {
             self.close_all_sessions().await;
-            self.relay.telemetry.flush().await;
+            self.pipeline.telemetry.flush().await;
             self.stop_servers().await;
         }
         Ok(())

@@ -1,23 +1,25 @@
 //! `toolgate wrap`: one local stdio server behind a policy, speaking stdio to the client that
-//! spawned us. The same decisions as the HTTP gateway (relay::plan_request), with one anonymous
-//! local identity; signals go to the server, and its exit code becomes ours.
+//! spawned us. A front like the HTTP ones: each line from the client goes through the same
+//! pipeline ([`Pipeline::handle`]) with one anonymous local identity, and what it replies goes
+//! out one message per line; the server's own messages are passed on as they come. Signals go to
+//! the server, and its exit code becomes ours.
 
 use crate::enforce::Enforcer;
 use crate::identity::Caller;
 use crate::kill_switch::KillSwitches;
-use crate::relay::{NotificationPlan, Pending, Plan, Relay};
-use crate::screen::Methods;
-use crate::telemetry::{CallRecord, Telemetry};
+use crate::pipeline::{Context, Direct, Pipeline, Target};
+use crate::telemetry::Telemetry;
+use crate::upstream::{PipeLink, UpstreamLink};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use nix::sys::signal::Signal;
-use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Mutex, mpsc};
-use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
+use tokio::sync::{Semaphore, mpsc};
+use toolgate_mcp::jsonrpc::{self, Kind, Message};
 use toolgate_mcp::upstream::stdio::{StdioChild, StdioSpec};
 use toolgate_policy::{Identity, Policy};
 use toolgate_store::CounterStore;
@@ -25,10 +27,16 @@ use toolgate_store::CounterStore;
 /// The session id `wrap` uses for `session`-scoped limits: one process, one session.
 const WRAP_SESSION: &str = "stdio";
 
+/// How long the server may take to answer one request.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Requests in flight at once; the next line is read when one ends.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// Runs until the server exits or stdin closes; returns the process exit code.
 pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn CounterStore>) -> i32 {
     let enforcer = Enforcer::new(counters, Arc::new(KillSwitches::default()));
-    let relay = Arc::new(Relay::new(enforcer, Telemetry::default(), None));
+    let pipeline = Arc::new(Pipeline::new(enforcer, Telemetry::default(), None));
     let caller = Arc::new(Caller {
         identity: Identity {
             agent: "local".into(),
@@ -38,15 +46,18 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
         servers: Vec::new(),
         policies: Default::default(),
     });
-    let (child, mut from_child) = match StdioChild::spawn(&spec) {
-        Ok(c) => c,
+    let link = match PipeLink::stdio(&spec) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("toolgate wrap: {e}");
             return 127;
         }
     };
-    let child = Arc::new(child);
-    let pending: Arc<Mutex<HashMap<String, Pending>>> = Arc::default();
+    let server = Arc::new(Direct {
+        name: spec.server.clone(),
+        link: UpstreamLink::Pipe(link),
+        policy,
+    });
 
     let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(256);
     let writer = tokio::spawn(async move {
@@ -64,24 +75,13 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
         }
     });
 
-    // Server → client: responses get their pending work applied; the rest passes through.
-    let relay_out = {
-        let pending = pending.clone();
-        let relay = relay.clone();
+    // The server's own messages (outside any request); the stream ends when its output does.
+    let own = server.link.open_stream(None).await.ok().flatten();
+    let mut server_output = {
         let out_tx = out_tx.clone();
         tokio::spawn(async move {
-            while let Some(msg) = from_child.recv().await {
-                let waiting = match Message::parse(&msg) {
-                    Ok(m) if m.is_response() => match m.id {
-                        Some(id) => pending.lock().await.remove(id.get()),
-                        None => None,
-                    },
-                    _ => None,
-                };
-                let msg = match waiting {
-                    Some(p) => relay.finish(p, msg).await,
-                    None => msg,
-                };
+            let Some(mut own) = own else { return };
+            while let Some(Ok(msg)) = own.next().await {
                 if out_tx.send(msg).await.is_err() {
                     break;
                 }
@@ -89,12 +89,13 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
         })
     };
 
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = Vec::with_capacity(4096);
     let mut sigint = signal(SignalKind::interrupt()).ok();
     let mut sigterm = signal(SignalKind::terminate()).ok();
     let mut sighup = signal(SignalKind::hangup()).ok();
-    let mut relay_out = relay_out;
+    let child = child_of(&server);
     let mut server_done = false;
     loop {
         tokio::select! {
@@ -110,9 +111,20 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
                 if bytes.is_empty() {
                     continue;
                 }
-                handle_client_line(&relay, &policy, &spec.server, &caller, &child, &pending, &out_tx, bytes).await;
+                let Ok(slot) = in_flight.clone().acquire_owned().await else { break };
+                let line = Line { pipeline: pipeline.clone(), caller: caller.clone(), server: server.clone(), out: out_tx.clone() };
+                if is_request(&bytes) {
+                    // Requests run side by side (an answer may wait on the client's own
+                    // answer to a server request); everything else in order.
+                    tokio::spawn(async move {
+                        line.handle(bytes).await;
+                        drop(slot);
+                    });
+                } else {
+                    line.handle(bytes).await;
+                }
             }
-            _ = &mut relay_out => { server_done = true; break; }
+            _ = &mut server_output => { server_done = true; break; }
             _ = recv(&mut sigint) => child.kill_group(Signal::SIGINT),
             _ = recv(&mut sigterm) => child.kill_group(Signal::SIGTERM),
             _ = recv(&mut sighup) => child.kill_group(Signal::SIGHUP),
@@ -121,7 +133,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
     if !server_done {
         // stdin closed: the client is done; let the server finish politely.
         child.close_stdin().await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut relay_out).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut server_output).await;
     }
     let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
         Ok(s) => s,
@@ -135,6 +147,18 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
     }
 }
 
+/// The wrapped server's process.
+fn child_of(server: &Direct) -> &StdioChild {
+    match &server.link {
+        UpstreamLink::Pipe(pipe) => pipe.stdio_child().expect("wrap runs a stdio child"),
+        _ => unreachable!("wrap runs a stdio child"),
+    }
+}
+
+fn is_request(bytes: &[u8]) -> bool {
+    Message::parse(bytes).is_ok_and(|m| m.kind == Kind::Request)
+}
+
 async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
     match s {
         Some(s) => {
@@ -144,79 +168,39 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn handle_client_line(
-    relay: &Relay,
-    policy: &Arc<Policy>,
-    server: &str,
-    caller: &Arc<Caller>,
-    child: &StdioChild,
-    pending: &Mutex<HashMap<String, Pending>>,
-    out: &mpsc::Sender<Bytes>,
-    bytes: Bytes,
-) {
-    let msg = match Message::parse(&bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = out
-                .send(jsonrpc::error_response(None, e.code(), &e.to_string()).into())
-                .await;
-            return;
-        }
-    };
-    if msg.kind == Kind::Notification {
-        let record = || {
-            let version = policy.version_hash();
-            CallRecord::new(caller, WRAP_SESSION, server, msg.method(), version)
-        };
-        let plan = relay.plan_notification(record, &msg, Methods::default());
-        match plan {
-            NotificationPlan::Forward => {}
-            NotificationPlan::Drop => return,
-            NotificationPlan::Refuse(answer) => {
-                let _ = out.send(answer.into()).await;
+/// One line from the client and what it needs to go through the pipeline.
+struct Line {
+    pipeline: Arc<Pipeline>,
+    caller: Arc<Caller>,
+    server: Arc<Direct>,
+    out: mpsc::Sender<Bytes>,
+}
+
+impl Line {
+    async fn handle(self, bytes: Bytes) {
+        let msg = match Message::parse(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                let error = jsonrpc::error_response(None, e.code(), &e.to_string());
+                let _ = self.out.send(error.into()).await;
                 return;
             }
-        }
-    }
-    if msg.kind != Kind::Request {
-        drop(msg);
-        if let Err(e) = child.send(&bytes).await {
-            tracing::warn!(error = %e, "cannot pass a message to the server");
-        }
-        return;
-    }
-    let id = msg.id.map(|i| i.to_owned());
-    match relay
-        .plan_request(
-            policy,
-            server,
-            caller,
-            WRAP_SESSION,
-            &msg,
-            Methods::default(),
-        )
-        .await
-    {
-        // `wrap` has no store, so nothing is ever held; a held call would be refused.
-        Plan::Hold(held) => {
-            let answer = relay.resume(held).await.err().unwrap_or_default();
-            let _ = out.send(answer.into()).await;
-        }
-        Plan::Answer(answer) => {
-            let _ = out.send(answer.into()).await;
-        }
-        Plan::Forward(p) => {
-            let Some(id) = id else { return };
-            pending.lock().await.insert(id.get().to_owned(), p);
-            drop(msg);
-            if let Err(e) = child.send(&bytes).await {
-                if let Some(p) = pending.lock().await.remove(id.get()) {
-                    relay.abandon(p).await;
-                }
-                let err =
-                    jsonrpc::error_response(Some(&id), codes::UPSTREAM_UNAVAILABLE, &e.to_string());
-                let _ = out.send(err.into()).await;
+        };
+        let cx = Context {
+            caller: &self.caller,
+            session: WRAP_SESSION,
+            streams: true,
+            upstream_timeout: UPSTREAM_TIMEOUT,
+            target: Target::Direct(&self.server),
+        };
+        let mut messages = self
+            .pipeline
+            .handle(&cx, &msg, bytes.clone())
+            .await
+            .into_messages();
+        while let Some(m) = messages.next().await {
+            if self.out.send(m).await.is_err() {
+                break;
             }
         }
     }

@@ -17,6 +17,9 @@ pub struct ToolCall<'a> {
     pub name: Cow<'a, str>,
     /// The arguments; `{}` when the client sent none.
     pub arguments: Value,
+    /// The arguments exactly as the client wrote them (numbers beyond 64 bits, `1e2`, `-0` keep
+    /// their text), for what must match the call exactly: an approval.
+    pub raw_arguments: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -36,12 +39,17 @@ impl<'a> ToolCall<'a> {
         struct Wire<'a> {
             #[serde(borrow)]
             name: Option<Cow<'a, str>>,
-            arguments: Option<StrictValue>,
+            #[serde(borrow)]
+            arguments: Option<&'a serde_json::value::RawValue>,
         }
-        let wire: Wire<'a> = serde_json::from_str(params.get())
-            .map_err(|e| ToolCallError::Invalid(e.to_string()))?;
+        let invalid = |e: serde_json::Error| ToolCallError::Invalid(e.to_string());
+        let wire: Wire<'a> = serde_json::from_str(params.get()).map_err(invalid)?;
         let name = wire.name.ok_or(ToolCallError::MissingName)?;
-        let arguments = match wire.arguments {
+        let strict = match wire.arguments {
+            Some(raw) => Some(serde_json::from_str::<StrictValue>(raw.get()).map_err(invalid)?),
+            None => None,
+        };
+        let arguments = match strict {
             None => Value::Object(Map::new()),
             Some(StrictValue(Value::Null)) => Value::Object(Map::new()),
             Some(StrictValue(v @ Value::Object(_))) => v,
@@ -51,7 +59,11 @@ impl<'a> ToolCall<'a> {
                 ));
             }
         };
-        Ok(ToolCall { name, arguments })
+        Ok(ToolCall {
+            name,
+            arguments,
+            raw_arguments: wire.arguments,
+        })
     }
 }
 

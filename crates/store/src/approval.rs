@@ -53,6 +53,23 @@ pub fn args_digest(arguments: &Value) -> String {
     hex::encode(Sha256::digest(&canonical))
 }
 
+/// [`args_digest`] of the arguments exactly as the client sent them (`None`: it sent none, `{}`):
+/// numbers are hashed as written, so an approval of `{"n": 18446744073709551616}` is not one of
+/// `{"n": 18446744073709551617}`, which a float would confuse. For arguments whose numbers are
+/// plain integers or as serde_json writes them, the two digests are the same.
+pub fn args_digest_exact(
+    arguments: Option<&serde_json::value::RawValue>,
+) -> Result<String, serde_json::Error> {
+    let mut canonical = Vec::with_capacity(128);
+    match arguments {
+        Some(raw) if raw.get().trim_ascii() != "null" => {
+            crate::audit::canonical::write_canonical_exact(raw, &mut canonical)?
+        }
+        _ => canonical.extend_from_slice(b"{}"),
+    }
+    Ok(hex::encode(Sha256::digest(&canonical)))
+}
+
 /// How the client waits for the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -434,6 +451,47 @@ pub(crate) fn check_decidable(approval: &Approval, now_ms: u64) -> Result<(), (S
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod exact_digest_tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn exact(json: &str) -> String {
+        args_digest_exact(Some(&RawValue::from_string(json.into()).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_keep_their_digits() {
+        let a = exact(r#"{"n": 18446744073709551616}"#);
+        let b = exact(r#"{"n": 18446744073709551617}"#);
+        assert_ne!(a, b);
+        // Parsed into a Value first, both are the same float.
+        let lossy = |j: &str| args_digest(&serde_json::from_str(j).unwrap());
+        assert_eq!(
+            lossy(r#"{"n": 18446744073709551616}"#),
+            lossy(r#"{"n": 18446744073709551617}"#)
+        );
+        assert_ne!(exact(r#"{"n": 1e2}"#), exact(r#"{"n": 100}"#));
+        assert_ne!(exact(r#"{"n": -0}"#), exact(r#"{"n": 0}"#));
+    }
+
+    #[test]
+    fn ordinary_arguments_keep_the_digest_they_had() {
+        for json in [
+            r#"{"b": 1, "a": "x\u00e9\n", "c": [true, null, {"z": -3, "y": 2.5}]}"#,
+            r#"{}"#,
+            r#"{"id": 1}"#,
+        ] {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(exact(json), args_digest(&value), "{json}");
+        }
+        assert_eq!(
+            args_digest_exact(None).unwrap(),
+            args_digest(&serde_json::json!({}))
+        );
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub mod token;
 
 pub use approval::{
     APPROVAL_ID_PREFIX, Approval, ApprovalBinding, ApprovalFilter, ApprovalMode, ApprovalState,
-    ApprovalStatus, ApprovalStore, NewApproval, args_digest, new_approval_id,
+    ApprovalStatus, ApprovalStore, NewApproval, args_digest, args_digest_exact, new_approval_id,
 };
 pub use audit::{AuditSink, AuditStore};
 pub use catalogue::CatalogueStore;

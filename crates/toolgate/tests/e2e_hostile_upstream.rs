@@ -183,3 +183,48 @@ async fn arguments_reach_the_server_byte_for_byte_through_the_aggregate_endpoint
         "the server saw: {seen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_of_a_big_integer_is_not_an_approval_of_its_neighbour() {
+    let upstream = hostile_server();
+    let policy = r#"{"version":"1","default":"allow","tools":{"echo_raw":{"action":"require_approval",
+        "approval":{"timeout":"10m","mode":"retry"}}}}"#;
+    let gw = Toolgate::start(
+        &format!(
+            "[servers.h]\nurl = {}\npolicy = \"p.json\"\n",
+            toml_str(&upstream)
+        ),
+        &[("p.json", policy)],
+    );
+    let s = RawSession::open(&gw.url("h"), None).await.expect("session");
+    // Two integers no f64 tells apart.
+    let call = |id: u64, n: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo_raw","arguments":{{"n":{n}}}}}}}"#
+        )
+    };
+    let approval_of = |answer: &Value| {
+        answer["result"]["_meta"]["io.toolgate/decision"]["approval_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (_, first) = s.post_raw(call(1, "18446744073709551616")).await;
+    let approved = approval_of(&first);
+    assert!(approved.starts_with("apv_"), "{first}");
+    common::ok(gw.cli(&["approvals", "approve", &approved]));
+    let (_, neighbour) = s.post_raw(call(2, "18446744073709551617")).await;
+    let other = approval_of(&neighbour);
+    assert!(
+        other.starts_with("apv_") && other != approved,
+        "the neighbour needs its own approval: {neighbour}"
+    );
+    let (_, retry) = s.post_raw(call(3, "18446744073709551616")).await;
+    let seen = retry["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        seen.contains(r#""arguments":{"n":18446744073709551616}"#),
+        "the approved call went ahead exactly: {retry}"
+    );
+}

@@ -4,7 +4,9 @@
 //! and decided by that server's policy, under the upstream's own tool name.
 
 pub mod lists;
+pub(crate) mod local;
 pub mod member;
 pub mod names;
 pub mod rewrite;
+pub(crate) mod route;
 pub mod session;

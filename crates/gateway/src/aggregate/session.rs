@@ -83,6 +83,11 @@ impl AggregateSession {
         }
     }
 
+    /// A reachable server.
+    pub fn server(&self, name: &str) -> Option<&Arc<ServerRuntime>> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
     /// Names of the reachable servers, in configuration order.
     pub fn server_names(&self) -> impl Iterator<Item = &str> {
         self.servers.iter().map(|s| s.name.as_str())
@@ -102,7 +107,8 @@ impl AggregateSession {
             .or_else(|| self.sole_server().map(|s| (s, exposed.to_owned())))
     }
 
-    fn sole_server(&self) -> Option<String> {
+    /// The session's server, when it has just one.
+    pub(crate) fn sole_server(&self) -> Option<String> {
         match self.servers.as_slice() {
             [only] => Some(only.name.clone()),
             _ => None,

@@ -20,7 +20,7 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>)
         .filter(|s| matches!(s.status(), Some(UpstreamStatus::Parked { .. })))
         .map(|s| s.name.clone())
         .collect();
-    let audit_failing = gw.relay.telemetry.audit_failing().is_some();
+    let audit_failing = gw.pipeline.telemetry.audit_failing().is_some();
     let ready = parked.is_empty() && !audit_failing;
     let code = if ready {
         StatusCode::OK
@@ -37,7 +37,7 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> (StatusCode, Json<Value>)
 
 /// Prometheus text exposition of the gateway's metrics.
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> impl axum::response::IntoResponse {
-    let metrics = &gw.relay.telemetry.metrics;
+    let metrics = &gw.pipeline.telemetry.metrics;
     for s in gw.state().servers() {
         let up = !matches!(s.status(), Some(UpstreamStatus::Parked { .. }));
         metrics

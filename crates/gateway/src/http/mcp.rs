@@ -1,9 +1,8 @@
 //! `/mcp/<server>`: MCP Streamable HTTP towards clients. POST carries one message and gets JSON
 //! or an SSE stream back, GET opens the server's own stream, DELETE ends the session.
 //!
-//! Each POST goes through the same layers, in order:
-//! origin check → content type → authenticate → server and grant → parse the envelope →
-//! session → decide (relay::plan_request) → forward → relay the answer (relay::finish).
+//! Each POST: strict headers and origin → authenticate → server and grant → read the message →
+//! session → the pipeline ([`crate::pipeline::Pipeline::handle`]) → its reply as HTTP.
 
 // Handlers reject with a ready `Response`, built once on the cold path; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -11,19 +10,17 @@
 use super::headers::HostRule;
 use super::origin::origin_allowed;
 use super::posted::Posted;
-use super::respond::{self, Failed, Outbound, json_response, rpc_error, sse_response};
+use super::respond::{self, json_response, rpc_error};
 use crate::Gateway;
+use crate::pipeline::{Context, Target, open, streams};
 use crate::rejection::Rejection;
-use crate::relay::{NotificationPlan, Pending, Plan};
-use crate::screen::Methods;
 use crate::session::Session;
-use crate::telemetry::CallRecord;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::sync::Arc;
-use toolgate_mcp::jsonrpc::{self, Kind, Message, codes};
+use toolgate_mcp::jsonrpc::{Kind, Message, codes};
 use toolgate_mcp::{PROTOCOL_VERSION_HEADER, SESSION_HEADER};
 
 pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -96,13 +93,13 @@ pub(crate) async fn authenticate(
 pub(crate) fn read_message<'b>(
     headers: &HeaderMap,
     body: &'b [u8],
-) -> Result<Message<'b>, Response> {
+) -> Result<Message<'b>, Rejection> {
     let is_json = header_str(headers, "content-type")
         .is_some_and(|c| c.trim_start().starts_with("application/json"));
     if !is_json {
-        return Err(rejection_response(&Rejection::NotJson));
+        return Err(Rejection::NotJson);
     }
-    Message::parse(body).map_err(|e| rejection_response(&Rejection::Unreadable(e)))
+    Message::parse(body).map_err(Rejection::Unreadable)
 }
 
 /// The session a request names, if it exists, belongs to this server and to this grant.
@@ -132,7 +129,9 @@ pub async fn post(
     };
     let msg = match read_message(&headers, &body) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(rejection) => {
+            return respond::reply(gw.pipeline.unreadable(&caller, &server, &rejection));
+        }
     };
     if let Err(r) = crate::limits::check_message(&gw, &caller, &server, None, &msg) {
         return r;
@@ -141,128 +140,33 @@ pub async fn post(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let session = match session {
-        Some(s) => s,
-        None if msg.kind == Kind::Request && msg.method() == "initialize" => {
+    let Some(session) = session else {
+        if msg.kind == Kind::Request && msg.method() == "initialize" {
             return initialize(&gw, &server, caller, &msg, body.clone(), &headers).await;
         }
-        None if msg.method() == "server/discover" => {
-            let policy = gw.state().servers[&server].policy.load_full();
-            if let Plan::Answer(a) = gw
-                .relay
-                .plan_request(&policy, &server, &caller, "", &msg, Methods::default())
-                .await
-            {
-                return json_response(StatusCode::OK, a);
-            }
-            unreachable!("server/discover is always answered by the gateway");
-        }
-        None => {
-            return rejection_response(&Rejection::SessionRequired);
-        }
+        return match gw.pipeline.sessionless(&caller, &server, &msg) {
+            Some(reply) => respond::reply(reply),
+            None => rejection_response(&Rejection::SessionRequired),
+        };
     };
     let pv = header_str(&headers, PROTOCOL_VERSION_HEADER)
         .map(str::to_owned)
         .or_else(|| session.protocol_version());
-    let policy = session.caller.policy_for(&session.server);
-    let methods = Methods {
-        version: pv.as_deref(),
-        extra: &session.server.settings.extra_methods,
-    };
-    if msg.kind == Kind::Notification {
-        let record = || {
-            let version = policy.version_hash();
-            CallRecord::new(&session.caller, &session.id, &server, msg.method(), version)
-        };
-        let plan = gw.relay.plan_notification(record, &msg, methods);
-        match plan {
-            NotificationPlan::Forward => {}
-            NotificationPlan::Drop => return StatusCode::ACCEPTED.into_response(),
-            NotificationPlan::Refuse(bytes) => {
-                return json_response(StatusCode::BAD_REQUEST, bytes);
-            }
-        }
-    }
-    if msg.kind != Kind::Request {
-        return match session.link.send(body.clone(), pv.as_deref()).await {
-            Ok(()) => StatusCode::ACCEPTED.into_response(),
-            Err(e) => rpc_error(
-                StatusCode::BAD_GATEWAY,
-                codes::UPSTREAM_UNAVAILABLE,
-                &e.to_string(),
-            ),
-        };
-    }
-    let plan = gw
-        .relay
-        .plan_request(
-            &policy,
-            &server,
-            &session.caller,
-            &session.id,
-            &msg,
-            methods,
-        )
-        .await;
-    let pending = match plan {
-        Plan::Answer(bytes) => return json_response(StatusCode::OK, bytes),
-        Plan::Forward(mut p) if msg.method() == "tools/list" => {
-            let relay = &gw.relay;
-            if let Some(cached) =
-                relay.tools_list_from_cache(&mut p, &session.server, session.client_key, &msg)
-            {
-                relay.served_from_cache(p);
-                return respond::json_parts_response(cached.parts);
-            }
-            p
-        }
-        Plan::Forward(p) => p,
-        // Held for a person's approval: the request stays open until the decision, with
-        // progress notifications meanwhile when the client asked for progress.
-        Plan::Hold(held) => match (msg.progress_token(), accepts_sse(&headers)) {
-            (Some(token), true) => {
-                let id = msg.id.expect("requests have ids").to_owned();
-                let (gw2, session2) = (gw.clone(), session.clone());
-                let progress_token = Some(token.clone());
-                return respond::held_stream(gw.clone(), held, token, move |pending| async move {
-                    let outbound = Outbound {
-                        link: &session2.link,
-                        server: &session2.server.name,
-                        body,
-                        id,
-                        progress_token,
-                        pending,
-                        protocol_version: pv.as_deref(),
-                        client_accepts_sse: true,
-                        rewrite: None,
-                    };
-                    respond::forward(&gw2, outbound).await
-                });
-            }
-            _ => match gw.relay.resume(held).await {
-                Ok(p) => p,
-                Err(bytes) => return json_response(StatusCode::OK, bytes),
-            },
+    let cx = Context {
+        caller: &session.caller,
+        session: &session.id,
+        streams: accepts_sse(&headers),
+        upstream_timeout: gw.state().settings.upstream_timeout,
+        target: Target::Session {
+            session: &session,
+            protocol_version: pv.as_deref(),
         },
     };
-    let id = msg.id.expect("requests have ids").to_owned();
-    let token = msg.progress_token();
-    drop(msg);
-    let outbound = Outbound {
-        link: &session.link,
-        server: &server,
-        body,
-        id,
-        progress_token: token,
-        pending,
-        protocol_version: pv.as_deref(),
-        client_accepts_sse: accepts_sse(&headers),
-        rewrite: None,
-    };
-    respond::forward(&gw, outbound).await
+    respond::reply(gw.pipeline.handle(&cx, &msg, body.clone()).await)
 }
 
-/// `initialize` without a session: open a link upstream, forward, and issue a session id.
+/// `initialize` without a session: a session is opened (within the grant's cap), the request
+/// goes through the pipeline, and the answer carries the new session id — unless it failed.
 async fn initialize(
     gw: &Arc<Gateway>,
     server: &str,
@@ -275,92 +179,30 @@ async fn initialize(
         Ok(slot) => slot,
         Err(r) => return r,
     };
-    let runtime = gw.state().servers[server].clone();
-    let session_id = crate::session::new_session_id();
-    let opener = crate::upstream::Opener {
-        session: &session_id,
-        grant: Some(&caller.identity.grant),
-        init_params: msg.params,
+    let session = match open::server_session(gw, server, caller, msg, slot).await {
+        Ok(s) => s,
+        Err(answer) => return json_response(StatusCode::OK, answer),
     };
-    let link = match runtime.connect(&opener).await {
-        Ok(l) => l,
-        Err(e) => {
-            crate::limits::audit_failed_open(gw, &caller, server, &e);
-            tracing::error!(server, error = %e, "cannot open upstream");
-            return json_response(
-                StatusCode::OK,
-                jsonrpc::error_response(
-                    msg.id,
-                    codes::UPSTREAM_UNAVAILABLE,
-                    &format!("server {server} is unavailable: {e}"),
-                ),
-            );
-        }
+    let cx = Context {
+        caller: &session.caller,
+        session: &session.id,
+        streams: accepts_sse(headers),
+        upstream_timeout: gw.state().settings.upstream_timeout,
+        target: Target::Session {
+            session: &session,
+            protocol_version: header_str(headers, PROTOCOL_VERSION_HEADER),
+        },
     };
-    let key = client_key(msg);
-    let session = Arc::new(Session::new(session_id, runtime, caller, link, key));
-    *session.protocol_version.lock() = requested_protocol_version(msg);
-    gw.sessions
-        .insert_holding(&session.id, session.clone(), slot);
-    // A lazy stdio server is catalogued when its first session opens (not on every call).
-    gw.catalogue.first_use(server);
-    tracing::info!(server, session = %session.id, agent = %session.caller.identity.agent, "session opened");
-    let id = msg.id.expect("requests have ids").to_owned();
-    let pv = header_str(headers, PROTOCOL_VERSION_HEADER).map(str::to_owned);
-    let outbound = Outbound {
-        link: &session.link,
-        server,
-        body,
-        id,
-        progress_token: None,
-        pending: Pending::plain(CallRecord::new(
-            &session.caller,
-            &session.id,
-            server,
-            "initialize",
-            session.server.policy.load().version_hash(),
-        )),
-        protocol_version: pv.as_deref(),
-        client_accepts_sse: accepts_sse(headers),
-        rewrite: None,
-    };
-    let mut response = respond::forward(gw, outbound).await;
-    let failed =
-        response.status() != StatusCode::OK || response.extensions().get::<Failed>().is_some();
-    if failed {
-        gw.sessions.remove(&session.id);
-        session.link.close(None).await;
-        return response;
+    let reply = gw.pipeline.handle(&cx, msg, body).await;
+    if reply.is_error() {
+        open::close_server_session(gw, &session).await;
+        return respond::reply(reply);
     }
+    let mut response = respond::reply(reply);
     if let Ok(v) = HeaderValue::from_str(&session.id) {
         response.headers_mut().insert(SESSION_HEADER, v);
     }
     response
-}
-
-/// The session's key in its server's tools/list cache: what the client said about itself.
-fn client_key(msg: &Message<'_>) -> u64 {
-    #[derive(serde::Deserialize)]
-    struct P<'a> {
-        #[serde(rename = "protocolVersion")]
-        version: Option<&'a str>,
-        #[serde(borrow)]
-        capabilities: Option<&'a serde_json::value::RawValue>,
-    }
-    let params = msg
-        .params
-        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok());
-    let (version, capabilities) = params.map_or((None, None), |p| (p.version, p.capabilities));
-    crate::tools_cache::client_key(version, capabilities)
-}
-
-fn requested_protocol_version(msg: &Message<'_>) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct P {
-        #[serde(rename = "protocolVersion")]
-        v: Option<String>,
-    }
-    serde_json::from_str::<P>(msg.params?.get()).ok()?.v
 }
 
 pub async fn get(
@@ -395,18 +237,8 @@ pub async fn get(
     let pv = header_str(&headers, PROTOCOL_VERSION_HEADER)
         .map(str::to_owned)
         .or_else(|| session.protocol_version());
-    match session.link.open_stream(pv.as_deref()).await {
-        Ok(Some(stream)) => {
-            let stream = gw
-                .catalogue
-                .with_quarantine_notes(vec![server.clone()], stream);
-            let catalogue = gw.catalogue.clone();
-            let observe: respond::Rewrite = Arc::new(move |m| {
-                catalogue.observe(&server, &m);
-                m
-            });
-            slot.hold(sse_response(respond::stream_body(stream, Some(observe))))
-        }
+    match streams::of_session(&gw, &session, pv.as_deref()).await {
+        Ok(Some(messages)) => slot.hold(respond::sse_messages(messages)),
         Ok(None) => (
             StatusCode::METHOD_NOT_ALLOWED,
             "this server offers no standalone stream",
@@ -438,11 +270,7 @@ pub async fn delete(
         Ok(s) => s,
         Err(r) => return r,
     };
-    gw.sessions.remove(&session.id);
-    session
-        .link
-        .close(session.protocol_version().as_deref())
-        .await;
+    open::close_server_session(&gw, &session).await;
     tracing::info!(server = %server, session = %session.id, "session closed by client");
     StatusCode::OK.into_response()
 }

@@ -50,7 +50,7 @@ pub fn check_message(
     record.decided(Outcome::Invalid);
     record.audit.message = Some(rejection.message());
     record.ended(None);
-    gw.relay.telemetry.emit(record);
+    gw.pipeline.telemetry.emit(record);
     tracing::warn!(server, agent = %caller.identity.agent, reason = %rejection.message(), "request refused");
     // An id within bounds is answered; an oversized one is not echoed.
     let id = msg.id.filter(|id| id.get().len() <= names::MAX_ID_BYTES);
@@ -72,7 +72,7 @@ fn refuse(
     record.audit.rule = Some(rule(key));
     record.audit.message = Some(rejection.message());
     record.ended(None);
-    gw.relay.telemetry.emit(record);
+    gw.pipeline.telemetry.emit(record);
     tracing::warn!(server, agent = %caller.identity.agent, reason = %rejection.message(), "request refused by a limit");
     rejection.to_response(None)
 }
@@ -90,7 +90,7 @@ pub fn audit_failed_open(gw: &Gateway, caller: &Caller, server: &str, error: &Up
     }
     record.audit.message = Some(format!("server {server} is unavailable: {error}"));
     record.ended(Some("unavailable".into()));
-    gw.relay.telemetry.emit(record);
+    gw.pipeline.telemetry.emit(record);
 }
 
 fn audit_record(

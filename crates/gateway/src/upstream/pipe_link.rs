@@ -116,6 +116,14 @@ impl PipeLink {
         }
     }
 
+    /// The stdio child, if this pipe is one (`toolgate wrap` passes signals on to it).
+    pub fn stdio_child(&self) -> Option<&StdioChild> {
+        match &self.pipe {
+            Pipe::Stdio(child) => Some(child),
+            Pipe::LegacySse(_) => None,
+        }
+    }
+
     /// The stdio child's process id, if this pipe is one.
     pub fn pid(&self) -> Option<u32> {
         match &self.pipe {

@@ -74,6 +74,47 @@ pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes the JSON text `raw` the way [`write_canonical`] writes its value, except that every
+/// number is kept exactly as it was written: nothing is parsed into a float, so two integers
+/// beyond 64 bits, or `1e2` and `100`, stay different.
+pub(crate) fn write_canonical_exact(
+    raw: &serde_json::value::RawValue,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    use serde_json::value::RawValue;
+    let text = raw.get().trim_ascii();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let map: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
+            out.push(b'{');
+            for (i, (k, v)) in map.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(k.as_str(), out);
+                out.push(b':');
+                write_canonical_exact(v, out)?;
+            }
+            out.push(b'}');
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text)?;
+            out.push(b'[');
+            for (i, v) in items.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical_exact(v, out)?;
+            }
+            out.push(b']');
+        }
+        Some(b'"') => write_json(&serde_json::from_str::<String>(text)?, out),
+        // A number, `true`, `false` or `null`: as written.
+        _ => out.extend_from_slice(text.as_bytes()),
+    }
+    Ok(())
+}
+
 /// A scalar (string, number, bool, null) as serde_json writes it.
 fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     // Writing a string, a number or a Value scalar into a Vec cannot fail.
