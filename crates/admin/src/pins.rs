@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use toolgate_store::StoreError;
-use toolgate_store::catalogue::CatalogueEntry;
+use toolgate_store::catalogue::{CatalogueEntry, EntryKind};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,13 +35,22 @@ pub async fn catalog(
 ) -> ApiResult<Json<Value>> {
     let store = &app.gateway.catalogue.store;
     let entries = store.entries(q.server.as_deref()).await?;
-    let tools: Vec<Value> = entries.iter().map(CatalogueEntry::to_json).collect();
+    let tools: Vec<Value> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Tool)
+        .map(CatalogueEntry::to_json)
+        .collect();
     Ok(Json(json!({ "tools": tools })))
 }
 
 pub async fn quarantined(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    // Tools: a server's changed instructions are reviewed with `toolgate pins diff --instructions`.
     let entries = app.gateway.catalogue.store.quarantined(None).await?;
-    let pins: Vec<Value> = entries.iter().map(CatalogueEntry::to_json).collect();
+    let pins: Vec<Value> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Tool)
+        .map(CatalogueEntry::to_json)
+        .collect();
     Ok(Json(json!({ "pins": pins })))
 }
 

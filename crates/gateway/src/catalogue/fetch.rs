@@ -1,12 +1,14 @@
 //! Lists a server's tools the way a client would: its own short session (initialize, then
-//! `tools/list` page by page), closed afterwards. Used for the catalogue, `toolgate catalog` and
-//! `toolgate init`, independent of any client session.
+//! `tools/list` page by page), closed afterwards, keeping the `instructions` its `initialize`
+//! answered. Used for the catalogue, `toolgate catalog` and `toolgate init`, independent of any
+//! client session.
 
 use crate::server::ServerRuntime;
 use crate::upstream::{CallError, Opener, UpstreamLink};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::time::Duration;
+use toolgate_store::catalogue::ToolDigest;
 
 /// More pages than this means the server is looping on its cursor.
 const MAX_PAGES: usize = 1000;
@@ -29,11 +31,25 @@ pub enum FetchError {
     },
 }
 
+/// What one listing of a server read.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Every tool, each a raw tool object.
+    pub tools: Vec<Value>,
+    /// The pinned version of its `initialize` result: its instructions, or none.
+    pub instructions: ToolDigest,
+}
+
 /// Every tool the server lists (each a raw tool object), following pagination.
 pub async fn list_tools(
     server: &ServerRuntime,
     timeout: Duration,
 ) -> Result<Vec<Value>, FetchError> {
+    list_server(server, timeout).await.map(|l| l.tools)
+}
+
+/// Every tool the server lists, following pagination, and the instructions it gave.
+pub async fn list_server(server: &ServerRuntime, timeout: Duration) -> Result<Listing, FetchError> {
     let session = format!("catalogue-{}", uuid::Uuid::new_v4().simple());
     // The gateway's own session: a stdio server gives it a child of its own, shared with no one.
     let opener = Opener {
@@ -62,6 +78,7 @@ pub async fn list_tools(
             .get("protocolVersion")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let instructions = ToolDigest::of_instructions(&init);
         let initialized =
             Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         link.send(initialized, version.as_deref())
@@ -87,7 +104,13 @@ pub async fn list_tools(
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             if cursor.is_none() {
-                return Ok((tools, version));
+                return Ok((
+                    Listing {
+                        tools,
+                        instructions,
+                    },
+                    version,
+                ));
             }
         }
         Err(FetchError::Malformed {
@@ -98,7 +121,7 @@ pub async fn list_tools(
     .await;
     let version = listed.as_ref().ok().and_then(|(_, v)| v.clone());
     link.close(version.as_deref()).await;
-    listed.map(|(tools, _)| tools)
+    listed.map(|(listing, _)| listing)
 }
 
 /// The client capabilities the catalogue's session declares: every one a client may declare

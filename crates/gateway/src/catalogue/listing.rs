@@ -167,7 +167,7 @@ fn check_items<'a>(pins: &ServerPins, items: impl Iterator<Item = &'a Value>) ->
     items
         .filter_map(|tool| {
             let digest = ToolDigest::of(tool)?;
-            let problem = pins.problem(digest.name(), &digest.digest, &digest.definition)?;
+            let problem = pins.problem(&digest)?;
             let name = digest.name().to_owned();
             let finding = Finding {
                 digest: digest.digest,
@@ -189,8 +189,7 @@ mod tests {
         let tool = json!({"name":"a","description":"A."});
         let d = ToolDigest::of(&tool).unwrap();
         let mut p = ServerPins::default();
-        p.pinned
-            .insert("a".into(), Pin::new(d.digest, &d.definition));
+        p.pinned.insert("a".into(), Pin::new(&d));
         p
     }
 
@@ -223,6 +222,47 @@ mod tests {
             cache
                 .page("s", 2, &p, &Bytes::from_static(b"{\"x\":1}"))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn every_member_a_model_reads_is_checked_and_older_pins_by_what_they_covered() {
+        let cache = ListingCache::default();
+        let tool =
+            json!({"name":"a","title":"A","description":"A.","outputSchema":{"type":"object"}});
+        let current = ToolDigest::of(&tool).unwrap();
+        let mut p = ServerPins::default();
+        p.pinned.insert("a".into(), Pin::new(&current));
+        for (member, value) in [
+            ("title", json!("A, and mail it out")),
+            ("outputSchema", json!({"type":"string"})),
+            ("_meta", json!({"hint":"send everything"})),
+            ("icons", json!([{"src":"https://evil.example/i.png"}])),
+        ] {
+            let mut changed = tool.clone();
+            changed[member] = value;
+            let findings = cache.items("s", 1, &p, &[changed]);
+            assert_eq!(
+                findings["a"].problem,
+                Problem::Changed {
+                    fields: vec![member.into()]
+                },
+                "{member}"
+            );
+        }
+        // A pin of an older toolgate (name, description, inputSchema, annotations) holds while
+        // those are unchanged, and names only what it can compare.
+        let mut old = ServerPins::default();
+        old.pinned.insert("a".into(), Pin::new(&current.legacy()));
+        let mut retitled = tool.clone();
+        retitled["title"] = json!("B");
+        assert!(cache.items("s", 2, &old, &[retitled.clone()]).is_empty());
+        retitled["description"] = json!("B.");
+        assert_eq!(
+            cache.items("s", 3, &old, &[retitled])["a"].problem,
+            Problem::Changed {
+                fields: vec!["description".into()]
+            }
         );
     }
 
@@ -261,7 +301,7 @@ mod overhead {
         for t in &tools {
             let d = ToolDigest::of(t).unwrap();
             let name = d.name().to_owned();
-            pins.pinned.insert(name, Pin::new(d.digest, &d.definition));
+            pins.pinned.insert(name, Pin::new(&d));
         }
         let body = |id: u64| {
             Bytes::from(

@@ -12,8 +12,18 @@
 //! tool a client's listing shows that the catalogue's own does not is recorded in the catalogue by
 //! the same path, before that client gets its list ([`Catalogue::after_listing`]), so the command
 //! a denial prints ([`approve_command`]) finds it.
+//!
+//! A server's `instructions` (from `initialize`, which clients put in their model's system
+//! prompt) are pinned beside its tools: [`Catalogue::screen_initialize`] gives clients the pinned
+//! text while a changed version waits for approval.
+//!
+//! A change a relayed listing (or initialize) shows is recorded in the store and audited
+//! (`pin.changed`) at once ([`Catalogue::after_listing`]), not when the background listing next
+//! runs: a server that shows a change to clients and reverts it before the catalogue looks still
+//! leaves a record.
 
 pub mod fetch;
+pub mod instructions;
 pub mod listing;
 pub mod refresh;
 pub mod rules;
@@ -25,10 +35,11 @@ use parking_lot::Mutex;
 use rules::{NewTools, PinRules, PinningMode};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use toolgate_store::catalogue::{EntryKind, ToolDigest};
 use toolgate_store::{CatalogueStore, StoreError};
 use view::{PinView, Problem};
 
@@ -41,6 +52,12 @@ pub struct Catalogue {
     /// finding (with the tool as listed). Recorded by the next refresh of the server, and then
     /// forgotten.
     marks: Mutex<HashMap<String, listing::Findings>>,
+    /// Instructions client sessions were given that differ from the pins, per server, until
+    /// recorded.
+    seen_instructions: Mutex<HashMap<String, ToolDigest>>,
+    /// The gateway that records what relayed messages showed (attached when its background
+    /// worker starts; without it, the next refresh records them).
+    recorder: OnceLock<Weak<crate::Gateway>>,
     /// Refreshes per server: (asked for, tried) — each a count of requests; a listing waits
     /// until what was asked before it has been tried.
     progress: Mutex<HashMap<String, (u64, u64)>>,
@@ -79,6 +96,8 @@ impl Catalogue {
             rules: ArcSwap::from_pointee(rules),
             view: ArcSwap::default(),
             marks: Mutex::default(),
+            seen_instructions: Mutex::default(),
+            recorder: OnceLock::new(),
             progress: Mutex::default(),
             progress_made: tokio::sync::Notify::new(),
             cache: listing::ListingCache::default(),
@@ -162,13 +181,54 @@ impl Catalogue {
         self.settled(server, LISTING_WAIT).await;
     }
 
-    /// After a relayed `tools/list` of `server` was checked: when it showed tools the catalogue
-    /// does not hold, they are recorded (new, or changed, by the same rules as the catalogue's
-    /// own listing) before the client gets the list, so a denial's remedy works at once.
+    /// After a relayed `tools/list` of `server` was checked: when it showed tools that do not
+    /// match the pins, they are recorded (new, or changed, by the same rules as the catalogue's
+    /// own listing) and audited before the client gets the list, so a denial's remedy works at
+    /// once and a change the server reverts before its next listing still leaves a record.
     pub async fn after_listing(&self, server: &str) {
-        if self.marks.lock().get(server).is_some_and(|m| !m.is_empty()) {
-            self.settled(server, LISTING_WAIT).await;
+        if !self.has_marks(server) {
+            return;
         }
+        match self.recorder() {
+            Some(gw) => {
+                let recording = gw.record_relayed(server);
+                if tokio::time::timeout(LISTING_WAIT, recording).await.is_err() {
+                    tracing::warn!(
+                        server,
+                        "recording what a relayed listing showed is late; relaying the list as it is"
+                    );
+                }
+            }
+            None => self.settled(server, LISTING_WAIT).await,
+        }
+    }
+
+    /// Whether relayed messages of `server` showed anything the store does not hold yet.
+    fn has_marks(&self, server: &str) -> bool {
+        self.marks.lock().get(server).is_some_and(|m| !m.is_empty())
+            || self.seen_instructions.lock().contains_key(server)
+    }
+
+    /// Lets `gateway` record what relayed messages show, as they show it (its background worker
+    /// does this when it starts).
+    pub fn attach(&self, gateway: &Arc<crate::Gateway>) {
+        let _ = self.recorder.set(Arc::downgrade(gateway));
+    }
+
+    fn recorder(&self) -> Option<Arc<crate::Gateway>> {
+        self.recorder.get().and_then(Weak::upgrade)
+    }
+
+    /// Records what relayed messages of `server` showed, in the background (for callers that
+    /// cannot wait).
+    fn record_soon(&self, server: &str) {
+        let (Some(gw), Ok(runtime)) = (self.recorder(), tokio::runtime::Handle::try_current())
+        else {
+            self.request_refresh(server);
+            return;
+        };
+        let server = server.to_owned();
+        runtime.spawn(async move { gw.record_relayed(&server).await });
     }
 
     /// Whether `server` has a listing in the catalogue.
@@ -350,6 +410,10 @@ impl Catalogue {
             self.first_use(server);
             return HashSet::new();
         };
+        if pins.wants_listing() {
+            // Pins of an older format are taken anew, instructions read, by the next listing.
+            self.first_use(server);
+        }
         let Some(findings) = check(view.generation, pins) else {
             return HashSet::new();
         };
@@ -399,6 +463,23 @@ impl Catalogue {
     /// The tools relayed listings of `server` showed that do not match the pins, as listed.
     fn marked(&self, server: &str) -> listing::Findings {
         self.marks.lock().get(server).cloned().unwrap_or_default()
+    }
+
+    /// The instructions a client of `server` was given that differ from the pins, if any.
+    fn seen_instructions(&self, server: &str) -> Option<ToolDigest> {
+        self.seen_instructions.lock().get(server).cloned()
+    }
+
+    /// Forgets `recorded` as the instructions clients of `server` were given (unless others were
+    /// seen meanwhile).
+    fn clear_seen_instructions(&self, server: &str, recorded: &ToolDigest) {
+        let mut seen = self.seen_instructions.lock();
+        if seen
+            .get(server)
+            .is_some_and(|s| s.digest == recorded.digest)
+        {
+            seen.remove(server);
+        }
     }
 
     /// Forgets the marks of `server` that `recorded` holds (the same tool, the same digest): they
@@ -455,15 +536,36 @@ pub fn reason(server: &str, tool: &str, problem: &Problem) -> String {
 /// `digest`, when given), ready to paste into a shell beside the gateway's config: names a shell
 /// would split or expand are quoted, and names that look like options come after `--`.
 pub fn approve_command(server: &str, tool: &str, digest: Option<&str>) -> String {
+    approve_entry_command(server, EntryKind::Tool, tool, digest)
+}
+
+/// [`approve_command`] for any entry: a tool, or (`--instructions`) the server's instructions.
+pub fn approve_entry_command(
+    server: &str,
+    kind: EntryKind,
+    tool: &str,
+    digest: Option<&str>,
+) -> String {
     let mut command = "toolgate pins approve".to_owned();
+    if kind == EntryKind::Instructions {
+        command.push_str(" --instructions");
+    }
     if let Some(d) = digest {
         command.push_str(" --digest ");
         command.push_str(&shell_word(d));
     }
-    if server.starts_with('-') || tool.starts_with('-') {
+    let words = match kind {
+        EntryKind::Tool => vec![server, tool],
+        EntryKind::Instructions => vec![server],
+    };
+    if words.iter().any(|w| w.starts_with('-')) {
         command.push_str(" --");
     }
-    format!("{command} {} {}", shell_word(server), shell_word(tool))
+    for w in words {
+        command.push(' ');
+        command.push_str(&shell_word(w));
+    }
+    command
 }
 
 /// `word` as one shell word: as it is when it holds only characters no shell treats specially,
@@ -502,6 +604,10 @@ mod tests {
         assert_eq!(
             approve_command("s", "-x", None),
             "toolgate pins approve -- s -x"
+        );
+        assert_eq!(
+            approve_entry_command("my server", EntryKind::Instructions, "", Some("9d41")),
+            "toolgate pins approve --instructions --digest 9d41 'my server'"
         );
     }
 }

@@ -1,8 +1,9 @@
 //! Keeping the stored catalogue current without ever blocking a client: refresh requests (start,
 //! first use, reload, `list_changed`, a relayed listing that disagrees with the pins) queue up,
 //! requests close together are merged, each server is listed by one task at a time over its own
-//! short session, and a listing that fails is logged and tried again later. Every pin event goes
-//! to the admin audit stream.
+//! short session, and a listing that fails is logged and tried again later. What relayed messages
+//! showed that the pins do not hold is recorded at once, without a listing
+//! ([`Gateway::record_relayed`]). Every pin event goes to the admin audit stream.
 
 use super::rules::{NewTools, PinRules, PinningMode};
 use super::{Catalogue, fetch};
@@ -16,7 +17,9 @@ use std::time::Duration;
 use toolgate_catalog::{ToolDefinition, classify_with_override};
 use toolgate_store::StoreError;
 use toolgate_store::audit::AdminEvent;
-use toolgate_store::catalogue::{ObservedTool, PinEvent, PinEventKind, PinState, ToolDigest};
+use toolgate_store::catalogue::{
+    EntryKind, Observed, ObservedTool, PIN_FORMAT, PinEvent, PinEventKind, PinState, ToolDigest,
+};
 
 /// Requests this close together are served by one listing.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -32,6 +35,7 @@ pub async fn run(gw: Arc<Gateway>) {
     let Some(mut queue) = gw.catalogue.take_queue() else {
         return;
     };
+    gw.catalogue.attach(&gw);
     // server → asked again while being listed
     let running: Arc<Mutex<HashMap<String, bool>>> = Arc::default();
     while let Some(first) = queue.recv().await {
@@ -101,15 +105,15 @@ impl Gateway {
             return Ok(Vec::new());
         };
         let risk = runtime_risk(&state, server);
-        let listed = fetch::list_tools(&runtime, state.settings.upstream_connect_timeout).await;
+        let listed = fetch::list_server(&runtime, state.settings.upstream_connect_timeout).await;
         let from_clients = if self.catalogue.is_catalogued(server) {
             self.catalogue.marked(server)
         } else {
             Default::default()
         };
-        let (mut tools, failure) = match listed {
-            Ok(tools) => (tools, None),
-            Err(e) if !from_clients.is_empty() => (Vec::new(), Some(e.to_string())),
+        let (mut tools, instructions, failure) = match listed {
+            Ok(listing) => (listing.tools, Some(listing.instructions), None),
+            Err(e) if !from_clients.is_empty() => (Vec::new(), None, Some(e.to_string())),
             Err(e) => return Err(e.to_string()),
         };
         let shown: HashSet<String> = tools
@@ -122,12 +126,58 @@ impl Gateway {
                 .filter(|(name, _)| !shown.contains(*name))
                 .map(|(_, f)| f.tool.clone()),
         );
-        let observed = observe(&tools, &risk);
+        let mut observed: Vec<Observed> =
+            observe(&tools, &risk).into_iter().map(Into::into).collect();
+        observed.extend(instructions.map(Observed::instructions));
+        let events = self.record_observed(server, observed, "listing").await?;
+        self.catalogue.clear_marks(server, &from_clients);
+        tracing::info!(server, tools = events.len(), "catalogue refreshed");
+        match failure {
+            Some(reason) => Err(reason),
+            None => Ok(events),
+        }
+    }
+
+    /// Records at once what relayed messages of `server` showed that the pins do not hold —
+    /// tools of client listings, instructions of client sessions — by the rules of any listing,
+    /// and audits it, without listing the server: a change the server reverts before the
+    /// catalogue next lists it is on record all the same.
+    pub async fn record_relayed(&self, server: &str) -> Result<Vec<PinEvent>, String> {
+        let marked = self.catalogue.marked(server);
+        let instructions = self.catalogue.seen_instructions(server);
+        if marked.is_empty() && instructions.is_none() {
+            return Ok(Vec::new());
+        }
+        let risk = runtime_risk(&self.state(), server);
+        let tools: Vec<serde_json::Value> = marked.values().map(|f| f.tool.clone()).collect();
+        let mut observed: Vec<Observed> =
+            observe(&tools, &risk).into_iter().map(Into::into).collect();
+        observed.extend(instructions.clone().map(Observed::instructions));
+        let events = self.record_observed(server, observed, "relayed").await;
+        if let Err(reason) = &events {
+            tracing::warn!(server, %reason, "cannot record what a relayed message showed; the next listing will");
+            return events;
+        }
+        self.catalogue.clear_marks(server, &marked);
+        if let Some(i) = &instructions {
+            self.catalogue.clear_seen_instructions(server, i);
+        }
+        events
+    }
+
+    /// Records `observed` of `server` in the store, reads the pins again, and audits what
+    /// changed (`seen_in`: where the versions were seen, `listing` or `relayed`).
+    async fn record_observed(
+        &self,
+        server: &str,
+        observed: Vec<Observed>,
+        seen_in: &str,
+    ) -> Result<Vec<PinEvent>, String> {
         let rules = self.catalogue.rules(server);
         let events = self
             .catalogue
             .store
-            .record_listing(
+            .record(
                 server,
                 observed,
                 rules.new_tools == NewTools::Allow,
@@ -135,19 +185,14 @@ impl Gateway {
             )
             .await
             .map_err(|e| e.to_string())?;
-        self.catalogue.clear_marks(server, &from_clients);
         self.catalogue
             .reload(true)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(server, tools = events.len(), "catalogue refreshed");
-        if let Err(e) = self.audit_pin_events(server, rules, &events).await {
+        if let Err(e) = self.audit_pin_events(server, rules, &events, seen_in).await {
             tracing::error!(server, error = %e, "cannot write pin events to the admin audit log");
         }
-        match failure {
-            Some(reason) => Err(reason),
-            None => Ok(events),
-        }
+        Ok(events)
     }
 
     /// Approves the current definition of `tool` (the admin API's path; the CLI writes the store
@@ -182,6 +227,7 @@ impl Gateway {
         server: &str,
         rules: PinRules,
         events: &[PinEvent],
+        seen_in: &str,
     ) -> Result<(), StoreError> {
         let time_ms = now_ms();
         let event = |action: &str, target: String, details| AdminEvent {
@@ -191,23 +237,35 @@ impl Gateway {
             target,
             details,
         };
-        let pinned: Vec<&str> = events
-            .iter()
-            .filter(|e| e.kind == PinEventKind::Pinned)
-            .map(|e| e.tool.as_str())
-            .collect();
         let mut out = Vec::new();
-        if !pinned.is_empty() {
-            out.push(event(
-                "pin.pinned",
-                server.to_owned(),
-                json!({ "server": server, "count": pinned.len(), "tools": pinned }),
-            ));
+        // A server's first listing, and pins of an older format taken anew: one event each.
+        for (kind, action) in [
+            (PinEventKind::Pinned, "pin.pinned"),
+            (PinEventKind::Repinned, "pin.repinned"),
+        ] {
+            let tools: Vec<&str> = events
+                .iter()
+                .filter(|e| e.kind == kind && e.entry_kind == EntryKind::Tool)
+                .map(|e| e.tool.as_str())
+                .collect();
+            let instructions = events
+                .iter()
+                .any(|e| e.kind == kind && e.entry_kind == EntryKind::Instructions);
+            if !tools.is_empty() || instructions {
+                out.push(event(
+                    action,
+                    server.to_owned(),
+                    json!({ "server": server, "count": tools.len(), "tools": tools,
+                            "instructions": instructions, "format": PIN_FORMAT }),
+                ));
+            }
         }
         for e in events {
             let quarantined = e.state != PinState::Pinned && rules.mode == PinningMode::Enforce;
             let action = match (e.kind, rules.mode) {
-                (PinEventKind::Pinned | PinEventKind::Unchanged, _) => continue,
+                (PinEventKind::Pinned | PinEventKind::Repinned | PinEventKind::Unchanged, _) => {
+                    continue;
+                }
                 (_, PinningMode::Off) => continue,
                 (PinEventKind::Changed | PinEventKind::New, PinningMode::Warn)
                     if e.state != PinState::Pinned =>
@@ -218,18 +276,24 @@ impl Gateway {
                 (PinEventKind::New, _) => "pin.new",
                 (PinEventKind::Restored, _) => "pin.restored",
             };
-            tracing::warn!(server, tool = %e.tool, kind = e.kind.as_str(), fields = ?e.fields, quarantined, "tool definition differs from its pin");
+            let (target, what) = match e.entry_kind {
+                EntryKind::Tool => (format!("{server}/{}", e.tool), e.tool.as_str()),
+                EntryKind::Instructions => (format!("{server}/(instructions)"), "(instructions)"),
+            };
+            tracing::warn!(server, entry = what, kind = e.kind.as_str(), fields = ?e.fields, quarantined, seen_in, "definition differs from its pin");
             out.push(event(
                 action,
-                format!("{server}/{}", e.tool),
+                target,
                 json!({
                     "server": server,
                     "tool": e.tool,
+                    "entry": e.entry_kind.as_str(),
                     "kind": e.kind.as_str(),
                     "fields": e.fields,
                     "digest": e.digest,
                     "quarantined": quarantined,
                     "pinning": rules.mode.as_str(),
+                    "seen_in": seen_in,
                 }),
             ));
         }
@@ -279,12 +343,11 @@ pub fn observe(
         .filter_map(|t| {
             let definition = ToolDefinition::from_value(t)?;
             let digest = ToolDigest::of(t)?;
+            let classification =
+                classify_with_override(&definition, risk.get(&definition.name).copied());
             Some(ObservedTool {
-                classification: classify_with_override(
-                    &definition,
-                    risk.get(&definition.name).copied(),
-                ),
                 definition: digest,
+                classification,
             })
         })
         .collect()

@@ -1,10 +1,13 @@
 //! The pins as the hot path reads them: per server, each tool's pinned digest (and definition, to
-//! name what changed) and the tools waiting for approval. Built from the store's entries whenever
-//! the store's pins version moves; swapped in whole, read without locks.
+//! name what changed), the tools waiting for approval, and the server's pinned instructions. Built
+//! from the store's entries whenever the store's pins version moves; swapped in whole, read
+//! without locks.
 
 use serde_json::Value;
 use std::collections::HashMap;
-use toolgate_store::catalogue::{CatalogueEntry, PinState, changed_fields};
+use toolgate_store::catalogue::{
+    CatalogueEntry, EntryKind, PIN_FORMAT, PinState, ToolDigest, changed_fields,
+};
 
 /// Why a tool is waiting for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +25,43 @@ pub struct Pin {
     /// The definition as compact JSON text, read back only to name what changed: a few hundred
     /// tools per server held as `Value` trees cost megabytes for a rare question.
     definition: Box<str>,
+    /// Which members `digest` covers (1: a pin of an older toolgate, compared over fewer).
+    format: u32,
 }
 
 impl Pin {
-    pub fn new(digest: String, definition: &Value) -> Pin {
+    pub fn new(pin: &ToolDigest) -> Pin {
         Pin {
-            digest,
-            definition: definition.to_string().into_boxed_str(),
+            digest: pin.digest.clone(),
+            definition: pin.definition.to_string().into_boxed_str(),
+            format: pin.format,
         }
     }
 
-    pub fn definition(&self) -> Value {
-        serde_json::from_str(&self.definition).unwrap_or(Value::Null)
+    fn digest(&self) -> ToolDigest {
+        ToolDigest {
+            digest: self.digest.clone(),
+            definition: serde_json::from_str(&self.definition).unwrap_or(Value::Null),
+            format: self.format,
+        }
     }
+
+    /// Whether `listed` is the pinned version (by the members the pin covers).
+    fn pins(&self, listed: &ToolDigest) -> bool {
+        self.digest == listed.digest
+            || (self.format < PIN_FORMAT && self.digest == listed.legacy().digest)
+    }
+}
+
+/// A server's pinned instructions, and whether what it says now differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstructionsPin {
+    /// The digest of the pinned version.
+    pub digest: String,
+    /// The pinned text (`None`: the server was pinned without instructions).
+    pub text: Option<String>,
+    /// The digest of the version the catalogue recorded last (the pinned one, unless changed).
+    pub current: String,
 }
 
 /// One server's pins.
@@ -42,18 +69,28 @@ impl Pin {
 pub struct ServerPins {
     pub pinned: HashMap<String, Pin>,
     pub quarantined: HashMap<String, Problem>,
+    /// `None` until the catalogue has read the server's instructions.
+    pub instructions: Option<InstructionsPin>,
+    /// Some pin is of an older format: the server is listed again to take it anew.
+    pub outdated: bool,
 }
 
 impl ServerPins {
-    /// What is wrong with a listed tool of this (known) server whose definition has `digest`.
-    pub fn problem(&self, tool: &str, digest: &str, definition: &Value) -> Option<Problem> {
-        match self.pinned.get(tool) {
-            Some(pin) if pin.digest == digest => None,
+    /// What is wrong with a listed tool of this (known) server.
+    pub fn problem(&self, listed: &ToolDigest) -> Option<Problem> {
+        match self.pinned.get(listed.name()) {
+            Some(pin) if pin.pins(listed) => None,
             Some(pin) => Some(Problem::Changed {
-                fields: changed_fields(&pin.definition(), definition),
+                fields: changed_fields(EntryKind::Tool, &pin.digest(), listed),
             }),
             None => Some(Problem::New),
         }
+    }
+
+    /// Whether the catalogue should list this server again soon: a pin is of an older format,
+    /// or its instructions were never read.
+    pub fn wants_listing(&self) -> bool {
+        self.outdated || self.instructions.is_none()
     }
 }
 
@@ -94,6 +131,23 @@ impl PinView {
         let mut servers: HashMap<String, ServerPins> = HashMap::new();
         for e in entries {
             let pins = servers.entry(e.server.clone()).or_default();
+            pins.outdated |= e.pinned.as_ref().is_some_and(|p| p.format < PIN_FORMAT);
+            if e.kind == EntryKind::Instructions {
+                pins.instructions = Some(InstructionsPin {
+                    digest: e
+                        .pinned
+                        .as_ref()
+                        .map(|p| p.digest.clone())
+                        .unwrap_or_default(),
+                    text: e
+                        .pinned
+                        .as_ref()
+                        .and_then(|p| p.instructions())
+                        .map(str::to_owned),
+                    current: e.current.digest.clone(),
+                });
+                continue;
+            }
             match e.state {
                 PinState::Changed => {
                     pins.quarantined.insert(
@@ -109,8 +163,7 @@ impl PinView {
                 PinState::Pinned => {}
             }
             if let Some(p) = e.pinned {
-                pins.pinned
-                    .insert(e.tool, Pin::new(p.digest, &p.definition));
+                pins.pinned.insert(e.tool, Pin::new(&p));
             }
         }
         PinView {

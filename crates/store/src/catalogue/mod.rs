@@ -1,5 +1,5 @@
 //! The stored tool catalogue: per (server, tool) the definition pinned when the tool was first
-//! seen, the definition the server lists now, whether they agree (pinned / changed / new), the
+//! seen (and per server its `instructions`, pinned the same way), the definition the server lists now, whether they agree (pinned / changed / new), the
 //! tool's risk classification, and who approved its current version. The gateway records every
 //! listing it takes of a server; the CLI and the admin API read entries and approve new versions.
 //! A pin is what stops a server from changing a tool's meaning under an agent that already
@@ -8,7 +8,10 @@
 mod definition;
 pub(crate) mod merge;
 
-pub use definition::{PINNED_FIELDS, ToolDigest, changed_fields, definition_diff};
+pub use definition::{
+    INSTRUCTIONS_FIELDS, LEGACY_PINNED_FIELDS, PIN_FORMAT, PINNED_FIELDS, ToolDigest,
+    changed_fields, definition_diff,
+};
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -50,6 +53,41 @@ impl std::fmt::Display for PinState {
     }
 }
 
+/// What a catalogue entry pins.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// The `instructions` of the server's `initialize` result (the entry's name is empty), which
+    /// clients put in their model's system prompt. Listed before the server's tools.
+    Instructions,
+    /// A tool of `tools/list` (the entry's name is the tool's).
+    #[default]
+    Tool,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Tool => "tool",
+            EntryKind::Instructions => "instructions",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EntryKind> {
+        [EntryKind::Tool, EntryKind::Instructions]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One tool as a listing of its server showed it, classified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedTool {
@@ -57,17 +95,59 @@ pub struct ObservedTool {
     pub classification: Classification,
 }
 
+/// One entry as its server showed it: a listed tool (classified), or the instructions of its
+/// `initialize` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub kind: EntryKind,
+    pub definition: ToolDigest,
+    pub classification: Option<Classification>,
+}
+
+impl From<ObservedTool> for Observed {
+    fn from(tool: ObservedTool) -> Observed {
+        Observed {
+            kind: EntryKind::Tool,
+            definition: tool.definition,
+            classification: Some(tool.classification),
+        }
+    }
+}
+
+impl Observed {
+    /// A server's instructions.
+    pub fn instructions(definition: ToolDigest) -> Observed {
+        Observed {
+            kind: EntryKind::Instructions,
+            definition,
+            classification: None,
+        }
+    }
+
+    /// The entry's name: the tool's, or empty for instructions.
+    pub fn name(&self) -> &str {
+        match self.kind {
+            EntryKind::Tool => self.definition.name(),
+            EntryKind::Instructions => "",
+        }
+    }
+}
+
 /// What the catalogue knows about one tool of one server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogueEntry {
     pub server: String,
+    #[serde(default)]
+    pub kind: EntryKind,
+    /// The tool's name (empty for instructions).
     pub tool: String,
     pub state: PinState,
     /// The approved version; `None` for a [`PinState::New`] tool nobody approved yet.
     pub pinned: Option<ToolDigest>,
     /// The version the server listed last.
     pub current: ToolDigest,
-    pub classification: Classification,
+    /// The tool's risk (none for instructions).
+    pub classification: Option<Classification>,
     pub first_seen_ms: u64,
     pub last_seen_ms: u64,
     /// Who approved the pinned version (absent when it was pinned on first sight).
@@ -76,6 +156,14 @@ pub struct CatalogueEntry {
 }
 
 impl CatalogueEntry {
+    /// How the CLI names the entry: the tool's name, or `(instructions)`.
+    pub fn label(&self) -> &str {
+        match self.kind {
+            EntryKind::Tool => &self.tool,
+            EntryKind::Instructions => "(instructions)",
+        }
+    }
+
     /// Hidden and denied until approved (when pinning is enforced).
     pub fn is_quarantined(&self) -> bool {
         self.state != PinState::Pinned
@@ -103,7 +191,7 @@ impl CatalogueEntry {
     pub fn changed_fields(&self) -> Vec<String> {
         match &self.pinned {
             Some(p) if self.state == PinState::Changed => {
-                changed_fields(&p.definition, &self.current.definition)
+                changed_fields(self.kind, p, &self.current)
             }
             _ => Vec::new(),
         }
@@ -123,6 +211,9 @@ pub enum PinEventKind {
     New,
     /// A changed tool is back to its pinned definition.
     Restored,
+    /// A pin of an older format was taken again in the current one: the definition it pinned was
+    /// seen unchanged (by the members that pin covered).
+    Repinned,
     /// Nothing changed.
     Unchanged,
 }
@@ -134,6 +225,7 @@ impl PinEventKind {
             PinEventKind::Changed => "changed",
             PinEventKind::New => "new",
             PinEventKind::Restored => "restored",
+            PinEventKind::Repinned => "repinned",
             PinEventKind::Unchanged => "unchanged",
         }
     }
@@ -142,6 +234,9 @@ impl PinEventKind {
 /// One tool's outcome of [`CatalogueStore::record_listing`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PinEvent {
+    /// What the entry pins.
+    #[serde(default)]
+    pub entry_kind: EntryKind,
     pub tool: String,
     pub kind: PinEventKind,
     /// The tool's state after the listing.
@@ -162,26 +257,51 @@ pub struct PinApproval {
 /// The catalogue and its pins, shared by the gateway (which records listings) and the operator's
 /// tools (which read and approve).
 pub trait CatalogueStore: Send + Sync + 'static {
-    /// Records `tools` as the server's listing at `now_ms`: the first listing of a server pins
-    /// every tool; afterwards a tool whose digest differs from its pin becomes `changed`, and a
-    /// tool not seen before becomes `new` (or is pinned at once with `pin_new_tools`). Tools the
-    /// server no longer lists keep their entries. Returns one event per listed tool.
+    /// Records `seen` as what the server showed at `now_ms`: the first listing of a server pins
+    /// every tool (the first reading of its instructions pins them); afterwards a tool whose
+    /// digest differs from its pin becomes `changed`, and a tool not seen before becomes `new`
+    /// (or is pinned at once with `pin_new_tools`). A pin of an older format whose definition is
+    /// seen unchanged is taken again in the current format (`repinned`). Entries the server no
+    /// longer shows keep their entries. Returns one event per entry seen.
+    fn record<'a>(
+        &'a self,
+        server: &'a str,
+        seen: Vec<Observed>,
+        pin_new_tools: bool,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>>;
+
+    /// [`CatalogueStore::record`] of a listing's tools.
     fn record_listing<'a>(
         &'a self,
         server: &'a str,
         tools: Vec<ObservedTool>,
         pin_new_tools: bool,
         now_ms: u64,
-    ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>> {
+        let seen = tools.into_iter().map(Observed::from).collect();
+        self.record(server, seen, pin_new_tools, now_ms)
+    }
 
-    /// Every entry (of one server), ordered by server then tool.
+    /// Every entry (of one server), ordered by server, kind, then name.
     fn entries<'a>(
         &'a self,
         server: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<CatalogueEntry>, StoreError>>;
 
-    /// Makes the tool's current definition its pin. With `expected_digest`, only if the current
-    /// definition still has that digest (what the approver looked at).
+    /// Makes the entry's current version its pin. With `expected_digest`, only if the current
+    /// version still has that digest (what the approver looked at).
+    fn approve_pin<'a>(
+        &'a self,
+        server: &'a str,
+        kind: EntryKind,
+        name: &'a str,
+        by: &'a str,
+        expected_digest: Option<&'a str>,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<PinApproval, StoreError>>;
+
+    /// [`CatalogueStore::approve_pin`] of a tool.
     fn approve<'a>(
         &'a self,
         server: &'a str,
@@ -189,25 +309,37 @@ pub trait CatalogueStore: Send + Sync + 'static {
         by: &'a str,
         expected_digest: Option<&'a str>,
         now_ms: u64,
-    ) -> BoxFuture<'a, Result<PinApproval, StoreError>>;
+    ) -> BoxFuture<'a, Result<PinApproval, StoreError>> {
+        self.approve_pin(server, EntryKind::Tool, tool, by, expected_digest, now_ms)
+    }
 
     /// A number that grows whenever a pin or a pin state changes (not on a mere `last_seen`), so
     /// that a gateway can poll cheaply for approvals made by another process.
     fn pins_version(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// One entry.
-    fn entry<'a>(
+    fn entry_of<'a>(
         &'a self,
         server: &'a str,
-        tool: &'a str,
+        kind: EntryKind,
+        name: &'a str,
     ) -> BoxFuture<'a, Result<Option<CatalogueEntry>, StoreError>> {
         Box::pin(async move {
             Ok(self
                 .entries(Some(server))
                 .await?
                 .into_iter()
-                .find(|e| e.tool == tool))
+                .find(|e| e.kind == kind && e.tool == name))
         })
+    }
+
+    /// One tool's entry.
+    fn entry<'a>(
+        &'a self,
+        server: &'a str,
+        tool: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CatalogueEntry>, StoreError>> {
+        self.entry_of(server, EntryKind::Tool, tool)
     }
 
     /// The entries waiting for approval (changed or new), of every server or one.

@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use futures_util::future::BoxFuture;
 
 use crate::StoreError;
-use crate::catalogue::merge::{approve_entry, merge_listing};
-use crate::catalogue::{CatalogueEntry, CatalogueStore, ObservedTool, PinApproval, PinEvent};
+use crate::catalogue::merge::{EntryKey, approve_entry, merge_listing};
+use crate::catalogue::{
+    CatalogueEntry, CatalogueStore, EntryKind, Observed, PinApproval, PinEvent,
+};
 use crate::memory::MemoryStore;
 
-/// The catalogue's entries and its pins version.
+/// The catalogue's entries (by server, kind, name) and its pins version.
 #[derive(Debug, Default)]
 pub(crate) struct Catalogue {
-    entries: BTreeMap<(String, String), CatalogueEntry>,
+    entries: BTreeMap<(String, EntryKind, String), CatalogueEntry>,
     version: u64,
 }
 
@@ -21,25 +23,26 @@ fn ready<T: Send + 'static>(v: T) -> BoxFuture<'static, T> {
 }
 
 impl CatalogueStore for MemoryStore {
-    fn record_listing<'a>(
+    fn record<'a>(
         &'a self,
         server: &'a str,
-        tools: Vec<ObservedTool>,
+        tools: Vec<Observed>,
         pin_new_tools: bool,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>> {
         let mut catalogue = self.catalogue.lock();
-        let existing: BTreeMap<String, CatalogueEntry> = catalogue
+        let existing: BTreeMap<EntryKey, CatalogueEntry> = catalogue
             .entries
-            .range((server.to_owned(), String::new())..)
-            .take_while(|((s, _), _)| s == server)
-            .map(|((_, t), e)| (t.clone(), e.clone()))
+            .range((server.to_owned(), EntryKind::Instructions, String::new())..)
+            .take_while(|((s, _, _), _)| s == server)
+            .map(|((_, k, t), e)| ((*k, t.clone()), e.clone()))
             .collect();
         let merged = merge_listing(server, &existing, tools, pin_new_tools, now_ms);
         for entry in merged.entries {
-            catalogue
-                .entries
-                .insert((entry.server.clone(), entry.tool.clone()), entry);
+            catalogue.entries.insert(
+                (entry.server.clone(), entry.kind, entry.tool.clone()),
+                entry,
+            );
         }
         if merged.pins_changed {
             catalogue.version += 1;
@@ -62,18 +65,19 @@ impl CatalogueStore for MemoryStore {
         ready(Ok(all))
     }
 
-    fn approve<'a>(
+    fn approve_pin<'a>(
         &'a self,
         server: &'a str,
+        kind: EntryKind,
         tool: &'a str,
         by: &'a str,
         expected_digest: Option<&'a str>,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<PinApproval, StoreError>> {
         let mut catalogue = self.catalogue.lock();
-        let key = (server.to_owned(), tool.to_owned());
+        let key = (server.to_owned(), kind, tool.to_owned());
         let entry = catalogue.entries.get(&key).cloned();
-        let result = approve_entry(entry, (server, tool), by, expected_digest, now_ms);
+        let result = approve_entry(entry, (server, kind, tool), by, expected_digest, now_ms);
         if let Ok(done) = &result
             && done.changed
         {

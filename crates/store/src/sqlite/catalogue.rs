@@ -9,16 +9,16 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 
 use crate::StoreError;
-use crate::catalogue::merge::{approve_entry, merge_listing};
+use crate::catalogue::merge::{EntryKey, approve_entry, merge_listing};
 use crate::catalogue::{
-    CatalogueEntry, CatalogueStore, ObservedTool, PinApproval, PinEvent, PinEventKind, PinState,
-    ToolDigest,
+    CatalogueEntry, CatalogueStore, EntryKind, Observed, PinApproval, PinEvent, PinEventKind,
+    PinState, ToolDigest,
 };
 use crate::sqlite::{SqliteStore, to_i64, to_u64, unavailable};
 
-const COLUMNS: &str = "server, tool, state, pinned_digest, pinned_definition, current_digest, \
-                       current_definition, classification, first_seen_ms, last_seen_ms, \
-                       approved_by, approved_at_ms";
+const COLUMNS: &str = "server, kind, tool, state, pinned_digest, pinned_definition, \
+                       pinned_format, current_digest, current_definition, current_format, \
+                       classification, first_seen_ms, last_seen_ms, approved_by, approved_at_ms";
 
 fn corrupt(server: &str, tool: &str, message: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -39,24 +39,38 @@ fn decode(row: &SqliteRow) -> Result<CatalogueEntry, StoreError> {
             row.try_get(col).map_err(unavailable)?,
         )
     };
-    let definition = |digest: String, json: String| -> Result<ToolDigest, StoreError> {
-        Ok(ToolDigest {
-            digest,
-            definition: serde_json::from_str(&json).map_err(|e| bad(e.to_string()))?,
-        })
+    let format = |col: &str| -> Result<u32, StoreError> {
+        let v: Option<i64> = row.try_get(col).map_err(unavailable)?;
+        u32::try_from(v.unwrap_or(1)).map_err(|e| bad(e.to_string()))
     };
+    let definition =
+        |digest: String, json: String, format: u32| -> Result<ToolDigest, StoreError> {
+            Ok(ToolDigest {
+                digest,
+                definition: serde_json::from_str(&json).map_err(|e| bad(e.to_string()))?,
+                format,
+            })
+        };
     let state = text("state")?;
+    let kind = text("kind")?;
     let pinned = match (opt_text("pinned_digest")?, opt_text("pinned_definition")?) {
-        (Some(d), Some(j)) => Some(definition(d, j)?),
+        (Some(d), Some(j)) => Some(definition(d, j, format("pinned_format")?)?),
         _ => None,
     };
+    let classification = opt_text("classification")?
+        .map(|c| serde_json::from_str(&c).map_err(|e| bad(e.to_string())))
+        .transpose()?;
     let approved_at: Option<i64> = row.try_get("approved_at_ms").map_err(unavailable)?;
     Ok(CatalogueEntry {
+        kind: EntryKind::parse(&kind).ok_or_else(|| bad(format!("unknown kind {kind:?}")))?,
         state: PinState::parse(&state).ok_or_else(|| bad(format!("unknown state {state:?}")))?,
         pinned,
-        current: definition(text("current_digest")?, text("current_definition")?)?,
-        classification: serde_json::from_str(&text("classification")?)
-            .map_err(|e| bad(e.to_string()))?,
+        current: definition(
+            text("current_digest")?,
+            text("current_definition")?,
+            format("current_format")?,
+        )?,
+        classification,
         first_seen_ms: int("first_seen_ms")?,
         last_seen_ms: int("last_seen_ms")?,
         approved_by: opt_text("approved_by")?,
@@ -73,7 +87,7 @@ async fn server_entries(
     server: &str,
 ) -> Result<Vec<CatalogueEntry>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM catalogue WHERE server = ? ORDER BY tool"
+        "SELECT {COLUMNS} FROM catalogue WHERE server = ? ORDER BY kind, tool"
     ))
     .bind(server)
     .fetch_all(conn)
@@ -96,33 +110,42 @@ async fn write(
     e: &CatalogueEntry,
     seq: Option<i64>,
 ) -> Result<(), StoreError> {
-    let classification =
-        serde_json::to_string(&e.classification).map_err(|err| StoreError::InvalidInput {
+    let classification = e
+        .classification
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|err| StoreError::InvalidInput {
             field: "classification",
             message: err.to_string(),
         })?;
     sqlx::query(
-        "INSERT INTO catalogue (server, tool, seq, state, pinned_digest, pinned_definition, \
-         current_digest, current_definition, category, severity, classification, first_seen_ms, \
-         last_seen_ms, approved_by, approved_at_ms) \
-         VALUES (?, ?, COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (server, tool) DO UPDATE SET seq = COALESCE(?, seq), state = excluded.state, \
-         pinned_digest = excluded.pinned_digest, pinned_definition = excluded.pinned_definition, \
+        "INSERT INTO catalogue (server, kind, tool, seq, state, pinned_digest, pinned_definition, \
+         pinned_format, current_digest, current_definition, current_format, category, severity, \
+         classification, first_seen_ms, last_seen_ms, approved_by, approved_at_ms) \
+         VALUES (?, ?, ?, COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (server, kind, tool) DO UPDATE SET seq = COALESCE(?, seq), \
+         state = excluded.state, pinned_digest = excluded.pinned_digest, \
+         pinned_definition = excluded.pinned_definition, pinned_format = excluded.pinned_format, \
          current_digest = excluded.current_digest, current_definition = excluded.current_definition, \
+         current_format = excluded.current_format, \
          category = excluded.category, severity = excluded.severity, \
          classification = excluded.classification, last_seen_ms = excluded.last_seen_ms, \
          approved_by = excluded.approved_by, approved_at_ms = excluded.approved_at_ms",
     )
     .bind(&e.server)
+    .bind(e.kind.as_str())
     .bind(&e.tool)
     .bind(seq)
     .bind(e.state.as_str())
     .bind(e.pinned.as_ref().map(|p| p.digest.as_str()))
     .bind(e.pinned.as_ref().map(ToolDigest::canonical_text))
+    .bind(e.pinned.as_ref().map(|p| i64::from(p.format)))
     .bind(&e.current.digest)
     .bind(e.current.canonical_text())
-    .bind(e.classification.category.as_str())
-    .bind(e.classification.severity.as_str())
+    .bind(i64::from(e.current.format))
+    .bind(e.classification.as_ref().map(|c| c.category.as_str()))
+    .bind(e.classification.as_ref().map(|c| c.severity.as_str()))
     .bind(classification)
     .bind(to_i64("first_seen_ms", e.first_seen_ms)?)
     .bind(to_i64("last_seen_ms", e.last_seen_ms)?)
@@ -170,14 +193,14 @@ async fn end<T>(
 async fn record_in(
     conn: &mut SqliteConnection,
     server: &str,
-    tools: Vec<ObservedTool>,
+    tools: Vec<Observed>,
     pin_new_tools: bool,
     now_ms: u64,
 ) -> Result<Vec<PinEvent>, StoreError> {
-    let existing: BTreeMap<String, CatalogueEntry> = server_entries(conn, server)
+    let existing: BTreeMap<EntryKey, CatalogueEntry> = server_entries(conn, server)
         .await?
         .into_iter()
-        .map(|e| (e.tool.clone(), e))
+        .map(|e| ((e.kind, e.tool.clone()), e))
         .collect();
     let merged = merge_listing(server, &existing, tools, pin_new_tools, now_ms);
     let seq = if merged.pins_changed {
@@ -194,7 +217,7 @@ async fn record_in(
 
 async fn approve_in(
     conn: &mut SqliteConnection,
-    (server, tool): (&str, &str),
+    (server, kind, tool): (&str, EntryKind, &str),
     by: &str,
     expected_digest: Option<&str>,
     now_ms: u64,
@@ -202,8 +225,8 @@ async fn approve_in(
     let entry = server_entries(conn, server)
         .await?
         .into_iter()
-        .find(|e| e.tool == tool);
-    let done = approve_entry(entry, (server, tool), by, expected_digest, now_ms)?;
+        .find(|e| e.kind == kind && e.tool == tool);
+    let done = approve_entry(entry, (server, kind, tool), by, expected_digest, now_ms)?;
     if done.changed {
         let seq = next_seq(conn).await?;
         write(conn, &done.entry, Some(seq)).await?;
@@ -212,10 +235,10 @@ async fn approve_in(
 }
 
 impl CatalogueStore for SqliteStore {
-    fn record_listing<'a>(
+    fn record<'a>(
         &'a self,
         server: &'a str,
-        tools: Vec<ObservedTool>,
+        tools: Vec<Observed>,
         pin_new_tools: bool,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Vec<PinEvent>, StoreError>> {
@@ -230,7 +253,7 @@ impl CatalogueStore for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<CatalogueEntry>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM catalogue WHERE ? IS NULL OR server = ? ORDER BY server, tool"
+                "SELECT {COLUMNS} FROM catalogue WHERE ? IS NULL OR server = ? ORDER BY server, kind, tool"
             ))
             .bind(server)
             .bind(server)
@@ -241,16 +264,17 @@ impl CatalogueStore for SqliteStore {
         })
     }
 
-    fn approve<'a>(
+    fn approve_pin<'a>(
         &'a self,
         server: &'a str,
+        kind: EntryKind,
         tool: &'a str,
         by: &'a str,
         expected_digest: Option<&'a str>,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<PinApproval, StoreError>> {
         Box::pin(async move {
-            in_write_transaction!(self, tx => approve_in(&mut tx, (server, tool), by, expected_digest, now_ms).await)
+            in_write_transaction!(self, tx => approve_in(&mut tx, (server, kind, tool), by, expected_digest, now_ms).await)
         })
     }
 

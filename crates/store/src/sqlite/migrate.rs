@@ -45,10 +45,15 @@ const MIGRATIONS: &[Migration] = &[
         description: "audit: keyed chains",
         sql: include_str!("migrations/0006_audit_keys.sql"),
     },
+    Migration {
+        version: 7,
+        description: "catalogue: pins of instructions, pin formats",
+        sql: include_str!("migrations/0007_catalogue_kinds.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Brings the database to [`SCHEMA_VERSION`]; returns the migrations applied.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use toolgate_catalog::Category;
 use toolgate_gateway::catalogue::{fetch, refresh};
 use toolgate_gateway::server::ServerRuntime;
-use toolgate_store::catalogue::CatalogueEntry;
+use toolgate_store::catalogue::{CatalogueEntry, EntryKind};
 
 #[derive(Args)]
 pub struct CatalogArgs {
@@ -43,6 +43,8 @@ async fn catalog(args: CatalogArgs) -> Result<(), Failure> {
         .catalogue
         .entries(args.server.as_deref())
         .await?;
+    // The catalogue of tools: a server's pinned instructions are for `toolgate pins`.
+    entries.retain(|e| e.kind == EntryKind::Tool);
     let configured: Vec<String> = match &opened.settings {
         Some(s) => s.servers.iter().map(|s| s.name.clone()).collect(),
         None => Vec::new(),
@@ -84,11 +86,13 @@ async fn catalog(args: CatalogArgs) -> Result<(), Failure> {
     }
     let mut rows: Vec<Row> = entries
         .into_iter()
-        .map(|e| Row {
-            state: e.state.to_string(),
-            server: e.server,
-            tool: e.tool,
-            classification: e.classification,
+        .filter_map(|e| {
+            Some(Row {
+                state: e.state.to_string(),
+                server: e.server,
+                tool: e.tool,
+                classification: e.classification?,
+            })
         })
         .collect();
     rows.extend(live);

@@ -1,7 +1,8 @@
 //! `toolgate pins list|diff|approve`: the operator's side of pinning. A tool whose definition
 //! changed since it was pinned (or that is new on a pinned server) is hidden and denied by the
-//! gateway until approved here; a running gateway reads the store every second, so an approval
-//! counts within about a second.
+//! gateway until approved here, and a server whose instructions changed has its clients given
+//! the pinned ones (`--instructions`); a running gateway reads the store every second, so an
+//! approval counts within about a second.
 
 use super::{ACTOR, Failure, StoreArgs, format_opt_ms, now_ms};
 use crate::cli::grant::print_table;
@@ -9,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use std::process::ExitCode;
 use toolgate_store::StoreError;
-use toolgate_store::catalogue::CatalogueEntry;
+use toolgate_store::catalogue::{CatalogueEntry, EntryKind};
 
 #[derive(Args)]
 pub struct PinsArgs {
@@ -31,20 +32,33 @@ pub enum PinsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The pinned definition of a tool against its current one, line by line.
+    /// The pinned definition of a tool (or the server's pinned instructions) against its current
+    /// one, line by line.
     Diff {
         server: String,
-        tool: String,
+        /// The tool (or `--instructions`).
+        #[arg(
+            required_unless_present = "instructions",
+            conflicts_with = "instructions"
+        )]
+        tool: Option<String>,
+        /// The server's instructions (from `initialize`) instead of a tool.
+        #[arg(long)]
+        instructions: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Make a tool's current definition its pin: listed and callable again.
+    /// Make a tool's current definition (or the server's current instructions) its pin: listed
+    /// and callable again.
     Approve {
         server: String,
-        /// The tool (or `--all`).
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The tool (or `--instructions`, or `--all`).
+        #[arg(required_unless_present_any = ["all", "instructions"], conflicts_with_all = ["all", "instructions"])]
         tool: Option<String>,
-        /// Every changed and new tool of the server.
+        /// The server's instructions (from `initialize`) instead of a tool.
+        #[arg(long, conflicts_with = "all")]
+        instructions: bool,
+        /// Every changed and new tool of the server, and its instructions if they changed.
         #[arg(long)]
         all: bool,
         /// Approve only if the current definition still has this digest (from `pins diff`).
@@ -60,23 +74,34 @@ pub async fn run(args: PinsArgs) -> ExitCode {
             quarantined,
             json,
         } => list(&args.store, server.as_deref(), quarantined, json).await,
-        PinsCommand::Diff { server, tool, json } => diff(&args.store, &server, &tool, json).await,
+        PinsCommand::Diff {
+            server,
+            tool,
+            instructions,
+            json,
+        } => {
+            let (kind, name) = entry_key(tool, instructions);
+            diff(&args.store, &server, kind, &name, json).await
+        }
         PinsCommand::Approve {
             server,
             tool,
+            instructions,
             all,
             digest,
         } => {
-            approve(
-                &args.store,
-                &server,
-                tool.as_deref(),
-                all,
-                digest.as_deref(),
-            )
-            .await
+            let only = (!all).then(|| entry_key(tool, instructions));
+            approve(&args.store, &server, only, digest.as_deref()).await
         }
     })
+}
+
+/// The entry a command names: a tool, or with `--instructions` the server's instructions.
+fn entry_key(tool: Option<String>, instructions: bool) -> (EntryKind, String) {
+    match (tool, instructions) {
+        (_, true) => (EntryKind::Instructions, String::new()),
+        (tool, false) => (EntryKind::Tool, tool.unwrap_or_default()),
+    }
 }
 
 fn short(digest: &str) -> String {
@@ -116,7 +141,7 @@ async fn list(
         .map(|e| {
             [
                 e.server.clone(),
-                e.tool.clone(),
+                e.label().to_owned(),
                 e.state.to_string(),
                 e.changed_fields().join(", "),
                 e.pinned.as_ref().map_or("-".into(), |p| short(&p.digest)),
@@ -137,17 +162,23 @@ fn not_found(e: StoreError) -> Failure {
     Failure::runtime(format!("error: {e}"))
 }
 
-async fn diff(store: &StoreArgs, server: &str, tool: &str, as_json: bool) -> Result<(), Failure> {
+async fn diff(
+    store: &StoreArgs,
+    server: &str,
+    kind: EntryKind,
+    tool: &str,
+    as_json: bool,
+) -> Result<(), Failure> {
     let opened = store.open().await?;
     let entry = opened
         .stores
         .catalogue
-        .entry(server, tool)
+        .entry_of(server, kind, tool)
         .await?
         .ok_or_else(|| {
             not_found(StoreError::PinNotFound {
                 server: server.into(),
-                tool: tool.into(),
+                tool: label(kind, tool).into(),
             })
         })?;
     if as_json {
@@ -168,7 +199,10 @@ async fn diff(store: &StoreArgs, server: &str, tool: &str, as_json: bool) -> Res
             "pinned; the current definition is the pinned one".into()
         }
     };
-    println!("tool {tool:?} on server {server:?}: {state}");
+    match kind {
+        EntryKind::Tool => println!("tool {tool:?} on server {server:?}: {state}"),
+        EntryKind::Instructions => println!("instructions of server {server:?}: {state}"),
+    }
     if let Some(p) = &entry.pinned {
         println!("--- pinned  {}", p.digest);
     }
@@ -178,33 +212,49 @@ async fn diff(store: &StoreArgs, server: &str, tool: &str, as_json: bool) -> Res
         let digest = short(&entry.current.digest);
         eprintln!(
             "approve it with: {}",
-            toolgate_gateway::catalogue::approve_command(server, tool, Some(&digest))
+            toolgate_gateway::catalogue::approve_entry_command(server, kind, tool, Some(&digest))
         );
     }
     Ok(())
 }
 
+/// How messages name an entry: the tool's name, or `(instructions)`.
+fn label(kind: EntryKind, tool: &str) -> &str {
+    match kind {
+        EntryKind::Tool => tool,
+        EntryKind::Instructions => "(instructions)",
+    }
+}
+
+/// Approves one entry (`only`), or every entry of `server` waiting for approval.
 async fn approve(
     store: &StoreArgs,
     server: &str,
-    tool: Option<&str>,
-    all: bool,
+    only: Option<(EntryKind, String)>,
     digest: Option<&str>,
 ) -> Result<(), Failure> {
     let opened = store.open().await?;
-    let tools: Vec<String> = match tool {
-        Some(t) if !all => vec![t.to_owned()],
-        _ => {
+    let keys: Vec<(EntryKind, String)> = match only {
+        Some(key) => vec![key],
+        None => {
             let waiting = opened.stores.catalogue.quarantined(Some(server)).await?;
             if waiting.is_empty() {
                 eprintln!("no tool of server {server:?} is waiting for approval");
                 return Ok(());
             }
-            waiting.into_iter().map(|e| e.tool).collect()
+            waiting.into_iter().map(|e| (e.kind, e.tool)).collect()
         }
     };
-    for tool in tools {
-        let current = opened.stores.catalogue.entry(server, &tool).await?;
+    for (kind, tool) in keys {
+        let what = match kind {
+            EntryKind::Tool => format!("tool {tool:?} on server {server:?}"),
+            EntryKind::Instructions => format!("the instructions of server {server:?}"),
+        };
+        let current = opened
+            .stores
+            .catalogue
+            .entry_of(server, kind, &tool)
+            .await?;
         // A short digest (as `pins diff` prints it) names the current one if it is its prefix.
         let expected = match (digest, &current) {
             (Some(d), Some(c)) if c.current.digest.starts_with(d) => Some(c.current.digest.clone()),
@@ -214,24 +264,27 @@ async fn approve(
         let done = opened
             .stores
             .catalogue
-            .approve(server, &tool, ACTOR, expected.as_deref(), now_ms())
+            .approve_pin(server, kind, &tool, ACTOR, expected.as_deref(), now_ms())
             .await
             .map_err(not_found)?;
         if !done.changed {
-            eprintln!(
-                "tool {tool:?} on server {server:?} is already pinned at its current definition"
-            );
+            eprintln!("{what} is already pinned at its current definition");
             continue;
         }
+        let effect = match kind {
+            EntryKind::Tool => "lists and allows it",
+            EntryKind::Instructions => "gives them to its clients",
+        };
         eprintln!(
-            "approved tool {tool:?} on server {server:?} ({}); a running gateway lists and allows it within a second",
+            "approved {what} ({}); a running gateway {effect} within a second",
             short(&done.entry.current.digest)
         );
         opened
             .audit_admin(
                 "pin.approved",
-                &format!("{server}/{tool}"),
-                json!({ "server": server, "tool": tool, "digest": done.entry.current.digest }),
+                &format!("{server}/{}", label(kind, &tool)),
+                json!({ "server": server, "tool": tool, "entry": kind.as_str(),
+                        "digest": done.entry.current.digest }),
             )
             .await?;
     }
