@@ -6,6 +6,8 @@ use super::lists::ListKind;
 use super::member::Member;
 use super::names::Namer;
 use super::rewrite;
+use crate::catalogue::Catalogue;
+use crate::catalogue::instructions::Screened;
 use crate::identity::Caller;
 use crate::server::ServerRuntime;
 use parking_lot::Mutex;
@@ -244,16 +246,35 @@ impl AggregateSession {
         caps
     }
 
-    /// The members' instructions, each under its server's name.
+    /// The members' instructions, each under its server's name, as the servers sent them.
     pub fn instructions(&self) -> Option<String> {
+        self.merged_instructions(|_, sent| sent.map(str::to_owned))
+    }
+
+    /// The members' instructions, each under its server's name, held to their pins: a server's
+    /// changed instructions that wait for approval are given as pinned (or left out, when it was
+    /// pinned without any), and the change is recorded ([`Catalogue::screen_instructions`]).
+    pub fn pinned_instructions(&self, catalogue: &Catalogue) -> Option<String> {
+        self.merged_instructions(
+            |server, sent| match catalogue.screen_instructions(server, sent) {
+                Screened::AsSent => sent.map(str::to_owned),
+                Screened::Pinned(text) => text,
+            },
+        )
+    }
+
+    /// Every member's instructions as `screen` gives them (from the server's name and what it
+    /// sent), each under its server's name.
+    fn merged_instructions(
+        &self,
+        screen: impl Fn(&str, Option<&str>) -> Option<String>,
+    ) -> Option<String> {
         let parts: Vec<String> = self
             .members()
             .iter()
             .filter_map(|m| {
-                m.init
-                    .get("instructions")
-                    .and_then(Value::as_str)
-                    .map(|i| format!("[{}] {i}", m.server.name))
+                let sent = m.init.get("instructions").and_then(Value::as_str);
+                screen(&m.server.name, sent).map(|i| format!("[{}] {i}", m.server.name))
             })
             .collect();
         (!parts.is_empty()).then(|| parts.join("\n\n"))

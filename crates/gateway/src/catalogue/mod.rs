@@ -437,7 +437,8 @@ impl Catalogue {
         let server_marks = marks.entry(server.to_owned()).or_default();
         let mut unknown = false;
         for (tool, finding) in findings {
-            if pins.quarantined.get(tool) == Some(&finding.problem) {
+            // The store holds this very version already (quarantined).
+            if pins.recorded.get(tool) == Some(&finding.digest) {
                 continue;
             }
             if server_marks

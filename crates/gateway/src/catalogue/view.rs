@@ -69,6 +69,8 @@ pub struct InstructionsPin {
 pub struct ServerPins {
     pub pinned: HashMap<String, Pin>,
     pub quarantined: HashMap<String, Problem>,
+    /// The digest of each quarantined tool's version the store holds (the last one recorded).
+    pub recorded: HashMap<String, String>,
     /// `None` until the catalogue has read the server's instructions.
     pub instructions: Option<InstructionsPin>,
     /// Some pin is of an older format: the server is listed again to take it anew.
@@ -147,6 +149,13 @@ impl PinView {
                     current: e.current.digest.clone(),
                 });
                 continue;
+            }
+            match e.state {
+                PinState::Changed | PinState::New => {
+                    pins.recorded
+                        .insert(e.tool.clone(), e.current.digest.clone());
+                }
+                PinState::Pinned => {}
             }
             match e.state {
                 PinState::Changed => {
