@@ -192,7 +192,8 @@ impl Approvals {
         self
     }
 
-    pub fn store(&self) -> &Arc<dyn ApprovalStore> {
+    #[cfg(test)]
+    fn store(&self) -> &Arc<dyn ApprovalStore> {
         &self.store
     }
 

@@ -82,10 +82,6 @@ impl<T> SessionRegistry<T> {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    pub fn insert(&self, id: &str, session: Arc<T>) {
-        self.insert_entry(id, session, None);
-    }
-
     /// Inserts a session holding `slot` (its grant's count) for as long as it is registered.
     pub fn insert_holding(&self, id: &str, session: Arc<T>, slot: SessionSlot) {
         self.insert_entry(id, session, Some(slot));
@@ -114,10 +110,6 @@ impl<T> SessionRegistry<T> {
 
     pub fn len(&self) -> usize {
         self.sessions.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Removes and returns every session idle for longer than `idle`.

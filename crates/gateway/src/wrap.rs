@@ -4,11 +4,8 @@
 //! out one message per line; the server's own messages are passed on as they come. Signals go to
 //! the server, and its exit code becomes ours.
 
-use crate::enforce::Enforcer;
 use crate::identity::Caller;
-use crate::kill_switch::KillSwitches;
-use crate::pipeline::{Context, Direct, Pipeline, Target};
-use crate::telemetry::Telemetry;
+use crate::pipeline::{Context, Direct, Pipeline, Target, streams};
 use crate::upstream::{PipeLink, UpstreamLink};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -35,8 +32,7 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// Runs until the server exits or stdin closes; returns the process exit code.
 pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn CounterStore>) -> i32 {
-    let enforcer = Enforcer::new(counters, Arc::new(KillSwitches::default()));
-    let pipeline = Arc::new(Pipeline::new(enforcer, Telemetry::default(), None));
+    let pipeline = Arc::new(Pipeline::without_store(counters));
     let caller = Arc::new(Caller {
         identity: Identity {
             agent: "local".into(),
@@ -76,12 +72,12 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
     });
 
     // The server's own messages (outside any request); the stream ends when its output does.
-    let own = server.link.open_stream(None).await.ok().flatten();
+    let own = streams::of_direct(&server).await;
     let mut server_output = {
         let out_tx = out_tx.clone();
         tokio::spawn(async move {
             let Some(mut own) = own else { return };
-            while let Some(Ok(msg)) = own.next().await {
+            while let Some(msg) = own.next().await {
                 if out_tx.send(msg).await.is_err() {
                     break;
                 }
@@ -149,10 +145,7 @@ pub async fn run(spec: StdioSpec, policy: Arc<Policy>, counters: Arc<dyn Counter
 
 /// The wrapped server's process.
 fn child_of(server: &Direct) -> &StdioChild {
-    match &server.link {
-        UpstreamLink::Pipe(pipe) => pipe.stdio_child().expect("wrap runs a stdio child"),
-        _ => unreachable!("wrap runs a stdio child"),
-    }
+    server.stdio_child().expect("wrap runs a stdio child")
 }
 
 fn is_request(bytes: &[u8]) -> bool {

@@ -49,7 +49,8 @@ impl StreamCounts {
     }
 
     /// The streams `session` holds now.
-    pub fn of(&self, session: &str) -> usize {
+    #[cfg(test)]
+    fn of(&self, session: &str) -> usize {
         self.open.lock().get(session).copied().unwrap_or(0)
     }
 }

@@ -113,6 +113,11 @@ impl Pipeline {
                     record,
                 ))
             }
+            // The server's instructions reach the client as pinned ([`Work::Initialize`]).
+            "initialize" => {
+                record.forwarded();
+                Decision::Forward(Pending::new(Work::Initialize, record))
+            }
             // The 2026 protocol's probe: an error at once makes clients fall back to `initialize`.
             "server/discover" => Decision::Answered(self.discover(record, msg.id)),
             _ => {

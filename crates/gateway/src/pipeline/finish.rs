@@ -1,6 +1,7 @@
 //! The end of a forwarded request: the server's answer is read for the record (`ok`,
-//! `tool_error`, `error <code>`), a tool list is filtered (and cached), quota goes back when the
-//! server answered with an error or never answered, and the record is emitted.
+//! `tool_error`, `error <code>`), a tool list is filtered (and cached), an `initialize` answer
+//! carries the server's instructions only as pinned, quota goes back when the server answered
+//! with an error or never answered, and the record is emitted.
 
 use super::Pipeline;
 use super::record::OpenRecord;
@@ -29,6 +30,9 @@ pub(super) enum Work {
     ToolsList(Arc<Policy>, Option<CacheSlot>),
     /// A tool call holding quota, given back if the server answers with a JSON-RPC error.
     ToolCall(Option<ReservationTicket>),
+    /// The server's `instructions` go to the client only as pinned (a change waits for an
+    /// operator, like a changed tool).
+    Initialize,
 }
 
 /// Where a forwarded listing's filtered answer is to be kept.
@@ -86,6 +90,10 @@ impl Pipeline {
         let (status, is_error) = upstream_status(&response);
         let out = match work {
             Work::Plain | Work::ToolCall(None) => response,
+            Work::Initialize => match self.enforcer.catalogue.as_deref() {
+                Some(c) => c.screen_initialize(&record.audit.server, response),
+                None => response,
+            },
             Work::ToolCall(Some(ticket)) => {
                 if is_error {
                     self.enforcer.release(&ticket).await;

@@ -14,6 +14,8 @@ pub(crate) mod record;
 mod reply;
 pub mod streams;
 mod target;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use notify::send;
 pub use reply::Reply;
@@ -53,6 +55,17 @@ impl Pipeline {
             telemetry,
             approvals,
         }
+    }
+
+    /// A pipeline without a store (`toolgate wrap`): limits counted in `counters`, no audit
+    /// log, no approvals (a call that needs one is refused), no kill switches.
+    pub fn without_store(counters: Arc<dyn toolgate_store::CounterStore>) -> Self {
+        let kill_switches = Arc::new(crate::kill_switch::KillSwitches::default());
+        Pipeline::new(
+            Enforcer::new(counters, kill_switches),
+            Telemetry::default(),
+            None,
+        )
     }
 
     /// One message from a client, in the context its front established.

@@ -127,7 +127,7 @@ pub async fn aggregate_session(
         "capabilities": session.capabilities(),
         "serverInfo": { "name": "toolgate", "version": env!("CARGO_PKG_VERSION") },
     });
-    if let Some(i) = session.instructions() {
+    if let Some(i) = session.pinned_instructions(&gw.catalogue) {
         init["instructions"] = Value::String(i);
     }
     gw.aggregates

@@ -3,6 +3,7 @@
 //! changes, joined by the gateway's own notes when a quarantine changes the tool list, and, on
 //! `/mcp`, tagged with their server. The stream ends when the server's ends or fails.
 
+use super::Direct;
 use crate::Gateway;
 use crate::aggregate::rewrite;
 use crate::aggregate::session::AggregateSession;
@@ -58,6 +59,12 @@ pub async fn of_aggregate(gw: &Gateway, session: &AggregateSession) -> Option<Se
         }
     }
     (!streams.is_empty()).then(|| futures_util::stream::select_all(streams).boxed())
+}
+
+/// The own stream of a server reached directly (`wrap`), as it comes.
+pub async fn of_direct(server: &Direct) -> Option<ServerMessages> {
+    let stream = server.link.open_stream(None).await.ok().flatten()?;
+    Some(until_failure(stream, |m| m))
 }
 
 /// `stream`'s messages, each passed through `each`, until it ends or fails.

@@ -55,6 +55,17 @@ pub struct Direct {
     pub policy: Arc<Policy>,
 }
 
+impl Direct {
+    /// The server's process, when it is a stdio child (`wrap` passes signals on to it and exits
+    /// with its code).
+    pub fn stdio_child(&self) -> Option<&toolgate_mcp::upstream::stdio::StdioChild> {
+        match &self.link {
+            UpstreamLink::Pipe(pipe) => pipe.stdio_child(),
+            _ => None,
+        }
+    }
+}
+
 /// What holds a route's link open for as long as its request needs it.
 #[derive(Debug, Clone)]
 pub(crate) enum LinkHolder {

@@ -7,6 +7,8 @@
 mod call;
 mod http_link;
 mod pipe_link;
+#[cfg(test)]
+pub(crate) mod scripted;
 mod shared_link;
 pub mod stdio_pool;
 
@@ -36,6 +38,9 @@ pub enum UpstreamLink {
     Http(HttpLink),
     Pipe(PipeLink),
     Shared(SharedLink),
+    /// A server scripted in memory (the pipeline's tests).
+    #[cfg(test)]
+    Scripted(scripted::ScriptedLink),
 }
 
 impl std::fmt::Debug for UpstreamLink {
@@ -44,6 +49,8 @@ impl std::fmt::Debug for UpstreamLink {
             UpstreamLink::Http(l) => write!(f, "Http({})", l.url()),
             UpstreamLink::Pipe(l) => write!(f, "Pipe(pid {:?})", l.pid()),
             UpstreamLink::Shared(l) => write!(f, "Shared({})", l.server()),
+            #[cfg(test)]
+            UpstreamLink::Scripted(_) => write!(f, "Scripted"),
         }
     }
 }
@@ -61,6 +68,8 @@ impl UpstreamLink {
             UpstreamLink::Http(l) => l.request(message, protocol_version).await,
             UpstreamLink::Pipe(l) => l.request(message, id, progress_token).await,
             UpstreamLink::Shared(l) => l.request(message).await,
+            #[cfg(test)]
+            UpstreamLink::Scripted(l) => l.request(message),
         }
     }
 
@@ -74,6 +83,11 @@ impl UpstreamLink {
             UpstreamLink::Http(l) => l.send(message, protocol_version).await,
             UpstreamLink::Pipe(l) => l.send(&message).await,
             UpstreamLink::Shared(l) => l.send(message).await,
+            #[cfg(test)]
+            UpstreamLink::Scripted(l) => {
+                l.send(message);
+                Ok(())
+            }
         }
     }
 
@@ -87,6 +101,8 @@ impl UpstreamLink {
             UpstreamLink::Http(l) => l.open_stream(protocol_version).await,
             UpstreamLink::Pipe(l) => Ok(l.take_standalone()),
             UpstreamLink::Shared(l) => Ok(Some(l.subscribe())),
+            #[cfg(test)]
+            UpstreamLink::Scripted(_) => Ok(None),
         }
     }
 
@@ -96,6 +112,8 @@ impl UpstreamLink {
             UpstreamLink::Http(l) => l.close(protocol_version).await,
             UpstreamLink::Pipe(l) => l.close().await,
             UpstreamLink::Shared(l) => l.close(),
+            #[cfg(test)]
+            UpstreamLink::Scripted(_) => {}
         }
     }
 }
