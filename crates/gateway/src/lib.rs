@@ -19,7 +19,6 @@ pub mod aggregate;
 pub(crate) mod approvals;
 pub mod catalogue;
 pub mod conn;
-pub mod connect;
 pub(crate) mod drain;
 pub mod enforce;
 pub mod http;

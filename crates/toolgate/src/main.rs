@@ -4,6 +4,7 @@
 mod audit_chain;
 mod cli;
 mod config;
+mod connect;
 mod demo;
 mod init;
 mod logging;
@@ -249,7 +250,7 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Command::Connect { url, token } => {
-            let code = toolgate_gateway::connect::run(&url, token.as_deref()).await;
+            let code = connect::run(&url, token.as_deref()).await;
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Command::Policy { command } => policy_cmd::run(command),

@@ -35,15 +35,11 @@ impl Pipeline {
             }
         }
         match &cx.target {
-            Target::Session {
-                session,
-                protocol_version,
-            } => send(&session.link, body, *protocol_version).await,
-            Target::Direct(d) => send(&d.link, body, None).await,
             Target::Aggregate { session, .. } => {
                 crate::aggregate::route::notification(session, msg, body).await;
                 Reply::Accepted
             }
+            one => pass_on(one, body).await,
         }
     }
 
@@ -55,14 +51,10 @@ impl Pipeline {
         body: Bytes,
     ) -> Reply {
         match &cx.target {
-            Target::Session {
-                session,
-                protocol_version,
-            } => send(&session.link, body, *protocol_version).await,
-            Target::Direct(d) => send(&d.link, body, None).await,
             Target::Aggregate { session, .. } => {
                 crate::aggregate::route::client_response(session, msg, &body).await
             }
+            one => pass_on(one, body).await,
         }
     }
 
@@ -77,6 +69,18 @@ impl Pipeline {
             unreachable!("only the aggregate endpoint answers requests itself")
         };
         Reply::Answer(crate::aggregate::local::answer(self, gw, session, record, msg).await)
+    }
+}
+
+/// Passes a message on to the one server of `target` (not `/mcp`, which routes it).
+async fn pass_on(target: &Target<'_>, body: Bytes) -> Reply {
+    match target {
+        Target::Session {
+            session,
+            protocol_version,
+        } => send(&session.link, body, *protocol_version).await,
+        Target::Direct(d) => send(&d.link, body, None).await,
+        Target::Aggregate { .. } => unreachable!("the aggregate endpoint routes by member"),
     }
 }
 
