@@ -114,6 +114,15 @@ pub trait GrantStore: Send + Sync + 'static {
         server: &'a str,
         text: Option<String>,
     ) -> BoxFuture<'a, Result<Grant, StoreError>>;
+
+    /// Sets when the grant stops working (ms since the Unix epoch; `None`: never), replacing the
+    /// expiry it had; an instant already past makes it stop at once, and a later one makes an
+    /// expired grant work again. [`StoreError::GrantNotFound`] or [`StoreError::GrantRevoked`].
+    fn set_expiry<'a>(
+        &'a self,
+        label: &'a str,
+        expires_at_ms: Option<u64>,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>>;
 }
 
 mod token_hash_hex {

@@ -1,5 +1,6 @@
-//! Grants on both backends: create, look up by token hash, expiry, revocation and rotation taking
-//! effect on the next lookup, conflicts, and persistence across reopening the SQLite file.
+//! Grants on both backends: create, look up by token hash, expiry (and changing it), revocation and
+//! rotation taking effect on the next lookup, conflicts, and persistence across reopening the
+//! SQLite file.
 
 mod common;
 
@@ -194,16 +195,54 @@ async fn own_policies(store: &dyn GrantStore) {
     ));
 }
 
+/// An expiry changed after creation holds from the next lookup: past, the grant stops working;
+/// later or never, it works again; a revoked or unknown grant gets none.
+async fn expiry_changes(store: &dyn GrantStore) {
+    let t = token::generate();
+    store
+        .create(new_grant("carol", &t.hash(), Some(10_000)))
+        .await
+        .unwrap();
+    let g = store.set_expiry("carol", Some(2_000)).await.unwrap();
+    assert_eq!(g.expires_at_ms, Some(2_000));
+    assert_eq!(g.policies.len(), 1, "everything else is kept");
+    assert_eq!(store.get_by_token(&t.hash(), 3_000).await.unwrap(), None);
+    let g = store.set_expiry("carol", None).await.unwrap();
+    assert_eq!(g.expires_at_ms, None);
+    assert!(
+        store
+            .get_by_token(&t.hash(), 3_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.get("carol").await.unwrap().unwrap().expires_at_ms,
+        None
+    );
+    assert!(matches!(
+        store.set_expiry("nobody", None).await,
+        Err(StoreError::GrantNotFound { .. })
+    ));
+    store.revoke("carol", 4_000).await.unwrap();
+    assert!(matches!(
+        store.set_expiry("carol", None).await,
+        Err(StoreError::GrantRevoked { .. })
+    ));
+}
+
 #[tokio::test]
 async fn memory_grant_lifecycle() {
     lifecycle(&MemoryStore::new()).await;
     own_policies(&MemoryStore::new()).await;
+    expiry_changes(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn sqlite_grant_lifecycle() {
     lifecycle(&SqliteStore::open("sqlite::memory:").await.unwrap()).await;
     own_policies(&SqliteStore::open("sqlite::memory:").await.unwrap()).await;
+    expiry_changes(&SqliteStore::open("sqlite::memory:").await.unwrap()).await;
 }
 
 #[tokio::test]

@@ -39,6 +39,23 @@ impl MemoryStore {
         f(grant)?;
         Ok(grant.clone())
     }
+
+    /// [`Self::update`] of a grant that is not revoked.
+    fn update_unrevoked(
+        &self,
+        label: &str,
+        f: impl FnOnce(&mut Grant),
+    ) -> Result<Grant, StoreError> {
+        self.update(label, |g| {
+            if g.revoked_at_ms.is_some() {
+                return Err(StoreError::GrantRevoked {
+                    label: label.to_owned(),
+                });
+            }
+            f(g);
+            Ok(())
+        })
+    }
 }
 
 impl GrantStore for MemoryStore {
@@ -94,15 +111,9 @@ impl GrantStore for MemoryStore {
                 label: label.to_owned(),
             }));
         }
-        ready(self.update(label, |g| {
-            if g.revoked_at_ms.is_some() {
-                return Err(StoreError::GrantRevoked {
-                    label: label.to_owned(),
-                });
-            }
+        ready(self.update_unrevoked(label, |g| {
             g.token_sha256 = token;
             g.rotated_at_ms = Some(now_ms);
-            Ok(())
         }))
     }
 
@@ -112,17 +123,21 @@ impl GrantStore for MemoryStore {
         server: &'a str,
         text: Option<String>,
     ) -> BoxFuture<'a, Result<Grant, StoreError>> {
-        ready(self.update(label, |g| {
-            if g.revoked_at_ms.is_some() {
-                return Err(StoreError::GrantRevoked {
-                    label: label.to_owned(),
-                });
-            }
+        ready(self.update_unrevoked(label, |g| {
             match text {
                 Some(t) => g.policies.insert(server.to_owned(), t),
                 None => g.policies.remove(server),
             };
-            Ok(())
+        }))
+    }
+
+    fn set_expiry<'a>(
+        &'a self,
+        label: &'a str,
+        expires_at_ms: Option<u64>,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>> {
+        ready(self.update_unrevoked(label, |g| {
+            g.expires_at_ms = expires_at_ms;
         }))
     }
 }

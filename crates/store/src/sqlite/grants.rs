@@ -256,4 +256,36 @@ impl GrantStore for SqliteStore {
                 })
         })
     }
+
+    fn set_expiry<'a>(
+        &'a self,
+        label: &'a str,
+        expires_at_ms: Option<u64>,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>> {
+        Box::pin(async move {
+            let at = expires_at_ms
+                .map(|at| to_i64("expires_at_ms", at))
+                .transpose()?;
+            let done = sqlx::query(
+                "UPDATE grants SET expires_at_ms = ? WHERE label = ? AND revoked_at_ms IS NULL",
+            )
+            .bind(at)
+            .bind(label)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+            let grant =
+                self.grant_by_label(label)
+                    .await?
+                    .ok_or_else(|| StoreError::GrantNotFound {
+                        label: label.to_owned(),
+                    })?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::GrantRevoked {
+                    label: label.to_owned(),
+                });
+            }
+            Ok(grant)
+        })
+    }
 }
