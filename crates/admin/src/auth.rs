@@ -1,4 +1,5 @@
-//! Who may use the admin plane, and what they may do there. With admin tokens configured (the
+//! Who may use the admin plane, and what they may do there (as the configuration says now:
+//! [`crate::access`]). With admin tokens configured (the
 //! admin token, `[admin] token_sha256` or `TOOLGATE_ADMIN_TOKEN`, and role tokens,
 //! `[admin.tokens.<label>]`), every request must carry `Authorization: Bearer <token>` (compared
 //! by its SHA-256 with every configured one, in constant time), and the token's role decides what
@@ -81,13 +82,18 @@ impl AdminAuth {
     /// The credential `token` is, if any: its SHA-256 is compared with every configured one, with
     /// no early exit.
     pub fn credential(&self, token: &str) -> Option<&AdminCredential> {
+        self.by_hash(&TokenHash(Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// The credential whose token hashes to `hash`, if one is configured (a UI session names its
+    /// credential so; compared with every one, with no early exit).
+    pub fn by_hash(&self, hash: &TokenHash) -> Option<&AdminCredential> {
         let AdminAuth::Tokens(all) = self else {
             return None;
         };
-        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for c in all {
-            if constant_time_eq(&presented, &c.token_sha256.0) && found.is_none() {
+            if constant_time_eq(&hash.0, &c.token_sha256.0) && found.is_none() {
                 found = Some(c);
             }
         }
@@ -108,7 +114,8 @@ pub(crate) async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let (actor, role) = match &app.auth {
+    let access = app.access.current();
+    let (actor, role) = match &access.auth {
         AdminAuth::Tokens(_) => {
             if req
                 .headers()
@@ -129,7 +136,7 @@ pub(crate) async fn authenticate(
                     "missing admin token: send Authorization: Bearer <admin token>",
                 );
             };
-            let Some(credential) = app.auth.credential(token) else {
+            let Some(credential) = access.auth.credential(token) else {
                 return unauthorized("invalid admin token");
             };
             (credential.label.clone(), credential.role)

@@ -13,6 +13,7 @@
 //! - **What it says about itself**: `GET /api/openapi.json`, an OpenAPI 3.1 document of every
 //!   route of [`route_table`] (a test checks they agree).
 
+pub mod access;
 pub mod approvals;
 pub mod audit;
 pub mod audit_stream;
@@ -28,6 +29,7 @@ pub mod role;
 pub mod servers;
 pub mod ui;
 
+pub use access::{Access, LiveAccess};
 pub use auth::{AdminAuth, AdminCredential};
 pub use error::{ApiError, ErrorCode};
 pub use ui::{OneTimeLogin, UiOptions};
@@ -42,7 +44,8 @@ use toolgate_gateway::Gateway;
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
-    pub auth: AdminAuth,
+    /// Who may do what, as the configuration says now.
+    pub access: LiveAccess,
 }
 
 /// Largest request body (a policy document).
@@ -107,8 +110,8 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 }
 
 /// The admin API, its paths relative to where it is mounted (`/api`; see [`api`]).
-pub fn router(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
-    let state = AppState { gateway, auth };
+pub fn router(gateway: Arc<Gateway>, access: LiveAccess) -> Router {
+    let state = AppState { gateway, access };
     let mut router = Router::new();
     for (path, _, handler) in routes() {
         router = router.route(path, handler);
@@ -132,24 +135,25 @@ pub fn router(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
         .with_state(state)
 }
 
-/// The admin plane: [`router`] under `/api` and the web UI under `/ui`, with the UI's default
-/// [`UiOptions`].
+/// The admin plane: [`router`] under `/api` and the web UI under `/ui` (read-write), with the
+/// UI's default [`UiOptions`].
 pub fn api(gateway: Arc<Gateway>, auth: AdminAuth) -> Router {
-    admin_plane(gateway, auth, UiOptions::default())
+    admin_plane(gateway, Access::new(auth).into(), UiOptions::default())
 }
 
 /// The admin plane: the JSON API under `/api` and the web UI ([`ui`]) under `/ui`, offered as
-/// `ui_options` say.
-pub fn admin_plane(gateway: Arc<Gateway>, auth: AdminAuth, ui_options: UiOptions) -> Router {
+/// `ui_options` say; both read `access` on every request, so what replaces its content (a
+/// configuration reload) applies from the next request on.
+pub fn admin_plane(gateway: Arc<Gateway>, access: LiveAccess, ui_options: UiOptions) -> Router {
     let ui = ui::router(
         AppState {
             gateway: gateway.clone(),
-            auth: auth.clone(),
+            access: access.clone(),
         },
         ui_options,
     );
     Router::new()
-        .nest("/api", router(gateway, auth))
+        .nest("/api", router(gateway, access))
         .nest("/ui", ui)
         .route(
             "/ui/",

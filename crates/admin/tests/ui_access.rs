@@ -2,7 +2,9 @@
 //! (`admin_plane` with [`UiOptions`]) around a real `Gateway` with an in-memory store, driven with
 //! `oneshot` the way a browser would — sign in with a token, carry the cookie and the CSRF token.
 //! A role token signs in with its role; in read-only mode every session is a viewer's, whatever
-//! the token, and changes are refused; the JSON API keeps each token's role.
+//! the token, and changes are refused; the JSON API keeps each token's role. What a reload puts in
+//! force (a token's new role, a token removed, the UI made read-only or read-write again) applies
+//! to open sessions and the API from the next request on.
 
 use axum::Router;
 use axum::body::Body;
@@ -10,7 +12,7 @@ use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use toolgate_admin::role::Role;
-use toolgate_admin::{AdminAuth, AdminCredential, UiOptions};
+use toolgate_admin::{Access, AdminAuth, AdminCredential, LiveAccess, UiOptions};
 use toolgate_gateway::Gateway;
 use toolgate_gateway::settings::Settings;
 use toolgate_store::{MemoryCounterStore, Stores};
@@ -20,7 +22,19 @@ const ADMIN: &str = "admin-secret";
 const APPROVER: &str = "approver-secret";
 const HOST: &str = "127.0.0.1:8081";
 
-async fn plane(read_only: bool) -> Router {
+/// The admin token, and `APPROVER` as april with `april_role`.
+fn access(april_role: Role, ui_read_only: bool) -> Access {
+    Access {
+        auth: AdminAuth::from_token(ADMIN).with([AdminCredential {
+            label: "april".into(),
+            role: april_role,
+            token_sha256: toolgate_store::token::hash(APPROVER),
+        }]),
+        ui_read_only,
+    }
+}
+
+async fn plane_with(access: LiveAccess) -> Router {
     let gw = Gateway::new(
         Settings::default(),
         Arc::new(MemoryCounterStore::new()),
@@ -28,19 +42,11 @@ async fn plane(read_only: bool) -> Router {
     )
     .await
     .unwrap();
-    let auth = AdminAuth::from_token(ADMIN).with([AdminCredential {
-        label: "april".into(),
-        role: Role::Approver,
-        token_sha256: toolgate_store::token::hash(APPROVER),
-    }]);
-    toolgate_admin::admin_plane(
-        gw,
-        auth,
-        UiOptions {
-            read_only,
-            ..UiOptions::default()
-        },
-    )
+    toolgate_admin::admin_plane(gw, access, UiOptions::default())
+}
+
+async fn plane(read_only: bool) -> Router {
+    plane_with(LiveAccess::new(access(Role::Approver, read_only))).await
 }
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
@@ -151,4 +157,71 @@ async fn a_read_only_ui_changes_nothing_whatever_the_token() {
         .unwrap();
     let (status, _, body) = send(&app, req).await;
     assert!(status.is_success(), "{status}: {body}");
+}
+
+/// `GET /api/kill-switches` with `token`: the status.
+async fn api_status(app: &Router, token: &str) -> StatusCode {
+    let req = Request::get("/api/kill-switches")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    send(app, req).await.0
+}
+
+#[tokio::test]
+async fn a_reload_applies_to_open_sessions_and_the_api_from_the_next_request() {
+    let live = LiveAccess::new(access(Role::Approver, false));
+    let app = plane_with(live.clone()).await;
+    let admin = sign_in(&app, ADMIN).await;
+    let april = sign_in(&app, APPROVER).await;
+
+    // april becomes an admin: her open session may now throw a kill switch.
+    assert!(live.replace(access(Role::Admin, false)));
+    let (_, html) = page(&app, &april, "/ui").await;
+    assert!(html.contains("april · admin"), "{html}");
+    assert!(html.contains("Engage a kill switch"), "{html}");
+
+    // The UI turns read-only: the admin's open session reads and changes nothing.
+    live.replace(access(Role::Admin, true));
+    let (_, html) = page(&app, &admin, "/ui").await;
+    assert!(html.contains("admin-token · viewer"), "{html}");
+    assert!(!html.contains("Engage a kill switch"), "{html}");
+    let (status, body) = engage(&app, &admin, &csrf(&html)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Read-write again: the same session may.
+    live.replace(access(Role::Admin, false));
+    let (_, html) = page(&app, &admin, "/ui").await;
+    assert!(html.contains("admin-token · admin"), "{html}");
+    let (status, body) = engage(&app, &admin, &csrf(&html)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+
+    // april's token is removed: her session is over, the API refuses the token, and it signs in
+    // no more.
+    assert_eq!(api_status(&app, APPROVER).await, StatusCode::OK);
+    live.replace(Access::new(AdminAuth::from_token(ADMIN)));
+    let req = Request::get("/ui")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &april)
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(&app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/ui/login"),
+        "{headers:?}"
+    );
+    assert_eq!(api_status(&app, APPROVER).await, StatusCode::UNAUTHORIZED);
+    let req = Request::post("/ui/login")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={APPROVER}")))
+        .unwrap();
+    assert_eq!(send(&app, req).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _) = page(&app, &admin, "/ui").await;
+    assert_eq!(status, StatusCode::OK, "the admin's session stays");
 }

@@ -336,18 +336,27 @@ async fn serve_gateway(
         )
     })?;
     let ui = toolgate_admin::UiOptions {
-        read_only: access.ui_read_only,
         one_time_login,
         mcp_address: listeners.data.local_addr().ok(),
     };
-    let api = toolgate_admin::admin_plane(gateway.clone(), admin_auth(&access), ui);
-    let watcher = tokio::spawn(reload::watch(gateway.clone(), config));
+    let access = toolgate_admin::LiveAccess::new(admin_access(&access));
+    let api = toolgate_admin::admin_plane(gateway.clone(), access.clone(), ui);
+    let watcher = tokio::spawn(reload::watch(gateway.clone(), config, access));
     raise_open_file_limit();
     let served = gateway.serve(listeners, api, stop_signals()?).await;
     watcher.abort();
     served.context("serving failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Who may use the admin plane and how the UI is offered, as `access` (the config's `[admin]`)
+/// says; put in force at start and on every reload.
+fn admin_access(access: &config::AdminAccess) -> toolgate_admin::Access {
+    toolgate_admin::Access {
+        auth: admin_auth(access),
+        ui_read_only: access.ui_read_only,
+    }
 }
 
 /// The admin plane's credentials: the admin token — `TOOLGATE_ADMIN_TOKEN` (hashed here), else

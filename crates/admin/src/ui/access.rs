@@ -88,17 +88,31 @@ pub(crate) async fn headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// Resolves the session (else: sign in first), guards changes, and hands the handler an
-/// [`Operator`].
+/// Resolves the session (else: sign in first) and the operator's standing under the access in
+/// force (a session whose credential a reload removed is over), guards changes, and hands the
+/// handler an [`Operator`].
 pub(crate) async fn require_session(
     State(ui): State<Ui>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let now = crate::now_ms();
-    let Some(session) =
-        session::cookie_value(req.headers()).and_then(|id| ui.sessions.get(id, now))
-    else {
+    let access = ui.app.access.current();
+    let standing = session::cookie_value(req.headers()).and_then(|id| {
+        let session = ui.sessions.get(id, now)?;
+        match session.standing(&access) {
+            Some(now_as) => Some((session, now_as)),
+            None => {
+                tracing::info!(
+                    who = session.who,
+                    "a web UI session ends: what it signed in with is no longer configured"
+                );
+                ui.sessions.close(id);
+                None
+            }
+        }
+    });
+    let Some((session, (who, role))) = standing else {
         if matches!(*req.method(), Method::GET | Method::HEAD) {
             let next = req
                 .extensions()
@@ -129,12 +143,12 @@ pub(crate) async fn require_session(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let actor = match peer {
-        Some(ip) => format!("ui:{}@{ip}", session.who),
-        None => format!("ui:{}", session.who),
+        Some(ip) => format!("ui:{who}@{ip}"),
+        None => format!("ui:{who}"),
     };
     req.extensions_mut().insert(Operator {
-        who: session.who.clone(),
-        role: session.role,
+        who,
+        role,
         csrf: session.csrf.clone(),
         actor: Actor(actor),
     });

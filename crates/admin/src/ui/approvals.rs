@@ -47,7 +47,7 @@ pub(crate) async fn page(
     let pending = list(Some("pending"), 1000).await?;
     let recent = list(None, 200).await?;
     let now = crate::now_ms();
-    let may_decide = op.may(Permission::DecideApprovals) && !ui.read_only;
+    let may_decide = op.may(Permission::DecideApprovals) && !ui.read_only();
     let history: Vec<&Value> = recent["approvals"]
         .as_array()
         .into_iter()

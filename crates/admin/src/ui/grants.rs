@@ -49,7 +49,7 @@ pub(crate) async fn index(
 ) -> Result<Response, UiError> {
     let grants = call::json(crate::grants::list(State(ui.app.clone())).await).await?;
     let servers = server_names(&ui);
-    let admin = op.may(Permission::Administer) && !ui.read_only;
+    let admin = op.may(Permission::Administer) && !ui.read_only();
     let has_store = ui.app.gateway.stores.is_some();
     let now = crate::now_ms();
     let body = html! {

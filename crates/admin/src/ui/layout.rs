@@ -64,7 +64,7 @@ pub(crate) fn page(ui: &Ui, op: &Operator, nav: Nav, title: &str, body: Markup) 
                     }
                     div.who {
                         span { (op.who) " · " (op.role.as_str()) }
-                        @if ui.read_only { " " span.badge.ro { "read-only" } }
+                        @if ui.read_only() { " " span.badge.ro { "read-only" } }
                         form method="post" action="/ui/logout" {
                             (csrf(op))
                             button type="submit" { "Sign out" }

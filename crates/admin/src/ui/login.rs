@@ -6,9 +6,8 @@
 use super::Ui;
 use super::access::{Operator, Peer, UiError, same_origin};
 use super::assets::CSS_URL;
-use super::session;
+use super::session::{self, Basis};
 use crate::auth::AdminAuth;
-use crate::role::Role;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -89,8 +88,9 @@ pub(crate) async fn submit(
         return UiError::new(StatusCode::FORBIDDEN, why).into_response();
     }
     let local = tokenless_allowed(&ui, peer, &headers);
-    match credential(&ui.app.auth, f.token.trim(), local) {
-        Some((who, role)) => open(&ui, who, role, f.next.as_deref()),
+    let access = ui.app.access.current();
+    match credential(&access.auth, f.token.trim(), local) {
+        Some((who, basis)) => open(&ui, who, basis, f.next.as_deref()),
         None => {
             tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
             let why = if f.token.trim().is_empty() {
@@ -133,7 +133,7 @@ pub(crate) async fn once(State(ui): State<Ui>, Query(q): Query<OnceQuery>) -> Re
         tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
         return UiError::new(StatusCode::UNAUTHORIZED, why).into_response();
     }
-    open(&ui, "one-time-link".to_owned(), Role::Admin, None)
+    open(&ui, "one-time-link".to_owned(), Basis::OneTimeLink, None)
 }
 
 pub(crate) async fn logout(
@@ -152,24 +152,26 @@ pub(crate) async fn logout(
 }
 
 /// Who a token (or, where allowed, no token) signs in as: the admin API's own credentials.
-fn credential(auth: &AdminAuth, token: &str, local: bool) -> Option<(String, Role)> {
+fn credential(auth: &AdminAuth, token: &str, local: bool) -> Option<(String, Basis)> {
     match auth {
-        AdminAuth::Tokens(_) => auth.credential(token).map(|c| (c.label.clone(), c.role)),
-        AdminAuth::LoopbackOnly => local.then(|| ("local".to_owned(), Role::Admin)),
+        AdminAuth::Tokens(_) => auth
+            .credential(token)
+            .map(|c| (c.label.clone(), Basis::Token(c.token_sha256))),
+        AdminAuth::LoopbackOnly => local.then(|| ("local".to_owned(), Basis::Local)),
     }
 }
 
 /// True when no admin token is configured and the request is local beyond doubt (the admin
 /// API's own rule, [`crate::auth::local_request`]).
 fn tokenless_allowed(ui: &Ui, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
-    ui.app.auth.is_loopback_only() && crate::auth::local_request(peer, headers).is_ok()
+    ui.app.access.current().auth.is_loopback_only()
+        && crate::auth::local_request(peer, headers).is_ok()
 }
 
 /// Opens a session and sends the browser on to `next` (a UI page) or the overview.
-fn open(ui: &Ui, who: String, role: Role, next: Option<&str>) -> Response {
-    let role = if ui.read_only { Role::Viewer } else { role };
-    tracing::info!(who, role = %role, "signed in to the web UI");
-    let id = ui.sessions.open(who, role, crate::now_ms());
+fn open(ui: &Ui, who: String, basis: Basis, next: Option<&str>) -> Response {
+    tracing::info!(who, "signed in to the web UI");
+    let id = ui.sessions.open(who, basis, crate::now_ms());
     let target = next
         .filter(|n| {
             (*n == "/ui" || n.starts_with("/ui/") || n.starts_with("/ui?"))
@@ -191,7 +193,7 @@ fn render(
     local: bool,
     status: StatusCode,
 ) -> Response {
-    let tokenless = ui.app.auth.is_loopback_only();
+    let tokenless = ui.app.access.current().auth.is_loopback_only();
     let page = html! {
         (DOCTYPE)
         html lang="en" {

@@ -34,12 +34,10 @@ use axum::routing::{get, post};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-/// How the UI is offered.
+/// How the UI is offered (its mode, read-only or not, is part of the [`crate::Access`] in force,
+/// which a reload may change).
 #[derive(Debug, Clone, Default)]
 pub struct UiOptions {
-    /// `[admin] ui = "read-only"`: every operator reads, nobody changes anything through the UI
-    /// (the JSON API is unaffected).
-    pub read_only: bool,
     /// A sign-in link that works once (`toolgate demo` prints it).
     pub one_time_login: Option<OneTimeLogin>,
     /// Where the data plane listens, for the client snippet of a new grant.
@@ -50,7 +48,6 @@ pub struct UiOptions {
 #[derive(Clone)]
 pub(crate) struct Ui {
     pub app: AppState,
-    pub read_only: bool,
     pub sessions: Arc<session::Sessions>,
     /// Taken (and so spent) by the first sign-in through it.
     pub one_time_login: Arc<Mutex<Option<OneTimeLogin>>>,
@@ -58,11 +55,18 @@ pub(crate) struct Ui {
     pub mcp_address: Option<SocketAddr>,
 }
 
+impl Ui {
+    /// `[admin] ui = "read-only"` is in force: every operator reads, nobody changes anything
+    /// through the UI (the JSON API is unaffected).
+    pub fn read_only(&self) -> bool {
+        self.app.access.current().ui_read_only
+    }
+}
+
 /// The UI's routes, relative to where it is mounted (`/ui`).
 pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
     let ui = Ui {
         app,
-        read_only: options.read_only,
         sessions: Arc::default(),
         one_time_login: Arc::new(Mutex::new(options.one_time_login)),
         mcp_address: options.mcp_address,

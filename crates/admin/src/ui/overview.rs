@@ -91,7 +91,7 @@ pub(crate) async fn page(
         Err(_) => (BTreeMap::new(), false),
     };
     let at_least = if capped { "≥ " } else { "" };
-    let admin = op.may(Permission::Administer) && !ui.read_only;
+    let admin = op.may(Permission::Administer) && !ui.read_only();
     let engaged: Vec<Value> = switches
         .as_ref()
         .ok()
@@ -277,7 +277,7 @@ pub(crate) async fn kill_switch(
 
 /// Refuses any change in read-only mode.
 pub(crate) fn refuse_read_only(ui: &Ui) -> Result<(), UiError> {
-    if ui.read_only {
+    if ui.read_only() {
         Err(UiError::new(
             http::StatusCode::FORBIDDEN,
             "the UI is read-only ([admin] ui = \"read-only\"): nothing can be changed here",

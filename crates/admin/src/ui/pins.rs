@@ -136,7 +136,7 @@ pub(crate) async fn page(
     let pinned = pretty(&entry["pinned"]["definition"]);
     let current = pretty(&entry["current"]["definition"]);
     let state = entry["state"].as_str().unwrap_or("");
-    let may_approve = op.may(Permission::Administer) && !ui.read_only && state != "pinned";
+    let may_approve = op.may(Permission::Administer) && !ui.read_only() && state != "pinned";
     let now = crate::now_ms();
     let body = html! {
         p {

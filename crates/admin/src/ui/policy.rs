@@ -147,7 +147,7 @@ pub(crate) async fn page(
     let document = toolgate_policy::parse_document(source, "policy", format)
         .map(|n| n.to_json())
         .unwrap_or(Value::Null);
-    let may_save = op.may(Permission::Administer) && !ui.read_only && subject.savable();
+    let may_save = op.may(Permission::Administer) && !ui.read_only() && subject.savable();
     let grant = subject.grant.as_ref();
     let mut tools: Vec<&Value> = catalogue["tools"]
         .as_array()
@@ -197,7 +197,7 @@ pub(crate) async fn page(
             }
         }
         @if !may_save && subject.savable() {
-            (layout::notice("status", &format!("You may try changes here (the builder, the raw tab, the simulator), but not save them: {}.", if ui.read_only { "the UI is read-only" } else { "saving a policy needs the admin role" })))
+            (layout::notice("status", &format!("You may try changes here (the builder, the raw tab, the simulator), but not save them: {}.", if ui.read_only() { "the UI is read-only" } else { "saving a policy needs the admin role" })))
         }
         div #builder .tabs data-server=(server) data-query=(subject.query()) data-grant=(grant.map_or("", |g| g.label.as_str())) data-agent=(grant.map_or("", |g| g.agent.as_str())) data-version=(subject.version) data-may-save=(may_save) data-focus=(q.tool.as_deref().unwrap_or("")) {
             script #policy-doc type="application/json" { (PreEscaped(doc_json)) }
