@@ -1,8 +1,8 @@
 //! `/api/grants`: list, create, revoke and rotate the grants of the store (the config's
-//! `[grants.*]` are listed too, read-only), and give a grant its own policy for a server or take
-//! it away. A new or rotated token is in the answer once and never again; only its SHA-256 is
-//! stored. Every change is audited (`grant.create`, `grant.revoke`, `grant.rotate`,
-//! `grant.policy`) and applies to the very next request.
+//! `[grants.*]` are listed too, read-only), change when one expires, and give a grant its own
+//! policy for a server or take it away. A new or rotated token is in the answer once and never
+//! again; only its SHA-256 is stored. Every change is audited (`grant.create`, `grant.revoke`,
+//! `grant.rotate`, `grant.expiry`, `grant.policy`) and applies to the very next request.
 
 use crate::AppState;
 use crate::auth::Actor;
@@ -39,6 +39,22 @@ pub struct CreateGrant {
     pub expires_at_ms: Option<u64>,
     /// Or a duration from now: `"30d"`, `"12h"`.
     pub expires_in: Option<String>,
+}
+
+/// `PUT /api/grants/{label}/expiry`: exactly one of `expires_at_ms` (ms since the Unix epoch, or
+/// `null`: never) and `expires_in` (a duration from now, `"30d"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetExpiry {
+    /// Present and `null`: never; absent: `expires_in` says.
+    #[serde(default, deserialize_with = "present")]
+    pub expires_at_ms: Option<Option<u64>>,
+    pub expires_in: Option<String>,
+}
+
+/// A field that is present, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 pub async fn list(State(app): State<AppState>) -> ApiResult<Json<Value>> {
@@ -119,16 +135,7 @@ pub async fn create(
         check_policy(&req.label, server, text)?;
     }
     let now = now_ms();
-    let expires_at_ms = match (&req.expires_at_ms, &req.expires_in) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_request(
-                "give expires_at_ms or expires_in, not both",
-            ));
-        }
-        (Some(at), None) => Some(*at),
-        (None, Some(d)) => Some(now + duration_ms(d)?),
-        (None, None) => None,
-    };
+    let expires_at_ms = expiry(req.expires_at_ms.map(Some), req.expires_in.as_deref(), now)?;
     let token = toolgate_store::token::generate();
     let grant = stores
         .grants
@@ -190,6 +197,57 @@ pub async fn rotate(
     let details = json!({ "agent": grant.agent, "rotated_at_ms": grant.rotated_at_ms });
     after_change(&app, &actor, "grant.rotate", &label, details, &mut body).await;
     Ok(Json(body))
+}
+
+/// `PUT /api/grants/{label}/expiry`: when the grant stops working, changed after its creation.
+/// An instant already past stops it at once; a later one (or never) makes an expired grant work
+/// again. A revoked grant stays revoked.
+pub async fn set_expiry(
+    State(app): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath(label): ApiPath<String>,
+    ApiJson(req): ApiJson<SetExpiry>,
+) -> ApiResult<Json<Value>> {
+    refuse_config_grant(&app, &label, "given another expiry")?;
+    let stores = stores(&app)?;
+    let now = now_ms();
+    if req.expires_at_ms.is_none() && req.expires_in.is_none() {
+        return Err(ApiError::invalid_request(
+            "give expires_at_ms (ms since the Unix epoch, or null for never) or expires_in (\"30d\")",
+        ));
+    }
+    let expires_at_ms = expiry(req.expires_at_ms, req.expires_in.as_deref(), now)?;
+    let previous = stores
+        .grants
+        .get(&label)
+        .await?
+        .ok_or_else(|| not_found(&label))?
+        .expires_at_ms;
+    let grant = stores.grants.set_expiry(&label, expires_at_ms).await?;
+    let mut body = json!({
+        "grant": grant_json(&grant, now),
+        "previous_expires_at_ms": previous,
+    });
+    let details = json!({
+        "agent": grant.agent,
+        "previous_expires_at_ms": previous,
+        "expires_at_ms": grant.expires_at_ms,
+    });
+    after_change(&app, &actor, "grant.expiry", &label, details, &mut body).await;
+    Ok(Json(body))
+}
+
+/// An expiry from an instant (`Some(None)`: never) or a duration from `now`, not both; neither:
+/// never.
+fn expiry(at: Option<Option<u64>>, within: Option<&str>, now: u64) -> ApiResult<Option<u64>> {
+    match (at, within) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_request(
+            "give expires_at_ms or expires_in, not both",
+        )),
+        (Some(at), None) => Ok(at),
+        (None, Some(d)) => Ok(Some(now.saturating_add(duration_ms(d)?))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Records the change and makes the gateway notice it. The change is made already: a failure

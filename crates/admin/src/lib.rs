@@ -71,6 +71,7 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("/grants/{label}", "GET", get(grants::one)),
         ("/grants/{label}/revoke", "POST", post(grants::revoke)),
         ("/grants/{label}/rotate", "POST", post(grants::rotate)),
+        ("/grants/{label}/expiry", "PUT", put(grants::set_expiry)),
         (
             "/grants/{label}/policies/{server}",
             "PUT",

@@ -609,6 +609,92 @@ async fn grants_are_created_once_revoked_and_rotated() {
 }
 
 #[tokio::test]
+async fn a_grant_s_expiry_is_changed_after_creation_and_audited() {
+    let f = fixture().await;
+    let (s, v) = req("POST", "/api/grants")
+        .json(json!({"label":"ci","agent":"ci-bot","expires_in":"30d"}))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let auth = format!("Bearer {}", v["token"].as_str().unwrap());
+    let first = v["grant"]["expires_at_ms"].as_u64().unwrap();
+    let works = || async {
+        let now = toolgate_gateway::enforce::now_ms();
+        f.gw.state()
+            .auth
+            .authenticate(Some(auth.as_bytes()), now)
+            .await
+            .is_ok()
+    };
+
+    // At once: the next request is refused, and the grant reads as expired.
+    let (s, v) = req("PUT", "/api/grants/ci/expiry")
+        .json(json!({"expires_in": "0s"}))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["previous_expires_at_ms"], first);
+    assert_eq!(v["grant"]["status"], "expired");
+    assert!(!works().await, "an expired grant still works");
+
+    // Never: it works again.
+    let (s, v) = req("PUT", "/api/grants/ci/expiry")
+        .json(json!({"expires_at_ms": null}))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["grant"]["expires_at_ms"], Value::Null);
+    assert_eq!(v["grant"]["status"], "active");
+    assert!(works().await, "a renewed grant is refused");
+    let (s, v) = req("PUT", "/api/grants/ci/expiry")
+        .json(json!({"expires_at_ms": 4_102_444_800_000u64}))
+        .send(&f.app)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["grant"]["expires_at_ms"], 4_102_444_800_000u64);
+
+    for bad in [
+        json!({}),
+        json!({"expires_at_ms": 1, "expires_in": "1d"}),
+        json!({"expires_in": "soon"}),
+        json!({"expires_at_ms": "tomorrow"}),
+    ] {
+        assert_error(
+            &req("PUT", "/api/grants/ci/expiry")
+                .json(bad)
+                .send(&f.app)
+                .await,
+            ErrorCode::InvalidRequest,
+        );
+    }
+    assert_error(
+        &req("PUT", "/api/grants/nope/expiry")
+            .json(json!({"expires_in": "1d"}))
+            .send(&f.app)
+            .await,
+        ErrorCode::NotFound,
+    );
+    req("POST", "/api/grants/ci/revoke").send(&f.app).await;
+    assert_error(
+        &req("PUT", "/api/grants/ci/expiry")
+            .json(json!({"expires_at_ms": null}))
+            .send(&f.app)
+            .await,
+        ErrorCode::Conflict,
+    );
+
+    let events = admin_events(&f).await;
+    let expiries: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "grant.expiry")
+        .collect();
+    assert_eq!(expiries.len(), 3, "{events:?}");
+    assert_eq!(expiries[0]["target"], "ci");
+    assert_eq!(expiries[0]["details"]["previous_expires_at_ms"], first);
+    assert_eq!(expiries[1]["details"]["expires_at_ms"], Value::Null);
+}
+
+#[tokio::test]
 async fn kill_switches_apply_at_once_and_are_audited() {
     let f = fixture().await;
     let (s, v) = req("POST", "/api/kill-switches")

@@ -14,7 +14,8 @@
 //! Roles, pins and grants: a viewer sees no control that changes anything and is refused by the
 //! UI and the API; a tool the server redescribes waits on the Pins page, is read side by side and
 //! approved there, and the SDK calls it again; a grant created in the page works for the SDK with
-//! the token and configuration the page shows once, and stops working once revoked there.
+//! the token and configuration the page shows once, stops working when its expiry is set to now in
+//! the page and works again when it is set later, and stops working once revoked there.
 
 #[path = "common/browser.rs"]
 mod browser;
@@ -432,11 +433,15 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
         "{made}"
     );
     let url = entry["url"].as_str().unwrap();
-    let with_grant = McpClient::python_http(url)
-        .token(token)
-        .no_list()
-        .call("findManyCompanies", json!({}))
-        .run();
+    // The SDK with the grant's token and the URL the page showed, calling a read.
+    let as_grant = || {
+        McpClient::python_http(url)
+            .token(token)
+            .no_list()
+            .call("findManyCompanies", json!({}))
+            .run()
+    };
+    let with_grant = as_grant();
     with_grant.assert_exit(0);
     assert_eq!(
         text_of(&with_grant.events_named("result")[0]),
@@ -505,23 +510,62 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
             .contains("Not for this agent."),
         "{stored}"
     );
-    let denied = McpClient::python_http(url)
-        .token(token)
-        .no_list()
-        .call("findManyCompanies", json!({}))
-        .run();
+    let denied = as_grant();
     let r = &denied.events_named("result")[0];
     assert_eq!(r["result"]["isError"], true, "{denied}");
     assert_eq!(text_of(r), "[POLICY DENIED] Not for this agent.");
 
+    // Its expiry set to now in the page, it stops working; set 90 days on, it works again.
+    let expired = browser_step(&gw, "expire", ADMIN_TOKEN).result();
+    assert_eq!(expired["status"], "expired", "{expired}");
+    assert!(
+        expired["notice"]
+            .as_str()
+            .unwrap()
+            .starts_with("Changed when ui-agent expires"),
+        "{expired}"
+    );
+    let refused = as_grant();
+    assert!(
+        !refused.success(),
+        "an expired grant still works: {refused}"
+    );
+    assert!(refused.events_named("result").is_empty(), "{refused}");
+    let renewed = browser_step(&gw, "renew", ADMIN_TOKEN).result();
+    assert_eq!(renewed["status"], "active", "{renewed}");
+    assert!(
+        renewed["expires"].as_str().unwrap().starts_with("in "),
+        "{renewed}"
+    );
+    let (_, stored) = api(&gw, "GET", "/grants/ui-agent", ADMIN_TOKEN, None);
+    let in_90_days = toolgate_gateway::enforce::now_ms() + 90 * 86_400_000;
+    let expires = stored["expires_at_ms"].as_u64().unwrap();
+    assert!(expires.abs_diff(in_90_days) < 600_000, "{stored}");
+    let again = as_grant();
+    assert_eq!(
+        text_of(&again.events_named("result")[0]),
+        "[POLICY DENIED] Not for this agent.",
+        "the renewed grant is authenticated again: {again}"
+    );
+    let (_, audited) = api(
+        &gw,
+        "GET",
+        "/audit?stream=admin&action=grant.expiry",
+        ADMIN_TOKEN,
+        None,
+    );
+    let changes = audited["records"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{audited}");
+    assert!(
+        changes.iter().all(|r| r["target"] == "ui-agent"
+            && r["actor"].as_str().unwrap().starts_with("ui:admin-token@")),
+        "{audited}"
+    );
+
     // Revoked in the page, it stops working.
     let revoked = browser_step(&gw, "revoke", ADMIN_TOKEN).result();
     assert_eq!(revoked["status"], "revoked", "{revoked}");
-    let refused = McpClient::python_http(url)
-        .token(token)
-        .no_list()
-        .call("findManyCompanies", json!({}))
-        .run();
+    let refused = as_grant();
     assert!(!refused.success(), "a revoked grant still works: {refused}");
     assert!(refused.events_named("result").is_empty(), "{refused}");
 
@@ -531,6 +575,7 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
         .iter()
         .chain(made["axe"].as_object().unwrap())
         .chain(own["axe"].as_object().unwrap())
+        .chain(renewed["axe"].as_object().unwrap())
     {
         assert_eq!(violations, &json!([]), "axe-core on {page}");
     }

@@ -1,6 +1,7 @@
 //! Grants: every agent's credential — label, agent, servers, per-server policies, tags, status,
 //! expiry — and, for admins, creating one (its token shown once, with a client configuration to
-//! copy), rotating one (a new token, shown once; the old one stops working) and revoking one.
+//! copy), changing when one expires (an expired one may be given a new expiry), rotating one (a
+//! new token, shown once; the old one stops working) and revoking one.
 //! The config's `[grants.*]` are listed too; they change in the config only. Every change is the
 //! API's own handler with the operator as the actor.
 
@@ -31,9 +32,28 @@ const EXPIRIES: [(&str, &str); 6] = [
     ("365d", "in a year"),
 ];
 
+/// The expiries the form of an existing grant offers (its `never` has a value of its own: the
+/// form must be chosen from, not sent as it opens).
+const NEW_EXPIRIES: [(&str, &str); 7] = [
+    ("never", "never"),
+    ("1d", "in a day"),
+    ("7d", "in a week"),
+    ("30d", "in 30 days"),
+    ("90d", "in 90 days"),
+    ("365d", "in a year"),
+    ("0s", "now (it stops at once)"),
+];
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct Flash {
     revoked: Option<String>,
+    expiry: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExpiryForm {
+    #[serde(default)]
+    expires_in: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +75,9 @@ pub(crate) async fn index(
     let body = html! {
         @if let Some(l) = &flash.revoked {
             (layout::notice("ok", &format!("Revoked {l}: its token is refused from the next request on.")))
+        }
+        @if let Some(l) = &flash.expiry {
+            (layout::notice("ok", &format!("Changed when {l} expires: it applies from the next request on.")))
         }
         @if !has_store { (layout::notice("warn", "This gateway has no store ([gateway] store = \"none\"): only the config's grants exist, and none can be created here.")) }
         table.data #grants {
@@ -169,8 +192,20 @@ fn grant_row(g: &Value, op: &Operator, admin: bool, all_servers: &[String], now:
             }
             @if admin {
                 td {
+                    @let base = format!("/ui/grants/{}", encode_component(label));
+                    @if from_store && status != "revoked" {
+                        @let id = format!("x-{label}");
+                        form.expiry method="post" action={(base) "/expiry"} {
+                            (layout::csrf(op))
+                            label for=(id) { "New expiry" }
+                            select #(id) name="expires_in" required {
+                                option value="" disabled selected { "choose…" }
+                                @for (value, text) in NEW_EXPIRIES { option value=(value) { (text) } }
+                            }
+                            button type="submit" { "Set expiry" }
+                        }
+                    }
                     @if from_store && status == "active" {
-                        @let base = format!("/ui/grants/{}", encode_component(label));
                         form method="post" action={(base) "/rotate"} {
                             (layout::csrf(op))
                             label { input type="checkbox" name="confirm" value="yes" required; " the old token stops working" }
@@ -251,6 +286,42 @@ pub(crate) async fn rotate(
     .await;
     let done = call::json(answer).await?;
     Ok(token_page(&ui, &op, &headers, &done, "rotated"))
+}
+
+/// `POST /ui/grants/{label}/expiry`: a new expiry, through the API (audited as `grant.expiry`).
+pub(crate) async fn expiry(
+    State(ui): State<Ui>,
+    Extension(op): Extension<Operator>,
+    Path(label): Path<String>,
+    Form(f): Form<ExpiryForm>,
+) -> Result<Response, UiError> {
+    op.require(Permission::Administer)?;
+    refuse_read_only(&ui)?;
+    let request = match f.expires_in.trim() {
+        "" => {
+            return Err(UiError::new(
+                StatusCode::BAD_REQUEST,
+                "choose when the grant expires",
+            ));
+        }
+        "never" => crate::grants::SetExpiry {
+            expires_at_ms: Some(None),
+            expires_in: None,
+        },
+        within => crate::grants::SetExpiry {
+            expires_at_ms: None,
+            expires_in: Some(within.to_owned()),
+        },
+    };
+    let answer = crate::grants::set_expiry(
+        State(ui.app.clone()),
+        Extension(op.actor.clone()),
+        ApiPath(label.clone()),
+        ApiJson(request),
+    )
+    .await;
+    call::json(answer).await?;
+    Ok(Redirect::to(&format!("/ui/grants?expiry={}", encode_component(&label))).into_response())
 }
 
 /// `POST /ui/grants/{label}/revoke`.

@@ -95,6 +95,7 @@ pub(crate) fn router(app: AppState, options: UiOptions) -> Router {
         .route("/pins/{server}/{tool}/approve", post(pins::approve))
         .route("/grants", get(grants::index).post(grants::create))
         .route("/grants/{label}/rotate", post(grants::rotate))
+        .route("/grants/{label}/expiry", post(grants::expiry))
         .route("/grants/{label}/revoke", post(grants::revoke))
         .route("/logout", post(login::logout))
         .layer(axum::middleware::from_fn_with_state(

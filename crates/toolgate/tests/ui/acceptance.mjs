@@ -30,7 +30,7 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 900 },
   timeout: 30_000,
   // axe-core is injected as a script, which the UI's Content-Security-Policy rightly refuses.
-  bypassCSP: ["guard", "pins", "grants", "grant-policy"].includes(step),
+  bypassCSP: ["guard", "pins", "grants", "grant-policy", "renew"].includes(step),
 });
 const browser = context;
 context.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -161,7 +161,7 @@ try {
       "/ui/approvals": await counts(page, "/ui/approvals", ["#pending[data-may-decide=true]", "button:has-text('Approve')"]),
       "/ui/policies/crm": await counts(page, "/ui/policies/crm", ["#review-build", "#review-raw", "#save"]),
       "/ui/pins/fast/add": await counts(page, "/ui/pins/fast/add", ["form[action$='/approve']", "button:has-text('Approve')"]),
-      "/ui/grants": await counts(page, "/ui/grants", ["#create-grant", "button:has-text('Revoke')", "button:has-text('Rotate')"]),
+      "/ui/grants": await counts(page, "/ui/grants", ["#create-grant", "form[action$='/expiry']", "button:has-text('Revoke')", "button:has-text('Rotate')"]),
     };
     result.pinShown = await page.goto(`${base}/ui/pins/fast/add`).then((r) => r.status());
     // Made by hand with the session's own CSRF token, a change is still refused.
@@ -213,7 +213,6 @@ try {
     result.listed = await page.locator("#grants tbody tr[data-grant=ui-agent]").innerText();
     result.tokenShownAgain = (await page.content()).includes(result.token);
     result.axe["/ui/grants"] = await axe(page);
-    await shot(page, "grants");
   } else if (step === "grant-policy") {
     // The grant's own policy, built like a server's: from the Grants page to its builder.
     await page.goto(`${base}/ui/grants`);
@@ -234,6 +233,23 @@ try {
     result.forget = await page.locator("form[action*='/forget']").count();
     result.axe = { "/ui/policies/crm?grant=ui-agent": await axe(page) };
     await shot(page, "policy-grant");
+  } else if (step === "expire" || step === "renew") {
+    // The grant's expiry changed after its creation: now (it stops working), then in 90 days.
+    await page.goto(`${base}/ui/grants`);
+    const row = page.locator("#grants tbody tr[data-grant=ui-agent]");
+    result.before = await row.locator("td").nth(3).innerText();
+    const form = row.locator("form[action$='/expiry']");
+    await form.getByLabel("New expiry").selectOption(step === "expire" ? "0s" : "90d");
+    await form.getByRole("button", { name: "Set expiry" }).click();
+    await page.waitForURL(/expiry=ui-agent/);
+    result.notice = await page.locator(".notice.ok").innerText();
+    const after = page.locator("#grants tbody tr[data-grant=ui-agent]");
+    result.status = await after.locator(".badge").innerText();
+    result.expires = await after.locator("td").nth(3).innerText();
+    if (step === "renew") {
+      result.axe = { "/ui/grants (expiry)": await axe(page) };
+      await shot(page, "grants");
+    }
   } else if (step === "revoke") {
     await page.goto(`${base}/ui/grants`);
     const row = page.locator("#grants tbody tr[data-grant=ui-agent]");
