@@ -7,10 +7,10 @@ use crate::upstream::stdio_pool::StdioPool;
 use crate::upstream::{HttpLink, Opener, PipeLink, UpstreamLink};
 use arc_swap::ArcSwap;
 use std::time::Duration;
-use toolgate_mcp::upstream::UpstreamError;
 use toolgate_mcp::upstream::http::HttpUpstream;
 use toolgate_mcp::upstream::legacy_sse::LegacySseUpstream;
 use toolgate_mcp::upstream::supervisor::UpstreamStatus;
+use toolgate_mcp::upstream::{PeerLimits, UpstreamError};
 use toolgate_policy::Policy;
 
 /// How long connecting to a remote upstream may take.
@@ -35,19 +35,28 @@ enum Connector {
 }
 
 impl ServerRuntime {
+    /// [`ServerRuntime::limited`] with the default limits (the CLI's one-off listings).
     pub fn new(settings: &ServerSettings) -> Result<Self, UpstreamError> {
-        let connector =
-            match &settings.transport {
-                Transport::Stdio(spec) => {
-                    Connector::Stdio(StdioPool::new(spec.clone(), settings.children))
-                }
-                Transport::Http { url, headers } => {
-                    Connector::Http(HttpUpstream::new(url, headers.clone(), CONNECT_TIMEOUT)?)
-                }
-                Transport::LegacySse { url, headers } => Connector::LegacySse(
-                    LegacySseUpstream::new(url, headers.clone(), CONNECT_TIMEOUT)?,
-                ),
-            };
+        Self::limited(settings, PeerLimits::default())
+    }
+
+    /// The server's runtime, holding at most `limits` for it (`[limits]`, see
+    /// [`crate::settings::Limits::peers`]).
+    pub fn limited(settings: &ServerSettings, limits: PeerLimits) -> Result<Self, UpstreamError> {
+        let max = limits.max_message_bytes;
+        let connector = match &settings.transport {
+            Transport::Stdio(spec) => {
+                Connector::Stdio(StdioPool::new(spec.clone(), settings.children, limits))
+            }
+            Transport::Http { url, headers } => Connector::Http(
+                HttpUpstream::new(url, headers.clone(), CONNECT_TIMEOUT)?
+                    .with_max_message_bytes(max),
+            ),
+            Transport::LegacySse { url, headers } => Connector::LegacySse(
+                LegacySseUpstream::new(url, headers.clone(), CONNECT_TIMEOUT)?
+                    .with_max_message_bytes(max),
+            ),
+        };
         Ok(ServerRuntime {
             name: settings.name.clone(),
             settings: settings.clone(),

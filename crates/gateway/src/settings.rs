@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use toolgate_mcp::upstream::PeerLimits;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_policy::Policy;
 
@@ -72,6 +73,12 @@ pub struct Limits {
     pub streams_per_session: usize,
     /// Approvals waiting for a decision per grant at most.
     pub pending_approvals_per_grant: usize,
+    /// The largest message a server may send (a stdio line, an HTTP body, an SSE event); also
+    /// what may wait for the client of one request before the request is cut off.
+    pub max_upstream_message_bytes: usize,
+    /// A peer that takes no byte of what the gateway writes to it for this long is cut off: a
+    /// client's connection is closed, a stdio server stopped (a shared one restarted).
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -86,6 +93,19 @@ impl Default for Limits {
             sessions_per_grant: 1000,
             streams_per_session: 8,
             pending_approvals_per_grant: 100,
+            max_upstream_message_bytes: toolgate_mcp::upstream::DEFAULT_MAX_MESSAGE_BYTES,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    /// What the gateway holds for one upstream server, and how long it waits for one to read.
+    pub fn peers(&self) -> PeerLimits {
+        PeerLimits {
+            max_message_bytes: self.max_upstream_message_bytes,
+            write_timeout: self.write_timeout,
+            ..PeerLimits::default()
         }
     }
 }

@@ -47,7 +47,7 @@ impl State {
         for s in &settings.servers {
             let runtime = match keep.get(&s.name) {
                 Some(r) => r.clone(),
-                None => Arc::new(ServerRuntime::new(s)?),
+                None => Arc::new(ServerRuntime::limited(s, settings.limits.peers())?),
             };
             servers.insert(s.name.clone(), runtime);
         }

@@ -13,14 +13,33 @@ pub struct Event {
 }
 
 /// Feeds bytes in, gets complete events out. Handles `\n`, `\r\n` and `\r` line ends, events
-/// split across chunks, comments and multi-line data.
-#[derive(Debug, Default)]
+/// split across chunks, comments and multi-line data. With a limit, an event (or a line) longer
+/// than that is never held whole: the parser stops, and says so ([`SseParser::exceeded`]).
+#[derive(Debug)]
 pub struct SseParser {
     buf: BytesMut,
+    /// The bytes of `buf` already searched for a line end.
+    scanned: usize,
     current: Event,
     has_data: bool,
     /// A `\r` ended the previous chunk: a following `\n` belongs to the same line end.
     pending_cr: bool,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        SseParser {
+            buf: BytesMut::new(),
+            scanned: 0,
+            current: Event::default(),
+            has_data: false,
+            pending_cr: false,
+            limit: usize::MAX,
+            exceeded: false,
+        }
+    }
 }
 
 impl SseParser {
@@ -28,8 +47,24 @@ impl SseParser {
         Self::default()
     }
 
+    /// A parser that takes events of at most `limit` bytes of data.
+    pub fn with_limit(limit: usize) -> Self {
+        SseParser {
+            limit,
+            ..Self::default()
+        }
+    }
+
+    /// Whether an event went over the limit: the parser then takes nothing more.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+
     /// Appends a chunk and returns the events it completed.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Event> {
+        if self.exceeded {
+            return Vec::new();
+        }
         let mut chunk = chunk;
         if self.pending_cr && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
@@ -37,7 +72,8 @@ impl SseParser {
         self.pending_cr = false;
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = self.line_end() {
+            self.scanned = 0;
             let line = self.buf.split_to(pos);
             let ending = self.buf.split_to(1);
             if ending[0] == b'\r' {
@@ -50,7 +86,31 @@ impl SseParser {
             if let Some(event) = self.line(&line) {
                 events.push(event);
             }
+            if self.current.data.len() > self.limit {
+                return self.stop(events);
+            }
         }
+        self.scanned = self.buf.len();
+        if self.buf.len() > self.limit {
+            return self.stop(events);
+        }
+        events
+    }
+
+    /// Where the next line ends, searching only bytes not searched before (a long line arriving
+    /// in many chunks is not searched from its start each time).
+    fn line_end(&self) -> Option<usize> {
+        let from = self.scanned.min(self.buf.len());
+        self.buf[from..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map(|p| from + p)
+    }
+
+    fn stop(&mut self, events: Vec<Event>) -> Vec<Event> {
+        self.exceeded = true;
+        self.buf = BytesMut::new();
+        self.current = Event::default();
         events
     }
 
@@ -138,6 +198,36 @@ mod tests {
                 ..Default::default()
             }]
         );
+    }
+
+    #[test]
+    fn an_event_over_the_limit_stops_the_parser_without_holding_it() {
+        let mut p = SseParser::with_limit(100);
+        let ev = p.push(b"data: small\n\ndata: ");
+        assert_eq!(ev.len(), 1);
+        for _ in 0..10 {
+            assert!(p.push(&[b'x'; 30]).is_empty());
+        }
+        assert!(p.exceeded());
+        assert!(p.buf.capacity() < 100);
+        // Many data lines count together.
+        let mut p = SseParser::with_limit(100);
+        for _ in 0..10 {
+            p.push(b"data: 0123456789012345\n");
+        }
+        assert!(p.exceeded());
+        assert!(p.push(b"\n").is_empty());
+    }
+
+    #[test]
+    fn a_line_in_many_chunks_is_found_once_complete() {
+        let mut p = SseParser::new();
+        for _ in 0..1000 {
+            assert!(p.push(b"data: aaaa").is_empty());
+        }
+        let ev = p.push(b"\n\n");
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].data.len(), 1000 * 10 - "data: ".len());
     }
 
     #[test]

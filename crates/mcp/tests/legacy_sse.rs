@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use toolgate_mcp::upstream::UpstreamError;
+use toolgate_mcp::upstream::bounded::BoundedReceiver;
 use toolgate_mcp::upstream::legacy_sse::{LegacySseSession, LegacySseUpstream};
 
 const EVERYTHING_JS: &str = "node_modules/@modelcontextprotocol/server-everything/dist/index.js";
@@ -145,7 +145,7 @@ async fn send(session: &LegacySseSession, message: Value) {
 }
 
 /// Reads messages until the response with `id`, skipping the server's notifications.
-async fn response(rx: &mut mpsc::Receiver<Bytes>, id: i64, server: &Everything) -> Value {
+async fn response(rx: &mut BoundedReceiver<Bytes>, id: i64, server: &Everything) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut seen = Vec::new();
     loop {
@@ -170,7 +170,7 @@ async fn response(rx: &mut mpsc::Receiver<Bytes>, id: i64, server: &Everything) 
     }
 }
 
-async fn open(server: &Everything) -> (LegacySseSession, mpsc::Receiver<Bytes>) {
+async fn open(server: &Everything) -> (LegacySseSession, BoundedReceiver<Bytes>) {
     let mut headers = HeaderMap::new();
     headers.insert("x-upstream-key", HeaderValue::from_static("static-secret"));
     LegacySseUpstream::connect(&server.sse_url(), headers, Duration::from_secs(10))
@@ -178,7 +178,7 @@ async fn open(server: &Everything) -> (LegacySseSession, mpsc::Receiver<Bytes>) 
         .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.stderr()))
 }
 
-async fn initialize(session: &LegacySseSession, rx: &mut mpsc::Receiver<Bytes>, s: &Everything) {
+async fn initialize(session: &LegacySseSession, rx: &mut BoundedReceiver<Bytes>, s: &Everything) {
     send(
         session,
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

@@ -65,6 +65,8 @@ struct RawLimits {
     sessions_per_grant: Option<Spanned<usize>>,
     streams_per_session: Option<Spanned<usize>>,
     pending_approvals_per_grant: Option<Spanned<usize>>,
+    max_upstream_message_bytes: Option<Spanned<usize>>,
+    write_timeout: Option<Spanned<String>>,
 }
 
 /// `[approvals]`: the webhook signing secret (`${ENV}` expanded) and the gateway's public admin
@@ -459,6 +461,11 @@ fn limit_settings(cx: &mut Ctx<'_>, raw: &RawLimits) -> Limits {
             &raw.pending_approvals_per_grant,
             &mut limits.pending_approvals_per_grant,
         ),
+        (
+            "max_upstream_message_bytes",
+            &raw.max_upstream_message_bytes,
+            &mut limits.max_upstream_message_bytes,
+        ),
     ] {
         match field.as_ref().map(|v| (*v.get_ref(), v.span())) {
             None => {}
@@ -482,6 +489,11 @@ fn limit_settings(cx: &mut Ctx<'_>, raw: &RawLimits) -> Limits {
             &mut limits.body_read_timeout,
         ),
         ("idle_timeout", &raw.idle_timeout, &mut limits.idle_timeout),
+        (
+            "write_timeout",
+            &raw.write_timeout,
+            &mut limits.write_timeout,
+        ),
     ] {
         if let Some(v) = field {
             match parse_duration(v.get_ref()) {
@@ -1378,7 +1390,8 @@ servers = ["nope"]
             "[gateway]\nshutdown_grace = \"5s\"\n\
              [limits]\nmax_connections = 100\nmax_connections_per_address = 10\nadmin_max_connections = 5\n\
              header_read_timeout = \"2s\"\nbody_read_timeout = \"3s\"\nidle_timeout = \"4s\"\n\
-             sessions_per_grant = 6\nstreams_per_session = 7\npending_approvals_per_grant = 8\n",
+             sessions_per_grant = 6\nstreams_per_session = 7\npending_approvals_per_grant = 8\n\
+             max_upstream_message_bytes = 1048576\nwrite_timeout = \"9s\"\n",
             Path::new("toolgate.toml"),
             &|_| None,
         )
@@ -1396,6 +1409,8 @@ servers = ["nope"]
                 sessions_per_grant: 6,
                 streams_per_session: 7,
                 pending_approvals_per_grant: 8,
+                max_upstream_message_bytes: 1 << 20,
+                write_timeout: Duration::from_secs(9),
             }
         );
         let e = errors(

@@ -1,8 +1,8 @@
 //! The gateway's own accept loop, for both planes, where `axum::serve` would do: it admits a
 //! connection only within the plane's caps ([`caps`]: in all, and per peer address on the data
-//! plane), times the client's reading of headers and body and its idle waits ([`timeouts`]), and
-//! drains — stops accepting, lets each connection finish the request it carries, and closes
-//! what is left when the grace is over ([`crate::drain`]). The admin plane has caps of its own,
+//! plane), times the client's sending of headers and body, its idle waits and its taking of
+//! answers ([`timeouts`]), and drains — stops accepting, lets each connection finish the request
+//! it carries, and closes what is left when the grace is over ([`crate::drain`]). The admin plane has caps of its own,
 //! so a data plane full of clients never locks operators out; and the data plane's cap is kept
 //! under what the process's file limit allows ([`fd_limit`]).
 //!
@@ -64,6 +64,7 @@ impl PlaneLimits {
             header: limits.header_read_timeout,
             body: limits.body_read_timeout,
             idle: limits.idle_timeout,
+            write: limits.write_timeout,
         };
         let budget = soft_nofile.map(|n| fd_limit::budget(n, limits.admin_max_connections));
         let (max, per_address) = match budget {

@@ -7,10 +7,12 @@
 //! - **body**: from the end of the headers to the end of the body, at most `body_read_timeout`
 //!   (then the client gets a 408 naming the limit, and the connection closes);
 //! - **idle**: a kept-alive connection with no request in flight and no byte arriving is closed
-//!   after `idle_timeout`.
+//!   after `idle_timeout`;
+//! - **write**: a client that takes no byte of what the gateway writes to it for `write_timeout`
+//!   is cut off (the connection closes): an answer it never reads is not held for it without end.
 //!
-//! A request in flight is never timed here: a tool call may take minutes, and a stream has no
-//! end; those are bounded by the upstream timeout and the drain.
+//! A request in flight is never timed here otherwise: a tool call may take minutes, and a stream
+//! has no end; those are bounded by the upstream timeout and the drain.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -23,12 +25,13 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// The three timeouts.
+/// The connection's timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub header: Duration,
     pub body: Duration,
     pub idle: Duration,
+    pub write: Duration,
 }
 
 /// What the connection's reader needs to know of its requests: whether one is in flight, how
@@ -77,7 +80,8 @@ impl Drop for InFlight {
     }
 }
 
-/// A connection's stream, closed (its reads fail) when a header or idle deadline passes.
+/// A connection's stream, closed (its reads fail) when a header or idle deadline passes, and
+/// (its writes fail) when the client takes nothing for the write timeout.
 pub struct Watched<IO> {
     io: IO,
     clock: Arc<Clock>,
@@ -86,6 +90,8 @@ pub struct Watched<IO> {
     armed: Option<Instant>,
     /// When the first byte of the next request came, with the count of requests started then.
     head: Option<(u64, Instant)>,
+    /// Since when a write waits for the client to take a byte.
+    write_stall: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO> Watched<IO> {
@@ -98,7 +104,31 @@ impl<IO> Watched<IO> {
             sleep: Box::pin(tokio::time::sleep_until(first)),
             armed: Some(first),
             head: None,
+            write_stall: None,
         }
+    }
+
+    /// `polled`, unless the client has taken no byte for the write timeout: then an error.
+    fn written<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.write_stall = None;
+            return polled;
+        }
+        let limit = self.timeouts.write;
+        let stall = self
+            .write_stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if stall.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client took no byte for {limit:?} ([limits] write_timeout)"),
+            )));
+        }
+        Poll::Pending
     }
 
     /// The deadline of the wait now, if the connection waits for a request.
@@ -157,7 +187,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.written(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -165,7 +197,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.written(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -173,7 +207,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_flush(cx);
+        this.written(cx, polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -299,6 +335,7 @@ mod tests {
         header: Duration::from_secs(10),
         body: Duration::from_secs(30),
         idle: Duration::from_secs(120),
+        write: Duration::from_secs(30),
     };
 
     #[tokio::test(start_paused = true)]
@@ -357,6 +394,31 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(ended.elapsed().as_secs(), 110);
         writer.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut watched = Watched::new(server, Clock::new(), T);
+        let _in_flight = watched.clock.request_started();
+        let chunk = [b'x'; 512];
+        // It reads for a while: every write goes through, however long it takes.
+        for _ in 0..8 {
+            watched.write_all(&chunk).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let mut sink = [0u8; 512];
+            client.read_exact(&mut sink).await.unwrap();
+        }
+        // Then it stops: the pipe fills, and 30 s later the write fails.
+        let started = Instant::now();
+        let err = loop {
+            if let Err(e) = watched.write_all(&chunk).await {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("[limits] write_timeout"), "{err}");
+        assert_eq!(started.elapsed().as_secs(), 30);
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,7 +5,8 @@
 //! elicitation); every other session — a client that declares roots, sampling or elicitation, a
 //! server with `share = "session"`, the gateway's own listings — gets a child of its own,
 //! initialized with its own `initialize`. Children per server are bounded (`max_children`), and a
-//! grant's child that no session has used for `child_idle_timeout` is stopped.
+//! grant's child that no session has used for `child_idle_timeout` is stopped. Every child holds
+//! at most `[limits]` for its server ([`PeerLimits`]).
 
 use super::{PipeLink, SharedLink, UpstreamLink};
 use crate::settings::{Share, StdioChildren};
@@ -15,10 +16,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
-use toolgate_mcp::upstream::UpstreamError;
 use toolgate_mcp::upstream::client_caps::ClientCapabilities;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_mcp::upstream::supervisor::{SupervisedStdio, SupervisorOptions, UpstreamStatus};
+use toolgate_mcp::upstream::{PeerLimits, UpstreamError};
 
 /// Who a new link is for.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,7 @@ struct PoolInner {
     server: String,
     spec: StdioSpec,
     rules: StdioChildren,
+    limits: PeerLimits,
     state: Mutex<PoolState>,
 }
 
@@ -82,12 +84,13 @@ impl std::fmt::Debug for StdioPool {
 }
 
 impl StdioPool {
-    pub fn new(spec: StdioSpec, rules: StdioChildren) -> StdioPool {
+    pub fn new(spec: StdioSpec, rules: StdioChildren, limits: PeerLimits) -> StdioPool {
         StdioPool {
             inner: Arc::new(PoolInner {
                 server: spec.server.clone(),
                 spec,
                 rules,
+                limits,
                 state: Mutex::default(),
             }),
         }
@@ -115,7 +118,7 @@ impl StdioPool {
             pool: Arc::downgrade(&self.inner),
             held: Held::Own,
         };
-        let link = PipeLink::stdio(&self.inner.spec)?;
+        let link = PipeLink::stdio_limited(&self.inner.spec, self.inner.limits)?;
         Ok(UpstreamLink::Pipe(link.holding(lease)))
     }
 
@@ -123,7 +126,10 @@ impl StdioPool {
         let mut state = self.inner.state.lock();
         if !state.grants.contains_key(grant) {
             self.inner.make_room(&mut state)?;
-            let options = SupervisorOptions::default();
+            let options = SupervisorOptions {
+                limits: self.inner.limits,
+                ..SupervisorOptions::default()
+            };
             let supervisor = Arc::new(SupervisedStdio::new(self.inner.spec.clone(), options));
             state.grants.insert(
                 grant.to_owned(),
@@ -324,6 +330,7 @@ mod tests {
                 max_children,
                 idle_timeout: idle,
             },
+            PeerLimits::default(),
         )
     }
 

@@ -63,6 +63,8 @@ pub struct HttpUpstream {
     /// Parsed once, cloned into every request.
     uri: Uri,
     headers: HeaderMap,
+    /// The largest body or SSE event taken from the server.
+    max_message_bytes: usize,
 }
 
 impl HttpUpstream {
@@ -104,7 +106,15 @@ impl HttpUpstream {
             url: url.to_owned(),
             uri,
             headers,
+            max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
         })
+    }
+
+    /// Sets the largest message (a JSON body, an SSE event) taken from the server; a larger one
+    /// is an [`UpstreamError::TooLarge`], never held whole.
+    pub fn with_max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message_bytes = max;
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -171,11 +181,28 @@ impl HttpUpstream {
         }
     }
 
-    /// The whole body of a response.
+    /// The whole body of a response, up to the message limit.
     async fn body(&self, resp: Response<Incoming>) -> Result<Bytes, UpstreamError> {
-        match resp.into_body().collect().await {
+        let declared = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.max_message_bytes) {
+            return Err(self.too_large(declared));
+        }
+        let limited = http_body_util::Limited::new(resp.into_body(), self.max_message_bytes);
+        match limited.collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) => Err(self.connect_error(&e)),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(self.too_large(None)),
+            Err(e) => Err(self.connect_error(&*e)),
+        }
+    }
+
+    fn too_large(&self, size: Option<usize>) -> UpstreamError {
+        UpstreamError::TooLarge {
+            server: self.url.clone(),
+            size,
+            limit: self.max_message_bytes,
         }
     }
 
@@ -302,42 +329,57 @@ impl HttpUpstream {
         }
     }
 
-    /// Reads an SSE body as messages, skipping events without data (priming events).
+    /// Reads an SSE body as messages, skipping events without data (priming events). The body
+    /// is read as the messages are taken (the server waits for a slow client), and an event over
+    /// the message limit ends the stream with an error.
     fn message_stream(&self, resp: Response<Incoming>) -> MessageStream {
-        let url = self.url.clone();
-        let chunks = resp.into_body().into_data_stream();
-        futures_util::stream::unfold(
-            (
-                chunks,
-                SseParser::new(),
-                std::collections::VecDeque::new(),
-                url,
-            ),
-            |(mut chunks, mut parser, mut ready, url)| async move {
-                loop {
-                    if let Some(msg) = ready.pop_front() {
-                        return Some((Ok(msg), (chunks, parser, ready, url)));
+        struct Reading<S> {
+            chunks: S,
+            parser: SseParser,
+            ready: std::collections::VecDeque<Bytes>,
+            url: String,
+            limit: usize,
+        }
+        let state = Reading {
+            chunks: resp.into_body().into_data_stream(),
+            parser: SseParser::with_limit(self.max_message_bytes),
+            ready: std::collections::VecDeque::new(),
+            url: self.url.clone(),
+            limit: self.max_message_bytes,
+        };
+        futures_util::stream::unfold(Some(state), |state| async move {
+            let mut st = state?;
+            loop {
+                if let Some(msg) = st.ready.pop_front() {
+                    return Some((Ok(msg), Some(st)));
+                }
+                if st.parser.exceeded() {
+                    let err = UpstreamError::TooLarge {
+                        server: st.url,
+                        size: None,
+                        limit: st.limit,
+                    };
+                    return Some((Err(err), None));
+                }
+                match st.chunks.next().await {
+                    None => return None,
+                    Some(Err(e)) => {
+                        let err = UpstreamError::Connect {
+                            url: st.url.clone(),
+                            reason: error_chain(&e),
+                        };
+                        return Some((Err(err), Some(st)));
                     }
-                    match chunks.next().await {
-                        None => return None,
-                        Some(Err(e)) => {
-                            let err = UpstreamError::Connect {
-                                url: url.clone(),
-                                reason: error_chain(&e),
-                            };
-                            return Some((Err(err), (chunks, parser, ready, url)));
-                        }
-                        Some(Ok(chunk)) => {
-                            for ev in parser.push(&chunk) {
-                                if !ev.data.trim().is_empty() {
-                                    ready.push_back(Bytes::from(ev.data));
-                                }
+                    Some(Ok(chunk)) => {
+                        for ev in st.parser.push(&chunk) {
+                            if !ev.data.trim().is_empty() {
+                                st.ready.push_back(Bytes::from(ev.data));
                             }
                         }
                     }
                 }
-            },
-        )
+            }
+        })
         .boxed()
     }
 }

@@ -6,6 +6,7 @@
 //! followed, for the same reason.
 
 use super::UpstreamError;
+use super::bounded::{BoundedReceiver, BoundedSender, bounded};
 use crate::sse::{Event, SseParser};
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
@@ -13,16 +14,12 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use reqwest::Url;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 /// How long a POST may take before `send` gives up, unless set with
 /// [`LegacySseUpstream::with_send_timeout`]. Servers answer as soon as they have queued the
 /// message (the reply travels on the stream), so this is generous.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How many server messages may wait in the receiver before the stream is no longer read.
-const QUEUE: usize = 256;
 
 /// How to reach one legacy HTTP+SSE server. One pooled client serves every session opened
 /// through it.
@@ -33,6 +30,9 @@ pub struct LegacySseUpstream {
     headers: HeaderMap,
     connect_timeout: Duration,
     send_timeout: Duration,
+    /// The largest event taken from the stream; also what may wait in the receiver before the
+    /// stream is no longer read.
+    max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for LegacySseUpstream {
@@ -81,13 +81,26 @@ impl LegacySseUpstream {
             headers,
             connect_timeout,
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
         })
+    }
+
+    /// Sets the largest event taken from the stream: one larger ends the session (a warning
+    /// says why), never held whole.
+    pub fn with_max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message_bytes = max;
+        self
     }
 
     /// Sets how long one POST may take (default [`DEFAULT_SEND_TIMEOUT`]).
     pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
         self
+    }
+
+    /// The largest event taken from the stream.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
     }
 
     /// The stream URL.
@@ -100,15 +113,15 @@ impl LegacySseUpstream {
         url: &str,
         headers: HeaderMap,
         connect_timeout: Duration,
-    ) -> Result<(LegacySseSession, mpsc::Receiver<Bytes>), UpstreamError> {
+    ) -> Result<(LegacySseSession, BoundedReceiver<Bytes>), UpstreamError> {
         Self::new(url, headers, connect_timeout)?.open().await
     }
 
     /// Opens the stream and waits (bounded by the connect timeout) for its `endpoint` event.
     /// Every message the server sends afterwards arrives on the receiver, one JSON text per
-    /// item; the receiver ends when the stream does (the server went away or the session was
-    /// closed).
-    pub async fn open(&self) -> Result<(LegacySseSession, mpsc::Receiver<Bytes>), UpstreamError> {
+    /// item, at most the message limit waiting; the receiver ends when the stream does (the
+    /// server went away or the session was closed).
+    pub async fn open(&self) -> Result<(LegacySseSession, BoundedReceiver<Bytes>), UpstreamError> {
         let (endpoint, body, parser, pending) =
             tokio::time::timeout(self.connect_timeout, self.handshake())
                 .await
@@ -119,7 +132,7 @@ impl LegacySseUpstream {
                         self.connect_timeout.as_millis()
                     ),
                 })??;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = bounded(self.max_message_bytes);
         let reader = tokio::spawn(pump(body, parser, pending, tx, self.url.to_string()));
         let session = LegacySseSession {
             client: self.client.clone(),
@@ -185,7 +198,7 @@ impl LegacySseUpstream {
             )));
         }
         let mut body = resp.bytes_stream().boxed();
-        let mut parser = SseParser::new();
+        let mut parser = SseParser::with_limit(self.max_message_bytes);
         loop {
             let chunk = match body.next().await {
                 Some(Ok(chunk)) => chunk,
@@ -200,6 +213,13 @@ impl LegacySseUpstream {
             if let Some(first) = events.next() {
                 let endpoint = self.endpoint(&first)?;
                 return Ok((endpoint, body, parser, events.collect()));
+            }
+            if parser.exceeded() {
+                return Err(UpstreamError::TooLarge {
+                    server: self.url.to_string(),
+                    size: None,
+                    limit: self.max_message_bytes,
+                });
             }
         }
     }
@@ -340,7 +360,7 @@ async fn pump(
     mut body: BoxStream<'static, reqwest::Result<Bytes>>,
     mut parser: SseParser,
     pending: Vec<Event>,
-    tx: mpsc::Sender<Bytes>,
+    tx: BoundedSender<Bytes>,
     url: String,
 ) {
     for event in pending {
@@ -356,6 +376,11 @@ async fn pump(
                         return;
                     }
                 }
+                if parser.exceeded() {
+                    let why = super::lines::too_long(&url, None, tx.budget());
+                    tracing::warn!(url = %url, "legacy SSE stream sent an event over the size limit; the session ends: {why}");
+                    return;
+                }
             }
             Err(e) => {
                 tracing::warn!(url = %url, error = %error_chain(&e), "legacy SSE stream broke");
@@ -367,7 +392,7 @@ async fn pump(
 }
 
 /// Forwards one event; `false` when nobody is listening any more.
-async fn forward(event: Event, tx: &mpsc::Sender<Bytes>, url: &str) -> bool {
+async fn forward(event: Event, tx: &BoundedSender<Bytes>, url: &str) -> bool {
     match event.event.as_deref() {
         None | Some("message") => {
             if event.data.trim().is_empty() {

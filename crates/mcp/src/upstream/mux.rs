@@ -17,8 +17,14 @@
 //! - any other notification from the server (logging, cancellation of its own requests) goes to
 //!   the stream of the newest client request in flight, else to the broadcast;
 //! - a server `ping` is answered here.
+//!
+//! What waits for one request's client is bounded in bytes (the reply budget, one message at
+//! least): the child is read for every session at once, so a client that does not take its
+//! messages is never waited for — its request is cut off with an error, and cancelled upstream.
+//! Messages for the broadcast are bounded too ([`EVENT_MAX_BYTES`]): its ring keeps them.
 
 use super::UpstreamError;
+use super::bounded::{BoundedReceiver, BoundedSender, TrySendError, bounded};
 use super::client_caps::ClientCapabilities;
 use super::rewrite::{member, member_at, replace};
 use super::shared::SessionKey;
@@ -29,11 +35,16 @@ use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 /// Where a request's messages are delivered: its reply stream.
-pub(crate) type ReplySender = mpsc::UnboundedSender<Result<Bytes, UpstreamError>>;
-pub(crate) type ReplyReceiver = mpsc::UnboundedReceiver<Result<Bytes, UpstreamError>>;
+pub(crate) type ReplySender = BoundedSender<Result<Bytes, UpstreamError>>;
+pub(crate) type ReplyReceiver = BoundedReceiver<Result<Bytes, UpstreamError>>;
+
+/// The largest server message the broadcast takes (list changes and resource updates are a few
+/// hundred bytes; a log line while no request is in flight may be longer). The broadcast's
+/// ring keeps its last messages whether or not anyone reads them.
+pub(crate) const EVENT_MAX_BYTES: usize = 64 * 1024;
 
 /// A request registered with the table, ready to be written to the child.
 #[derive(Debug)]
@@ -51,6 +62,8 @@ pub(crate) struct Mux {
     next: Arc<AtomicU64>,
     /// What the gateway declared to the child: the server requests it may relay.
     declared: ClientCapabilities,
+    /// Bytes that may wait for one request's client.
+    reply_budget: usize,
     state: Mutex<State>,
 }
 
@@ -98,13 +111,19 @@ impl Mux {
         server: Arc<str>,
         next: Arc<AtomicU64>,
         declared: ClientCapabilities,
+        reply_budget: usize,
     ) -> Self {
         Mux {
             server,
             next,
             declared,
+            reply_budget,
             state: Mutex::default(),
         }
+    }
+
+    pub(crate) fn server(&self) -> &str {
+        &self.server
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -147,7 +166,7 @@ impl Mux {
         }
         let renamed = rename(message, &edits).ok_or_else(|| self.invalid("cannot rename"))?;
 
-        let (tx, replies) = mpsc::unbounded_channel();
+        let (tx, replies) = bounded(self.reply_budget);
         let mut state = self.state();
         if state.closed {
             return Err(SupervisedStdioError::Closed {
@@ -291,7 +310,7 @@ impl Mux {
         let mut state = self.state();
         state.closed = true;
         for (_, p) in std::mem::take(&mut state.pending) {
-            let _ = p.tx.send(Err(error()));
+            let _ = p.tx.try_send(Err(error()));
         }
         state.by_client.clear();
         state.tokens.clear();
@@ -303,31 +322,28 @@ impl Mux {
         self.state().pending.len()
     }
 
-    /// Routes one message the child wrote. Returns what the child must be answered, if anything
-    /// (a `ping`, or an error for a server request no client can take).
+    /// Routes one message the child wrote. Returns what the child must be sent: an answer (to a
+    /// `ping`, or an error for a server request no client can take), a cancellation for each
+    /// request cut off because its client did not keep up.
     pub(crate) fn route_from_child(
         &self,
         message: Bytes,
         events: &broadcast::Sender<Bytes>,
-    ) -> Option<Bytes> {
+    ) -> Vec<Bytes> {
         let parsed = match Message::parse(&message) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(server = %self.server, error = %e, "the server wrote a message that is not JSON-RPC; dropped");
-                return None;
+                return Vec::new();
             }
         };
+        let mut to_child = Vec::new();
         match parsed.kind {
-            Kind::Result | Kind::Error => {
-                self.route_response(&message, &parsed);
-                None
-            }
-            Kind::Request => self.route_server_request(&message, &parsed),
-            Kind::Notification => {
-                self.route_notification(&message, &parsed, events);
-                None
-            }
+            Kind::Result | Kind::Error => self.route_response(&message, &parsed),
+            Kind::Request => self.route_server_request(&message, &parsed, &mut to_child),
+            Kind::Notification => self.route_notification(&message, &parsed, events, &mut to_child),
         }
+        to_child
     }
 
     fn route_response(&self, message: &[u8], parsed: &Message<'_>) {
@@ -346,47 +362,52 @@ impl Mux {
             .id
             .and_then(|id| rename(message, &[(id, p.client_id.get().as_bytes())]))
         {
-            let _ = p.tx.send(Ok(renamed));
+            if let Err(TrySendError::Full { queued, .. }) = p.tx.try_send(Ok(renamed)) {
+                let _ = p.tx.try_send(Err(self.too_slow(&p, queued)));
+            }
         }
     }
 
-    fn route_server_request(&self, message: &[u8], parsed: &Message<'_>) -> Option<Bytes> {
-        let id = parsed.id?;
+    fn route_server_request(
+        &self,
+        message: &[u8],
+        parsed: &Message<'_>,
+        to_child: &mut Vec<Bytes>,
+    ) {
+        let Some(id) = parsed.id else { return };
         let method = parsed.method();
         if method == "ping" {
-            return Some(Bytes::from(result_response(id, "{}")));
+            return to_child.push(Bytes::from(result_response(id, "{}")));
         }
         if !self.declared.allows_request(method) {
             tracing::debug!(server = %self.server, method, "a server request the gateway declared no capability for; refused");
-            return Some(no_client(
+            return to_child.push(no_client(
                 id,
                 &format!("no capability for {method} was declared to this server"),
             ));
         }
         let relay = format!("\"toolgate-{}\"", self.next());
-        let renamed = rename(message, &[(id, relay.as_bytes())])?;
+        let Some(renamed) = rename(message, &[(id, relay.as_bytes())]) else {
+            return;
+        };
         let mut state = self.state();
         let (newest, session) = match state.requesting_session() {
             Requesting::One(newest, session) => (newest, session),
             Requesting::Nobody => {
-                return Some(no_client(
+                return to_child.push(no_client(
                     id,
                     "no client request is in flight to relate it to",
                 ));
             }
             Requesting::Several => {
-                return Some(no_client(
+                return to_child.push(no_client(
                     id,
                     "requests of several client sessions are in flight; it cannot be related to one",
                 ));
             }
         };
-        let delivered = state
-            .pending
-            .get(&newest)
-            .is_some_and(|p| p.tx.send(Ok(renamed)).is_ok());
-        if !delivered {
-            return Some(no_client(id, "the client session went away"));
+        if !self.deliver(&mut state, newest, renamed, to_child) {
+            return to_child.push(no_client(id, "the client session went away"));
         }
         state.server_requests.insert(
             relay,
@@ -395,7 +416,6 @@ impl Mux {
                 session: Some(session),
             },
         );
-        None
     }
 
     fn route_notification(
@@ -403,6 +423,7 @@ impl Mux {
         message: &[u8],
         parsed: &Message<'_>,
         events: &broadcast::Sender<Bytes>,
+        to_child: &mut Vec<Bytes>,
     ) {
         let method = parsed.method();
         if method == "notifications/progress" {
@@ -410,17 +431,15 @@ impl Mux {
             else {
                 return;
             };
-            let state = self.state();
-            let p = state
-                .tokens
-                .get(token.get())
-                .and_then(|id| state.pending.get(id));
-            match p.and_then(|p| Some((p, p.token.as_ref()?))) {
-                Some((p, (client_token, _))) => {
-                    if let Some(renamed) =
-                        rename(message, &[(token, client_token.get().as_bytes())])
-                    {
-                        let _ = p.tx.send(Ok(renamed));
+            let mut state = self.state();
+            let target = state.tokens.get(token.get()).and_then(|id| {
+                let (client_token, _) = state.pending.get(id)?.token.as_ref()?;
+                Some((*id, client_token.get().to_owned()))
+            });
+            match target {
+                Some((upstream_id, client_token)) => {
+                    if let Some(renamed) = rename(message, &[(token, client_token.as_bytes())]) {
+                        self.deliver(&mut state, upstream_id, renamed, to_child);
                     }
                 }
                 None => {
@@ -450,14 +469,54 @@ impl Mux {
                 }
             }
         }
-        let target = (!everyone).then(|| state.newest_client_request()).flatten();
+        let target = (!everyone)
+            .then(|| state.newest_client_request().map(|(id, _)| id))
+            .flatten();
         match target {
-            Some((_, p)) => {
-                let _ = p.tx.send(Ok(message));
+            Some(upstream_id) => {
+                self.deliver(&mut state, upstream_id, message, to_child);
+            }
+            None if message.len() > EVENT_MAX_BYTES => {
+                tracing::warn!(server = %self.server, method, bytes = message.len(), limit = EVENT_MAX_BYTES, "a server notification too large for the sessions' streams dropped");
             }
             None => {
                 let _ = events.send(message);
             }
+        }
+    }
+
+    /// Queues `message` for the request's client. A client that has not taken what already
+    /// waits is cut off: its stream ends with an error, and the child gets a cancellation.
+    /// Returns whether the message was queued.
+    fn deliver(
+        &self,
+        state: &mut State,
+        upstream_id: u64,
+        message: Bytes,
+        to_child: &mut Vec<Bytes>,
+    ) -> bool {
+        let Some(p) = state.pending.get(&upstream_id) else {
+            return false;
+        };
+        match p.tx.try_send(Ok(message)) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full { queued, .. }) => {
+                if let Some(p) = state.remove(upstream_id) {
+                    let _ = p.tx.try_send(Err(self.too_slow(&p, queued)));
+                }
+                to_child.push(cancellation(upstream_id, "the client did not keep up"));
+                false
+            }
+        }
+    }
+
+    fn too_slow(&self, p: &Pending, queued: usize) -> UpstreamError {
+        tracing::warn!(server = %self.server, session = ?p.session.as_ref().map(SessionKey::as_str), queued, limit = p.tx.budget(), "a client did not take its messages; its request is cut off");
+        UpstreamError::ClientTooSlow {
+            server: self.server.to_string(),
+            queued,
+            limit: p.tx.budget(),
         }
     }
 
@@ -552,6 +611,7 @@ mod tests {
             "srv".into(),
             Arc::new(AtomicU64::new(1)),
             ClientCapabilities::of_value(r#"{"roots":{},"sampling":{},"elicitation":{}}"#),
+            1 << 20,
         )
     }
 
@@ -571,9 +631,11 @@ mod tests {
         out
     }
 
-    fn refusal(answer: Option<Bytes>) -> String {
-        let answer = answer.expect("the child is answered");
-        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    fn refusal(answer: Vec<Bytes>) -> String {
+        let [answer] = &answer[..] else {
+            panic!("the child gets one answer: {answer:?}");
+        };
+        let v: serde_json::Value = serde_json::from_slice(answer).unwrap();
         assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR, "{v}");
         v["error"]["message"].as_str().unwrap().to_owned()
     }
@@ -588,7 +650,7 @@ mod tests {
             Bytes::from_static(br#"{"jsonrpc":"2.0","id":"x","method":"roots/list"}"#),
             &events,
         );
-        assert!(asked.is_none());
+        assert!(asked.is_empty());
         assert!(drain(&mut older.replies).is_empty());
         let relayed = drain(&mut newer.replies);
         assert_eq!(
@@ -634,6 +696,7 @@ mod tests {
             "srv".into(),
             Arc::new(AtomicU64::new(1)),
             ClientCapabilities::default(),
+            1 << 20,
         );
         let (events, _) = broadcast::channel(4);
         let mut r = m.register(Some("a".into()), &request("1")).unwrap();
@@ -656,6 +719,7 @@ mod tests {
                 ),
                 &events,
             )
+            .pop()
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&refused).unwrap();
         assert_eq!(v["id"], 4);
@@ -665,6 +729,7 @@ mod tests {
                 Bytes::from_static(br#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#),
                 &events,
             )
+            .pop()
             .unwrap();
         assert_eq!(pong, r#"{"jsonrpc":"2.0","id":"p","result":{}}"#);
     }
@@ -743,7 +808,79 @@ mod tests {
         );
         assert!(m.abandon(r.upstream_id).is_none());
         let late = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
-        assert!(m.route_from_child(late, &events).is_none());
+        assert!(m.route_from_child(late, &events).is_empty());
         assert_eq!(m.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_client_that_does_not_take_its_messages_is_cut_off_and_the_child_told() {
+        let m = Mux::new(
+            "srv".into(),
+            Arc::new(AtomicU64::new(1)),
+            ClientCapabilities::default(),
+            100,
+        );
+        let (events, _) = broadcast::channel(4);
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":{"progressToken":"p"}}}"#;
+        let mut slow = m.register(Some("a".into()), call).unwrap();
+        let progress = |n: usize| {
+            Bytes::from(format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":"toolgate-1","progress":{n},"message":"{}"}}}}"#,
+                "x".repeat(20)
+            ))
+        };
+        // The first fits, the second does not while the first waits.
+        assert!(m.route_from_child(progress(1), &events).is_empty());
+        let to_child = m.route_from_child(progress(2), &events);
+        assert_eq!(
+            to_child,
+            [r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"requestId":1,"reason":"the client did not keep up"}}"#.replace("notifications/progress", "notifications/cancelled")]
+        );
+        assert_eq!(m.in_flight(), 0, "forgotten");
+        let got = drain(&mut slow.replies);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains(r#""progressToken":"p""#), "{got:?}");
+        assert!(
+            got[1].contains("the client did not take the messages of server srv in time"),
+            "{got:?}"
+        );
+        // Its late answer is dropped.
+        let late = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        assert!(m.route_from_child(late, &events).is_empty());
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_budget_still_reaches_a_client_with_nothing_waiting() {
+        let m = Mux::new(
+            "srv".into(),
+            Arc::new(AtomicU64::new(1)),
+            ClientCapabilities::default(),
+            10,
+        );
+        let (events, _) = broadcast::channel(4);
+        let mut r = m.register(Some("a".into()), &request("1")).unwrap();
+        let answer = Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"t":"{}"}}}}"#,
+            "y".repeat(100)
+        ));
+        assert!(m.route_from_child(answer, &events).is_empty());
+        let got = drain(&mut r.replies);
+        assert!(got.len() == 1 && got[0].starts_with(r#"{"jsonrpc":"2.0","id":1,"result""#));
+    }
+
+    #[test]
+    fn a_notification_too_large_for_the_broadcast_is_dropped() {
+        let m = mux();
+        let (events, mut rx) = broadcast::channel(4);
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{}"}}}}"#,
+            "z".repeat(EVENT_MAX_BYTES)
+        );
+        assert!(m.route_from_child(Bytes::from(big), &events).is_empty());
+        assert!(rx.try_recv().is_err());
+        let small =
+            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#);
+        m.route_from_child(small.clone(), &events);
+        assert_eq!(rx.try_recv().unwrap(), small);
     }
 }

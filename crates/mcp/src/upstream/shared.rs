@@ -79,8 +79,16 @@ impl SupervisedStdio {
                 run: run.clone(),
                 upstream_id: registered.upstream_id,
             };
-            if run.send(registered.message).is_err() {
-                return Err(self.inner.error_closed().into());
+            // Refused: the guard forgets the request. A child whose input just closed is going
+            // away: the request waits until the supervisor has seen it go, then for the next one.
+            match run.send(registered.message) {
+                Ok(()) => {}
+                Err(UpstreamError::Closed(_)) => {
+                    drop(guard);
+                    self.inner.gone(&run, deadline).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             let messages = stream::unfold(
                 (registered.replies, guard),
@@ -113,7 +121,6 @@ impl SupervisedStdio {
         let run = self.current().ok_or_else(|| self.inner.error_closed())?;
         let renamed = run.mux.client_response(session, &message)?;
         run.send(renamed)
-            .map_err(|()| self.inner.error_closed().into())
     }
 
     /// Forgets a closed session: its requests in flight are cancelled upstream and their

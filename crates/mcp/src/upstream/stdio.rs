@@ -2,16 +2,21 @@
 //! JSON-RPC on its stdin and stdout; the process itself (its group, its stderr) is a
 //! [`ChildProcess`], as for the supervised shared child.
 
-use super::UpstreamError;
+use super::bounded::{BoundedReceiver, bounded};
+use super::lines::LineReader;
 use super::process::ChildProcess;
+use super::stdin_queue::{StdinQueue, WriterEnd};
+use super::{PeerLimits, UpstreamError};
 use bytes::Bytes;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::fmt;
 use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::ChildStdin;
-use tokio::sync::{Mutex, mpsc};
+use tokio::io::BufReader;
+use tokio::sync::{oneshot, watch};
 
 /// How to start a stdio server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,97 +33,152 @@ pub struct StdioSpec {
     pub cwd: Option<PathBuf>,
 }
 
-/// A running child with its stdin for writing and a task reading its stdout. Dropping it kills
-/// the child's process group (see [`ChildProcess`]).
+/// Lines of a child's stderr kept, to log when it dies unasked.
+const STDERR_TAIL: usize = 20;
+
+/// How a child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub status: Option<ExitStatus>,
+    /// Why the gateway ended it, when it did so without being asked to.
+    pub cut_off: Option<String>,
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.cut_off, self.status) {
+            (Some(why), _) => write!(f, "cut off by the gateway: {why}"),
+            (None, Some(status)) => write!(f, "{status}"),
+            (None, None) => f.write_str("exit status unknown"),
+        }
+    }
+}
+
+/// A running child with the queue to its stdin and a task reading its stdout; a keeper task
+/// waits for it to exit and reaps it, whenever that happens. Dropping it kills the child's
+/// process group.
 #[derive(Debug)]
 pub struct StdioChild {
-    stdin: Mutex<Option<ChildStdin>>,
-    process: Mutex<ChildProcess>,
+    input: StdinQueue,
     pid: Option<u32>,
-    server: String,
+    exit: watch::Receiver<Option<Exit>>,
+    /// Asks the keeper to stop the child, with a grace period; dropped, it kills the child.
+    stop: Mutex<Option<oneshot::Sender<Duration>>>,
 }
 
 impl StdioChild {
+    /// [`StdioChild::spawn_limited`] with the default limits.
+    pub fn spawn(spec: &StdioSpec) -> Result<(StdioChild, BoundedReceiver<Bytes>), UpstreamError> {
+        Self::spawn_limited(spec, PeerLimits::default())
+    }
+
     /// Starts the child. Messages it writes to stdout arrive on the returned receiver, one
-    /// complete JSON text per item; the receiver ends when the child closes stdout.
-    pub fn spawn(spec: &StdioSpec) -> Result<(StdioChild, mpsc::Receiver<Bytes>), UpstreamError> {
-        let (process, pipes) = ChildProcess::spawn(spec, 0)?;
-        let (tx, rx) = mpsc::channel(256);
-        let server = spec.server.clone();
+    /// complete JSON text per item (a line over `limits.max_message_bytes` never does: a
+    /// response is replaced by an error for its request, anything else dropped); the receiver
+    /// holds at most that many bytes, and ends when the child closes stdout.
+    pub fn spawn_limited(
+        spec: &StdioSpec,
+        limits: PeerLimits,
+    ) -> Result<(StdioChild, BoundedReceiver<Bytes>), UpstreamError> {
+        let (process, pipes) = ChildProcess::spawn(spec, STDERR_TAIL)?;
+        let (tx, rx) = bounded(limits.max_message_bytes);
+        let server: std::sync::Arc<str> = spec.server.as_str().into();
+        let reading = server.clone();
         tokio::spawn(async move {
-            let mut reader = BufReader::with_capacity(64 * 1024, pipes.stdout);
-            let mut line = Vec::with_capacity(4096);
+            let stdout = BufReader::with_capacity(64 * 1024, pipes.stdout);
+            let mut lines = LineReader::new(stdout, limits.max_message_bytes);
             loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line).await {
-                    Ok(0) => break,
-                    Ok(_) => {}
+                match lines.next_message(&reading).await {
+                    Ok(Some(message)) => {
+                        if tx.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
                     Err(e) => {
-                        tracing::warn!(server = %server, error = %e, "reading from stdio server failed");
+                        tracing::warn!(server = %reading, error = %e, "reading from stdio server failed");
                         break;
                     }
                 }
-                let text = trim_line(&line);
-                if text.is_empty() {
-                    continue;
-                }
-                if tx.send(Bytes::copy_from_slice(text)).await.is_err() {
-                    break;
-                }
             }
         });
+        let (input, writer) = StdinQueue::start(
+            server.clone(),
+            pipes.stdin,
+            limits.stdin_queue_bytes,
+            limits.write_timeout,
+        );
         let pid = process.pid();
+        let (exit_tx, exit) = watch::channel(None);
+        let (stop, stop_rx) = oneshot::channel();
+        tokio::spawn(keep(
+            process,
+            writer,
+            stop_rx,
+            input.clone(),
+            exit_tx,
+            server,
+        ));
         Ok((
             StdioChild {
-                stdin: Mutex::new(Some(pipes.stdin)),
-                process: Mutex::new(process),
+                input,
                 pid,
-                server: spec.server.clone(),
+                exit,
+                stop: Mutex::new(Some(stop)),
             },
             rx,
         ))
     }
 
-    /// Writes one message (a JSON text without newlines) followed by a newline.
+    /// Queues one message (a JSON text without newlines) for the child's stdin. Fails when its
+    /// stdin is closed, or when the child is not reading and its queue is full.
     pub async fn send(&self, message: &[u8]) -> Result<(), UpstreamError> {
-        let mut guard = self.stdin.lock().await;
-        let Some(stdin) = guard.as_mut() else {
-            return Err(UpstreamError::Closed(format!(
-                "stdin of {} is closed",
-                self.server
-            )));
-        };
-        let mut framed = Vec::with_capacity(message.len() + 1);
-        framed.extend_from_slice(message);
-        framed.push(b'\n');
-        let result = async {
-            stdin.write_all(&framed).await?;
-            stdin.flush().await
-        }
-        .await;
-        result.map_err(|e| UpstreamError::Closed(format!("{}: {e}", self.server)))
+        self.input.send(Bytes::copy_from_slice(message))
     }
 
-    /// Waits for the child to exit.
-    pub async fn wait(&self) -> Option<std::process::ExitStatus> {
-        self.process.lock().await.wait().await
+    /// Waits for the child to exit (it is reaped by then).
+    pub async fn wait(&self) -> Option<ExitStatus> {
+        self.wait_exit().await.status
+    }
+
+    /// How the child ended, once it has.
+    pub async fn wait_exit(&self) -> Exit {
+        let mut exit = self.exit.clone();
+        let ended = exit.wait_for(Option::is_some).await.map(|e| e.clone());
+        ended.ok().flatten().unwrap_or(Exit {
+            status: None,
+            cut_off: None,
+        })
+    }
+
+    /// How the child ended, as it happens: `None` while it runs.
+    pub fn exit(&self) -> watch::Receiver<Option<Exit>> {
+        self.exit.clone()
     }
 
     /// Closes the child's stdin: a stdio server's signal to finish.
     pub async fn close_stdin(&self) {
-        self.stdin.lock().await.take();
+        self.input.close();
     }
 
     /// Closes stdin (the polite way to end a stdio server), waits up to `grace`, then ends the
     /// whole process group. Returns the exit status when known.
     pub async fn shutdown(&self, grace: Duration) -> Option<std::process::ExitStatus> {
-        self.close_stdin().await;
-        self.process.lock().await.shutdown(grace).await
+        let stop = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(stop) = stop {
+            let _ = stop.send(grace);
+        }
+        self.wait().await
     }
 
-    /// Sends a signal to the child's whole process group (its own children included).
+    /// Sends a signal to the child's whole process group (its own children included), while
+    /// it runs.
     pub fn kill_group(&self, signal: Signal) {
-        if let Some(pid) = self.pid {
+        if let (Some(pid), None) = (self.pid, self.exit.borrow().as_ref()) {
             let _ = killpg(Pid::from_raw(pid as i32), signal);
         }
     }
@@ -129,23 +189,63 @@ impl StdioChild {
     }
 }
 
-fn trim_line(line: &[u8]) -> &[u8] {
-    let mut s = line;
-    while let Some((last, rest)) = s.split_last() {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
+/// Why the keeper stopped waiting.
+enum Ending {
+    Exited,
+    Asked,
+    CutOff(String),
+}
+
+/// Waits for the child to exit, to be stopped, or to stop reading its input, and reaps it.
+async fn keep(
+    mut process: ChildProcess,
+    mut writer: tokio::task::JoinHandle<WriterEnd>,
+    mut stop: oneshot::Receiver<Duration>,
+    input: StdinQueue,
+    exit: watch::Sender<Option<Exit>>,
+    server: std::sync::Arc<str>,
+) {
+    let mut writing = true;
+    let (status, ending) = loop {
+        tokio::select! {
+            status = process.wait() => break (status, Ending::Exited),
+            asked = &mut stop => {
+                input.close();
+                let status = match asked {
+                    Ok(grace) => process.shutdown(grace).await,
+                    // The child's owner is gone: no grace.
+                    Err(_) => {
+                        process.kill_group(Signal::SIGKILL);
+                        process.wait().await
+                    }
+                };
+                break (status, Ending::Asked);
+            }
+            end = &mut writer, if writing => {
+                writing = false;
+                if let Some(why) = end.ok().and_then(|e| e.report()) {
+                    process.kill_group(Signal::SIGKILL);
+                    break (process.wait().await, Ending::CutOff(why));
+                }
+            }
         }
+    };
+    // What is left of the group goes with the leader; nothing more is written to it.
+    process.kill_group(Signal::SIGKILL);
+    input.close();
+    let (asked, cut_off) = match ending {
+        Ending::Exited => (false, None),
+        Ending::Asked => (true, None),
+        Ending::CutOff(why) => (false, Some(why)),
+    };
+    let ended = Exit { status, cut_off };
+    if !asked && !status.is_some_and(|s| s.success()) {
+        let tail = process.stderr_tail(Duration::from_millis(200)).await;
+        let tail = tail.join("\n");
+        let tail = crate::secrets::scrub(&tail);
+        tracing::warn!(server = %server, exit = %ended, stderr = %tail, "stdio server ended");
     }
-    while let Some((first, rest)) = s.split_first() {
-        if first.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
+    exit.send_replace(Some(ended));
 }
 
 #[cfg(test)]
@@ -199,5 +299,86 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/server"));
+    }
+
+    fn limits(max_message_bytes: usize, write_timeout: Duration) -> PeerLimits {
+        PeerLimits {
+            max_message_bytes,
+            stdin_queue_bytes: 256 * 1024,
+            write_timeout,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_that_exits_by_itself_is_reaped_at_once() {
+        let (child, _rx) = StdioChild::spawn(&spec("exit 3")).unwrap();
+        let pid = child.pid().unwrap();
+        let mut exit = child.exit();
+        let ended = tokio::time::timeout(Duration::from_secs(5), exit.wait_for(Option::is_some))
+            .await
+            .expect("the exit is seen without anyone waiting for it")
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert_eq!(ended.status.and_then(|s| s.code()), Some(3));
+        assert_eq!(ended.to_string(), "exit status: 3");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "pid {pid} is still a process (a zombie)"
+        );
+        assert!(child.send(b"{}").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_child_that_stops_reading_its_input_is_refused_then_cut_off() {
+        let (child, _rx) = StdioChild::spawn_limited(
+            &spec("sleep 30"),
+            limits(1 << 20, Duration::from_millis(300)),
+        )
+        .unwrap();
+        let message = vec![b'x'; 64 * 1024];
+        let mut refused = None;
+        for _ in 0..64 {
+            if let Err(e) = child.send(&message).await {
+                refused = Some(e);
+                break;
+            }
+        }
+        let refused = refused.expect("the queue filled up");
+        assert!(
+            matches!(refused, UpstreamError::InputFull { limit: 262_144, .. }),
+            "{refused}"
+        );
+        let ended = tokio::time::timeout(Duration::from_secs(5), child.wait_exit())
+            .await
+            .expect("cut off");
+        let why = ended.to_string();
+        assert!(
+            why.starts_with(
+                "cut off by the gateway: it stopped reading its input: no byte taken for 300ms"
+            ),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_becomes_an_error_for_its_request() {
+        let script = r#"printf '{"jsonrpc":"2.0","id":5,"result":"'; head -c 200000 /dev/zero | tr '\0' x; printf '"}\n{"jsonrpc":"2.0","id":6,"result":{}}\n'; sleep 5"#;
+        let (child, mut rx) =
+            StdioChild::spawn_limited(&spec(script), limits(1000, Duration::from_secs(5))).unwrap();
+        let first = rx.recv().await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(v["id"], 5, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(
+                "server t sent a message of 200036 bytes; this gateway takes at most 1000"
+            ),
+            "{v}"
+        );
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            r#"{"jsonrpc":"2.0","id":6,"result":{}}"#
+        );
+        child.shutdown(Duration::ZERO).await;
     }
 }

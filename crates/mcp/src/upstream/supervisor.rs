@@ -5,11 +5,13 @@
 //! The client-facing side (requests, notifications, answers to server requests, all renamed so
 //! that sessions do not collide) is in [`super::shared`]; the routing table in [`super::mux`].
 
-use super::UpstreamError;
 use super::client_caps::ClientCapabilities;
+use super::lines::LineReader;
 use super::mux::Mux;
 use super::process::ChildProcess;
+use super::stdin_queue::StdinQueue;
 use super::stdio::StdioSpec;
+use super::{PeerLimits, UpstreamError};
 use crate::jsonrpc::{Kind, Message};
 use bytes::Bytes;
 use nix::sys::signal::Signal;
@@ -19,9 +21,9 @@ use std::process::ExitStatus;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
-use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use tokio::io::BufReader;
+use tokio::process::ChildStdout;
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -54,6 +56,9 @@ pub struct SupervisorOptions {
     pub stderr_tail_lines: usize,
     /// Capacity of the broadcast of unsolicited server messages.
     pub events_capacity: usize,
+    /// The largest message the child may write, what may wait for one request's client, what
+    /// may wait for the child's stdin, and how long the child may take nothing of it.
+    pub limits: PeerLimits,
 }
 
 impl Default for SupervisorOptions {
@@ -75,6 +80,7 @@ impl Default for SupervisorOptions {
             stop_grace: Duration::from_secs(2),
             stderr_tail_lines: 20,
             events_capacity: 256,
+            limits: PeerLimits::default(),
         }
     }
 }
@@ -195,18 +201,14 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) mux: Arc<Mux>,
-    writer: mpsc::UnboundedSender<Bytes>,
-    close_stdin: Mutex<Option<oneshot::Sender<()>>>,
+    input: StdinQueue,
 }
 
 impl Run {
-    /// Queues one message for the child's stdin.
-    pub(crate) fn send(&self, message: Bytes) -> Result<(), ()> {
-        self.writer.send(message).map_err(|_| ())
-    }
-
-    fn close_stdin(&self) {
-        lock(&self.close_stdin).take();
+    /// Queues one message for the child's stdin; refused when the child is not reading and its
+    /// queue is full.
+    pub(crate) fn send(&self, message: Bytes) -> Result<(), UpstreamError> {
+        self.input.send(message)
     }
 }
 
@@ -341,23 +343,59 @@ impl Inner {
                 }
                 _ => {}
             }
-            match tokio::time::timeout_at(deadline, status.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => {
-                    return Err(SupervisedStdioError::Stopped {
-                        server: self.server.to_string(),
-                    });
-                }
-                Err(_) => {
-                    return Err(SupervisedStdioError::NotReady {
-                        server: self.server.to_string(),
-                        waited: started.elapsed(),
-                        status: self.status.borrow().to_string(),
-                    });
-                }
-            }
+            self.changed(&mut status, deadline, started).await?;
         }
     }
+
+    /// Waits for the status to change; fails when the supervisor is gone or at `deadline`
+    /// (having waited since `started`).
+    async fn changed(
+        &self,
+        status: &mut watch::Receiver<UpstreamStatus>,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<(), SupervisedStdioError> {
+        match tokio::time::timeout_at(deadline, status.changed()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SupervisedStdioError::Stopped {
+                server: self.server.to_string(),
+            }),
+            Err(_) => Err(SupervisedStdioError::NotReady {
+                server: self.server.to_string(),
+                waited: started.elapsed(),
+                status: self.status.borrow().to_string(),
+            }),
+        }
+    }
+
+    /// Waits until `run` is no longer the running child (its input closed: it is going away),
+    /// or fails at `deadline`.
+    pub(crate) async fn gone(
+        &self,
+        run: &Arc<Run>,
+        deadline: Instant,
+    ) -> Result<(), SupervisedStdioError> {
+        let mut status = self.status.subscribe();
+        let started = Instant::now();
+        loop {
+            let current = lock(&self.current)
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, run));
+            if !current {
+                return Ok(());
+            }
+            self.changed(&mut status, deadline, started).await?;
+        }
+    }
+}
+
+/// How a running child stopped running.
+enum Running {
+    Exited(Option<ExitStatus>),
+    ClosedStdout,
+    /// It stopped reading its input.
+    CutOff(String),
+    Stopped,
 }
 
 /// How one run of the child ended.
@@ -441,29 +479,29 @@ async fn run_once(inner: &Arc<Inner>, stop: &mut watch::Receiver<bool>) -> Ended
     };
     let pid = child.pid().unwrap_or_default();
     let declared = ClientCapabilities::of_value(&inner.options.capabilities.to_string());
+    let limits = inner.options.limits;
     let mux = Arc::new(Mux::new(
         inner.server.clone(),
         inner.next_id.clone(),
         declared,
+        limits.max_message_bytes,
     ));
-    let (writer, queue) = mpsc::unbounded_channel();
-    let (close_tx, close_rx) = oneshot::channel();
-    tokio::spawn(write_stdin(
+    let (input, mut writer) = StdinQueue::start(
         inner.server.clone(),
         pipes.stdin,
-        queue,
-        close_rx,
-    ));
+        limits.stdin_queue_bytes,
+        limits.write_timeout,
+    );
     let run = Arc::new(Run {
         mux: mux.clone(),
-        writer: writer.clone(),
-        close_stdin: Mutex::new(Some(close_tx)),
+        input: input.clone(),
     });
     let mut reader = tokio::spawn(read_stdout(
         pipes.stdout,
         mux.clone(),
-        writer,
+        input,
         inner.events.clone(),
+        limits.max_message_bytes,
     ));
 
     let exited = |status: Option<ExitStatus>| -> String {
@@ -500,24 +538,38 @@ async fn run_once(inner: &Arc<Inner>, stop: &mut watch::Receiver<bool>) -> Ended
         pid,
         since: SystemTime::now(),
     });
-    let ended = tokio::select! {
-        status = child.wait() => Some(status),
-        _ = &mut reader => None,
-        _ = stop.wait_for(|s| *s) => None,
+    let mut writing = true;
+    let ended = loop {
+        tokio::select! {
+            status = child.wait() => break Running::Exited(status),
+            _ = &mut reader => break Running::ClosedStdout,
+            end = &mut writer, if writing => {
+                writing = false;
+                if let Some(why) = end.ok().and_then(|e| e.report()) {
+                    break Running::CutOff(why);
+                }
+            }
+            _ = stop.wait_for(|s| *s) => break Running::Stopped,
+        }
     };
     if *stop.borrow() {
         return shut_down(inner, &run, &mut child).await;
     }
-    let status = match ended {
-        Some(status) => status,
-        None => {
+    let exit = match ended {
+        Running::Exited(status) => exited(status),
+        Running::ClosedStdout => {
             // A server that closed its stdout can never answer again.
             tracing::warn!(server = %inner.server, "stdio upstream closed its stdout; killing it");
             child.kill_group(Signal::SIGKILL);
-            child.wait().await
+            exited(child.wait().await)
         }
+        Running::CutOff(why) => {
+            child.kill_group(Signal::SIGKILL);
+            child.wait().await;
+            format!("cut off by the gateway: {why}")
+        }
+        Running::Stopped => return shut_down(inner, &run, &mut child).await,
     };
-    let exit = exited(status);
     lock(&inner.current).take();
     mux.close(|| {
         SupervisedStdioError::Exited {
@@ -539,7 +591,7 @@ async fn shut_down(inner: &Inner, run: &Run, child: &mut ChildProcess) -> Ended 
         }
         .into()
     });
-    run.close_stdin();
+    run.input.close();
     child.shutdown(inner.options.stop_grace).await;
     Ended::Stopped
 }
@@ -576,8 +628,7 @@ async fn handshake(inner: &Inner, run: &Run) -> Result<Bytes, String> {
         .mux
         .register(None, &request)
         .map_err(|e| e.to_string())?;
-    run.send(registered.message)
-        .map_err(|()| "stdin is closed".to_string())?;
+    run.send(registered.message).map_err(|e| e.to_string())?;
     let answer = match registered.replies.recv().await {
         Some(Ok(answer)) => answer,
         Some(Err(e)) => return Err(e.to_string()),
@@ -592,59 +643,26 @@ async fn handshake(inner: &Inner, run: &Run) -> Result<Bytes, String> {
     run.send(Bytes::from_static(
         br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
     ))
-    .map_err(|()| "stdin is closed".to_string())?;
+    .map_err(|e| e.to_string())?;
     Ok(result)
-}
-
-/// Writes queued messages to the child's stdin, one per line, until told to close it.
-async fn write_stdin(
-    server: Arc<str>,
-    mut stdin: ChildStdin,
-    mut queue: mpsc::UnboundedReceiver<Bytes>,
-    mut close: oneshot::Receiver<()>,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = &mut close => break,
-            m = queue.recv() => match m {
-                Some(m) => m,
-                None => break,
-            },
-        };
-        let written = async {
-            stdin.write_all(&message).await?;
-            stdin.write_all(b"\n").await?;
-            stdin.flush().await
-        };
-        if let Err(e) = written.await {
-            tracing::debug!(server = %server, error = %e, "writing to stdio upstream failed");
-            break;
-        }
-    }
 }
 
 /// Reads the child's stdout line by line and routes each message.
 async fn read_stdout(
     stdout: ChildStdout,
     mux: Arc<Mux>,
-    writer: mpsc::UnboundedSender<Bytes>,
+    input: StdinQueue,
     events: broadcast::Sender<Bytes>,
+    max_message_bytes: usize,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let mut line = Vec::with_capacity(4096);
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        if let Some(answer) = mux.route_from_child(Bytes::copy_from_slice(text), &events) {
-            let _ = writer.send(answer);
+    let server = mux.server().to_owned();
+    let mut lines = LineReader::new(
+        BufReader::with_capacity(64 * 1024, stdout),
+        max_message_bytes,
+    );
+    while let Ok(Some(message)) = lines.next_message(&server).await {
+        for answer in mux.route_from_child(message, &events) {
+            let _ = input.send(answer);
         }
     }
 }
