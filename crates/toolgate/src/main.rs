@@ -343,6 +343,7 @@ async fn serve_gateway(
     let api = toolgate_admin::admin_plane(gateway.clone(), access.clone(), ui);
     let watcher = tokio::spawn(reload::watch(gateway.clone(), config, access));
     raise_open_file_limit();
+    toolgate_gateway::trim::map_large_buffers();
     let served = gateway.serve(listeners, api, stop_signals()?).await;
     watcher.abort();
     served.context("serving failed")?;
