@@ -1,11 +1,12 @@
 //! One client session's connection to its upstream server: an upstream Streamable HTTP session,
-//! a message pipe of its own (a stdio child, a legacy HTTP+SSE stream), or its share of the stdio
-//! child of its grant ([`stdio_pool`] decides which). Either way a request
-//! yields a stream of messages that ends with its response, so the inbound side has one shape to
-//! relay.
+//! a message pipe of its own (a legacy HTTP+SSE stream, a stdio child), or its share of the stdio
+//! child of its grant ([`stdio_pool`] decides which; a child of the session's own is replaced
+//! when it dies, [`OwnChild`]). Either way a request yields a stream of messages that ends with
+//! its response, so the inbound side has one shape to relay.
 
 mod call;
 mod http_link;
+mod own_child;
 mod pipe_link;
 #[cfg(test)]
 pub(crate) mod scripted;
@@ -14,6 +15,7 @@ pub mod stdio_pool;
 
 pub use call::CallError;
 pub use http_link::HttpLink;
+pub use own_child::OwnChild;
 pub use pipe_link::PipeLink;
 pub use shared_link::SharedLink;
 pub use stdio_pool::Opener;
@@ -37,6 +39,8 @@ pub struct ReplyStream {
 pub enum UpstreamLink {
     Http(HttpLink),
     Pipe(PipeLink),
+    /// A stdio child of the session's own, from the pool: replaced when it dies.
+    Own(OwnChild),
     Shared(SharedLink),
     /// A server scripted in memory (the pipeline's tests).
     #[cfg(test)]
@@ -48,6 +52,7 @@ impl std::fmt::Debug for UpstreamLink {
         match self {
             UpstreamLink::Http(l) => write!(f, "Http({})", l.url()),
             UpstreamLink::Pipe(l) => write!(f, "Pipe(pid {:?})", l.pid()),
+            UpstreamLink::Own(l) => write!(f, "Own(pid {:?})", l.pid()),
             UpstreamLink::Shared(l) => write!(f, "Shared({})", l.server()),
             #[cfg(test)]
             UpstreamLink::Scripted(_) => write!(f, "Scripted"),
@@ -67,6 +72,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.request(message, protocol_version).await,
             UpstreamLink::Pipe(l) => l.request(message, id, progress_token).await,
+            UpstreamLink::Own(l) => l.request(message, id, progress_token).await,
             UpstreamLink::Shared(l) => l.request(message).await,
             #[cfg(test)]
             UpstreamLink::Scripted(l) => l.request(message),
@@ -82,6 +88,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.send(message, protocol_version).await,
             UpstreamLink::Pipe(l) => l.send(&message).await,
+            UpstreamLink::Own(l) => l.send(&message).await,
             UpstreamLink::Shared(l) => l.send(message).await,
             #[cfg(test)]
             UpstreamLink::Scripted(l) => {
@@ -100,6 +107,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.open_stream(protocol_version).await,
             UpstreamLink::Pipe(l) => Ok(l.take_standalone()),
+            UpstreamLink::Own(l) => l.open_stream().await,
             UpstreamLink::Shared(l) => Ok(Some(l.subscribe())),
             #[cfg(test)]
             UpstreamLink::Scripted(_) => Ok(None),
@@ -111,6 +119,7 @@ impl UpstreamLink {
         match self {
             UpstreamLink::Http(l) => l.close(protocol_version).await,
             UpstreamLink::Pipe(l) => l.close().await,
+            UpstreamLink::Own(l) => l.close().await,
             UpstreamLink::Shared(l) => l.close(),
             #[cfg(test)]
             UpstreamLink::Scripted(_) => {}

@@ -8,7 +8,6 @@
 //! output is always read. When the pipe ends, every request still waiting is told why (the
 //! child's exit status), and a child that closed its output but lives on is killed.
 
-use super::stdio_pool::ChildLease;
 use super::{MessageStream, ReplyStream};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
@@ -31,8 +30,6 @@ use toolgate_mcp::upstream::{PeerLimits, UpstreamError};
 pub struct PipeLink {
     pipe: Pipe,
     routes: Arc<Mutex<Routes>>,
-    /// The stdio child's place among its server's children, given back with the link.
-    _lease: Option<ChildLease>,
 }
 
 /// The pipes: a stdio child of the session's own, or a legacy HTTP+SSE session.
@@ -57,6 +54,8 @@ struct Routes {
     closed: bool,
     /// Bytes that may wait for one client (a request's or the standalone stream's).
     budget: usize,
+    /// Said to the requests in flight when the pipe ends, after why it ended.
+    exit_note: &'static str,
 }
 
 struct PendingRequest {
@@ -126,6 +125,7 @@ impl PipeLink {
             backlog_bytes: 0,
             closed: false,
             budget,
+            exit_note: "",
         }));
         let task_routes = routes.clone();
         tokio::spawn(async move {
@@ -135,24 +135,25 @@ impl PipeLink {
             let why = ended.why(&server).await;
             let mut r = task_routes.lock();
             r.closed = true;
-            let told = format!("{why} before answering");
+            let told = format!("{why} before answering{}", r.exit_note);
             for p in r.pending.drain(..) {
                 let _ = p.tx.try_send(Err(UpstreamError::Closed(told.clone())));
             }
             r.standalone = None;
             tracing::info!(server = %server, "{why}");
         });
-        PipeLink {
-            pipe,
-            routes,
-            _lease: None,
-        }
+        PipeLink { pipe, routes }
     }
 
-    /// The link, holding its child's place among the server's children until it is dropped.
-    pub(crate) fn holding(mut self, lease: ChildLease) -> Self {
-        self._lease = Some(lease);
+    /// Adds `note` to what the requests in flight are told when the pipe ends.
+    pub(crate) fn noting_on_exit(self, note: &'static str) -> Self {
+        self.routes.lock().exit_note = note;
         self
+    }
+
+    /// Whether the server's output has ended (the child exited): nothing more can be answered.
+    pub fn is_closed(&self) -> bool {
+        self.routes.lock().closed
     }
 
     /// Writes one message to the server.

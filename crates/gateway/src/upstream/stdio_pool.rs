@@ -4,11 +4,12 @@
 //! capability, so it can neither list tools that need one nor ask anyone for roots, sampling or
 //! elicitation); every other session — a client that declares roots, sampling or elicitation, a
 //! server with `share = "session"`, the gateway's own listings — gets a child of its own,
-//! initialized with its own `initialize`. Children per server are bounded (`max_children`), and a
-//! grant's child that no session has used for `child_idle_timeout` is stopped. Every child holds
-//! at most `[limits]` for its server ([`PeerLimits`]).
+//! initialized with its own `initialize`, and replaced when it dies ([`OwnChild`]). Children per
+//! server are bounded (`max_children`), and a grant's child that no session has used for
+//! `child_idle_timeout` is stopped. Every child holds at most `[limits]` for its server
+//! ([`PeerLimits`]).
 
-use super::{PipeLink, SharedLink, UpstreamLink};
+use super::{OwnChild, SharedLink, UpstreamLink};
 use crate::settings::{Share, StdioChildren};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
@@ -118,8 +119,8 @@ impl StdioPool {
             pool: Arc::downgrade(&self.inner),
             held: Held::Own,
         };
-        let link = PipeLink::stdio_limited(&self.inner.spec, self.inner.limits)?;
-        Ok(UpstreamLink::Pipe(link.holding(lease)))
+        let child = OwnChild::start(&self.inner.spec, self.inner.limits, lease)?;
+        Ok(UpstreamLink::Own(child))
     }
 
     fn grant_child(&self, session: &str, grant: &str) -> Result<UpstreamLink, UpstreamError> {
@@ -368,7 +369,7 @@ mod tests {
         let gateway = p.connect(&opener("cat", None, &plain)).await.unwrap();
         assert!(matches!(
             (&own, &gateway),
-            (UpstreamLink::Pipe(_), UpstreamLink::Pipe(_))
+            (UpstreamLink::Own(_), UpstreamLink::Own(_))
         ));
         assert_eq!(p.children(), 4);
         drop((own, gateway));
@@ -388,7 +389,7 @@ mod tests {
         let b = p.connect(&opener("a2", Some("a"), &plain)).await.unwrap();
         assert!(matches!(
             (&a, &b),
-            (UpstreamLink::Pipe(_), UpstreamLink::Pipe(_))
+            (UpstreamLink::Own(_), UpstreamLink::Own(_))
         ));
         assert_eq!(p.children(), 2);
         p.stop().await;
