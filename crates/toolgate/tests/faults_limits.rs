@@ -16,7 +16,7 @@
 mod common;
 
 use common::{
-    RawSession, Toolgate, gateway_decision, ok, result_text, stdout, toml_array, toml_str,
+    RawSession, Toolgate, gateway_decision, ok, result_text, rss_kib, stdout, toml_array, toml_str,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -40,16 +40,6 @@ fn everything(name: &str, extra: &str) -> String {
         toml_str(&cmd[0]),
         toml_array(&cmd[1..])
     )
-}
-
-/// The gateway's resident memory, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// The store's size on disk (database and its write-ahead log), bytes.

@@ -196,6 +196,40 @@ fn read_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("toolgate.log")).unwrap_or_default()
 }
 
+/// A process's resident memory (`VmRSS`), KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// (pid, state) of every process whose parent is `parent` (`Z`: a zombie).
+pub fn children_of(parent: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …; comm may contain spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.trim_start()) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == parent {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
 /// A TOML string literal.
 pub fn toml_str(s: &str) -> String {
     format!("{s:?}")
@@ -325,6 +359,11 @@ pub fn result_text(response: &serde_json::Value) -> &str {
     response["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default()
+}
+
+/// The message of a JSON-RPC error (`error.message`); empty when there is none.
+pub fn error_message(response: &serde_json::Value) -> &str {
+    response["error"]["message"].as_str().unwrap_or_default()
 }
 
 /// The gateway's decision on a tool result it made itself (`result._meta["io.toolgate/decision"]`:
