@@ -143,23 +143,40 @@ async fn script(gw: &Toolgate, url: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     ok(gw.cli(&["kill", "off", "--server", "ev"]));
+    // Served again before the next script starts (the switch is polled once a second).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, prompts) = s.rpc(13, "prompts/list", json!({})).await;
+        if !prompts["result"]["_meta"].is_object() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the switch never came off: {prompts}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_endpoints_leave_the_same_audit_trail() {
     let ev = server_everything_stdio_command();
+    // Listed by the catalogue at start, so that both endpoints meet the same pins.
     let config = format!(
-        "[servers.ev]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\n",
+        "[servers.ev]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\nstart = \"eager\"\n",
         toml_str(&ev[0]),
         toml_array(&ev[1..]),
     );
     let gw = Toolgate::start(&config, &[("p.json", POLICY)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stdout(&ok(gw.cli(&["pins", "list"]))).contains("echo") {
+        assert!(Instant::now() < deadline, "the catalogue never listed ev");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     script(&gw, &gw.url("ev")).await;
     let one = settled(&gw, 14);
     script(&gw, &format!("{}/mcp", gw.base)).await;
     let all = settled(&gw, one.len() * 2);
     let (one, all) = (&all[..one.len()], &all[one.len()..]);
-    // The kill switch's list may have been asked more than once while the switch took hold.
+    // The kill switch's list may have been asked more than once while the switch took hold, and
+    // again until it came off: the served ones are left out.
     let keep = |records: &[Value]| -> Vec<Value> {
         let mut out: Vec<Value> = Vec::new();
         for r in records.iter().map(essence) {
