@@ -163,39 +163,82 @@ window.toolgatePages.approvals = () => {
   refreshEmpty();
 };
 
-// Audit: new records arrive over the audit stream. Rows are added once per animation frame and
-// the table keeps the newest MAX_ROWS, so a thousand decisions a second never freeze the page;
-// when the server leaves records out (it sends at most 200 per half second) the page says so.
+// Audit: new records arrive over the audit stream. Rows are added once per animation frame, in
+// one DOM change, and the table keeps the newest MAX_ROWS, so a thousand decisions a second never
+// freeze the page. The server sends at most 200 records per half second (the newest) and says
+// what it left out; the page then samples, and says so with the rate it shows and the rate that
+// arrives ("showing 400 of 1,000 records a second"), counted over the last two seconds.
 window.toolgatePages.audit = () => {
   const MAX_ROWS = 300;
+  // A burst bigger than this is drawn without the highlight (an animation per row costs paint).
+  const FLASH_MAX = 20;
+  const number = new Intl.NumberFormat("en");
   function follow(stateId, tableId, render) {
     const state = document.getElementById(stateId);
     const table = document.getElementById(tableId);
     if (!state || !table || !state.dataset.src) return;
+    const rate = document.getElementById(state.dataset.rate || "");
     const body = table.tBodies[0];
     let queue = [];
-    let skipped = 0;
     let scheduled = false;
+    let connected = false;
+    // Per second: records that arrived or were left out, rows shown, records left out (by the
+    // server, or dropped here before they were drawn); the last two seconds are kept.
+    let tick = { seen: 0, shown: 0, dropped: 0 };
+    let ticks = [];
+    let sampledTicks = 0;
+    const say = (text) => { if (state.textContent !== text) state.textContent = text; };
     const flush = () => {
       scheduled = false;
-      const rows = queue.splice(0).map(render);
-      for (const tr of rows) body.prepend(tr);
-      while (body.rows.length > MAX_ROWS) body.deleteRow(body.rows.length - 1);
-      state.textContent = skipped > 0
-        ? `Live, sampled: ${skipped} records came too fast to show; the export has them all.`
-        : "Live: new records appear at the top.";
+      const batch = queue.splice(0);
+      const flash = batch.length <= FLASH_MAX;
+      const rows = document.createDocumentFragment();
+      for (let i = batch.length - 1; i >= 0; i--) {
+        const tr = render(batch[i]);
+        if (flash) tr.classList.add("new-row");
+        rows.append(tr);
+      }
+      body.prepend(rows);
+      while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
+      tick.shown += batch.length;
     };
+    setInterval(() => {
+      ticks = [...ticks.slice(-1), tick];
+      tick = { seen: 0, shown: 0, dropped: 0 };
+      const perSecond = (key) => ticks.reduce((a, t) => a + t[key], 0) / ticks.length;
+      const seen = perSecond("seen");
+      const shown = perSecond("shown");
+      // The note stays up for three seconds after the last record left out.
+      sampledTicks = perSecond("dropped") > 0 ? 3 : Math.max(0, sampledTicks - 1);
+      if (!connected) return;
+      if (sampledTicks > 0) {
+        say("Live, sampled: more records arrive than the page can show; the export has them all.");
+        if (rate) {
+          rate.hidden = false;
+          rate.textContent = `Sampling: showing ${number.format(Math.round(shown))} of ${number.format(Math.round(seen))} records a second (the newest).`;
+        }
+      } else {
+        say("Live: new records appear at the top.");
+        if (rate) rate.hidden = true;
+      }
+    }, 1000);
     const es = new EventSource(state.dataset.src);
-    es.onopen = () => { state.textContent = "Live: new records appear at the top."; };
-    es.onerror = () => { state.textContent = "Live updates interrupted; reconnecting…"; };
+    es.onopen = () => { connected = true; say("Live: new records appear at the top."); };
+    es.onerror = () => { connected = false; say("Live updates interrupted; reconnecting…"); };
     es.addEventListener("record", (ev) => {
+      tick.seen += 1;
       queue.push(JSON.parse(ev.data));
-      if (queue.length > MAX_ROWS) { skipped += queue.length - MAX_ROWS; queue = queue.slice(-MAX_ROWS); }
+      if (queue.length > MAX_ROWS) {
+        tick.dropped += queue.length - MAX_ROWS;
+        queue = queue.slice(-MAX_ROWS);
+      }
       if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
     });
     es.addEventListener("skipped", (ev) => {
       const gap = JSON.parse(ev.data);
-      skipped += Math.max(0, gap.before - gap.after - 1);
+      const n = Math.max(0, gap.before - gap.after - 1);
+      tick.seen += n;
+      tick.dropped += n;
     });
   }
   function link(stream, seq) {
@@ -207,7 +250,7 @@ window.toolgatePages.audit = () => {
   }
   follow("audit-live", "audit-requests", (r) => {
     const tr = document.createElement("tr");
-    tr.className = "new-row"; tr.dataset.seq = r.seq;
+    tr.dataset.seq = r.seq;
     const decision = cell("");
     const badge = document.createElement("span");
     const cls = { allow: "out-allowed", rate_limited: "out-limited", approval_required: "out-held", hidden: "out-hidden" }[r.decision] || "out-denied";
@@ -219,7 +262,7 @@ window.toolgatePages.audit = () => {
   });
   follow("admin-live", "audit-admin", (r) => {
     const tr = document.createElement("tr");
-    tr.className = "new-row"; tr.dataset.seq = r.seq;
+    tr.dataset.seq = r.seq;
     tr.append(link("admin", r.seq), cell(ago(r.time_ms)), cell(r.actor), cell(r.action), cell(r.target));
     return tr;
   });

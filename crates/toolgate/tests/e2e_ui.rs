@@ -16,12 +16,16 @@
 //! approved there, and the SDK calls it again; a grant created in the page works for the SDK with
 //! the token and configuration the page shows once, stops working when its expiry is set to now in
 //! the page and works again when it is set later, and stops working once revoked there.
+//!
+//! A flood: while raw HTTP clients make about a thousand denied calls a second, the open audit
+//! page keeps answering (script round trips, a click handler, animation frames), keeps its table
+//! bounded, says it samples and at what rate, and shows the newest record once the flood is over.
 
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
 
-use common::{Toolgate, toml_array, toml_str};
+use common::{RawSession, Toolgate, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use toolgate_testkit::{HttpPeer, McpClient, spawn_fastmcp_http, twenty_stdio_command};
@@ -203,6 +207,13 @@ fn an_operator_builds_a_policy_approves_a_held_call_and_watches_the_audit_in_the
     );
     assert!(
         approved["adminLive"].as_str().unwrap().contains("ui:april"),
+        "{approved}"
+    );
+    assert!(
+        approved["verified"]
+            .as_str()
+            .unwrap()
+            .starts_with("Both chains are intact"),
         "{approved}"
     );
     assert_eq!(
@@ -579,4 +590,101 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
     {
         assert_eq!(violations, &json!([]), "axe-core on {page}");
     }
+}
+
+/// How long the flood lasts (as long as the `flood` step watches), and the decisions a second it
+/// aims at, made by `FLOOD_CLIENTS` clients each on its own session.
+const FLOOD: Duration = Duration::from_secs(5);
+const FLOOD_RATE: u64 = 1_000;
+const FLOOD_CLIENTS: u64 = 8;
+
+/// Denied calls from every session, paced to [`FLOOD_RATE`] in all, for [`FLOOD`]: how many were
+/// denied (every one must be), and how long it took.
+async fn flood(sessions: &[RawSession]) -> (u64, Duration) {
+    let started = Instant::now();
+    let period = Duration::from_micros(1_000_000 * FLOOD_CLIENTS / FLOOD_RATE);
+    let mut clients = tokio::task::JoinSet::new();
+    for (n, session) in sessions.iter().cloned().enumerate() {
+        clients.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut denied = 0u64;
+            let mut id = (n as u64) << 32;
+            while started.elapsed() < FLOOD {
+                tick.tick().await;
+                id += 1;
+                let (status, v) = session
+                    .call(id, "deleteManyPeople", json!({"filter": {}}))
+                    .await;
+                assert_eq!(status, 200, "{v}");
+                assert_eq!(v["result"]["isError"], true, "{v}");
+                denied += 1;
+            }
+            denied
+        });
+    }
+    let mut denied = 0;
+    while let Some(n) = clients.join_next().await {
+        denied += n.expect("a flood client");
+    }
+    (denied, started.elapsed())
+}
+
+#[test]
+fn the_audit_page_keeps_up_with_a_thousand_decisions_a_second() {
+    let gw = start("");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sessions: Vec<RawSession> = runtime.block_on(async {
+        let mut out = Vec::new();
+        for _ in 0..FLOOD_CLIENTS {
+            out.push(
+                RawSession::open(&gw.url("crm"), None)
+                    .await
+                    .expect("a session"),
+            );
+        }
+        out
+    });
+
+    let mut watching = browser_step(&gw, "flood", ADMIN_TOKEN);
+    watching.wait_for("READY");
+    let (denied, took) = runtime.block_on(flood(&sessions));
+    let watched = watching.result();
+    let rate = denied as f64 / took.as_secs_f64();
+    eprintln!(
+        "flood: {denied} denied calls in {took:.1?} ({rate:.0}/s); the page: {}; last said: {}",
+        watched["flood"], watched["samplingNote"]
+    );
+    assert!(
+        rate >= 0.9 * FLOOD_RATE as f64,
+        "the flood reached {rate:.0} decisions a second, not {FLOOD_RATE}"
+    );
+
+    // The page answered all along: no script round trip, click or frame waited a second.
+    let f = &watched["flood"];
+    assert!(f["roundTrips"].as_u64().unwrap() >= 10, "{watched}");
+    assert!(f["clicks"].as_u64().unwrap() >= 2, "{watched}");
+    for key in ["roundTripMaxMs", "clickMaxMs", "frameGapMaxMs"] {
+        assert!(f[key].as_u64().unwrap() < 1_000, "{key}: {watched}");
+    }
+    // Bounded, sampled and said so, and current once the flood is over.
+    assert!(f["maxRows"].as_u64().unwrap() <= 300, "{watched}");
+    let note = watched["samplingNote"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("Sampling: showing ") && note.ends_with(" records a second (the newest)."),
+        "{watched}"
+    );
+    assert_eq!(watched["topRow"], watched["newest"], "{watched}");
+    assert!(
+        watched["calmState"]
+            .as_str()
+            .unwrap()
+            .starts_with("Live: new records"),
+        "{watched}"
+    );
+    let (_, newest) = api(&gw, "GET", "/audit?order=desc&limit=1", ADMIN_TOKEN, None);
+    assert!(
+        newest["records"][0]["seq"].as_u64().unwrap() >= denied,
+        "every decision is in the log: {newest}"
+    );
 }

@@ -107,10 +107,11 @@ pub(crate) async fn page(
             a href={"/ui/audit/export.jsonl?" (qs)} download="audit.jsonl" { "Export these records (JSONL)" }
             a href="/ui/audit/verify" { "Verify the chains" }
         }
-        div.grid2 {
+        div.grid2.audit {
             section aria-labelledby="req-h" {
                 h2 #req-h { "Decisions" }
-                p.stream-state #audit-live aria-live="polite" data-src={"/ui/audit/stream?" (qs)} { "Live updates need JavaScript; reload to see new records." }
+                p.stream-state #audit-live aria-live="polite" data-src={"/ui/audit/stream?" (qs)} data-rate="audit-rate" { "Live updates need JavaScript; reload to see new records." }
+                p.stream-state.sampling #audit-rate hidden {}
                 @match &requests {
                     Err(e) => { (layout::notice("error", &e.message)) }
                     Ok(r) => { (request_table(r, now)) }
@@ -118,7 +119,8 @@ pub(crate) async fn page(
             }
             section aria-labelledby="adm-h" {
                 h2 #adm-h { "Admin changes" }
-                p.stream-state #admin-live aria-live="polite" data-src="/ui/audit/stream?stream=admin" {}
+                p.stream-state #admin-live aria-live="polite" data-src="/ui/audit/stream?stream=admin" data-rate="admin-rate" {}
+                p.stream-state.sampling #admin-rate hidden {}
                 @match &admin {
                     Err(e) => { (layout::notice("error", &e.message)) }
                     Ok(r) => { (admin_table(r, now)) }

@@ -69,7 +69,6 @@ try {
   if (step !== "once") await signIn(page);
   if (step === "build") {
     result.signedIn = (await page.locator(".who").innerText()).includes("admin");
-    await shot(page, "overview");
     // Find deleteOneCompany by searching the catalogue.
     await page.goto(`${base}/ui/catalogue`);
     await page.fill("#f-q", "deleteonecompany");
@@ -150,9 +149,81 @@ try {
     await admin.first().waitFor({ timeout: 20_000 });
     result.adminLive = await admin.first().innerText();
     await shot(audit, "audit");
+    await audit.goto(`${base}/ui/audit/verify`);
+    result.verified = await audit.locator(".notice").first().innerText();
+    await shot(audit, "audit-verify");
     result.who = await page.locator(".who span").first().innerText();
     // An approver decides held calls but edits no policy: the save buttons are absent.
     result.approverPolicy = await counts(page, "/ui/policies/crm", ["#review-build", "#review-raw", "#save"]);
+  } else if (step === "flood") {
+    // The audit page while about a thousand decisions a second arrive (the test makes them once
+    // READY is printed, for FLOOD_MS): it must answer, keep its table bounded, say it samples,
+    // and show the newest record once the flood is over.
+    await page.goto(`${base}/ui/audit`);
+    await page.waitForFunction(() => document.getElementById("audit-live").textContent.startsWith("Live"));
+    // The longest wait between two animation frames: a frozen page draws none.
+    await page.evaluate(() => {
+      window.frameGaps = [];
+      let last = performance.now();
+      const frame = (t) => { window.frameGaps.push(t - last); last = t; requestAnimationFrame(frame); };
+      requestAnimationFrame(frame);
+      // A click handler of the page's own: when it ran.
+      const button = document.querySelector("form.filters button[type=submit]");
+      button.addEventListener("click", (e) => { e.preventDefault(); window.clickedAt = performance.now(); });
+    });
+    // As long as e2e_ui.rs's FLOOD.
+    const flood = 5000;
+    console.log("READY");
+    const started = Date.now();
+    const roundTrips = [];
+    const clicks = [];
+    let maxRows = 0;
+    while (Date.now() - started < flood) {
+      const t0 = Date.now();
+      const rows = await page.evaluate(() => document.querySelectorAll("#audit-requests tbody tr").length);
+      roundTrips.push(Date.now() - t0);
+      maxRows = Math.max(maxRows, rows);
+      if (roundTrips.length % 5 === 0) {
+        const c0 = Date.now();
+        await page.click("form.filters button[type=submit]");
+        await page.waitForFunction(() => window.clickedAt !== undefined);
+        clicks.push(Date.now() - c0);
+        await page.evaluate(() => { delete window.clickedAt; });
+      }
+      const note = await page.evaluate(() => { const r = document.getElementById("audit-rate"); return r.hidden ? "" : r.textContent; });
+      if (note) result.samplingNote = note;
+      // Halfway through, what the page looks like.
+      if (note && !result.floodShot && Date.now() - started > flood / 2) { await shot(page, "audit-flood"); result.floodShot = true; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const sorted = (a) => [...a].sort((x, y) => x - y);
+    const pct = (a, p) => sorted(a)[Math.min(a.length - 1, Math.floor(a.length * p))];
+    const gaps = await page.evaluate(() => window.frameGaps.splice(0));
+    result.flood = {
+      roundTrips: roundTrips.length, roundTripMedianMs: pct(roundTrips, 0.5), roundTripMaxMs: Math.max(...roundTrips),
+      clicks: clicks.length, clickMaxMs: Math.max(...clicks),
+      frames: gaps.length, frameGapP95Ms: Math.round(pct(gaps, 0.95)), frameGapMaxMs: Math.round(Math.max(...gaps)),
+      maxRows,
+    };
+    result.liveState = await page.locator("#audit-live").innerText();
+    // Once the flood is over (the newest record stays the newest for a second), the page shows
+    // that record.
+    const newestSeq = () => fetch(`${base}/api/audit?order=desc&limit=1`, { headers: { authorization: `Bearer ${token}` } })
+      .then((r) => r.json()).then((j) => j.records[0].seq);
+    let newest = await newestSeq();
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const now = await newestSeq();
+      if (now === newest) break;
+      newest = now;
+    }
+    result.newest = newest;
+    await page.waitForFunction((seq) => Number(document.querySelector("#audit-requests tbody tr")?.dataset.seq) >= seq, newest, { timeout: 10_000 });
+    result.topRow = Number(await page.locator("#audit-requests tbody tr").first().getAttribute("data-seq"));
+    result.rowsAfter = await page.locator("#audit-requests tbody tr").count();
+    // And stops saying it samples.
+    await page.waitForFunction(() => document.getElementById("audit-rate").hidden, null, { timeout: 10_000 });
+    result.calmState = await page.locator("#audit-live").innerText();
   } else if (step === "viewer") {
     // A viewer reads every page, and no control that changes anything is there.
     result.who = await page.locator(".who span").first().innerText();
@@ -286,7 +357,11 @@ try {
     result.crossSiteStatus = response.status();
     // axe-core on every page.
     result.axe = {};
-    for (const path of ["/ui", "/ui/catalogue", "/ui/catalogue/crm/deleteOneCompany", "/ui/policies/crm", "/ui/approvals", "/ui/audit", "/ui/pins", "/ui/pins/crm/deleteOneCompany", "/ui/grants"]) {
+    // The overview once the catalogue is read and calls were made, its kill switch form open.
+    await page.goto(`${base}/ui`);
+    await page.locator("details.kill summary").click();
+    await shot(page, "overview");
+    for (const path of ["/ui", "/ui/catalogue", "/ui/catalogue/crm/deleteOneCompany", "/ui/policies/crm", "/ui/approvals", "/ui/audit", "/ui/audit/verify", "/ui/pins", "/ui/pins/crm/deleteOneCompany", "/ui/grants"]) {
       await page.goto(`${base}${path}`);
       result.axe[path] = await axe(page);
     }
