@@ -70,7 +70,8 @@ impl Pipeline {
         token: Box<RawValue>,
         then: Resumption,
     ) -> Reply {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        // Two messages at most wait for a client that does not read: a progress note and the answer.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
         let approval_id = held.approval.id.clone();
         let pipeline = self.clone();
         tokio::spawn(async move {
