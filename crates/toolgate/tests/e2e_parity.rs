@@ -150,7 +150,10 @@ async fn script(gw: &Toolgate, url: &str) {
         if !prompts["result"]["_meta"].is_object() {
             break;
         }
-        assert!(Instant::now() < deadline, "the switch never came off: {prompts}");
+        assert!(
+            Instant::now() < deadline,
+            "the switch never came off: {prompts}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
