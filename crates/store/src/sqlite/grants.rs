@@ -65,6 +65,15 @@ fn conflict(e: sqlx::Error, label: &str) -> StoreError {
 }
 
 impl SqliteStore {
+    /// The grant `label`, which must exist (it was just changed).
+    async fn existing_grant(&self, label: &str) -> Result<Grant, StoreError> {
+        self.grant_by_label(label)
+            .await?
+            .ok_or_else(|| StoreError::GrantNotFound {
+                label: label.to_owned(),
+            })
+    }
+
     async fn grant_by_label(&self, label: &str) -> Result<Option<Grant>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM grants WHERE label = ?"))
             .bind(label)
@@ -150,11 +159,7 @@ impl GrantStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-            self.grant_by_label(label)
-                .await?
-                .ok_or_else(|| StoreError::GrantNotFound {
-                    label: label.to_owned(),
-                })
+            self.existing_grant(label).await
         })
     }
 
@@ -199,11 +204,7 @@ impl GrantStore for SqliteStore {
                 .map_err(|e| conflict(e, label))?;
             tx.commit().await.map_err(unavailable)?;
             drop(conn);
-            self.grant_by_label(label)
-                .await?
-                .ok_or_else(|| StoreError::GrantNotFound {
-                    label: label.to_owned(),
-                })
+            self.existing_grant(label).await
         })
     }
     fn set_policy<'a>(
@@ -249,11 +250,7 @@ impl GrantStore for SqliteStore {
                 .map_err(unavailable)?;
             tx.commit().await.map_err(unavailable)?;
             drop(conn);
-            self.grant_by_label(label)
-                .await?
-                .ok_or_else(|| StoreError::GrantNotFound {
-                    label: label.to_owned(),
-                })
+            self.existing_grant(label).await
         })
     }
 
@@ -274,12 +271,7 @@ impl GrantStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-            let grant =
-                self.grant_by_label(label)
-                    .await?
-                    .ok_or_else(|| StoreError::GrantNotFound {
-                        label: label.to_owned(),
-                    })?;
+            let grant = self.existing_grant(label).await?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::GrantRevoked {
                     label: label.to_owned(),
