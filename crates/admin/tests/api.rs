@@ -175,6 +175,7 @@ fn decide_people(gw: &Gateway) -> bool {
         server: "crm",
         tool: "findManyPeople",
         args: &args,
+        args_text: None,
         identity: &identity,
         session: "s",
     };

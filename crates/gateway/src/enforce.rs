@@ -101,6 +101,7 @@ impl Enforcer {
             server,
             tool: &call.name,
             args: &call.arguments,
+            args_text: call.raw_arguments.map(|raw| raw.get()),
             identity: &caller.identity,
             session,
         };

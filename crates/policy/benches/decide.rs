@@ -86,6 +86,7 @@ fn bench(c: &mut Criterion) {
         server: "twenty",
         tool,
         args,
+        args_text: None,
         identity: &identity,
         session: "session-1",
     };

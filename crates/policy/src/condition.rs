@@ -2,7 +2,8 @@
 //! their evaluation against a resolved path value.
 //!
 //! Semantics (documented in the crate docs too):
-//! - Numbers compare numerically whatever their JSON spelling (`1 == 1.0`); integers exactly.
+//! - Numbers compare by decimal value whatever their JSON spelling (`1 == 1.0 == 1e0`), exactly as the
+//!   agent wrote them (beyond 64 bits and beyond a double's digits; see `number`).
 //! - `eq`/`neq`: deep JSON equality (numbers as above); no coercion between strings and numbers.
 //! - `in`/`not_in`: the value is a list; `in` holds when the target equals an element; for an array
 //!   target (e.g. `identity.tags`) when any of its elements is in the list.
@@ -18,6 +19,8 @@
 use std::cmp::Ordering;
 
 use serde_json::{Number, Value};
+
+use crate::number::{number_cmp, text_cmp};
 
 use crate::glob::Glob;
 use crate::path::{Path, Val};
@@ -182,28 +185,10 @@ fn text<'a>(v: Val<'a>) -> Option<&'a str> {
     }
 }
 
-/// Numeric comparison across JSON number spellings: integers exactly, otherwise as f64.
-pub(crate) fn num_cmp(a: &Number, b: &Number) -> Option<Ordering> {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return Some(x.cmp(&y));
-    }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return Some(x.cmp(&y));
-    }
-    // One side is negative (i64) and the other beyond i64 (u64): the sign decides.
-    if a.is_i64() && b.is_u64() && !b.is_i64() {
-        return Some(Ordering::Less);
-    }
-    if a.is_u64() && !a.is_i64() && b.is_i64() {
-        return Some(Ordering::Greater);
-    }
-    a.as_f64()?.partial_cmp(&b.as_f64()?)
-}
-
 /// Deep JSON equality where numbers compare numerically.
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Some(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => number_cmp(x, y) == Some(Ordering::Equal),
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
@@ -222,7 +207,10 @@ fn val_eq(target: Val<'_>, v: &Value) -> bool {
         Val::Json(j) => json_eq(j, v),
         Val::Str(s) => v.as_str() == Some(s),
         Val::Num(n) => {
-            matches!(v, Value::Number(x) if num_cmp(&Number::from(n), x) == Some(Ordering::Equal))
+            matches!(v, Value::Number(x) if number_cmp(&Number::from(n), x) == Some(Ordering::Equal))
+        }
+        Val::Exact(t) => {
+            matches!(v, Value::Number(x) if text_cmp(t, &x.to_string()) == Some(Ordering::Equal))
         }
         Val::Tags(tags) => match v {
             Value::Array(items) => {
@@ -263,8 +251,9 @@ fn contains(target: Val<'_>, v: &Value) -> bool {
 
 fn compare(target: Val<'_>, v: &Value) -> Option<Ordering> {
     match (target, v) {
-        (Val::Num(n), Value::Number(y)) => num_cmp(&Number::from(n), y),
-        (Val::Json(Value::Number(x)), Value::Number(y)) => num_cmp(x, y),
+        (Val::Num(n), Value::Number(y)) => number_cmp(&Number::from(n), y),
+        (Val::Json(Value::Number(x)), Value::Number(y)) => number_cmp(x, y),
+        (Val::Exact(t), Value::Number(y)) => text_cmp(t, &y.to_string()),
         (t, Value::String(y)) => text(t).map(|s| s.cmp(y.as_str())),
         _ => None,
     }
@@ -281,19 +270,19 @@ mod tests {
             _ => unreachable!("test numbers only"),
         };
         assert_eq!(
-            num_cmp(&n(serde_json::json!(1)), &n(serde_json::json!(1.0))),
+            number_cmp(&n(serde_json::json!(1)), &n(serde_json::json!(1.0))),
             Some(Ordering::Equal)
         );
         assert_eq!(
-            num_cmp(&n(serde_json::json!(-1)), &n(serde_json::json!(u64::MAX))),
+            number_cmp(&n(serde_json::json!(-1)), &n(serde_json::json!(u64::MAX))),
             Some(Ordering::Less)
         );
         assert_eq!(
-            num_cmp(&n(serde_json::json!(u64::MAX)), &n(serde_json::json!(-5))),
+            number_cmp(&n(serde_json::json!(u64::MAX)), &n(serde_json::json!(-5))),
             Some(Ordering::Greater)
         );
         assert_eq!(
-            num_cmp(&n(serde_json::json!(2.5)), &n(serde_json::json!(2))),
+            number_cmp(&n(serde_json::json!(2.5)), &n(serde_json::json!(2))),
             Some(Ordering::Greater)
         );
         assert!(json_eq(

@@ -28,6 +28,9 @@ pub struct Call<'a> {
     pub server: &'a str,
     pub tool: &'a str,
     pub args: &'a Value,
+    /// The arguments as the agent wrote them, when known: conditions then compare numbers a double
+    /// cannot hold (`18446744073709551617`, `100.50000000000000001`) exactly.
+    pub args_text: Option<&'a str>,
     pub identity: &'a Identity,
     /// The MCP session id (subject of `scope: session` counters).
     pub session: &'a str,
@@ -325,6 +328,8 @@ impl<'p> Eval<'p, '_> {
 fn count_of(v: Val<'_>) -> Result<u64, String> {
     match v {
         Val::Num(n) => Ok(n),
+        Val::Exact(text) => crate::number::count_from_text(text)
+            .ok_or_else(|| format!("is {text}, not a non-negative integer")),
         Val::Json(Value::Number(n)) => {
             if let Some(u) = n.as_u64() {
                 Ok(u)

@@ -291,6 +291,7 @@ fn found_value(val: Val<'_>) -> Option<Value> {
         Val::Json(v) => Some(v.clone()),
         Val::Str(s) => Some(Value::String(s.to_owned())),
         Val::Num(n) => Some(Value::from(n)),
+        Val::Exact(text) => serde_json::from_str(text).ok(),
         Val::Tags(tags) => Some(Value::Array(
             tags.iter().map(|t| Value::String(t.clone())).collect(),
         )),
@@ -330,6 +331,7 @@ mod tests {
             server: "crm",
             tool,
             args,
+            args_text: None,
             identity: id,
             session: "s",
         })

@@ -379,14 +379,32 @@ impl Parser<'_> {
                 return Ok(v.into());
             }
         }
-        s.parse::<f64>()
+        let n = s
+            .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
             .ok_or_else(|| SyntaxError {
                 pos: start_pos,
                 message: format!("number {s} is out of range"),
                 help: None,
-            })
+            })?;
+        if crate::number::loses_digits(&n, s) {
+            return Err(inexact_number(start_pos, s));
+        }
+        Ok(n)
+    }
+}
+
+/// A constant a policy could keep only approximately: refused, so a rule compares against exactly
+/// what its author wrote.
+pub(crate) fn inexact_number(pos: Pos, text: &str) -> SyntaxError {
+    SyntaxError {
+        pos,
+        message: format!("number {text} has more digits than a policy keeps exactly"),
+        help: Some(
+            "write an integer within 64 bits, or a decimal of at most 15 significant digits"
+                .to_owned(),
+        ),
     }
 }
 

@@ -48,6 +48,7 @@ mod glob;
 mod json;
 mod limit;
 mod names;
+mod number;
 mod outcome;
 mod path;
 mod policy;

@@ -259,6 +259,7 @@ mod tests {
             server: "s",
             tool,
             args: &args,
+            args_text: None,
             identity: &identity,
             session: "",
         };
@@ -296,6 +297,7 @@ mod tests {
             server: "s",
             tool: "DeleteOne",
             args: &args,
+            args_text: None,
             identity: &identity,
             session: "",
         });

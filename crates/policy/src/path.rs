@@ -1,7 +1,11 @@
 //! Condition and `increment_from` paths (`args.a.b.0.length`, `identity.agent`, `state.<counter>`, ...):
 //! parsed once at compile time, resolved per call against the call without allocating.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::decide::Call;
 
@@ -163,7 +167,16 @@ impl Path {
     /// Resolves everything but `state.<counter>` (which needs the counter store; see `decide`).
     pub(crate) fn resolve<'a>(&self, call: &Call<'a>) -> Val<'a> {
         match self {
-            Path::Args(segments) => resolve_args(call.args, segments),
+            Path::Args(segments) => {
+                let found = resolve_args(call.args, segments);
+                match (found, call.args_text) {
+                    // A double cannot hold every number an agent may write: compare its text.
+                    (Val::Json(Value::Number(n)), Some(text)) if n.is_f64() => {
+                        number_text_at(text, segments).map_or(found, Val::Exact)
+                    }
+                    _ => found,
+                }
+            }
             Path::Agent => Val::Str(&call.identity.agent),
             Path::Grant => Val::Str(&call.identity.grant),
             Path::Tags => Val::Tags(&call.identity.tags),
@@ -211,6 +224,30 @@ fn resolve_args<'a>(args: &'a Value, segments: &[Segment]) -> Val<'a> {
     Val::Json(cur)
 }
 
+/// The text of the value at `segments` in the arguments as the agent wrote them (`Length` reaches a
+/// member named `length`, as in [`resolve_args`]). Only numbers a double may not hold come here.
+fn number_text_at<'a>(mut text: &'a str, segments: &[Segment]) -> Option<&'a str> {
+    for seg in segments {
+        let (name, index) = match seg {
+            Segment::Key { name, index } => (name.as_str(), *index),
+            Segment::Length => ("length", None),
+        };
+        text = match text.trim_start().as_bytes().first()? {
+            b'{' => {
+                let members: HashMap<Cow<'a, str>, &'a RawValue> =
+                    serde_json::from_str(text).ok()?;
+                members.get(name)?.get()
+            }
+            b'[' => {
+                let items: Vec<&'a RawValue> = serde_json::from_str(text).ok()?;
+                items.get(index?)?.get()
+            }
+            _ => return None,
+        };
+    }
+    Some(text.trim())
+}
+
 /// A resolved path value, borrowed from the call.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Val<'a> {
@@ -220,6 +257,8 @@ pub(crate) enum Val<'a> {
     Str(&'a str),
     Num(u64),
     Tags(&'a [String]),
+    /// A number with a fraction or beyond 64 bits, as the agent wrote it (`Call::args_text`).
+    Exact(&'a str),
 }
 
 #[cfg(test)]
@@ -247,6 +286,7 @@ mod tests {
             server: "crm",
             tool: "t",
             args: &args,
+            args_text: None,
             identity: &identity,
             session: "s",
         };

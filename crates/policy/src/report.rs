@@ -205,6 +205,7 @@ mod tests {
                 server: "s",
                 tool,
                 args: &args,
+                args_text: None,
                 identity: &identity,
                 session: "x",
             };

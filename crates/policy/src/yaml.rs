@@ -121,26 +121,44 @@ fn scalar_text(kind: &NodeKind) -> String {
     }
 }
 
-fn scalar(value: String, style: TScalarStyle) -> NodeKind {
+/// A plain scalar's type; `Err` with the text for a number a policy could keep only approximately.
+fn scalar(value: String, style: TScalarStyle) -> Result<NodeKind, String> {
     if style != TScalarStyle::Plain {
-        return NodeKind::String(value);
+        return Ok(NodeKind::String(value));
     }
-    match Yaml::from_str(&value) {
+    Ok(match Yaml::from_str(&value) {
         Yaml::Null => NodeKind::Null,
         Yaml::Boolean(b) => NodeKind::Bool(b),
         Yaml::Integer(i) => NodeKind::Number(i.into()),
         Yaml::Real(r) => match r.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-            Some(n) => NodeKind::Number(n),
+            Some(n) if !loses_digits(&n, &r) => NodeKind::Number(n),
+            Some(_) => return Err(value),
             None => NodeKind::String(value),
         },
         _ => {
-            // Integers beyond i64 (u64 range) stay numbers.
+            // Integers beyond i64 (u64 range) stay numbers; longer ones cannot be kept exactly.
             match value.parse::<u64>() {
                 Ok(u) => NodeKind::Number(u.into()),
+                Err(_) if is_integer_text(&value) => return Err(value),
                 Err(_) => NodeKind::String(value),
             }
         }
-    }
+    })
+}
+
+/// YAML spells reals more freely than JSON (`+1.5`, `.5`): judged in their JSON spelling.
+fn loses_digits(n: &serde_json::Number, real: &str) -> bool {
+    let (sign, unsigned) = match real.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", real.strip_prefix('+').unwrap_or(real)),
+    };
+    let lead = if unsigned.starts_with('.') { "0" } else { "" };
+    crate::number::loses_digits(n, &format!("{sign}{lead}{unsigned}"))
+}
+
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl MarkedEventReceiver for Builder {
@@ -148,7 +166,15 @@ impl MarkedEventReceiver for Builder {
         let p = pos(mark);
         match ev {
             Event::Scalar(value, style, anchor, _tag) => {
-                let kind = scalar(value, style);
+                let kind = match scalar(value, style) {
+                    Ok(kind) => kind,
+                    Err(text) => {
+                        if self.error.is_none() {
+                            self.error = Some(crate::json::inexact_number(p, &text));
+                        }
+                        NodeKind::Null
+                    }
+                };
                 self.push_node(Node { pos: p, kind }, anchor);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {

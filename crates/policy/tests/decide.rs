@@ -31,6 +31,7 @@ fn decide<'p>(p: &'p Policy, tool: &'p str, args: &'p Value, id: &'p Identity) -
             server: "crm",
             tool,
             args,
+            args_text: None,
             identity: id,
             session: "sess-1",
         },
@@ -580,6 +581,7 @@ fn state_conditions_read_the_counter_for_this_calls_subject() {
         server: "crm",
         tool: "UpdateOneOpportunity",
         args: &args,
+        args_text: None,
         identity: id,
         session: "s",
     };
@@ -595,4 +597,100 @@ fn state_conditions_read_the_counter_for_this_calls_subject() {
         Decision::Allow { .. }
     ));
     assert_eq!(p.counter("updates").map(|l| l.max), Some(50));
+}
+
+/// Numbers a double cannot hold are compared as the agent wrote them when the call carries its text.
+#[test]
+fn conditions_compare_the_numbers_an_agent_wrote_exactly() {
+    let p = policy(json!({
+        "version": "1",
+        "default": "allow",
+        "tools": { "pay": {
+            "require": [{ "conditions": [
+                { "path": "args.amount", "op": "lte", "value": 100.5 },
+                { "path": "args.lines.0.qty", "op": "in", "value": [1, 2.5] },
+                { "path": "args.batch.length", "op": "lt", "value": 18446744073709551615u64 }
+            ], "reason": "out of bounds" }]
+        }}
+    }));
+    let id = identity();
+    let verdict = |text: &str| {
+        let args: Value = serde_json::from_str(text).expect(text);
+        let call = Call {
+            server: "crm",
+            tool: "pay",
+            args: &args,
+            args_text: Some(text),
+            identity: &id,
+            session: "sess-1",
+        };
+        matches!(
+            p.decide_at(&call, &NoCounterState, 1_000),
+            Decision::Allow { .. }
+        )
+    };
+    let args = |amount: &str, qty: &str, length: &str| {
+        format!(
+            r#"{{"amount": {amount}, "lines": [{{"qty": {qty}}}], "batch": {{"length": {length}}}}}"#
+        )
+    };
+    assert!(verdict(&args("100.5", "2.5", "1")));
+    assert!(verdict(&args("1.005e2", "25e-1", "18446744073709551614")));
+    assert!(
+        !verdict(&args("100.50000000000000001", "2.5", "1")),
+        "amount just above"
+    );
+    assert!(
+        verdict(&args("100.49999999999999999", "2.5", "1")),
+        "amount just below"
+    );
+    assert!(
+        !verdict(&args("1", "2.50000000000000001", "1")),
+        "not in the list"
+    );
+    assert!(
+        !verdict(&args("1", "2.5", "18446744073709551616")),
+        "length beyond 64 bits"
+    );
+    // Without the text, the parsed value is all there is (a double).
+    let args_only: Value =
+        serde_json::from_str(&args("100.50000000000000001", "2.5", "1")).unwrap();
+    assert!(matches!(
+        decide(&p, "pay", &args_only, &id),
+        Decision::Allow { .. }
+    ));
+}
+
+/// A policy constant that would lose digits is refused at its line, in JSON and YAML alike.
+#[test]
+fn a_constant_a_policy_cannot_keep_exactly_is_refused() {
+    let json_doc = "{\"version\": \"1\", \"default\": \"allow\", \"tools\": {\"pay\": {\"deny_if\": [{\"conditions\": [\n  {\"path\": \"args.id\", \"op\": \"eq\", \"value\": 18446744073709551617}]}]}}}";
+    let yaml_doc = "version: \"1\"\ndefault: allow\ntools:\n  pay:\n    deny_if:\n      - conditions:\n          - { path: args.amount, op: gt, value: 0.30000000000000000001 }\n";
+    for (text, format, at) in [
+        (json_doc, SourceFormat::Json, "2:"),
+        (yaml_doc, SourceFormat::Yaml, "7:49"),
+    ] {
+        let err = match compile(text, "p", format) {
+            Ok(_) => panic!("{format:?}: the constant should be refused"),
+            Err(d) => d.to_string(),
+        };
+        assert!(
+            err.contains("has more digits than a policy keeps exactly") && err.contains(at),
+            "{format:?}: {err}"
+        );
+    }
+    for (text, format) in [
+        (
+            "{\"version\": \"1\", \"default\": \"allow\", \"tools\": {\"pay\": {\"deny_if\": [{\"conditions\": [{\"path\": \"args.n\", \"op\": \"gt\", \"value\": 1e30}]}]}}}",
+            SourceFormat::Json,
+        ),
+        (
+            "version: \"1\"\ndefault: allow\ntools:\n  pay:\n    deny_if:\n      - conditions:\n          - { path: args.n, op: lt, value: .5 }\n",
+            SourceFormat::Yaml,
+        ),
+    ] {
+        if let Err(d) = compile(text, "p", format) {
+            panic!("{format:?}: {d}\n{text}");
+        }
+    }
 }

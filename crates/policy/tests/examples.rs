@@ -43,6 +43,7 @@ fn seed_policy_is_accepted_byte_for_byte() {
         server: "twenty",
         tool,
         args: &args,
+        args_text: None,
         identity: &identity,
         session: "s",
     };
@@ -116,6 +117,7 @@ fn spec_example_json_and_yaml_decide_alike() {
             server: "twenty",
             tool,
             args,
+            args_text: None,
             identity: &identity,
             session: "s",
         };

@@ -479,6 +479,7 @@ fn outcome(policy: &Policy, tool: &str) -> Outcome {
         server: SERVER,
         tool,
         args: &args,
+        args_text: None,
         identity: &identity,
         session: "",
     };

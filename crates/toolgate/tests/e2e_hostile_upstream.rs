@@ -228,3 +228,54 @@ async fn an_approval_of_a_big_integer_is_not_an_approval_of_its_neighbour() {
         "the approved call went ahead exactly: {retry}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditions_compare_numbers_as_the_agent_wrote_them() {
+    let upstream = hostile_server();
+    // A ceiling on a decimal amount, and account ids that end at 2^64 - 1.
+    let policy = r#"{"version":"1","default":"allow","tools":{"echo_raw":{
+        "require":[{"conditions":[{"path":"args.amount","op":"lte","value":100.5}],
+                    "reason":"amount above 100.5"}],
+        "deny_if":[{"conditions":[{"path":"args.id","op":"gt","value":18446744073709551615}],
+                    "reason":"no such account"}]}}}"#;
+    let gw = Toolgate::start(
+        &format!(
+            "[servers.h]\nurl = {}\npolicy = \"p.json\"\n",
+            toml_str(&upstream)
+        ),
+        &[("p.json", policy)],
+    );
+    let call = |id: u64, arguments: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo_raw","arguments":{arguments}}}}}"#
+        )
+    };
+    let denied = |answer: &Value| answer["result"]["isError"] == json!(true);
+    // The same verdicts on both endpoints.
+    for (endpoint, name) in [
+        (gw.url("h"), "echo_raw"),
+        (format!("{}/mcp", gw.base), "h__echo_raw"),
+    ] {
+        let s = RawSession::open(&endpoint, None).await.expect("session");
+        let send = |id, arguments: &str| s.post_raw(call(id, arguments).replace("echo_raw", name));
+        // Doubles cannot tell these from 100.5 and 2^64; the policy can.
+        let (_, above) = send(1, r#"{"amount":100.50000000000000001,"id":1}"#).await;
+        assert!(
+            denied(&above),
+            "{endpoint}: an amount above the ceiling: {above}"
+        );
+        assert!(above.to_string().contains("amount above 100.5"), "{above}");
+        let (_, at) = send(2, r#"{"amount":100.5,"id":1}"#).await;
+        assert!(!denied(&at), "{endpoint}: the ceiling itself: {at}");
+        let (_, below) = send(3, r#"{"amount":100.49999999999999999,"id":1}"#).await;
+        assert!(!denied(&below), "{endpoint}: just below: {below}");
+        // As a double, 2^64 equals 2^64 - 1 (both round to 2^64).
+        let (_, beyond) = send(4, r#"{"amount":1,"id":18446744073709551616}"#).await;
+        assert!(
+            denied(&beyond),
+            "{endpoint}: an id beyond the last: {beyond}"
+        );
+        let (_, last) = send(5, r#"{"amount":1,"id":18446744073709551615}"#).await;
+        assert!(!denied(&last), "{endpoint}: the last id: {last}");
+    }
+}

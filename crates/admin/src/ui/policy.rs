@@ -588,6 +588,7 @@ pub(crate) async fn simulate(
         server: &server,
         tool: &s.tool,
         args: &args,
+        args_text: Some(s.args.trim()).filter(|t| !t.is_empty()),
         identity: &identity,
         session: "simulator",
     };

@@ -68,6 +68,7 @@ fn decide<'p>(policy: &'p Policy, tool: &'p str, identity: &'p Identity) -> Deci
         server: "crm",
         tool,
         args: ARGS.get_or_init(|| json!({})),
+        args_text: None,
         identity,
         session: "s",
     };

@@ -298,6 +298,7 @@ impl Pipeline {
                 caller: caller.clone(),
                 tool: call.name.to_string(),
                 arguments: call.arguments.clone(),
+                raw_arguments: call.raw_arguments.map(ToOwned::to_owned),
                 id: id.map(ToOwned::to_owned),
             })),
             Err(e) => answered(record, Outcome::ApprovalRequired, unavailable(e)),

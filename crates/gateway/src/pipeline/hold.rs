@@ -37,6 +37,8 @@ pub(crate) struct HeldCall {
     pub caller: Arc<Caller>,
     pub tool: String,
     pub arguments: serde_json::Value,
+    /// The arguments as the client wrote them: the approved call is decided again on exactly these.
+    pub raw_arguments: Option<Box<RawValue>>,
     pub id: Option<Box<RawValue>>,
 }
 
@@ -125,6 +127,7 @@ impl Pipeline {
             caller,
             tool,
             arguments,
+            raw_arguments,
             id,
         } = *held;
         let id = id.as_deref();
@@ -154,7 +157,7 @@ impl Pipeline {
                 let call = ToolCall {
                     name: Cow::Borrowed(&tool),
                     arguments,
-                    raw_arguments: None,
+                    raw_arguments: raw_arguments.as_deref(),
                 };
                 return match self.approved(record, &policy, &caller, &call, id).await {
                     Decision::Forward(pending) => Ok(pending),

@@ -57,6 +57,7 @@ fn explain(args: &ExplainArgs) -> Result<String, Failure> {
         server,
         tool: &args.tool,
         args: &call_args,
+        args_text: Some(&args.args),
         identity: &identity,
         session: &args.session,
     };

@@ -167,6 +167,7 @@ fn run_case(policy: &Policy, case: &Case, server: &str) -> Outcome {
         server,
         tool: &case.tool,
         args: &case.args,
+        args_text: None,
         identity: &case.identity,
         session: case.session.as_deref().unwrap_or(DEFAULT_SESSION),
     };
