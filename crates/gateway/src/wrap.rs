@@ -186,11 +186,14 @@ impl Line {
             upstream_timeout: UPSTREAM_TIMEOUT,
             target: Target::Direct(&self.server),
         };
-        let mut messages = self
+        let reply = match self
             .pipeline
-            .handle(&cx, &msg, bytes.clone())
-            .await
-            .into_messages();
+            .too_long(&self.caller, &self.server.name, &msg)
+        {
+            Some(refused) => refused,
+            None => self.pipeline.handle(&cx, &msg, bytes.clone()).await,
+        };
+        let mut messages = reply.into_messages();
         while let Some(m) = messages.next().await {
             if self.out.send(m).await.is_err() {
                 break;

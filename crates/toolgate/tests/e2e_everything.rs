@@ -255,6 +255,22 @@ fn wrap_puts_a_stdio_server_behind_the_policy() {
         .call("get-env", json!({}))
         .run();
     out.assert_exit(3);
+
+    // A name longer than the gateway takes is refused before anything reads it, as on HTTP.
+    let out = McpClient::python_stdio(&wrapped)
+        .no_list()
+        .call(&"n".repeat(4096), json!({}))
+        .run();
+    let errors = out.events_named("error");
+    let message = errors
+        .first()
+        .and_then(|e| e["message"].as_str())
+        .unwrap_or_default();
+    assert!(
+        message.contains("4096 bytes long; this gateway takes at most 256"),
+        "{:?}",
+        out.events()
+    );
 }
 
 #[test]

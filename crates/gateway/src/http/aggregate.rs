@@ -43,8 +43,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Posted { headers, body }: Post
         Ok(m) => m,
         Err(rejection) => return respond::reply(gw.pipeline.unreadable(&caller, "", &rejection)),
     };
-    if let Err(r) = crate::limits::check_message(&gw, &caller, "", None, &msg) {
-        return r;
+    if let Some(refused) = gw.pipeline.too_long(&caller, "", &msg) {
+        return respond::reply(refused);
     }
     let session = match find_session(&gw, &headers, &caller) {
         Ok(s) => s,

@@ -133,8 +133,8 @@ pub async fn post(
             return respond::reply(gw.pipeline.unreadable(&caller, &server, &rejection));
         }
     };
-    if let Err(r) = crate::limits::check_message(&gw, &caller, &server, None, &msg) {
-        return r;
+    if let Some(refused) = gw.pipeline.too_long(&caller, &server, &msg) {
+        return respond::reply(refused);
     }
     let session = match find_session(&gw, &headers, &server, &caller.identity.grant) {
         Ok(s) => s,

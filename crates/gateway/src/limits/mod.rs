@@ -6,7 +6,8 @@
 //!
 //! Each refusal is a [`Rejection`] naming its `[limits]` key, and is audited when the caller
 //! passed authentication — with oversized values shortened, so that the audit log stays bounded
-//! too. The fronts call one function here at each point; nothing else of them changes.
+//! too. The fronts call one function here at each point (the length screen is the pipeline's,
+//! [`crate::pipeline::Pipeline::too_long`], so `wrap` has it too).
 
 pub mod names;
 pub mod sessions;
@@ -17,7 +18,6 @@ use crate::identity::Caller;
 use crate::rejection::Rejection;
 use crate::telemetry::{CallRecord, Outcome};
 use axum::response::Response;
-use toolgate_mcp::jsonrpc::Message;
 use toolgate_mcp::upstream::UpstreamError;
 
 /// What one `[limits]` cap refusal puts in the audit log: the rule is `/limits/<key>`.
@@ -30,31 +30,6 @@ fn rule(key: &str) -> String {
 pub struct Counts {
     pub sessions: sessions::SessionCounts,
     pub streams: streams::StreamCounts,
-}
-
-/// Refuses (and audits) a message from an authenticated `caller` whose method, id, progress
-/// token or tool name is longer than the gateway takes. `server` is `""` on `/mcp`.
-#[allow(clippy::result_large_err)] // a ready response, built on the cold path
-pub fn check_message(
-    gw: &Gateway,
-    caller: &Caller,
-    server: &str,
-    session: Option<&str>,
-    msg: &Message<'_>,
-) -> Result<(), Response> {
-    let Err(rejection) = names::check(msg) else {
-        return Ok(());
-    };
-    let method = names::shortened(msg.method(), names::MAX_METHOD_BYTES);
-    let mut record = audit_record(gw, caller, server, session, &method);
-    record.decided(Outcome::Invalid);
-    record.audit.message = Some(rejection.message());
-    record.ended(None);
-    gw.pipeline.telemetry.emit(record);
-    tracing::warn!(server, agent = %caller.identity.agent, reason = %rejection.message(), "request refused");
-    // An id within bounds is answered; an oversized one is not echoed.
-    let id = msg.id.filter(|id| id.get().len() <= names::MAX_ID_BYTES);
-    Err(rejection.to_response(id))
 }
 
 /// Audits a cap's refusal of an authenticated request and returns the response for it.

@@ -25,6 +25,7 @@ pub(crate) use target::{LinkHolder, Resolved, Rewrite, Route};
 use crate::approvals::Approvals;
 use crate::enforce::Enforcer;
 use crate::identity::Caller;
+use crate::limits::names;
 use crate::rejection::Rejection;
 use crate::screen::{Screened, screen};
 use crate::telemetry::{CallRecord, Telemetry};
@@ -134,6 +135,26 @@ impl Pipeline {
     ) -> Reply {
         let record = OpenRecord::new(self, CallRecord::new(caller, "", server, "", ""));
         Reply::Refused(rejection.status(), self.refuse(record, rejection, None))
+    }
+
+    /// A message with a method, id, progress token or tool name longer than the gateway takes:
+    /// refused before anything else reads it (no session lookup, no metric label) and audited
+    /// under a shortened method. An id within bounds is answered; an oversized one is not echoed.
+    pub fn too_long(
+        self: &Arc<Self>,
+        caller: &Caller,
+        server: &str,
+        msg: &Message<'_>,
+    ) -> Option<Reply> {
+        let rejection = names::check(msg).err()?;
+        let method = names::shortened(msg.method(), names::MAX_METHOD_BYTES);
+        let record = OpenRecord::new(self, CallRecord::new(caller, "", server, &method, ""));
+        tracing::warn!(server, agent = %caller.identity.agent, reason = %rejection.message(), "request refused");
+        let id = msg.id.filter(|id| id.get().len() <= names::MAX_ID_BYTES);
+        Some(Reply::Refused(
+            rejection.status(),
+            self.refuse(record, &rejection, id),
+        ))
     }
 
     /// A request without a session: only `server/discover` is answered (and audited); anything
