@@ -540,7 +540,9 @@ pub fn approve_command(server: &str, tool: &str, digest: Option<&str>) -> String
     approve_entry_command(server, EntryKind::Tool, tool, digest)
 }
 
-/// [`approve_command`] for any entry: a tool, or (`--instructions`) the server's instructions.
+/// [`approve_command`] for any entry: a tool, the server's instructions (`--instructions`), a
+/// prompt (`--prompt`), a resource (`--resource`, by URI) or a resource template
+/// (`--resource-template`).
 pub fn approve_entry_command(
     server: &str,
     kind: EntryKind,
@@ -548,16 +550,17 @@ pub fn approve_entry_command(
     digest: Option<&str>,
 ) -> String {
     let mut command = "toolgate pins approve".to_owned();
-    if kind == EntryKind::Instructions {
-        command.push_str(" --instructions");
+    if let Some(flag) = kind_flag(kind) {
+        command.push(' ');
+        command.push_str(flag);
     }
     if let Some(d) = digest {
         command.push_str(" --digest ");
         command.push_str(&shell_word(d));
     }
     let words = match kind {
-        EntryKind::Tool => vec![server, tool],
         EntryKind::Instructions => vec![server],
+        _ => vec![server, tool],
     };
     if words.iter().any(|w| w.starts_with('-')) {
         command.push_str(" --");
@@ -567,6 +570,17 @@ pub fn approve_entry_command(
         command.push_str(&shell_word(w));
     }
     command
+}
+
+/// The CLI's flag that names an entry's kind (none for a tool, the default).
+fn kind_flag(kind: EntryKind) -> Option<&'static str> {
+    match kind {
+        EntryKind::Tool => None,
+        EntryKind::Instructions => Some("--instructions"),
+        EntryKind::Prompt => Some("--prompt"),
+        EntryKind::Resource => Some("--resource"),
+        EntryKind::ResourceTemplate => Some("--resource-template"),
+    }
 }
 
 /// `word` as one shell word: as it is when it holds only characters no shell treats specially,
@@ -609,6 +623,18 @@ mod tests {
         assert_eq!(
             approve_entry_command("my server", EntryKind::Instructions, "", Some("9d41")),
             "toolgate pins approve --instructions --digest 9d41 'my server'"
+        );
+        assert_eq!(
+            approve_entry_command("docs", EntryKind::Prompt, "summarize", None),
+            "toolgate pins approve --prompt docs summarize"
+        );
+        assert_eq!(
+            approve_entry_command("files", EntryKind::Resource, "file:///my notes.md", None),
+            "toolgate pins approve --resource files 'file:///my notes.md'"
+        );
+        assert_eq!(
+            approve_entry_command("files", EntryKind::ResourceTemplate, "file:///{path}", None),
+            "toolgate pins approve --resource-template files 'file:///{path}'"
         );
     }
 }

@@ -276,11 +276,9 @@ impl Gateway {
                 (PinEventKind::New, _) => "pin.new",
                 (PinEventKind::Restored, _) => "pin.restored",
             };
-            let (target, what) = match e.entry_kind {
-                EntryKind::Tool => (format!("{server}/{}", e.tool), e.tool.as_str()),
-                EntryKind::Instructions => (format!("{server}/(instructions)"), "(instructions)"),
-            };
-            tracing::warn!(server, entry = what, kind = e.kind.as_str(), fields = ?e.fields, quarantined, seen_in, "definition differs from its pin");
+            let what = e.entry_kind.label(&e.tool);
+            let target = format!("{server}/{what}");
+            tracing::warn!(server, entry = %what, kind = e.kind.as_str(), fields = ?e.fields, quarantined, seen_in, "definition differs from its pin");
             out.push(event(
                 action,
                 target,

@@ -29,10 +29,12 @@ pub(crate) fn merge_listing(
     pin_new_tools: bool,
     now_ms: u64,
 ) -> Merged {
-    // Per kind: a server's tools were pinned by its first listing; its instructions by the first
-    // listing that read them (a server catalogued before instructions were pinned gets them
-    // pinned at first sight, like its tools once were).
-    let known = |kind: EntryKind| existing.keys().any(|(k, _)| *k == kind);
+    // Per kind: a server's tools were pinned by its first listing; its instructions, prompts and
+    // templates by the first listing that read them (a server catalogued before they were
+    // pinned gets them pinned at first sight, like its tools once were); each resource by the
+    // first listing that showed it.
+    let known =
+        |kind: EntryKind| !kind.pinned_at_first_sight() && existing.keys().any(|(k, _)| *k == kind);
     let mut seen = HashSet::new();
     let mut merged = Merged {
         entries: Vec::with_capacity(tools.len()),
@@ -152,20 +154,17 @@ pub(crate) fn approve_entry(
     expected_digest: Option<&str>,
     now_ms: u64,
 ) -> Result<PinApproval, StoreError> {
-    let label = match kind {
-        EntryKind::Tool => tool,
-        EntryKind::Instructions => "(instructions)",
-    };
+    let label = kind.label(tool);
     let mut entry = entry.ok_or_else(|| StoreError::PinNotFound {
         server: server.to_owned(),
-        tool: label.to_owned(),
+        tool: label.clone(),
     })?;
     if let Some(expected) = expected_digest
         && expected != entry.current.digest
     {
         return Err(StoreError::PinDigestMismatch {
             server: server.to_owned(),
-            tool: label.to_owned(),
+            tool: label,
             expected: expected.to_owned(),
             current: entry.current.digest.clone(),
         });

@@ -1,6 +1,7 @@
 //! The stored tool catalogue: per (server, tool) the definition pinned when the tool was first
-//! seen (and per server its `instructions`, pinned the same way), the definition the server lists now, whether they agree (pinned / changed / new), the
-//! tool's risk classification, and who approved its current version. The gateway records every
+//! seen (and per server its `instructions`, prompts, resources and resource templates, pinned the
+//! same way), the definition the server lists now, whether they agree (pinned / changed / new),
+//! the tool's risk classification, and who approved its current version. The gateway records every
 //! listing it takes of a server; the CLI and the admin API read entries and approve new versions.
 //! A pin is what stops a server from changing a tool's meaning under an agent that already
 //! trusts it: a changed tool stays quarantined until a person approves the new version.
@@ -9,8 +10,8 @@ mod definition;
 pub(crate) mod merge;
 
 pub use definition::{
-    INSTRUCTIONS_FIELDS, LEGACY_PINNED_FIELDS, PIN_FORMAT, PINNED_FIELDS, ToolDigest,
-    changed_fields, definition_diff,
+    INSTRUCTIONS_FIELDS, LEGACY_PINNED_FIELDS, PIN_FORMAT, PINNED_FIELDS, PROMPT_FIELDS,
+    RESOURCE_FIELDS, RESOURCE_TEMPLATE_FIELDS, ToolDigest, changed_fields, definition_diff,
 };
 
 use futures_util::future::BoxFuture;
@@ -53,32 +54,77 @@ impl std::fmt::Display for PinState {
     }
 }
 
-/// What a catalogue entry pins.
+/// What a catalogue entry pins: every list of a server a client hands its model, and the
+/// server's instructions. Ordered as the store orders entries (by the kind's name).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// The `instructions` of the server's `initialize` result (the entry's name is empty), which
-    /// clients put in their model's system prompt. Listed before the server's tools.
+    /// clients put in their model's system prompt. Listed before the server's other entries.
     Instructions,
+    /// A prompt of `prompts/list` (the entry's name is the prompt's).
+    Prompt,
+    /// A resource of `resources/list` (the entry's name is its URI).
+    Resource,
+    /// A resource template of `resources/templates/list` (the entry's name is its URI template).
+    ResourceTemplate,
     /// A tool of `tools/list` (the entry's name is the tool's).
     #[default]
     Tool,
 }
 
 impl EntryKind {
+    /// Every kind, in the store's order.
+    pub const ALL: [EntryKind; 5] = [
+        EntryKind::Instructions,
+        EntryKind::Prompt,
+        EntryKind::Resource,
+        EntryKind::ResourceTemplate,
+        EntryKind::Tool,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Tool => "tool",
             EntryKind::Instructions => "instructions",
+            EntryKind::Prompt => "prompt",
+            EntryKind::Resource => "resource",
+            EntryKind::ResourceTemplate => "resource_template",
         }
     }
 
     pub fn parse(text: &str) -> Option<EntryKind> {
-        [EntryKind::Tool, EntryKind::Instructions]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// What messages call an entry of this kind: `tool`, `prompt`, `resource template`, ….
+    pub fn noun(self) -> &'static str {
+        match self {
+            EntryKind::ResourceTemplate => "resource template",
+            other => other.as_str(),
+        }
+    }
+
+    /// How the CLI and the audit name an entry of this kind called `name`: a tool by its name,
+    /// `(instructions)`, the others by their name after their kind (`(prompt) summarize`,
+    /// `(resource) file:///notes.md`).
+    pub fn label(self, name: &str) -> String {
+        match self {
+            EntryKind::Tool => name.to_owned(),
+            EntryKind::Instructions => "(instructions)".to_owned(),
+            other => format!("({}) {name}", other.noun()),
+        }
+    }
+
+    /// Whether each entry of this kind is pinned the first time it is seen, even on a server
+    /// whose entries of the kind are pinned already. A server's resources are its data (files,
+    /// records) and come and go with it, so a new one is pinned, not quarantined; a later change
+    /// of the same resource is quarantined like any other. Tools, prompts and templates are the
+    /// server's fixed interface: one that appears later is new.
+    pub fn pinned_at_first_sight(self) -> bool {
+        self == EntryKind::Resource
     }
 }
 
@@ -124,22 +170,31 @@ impl Observed {
         }
     }
 
-    /// The entry's name: the tool's, or empty for instructions.
+    /// Any other entry: a raw prompt, resource or resource template object as listed; `None`
+    /// without its name (or URI).
+    pub fn item(kind: EntryKind, item: &serde_json::Value) -> Option<Observed> {
+        Some(Observed {
+            kind,
+            definition: ToolDigest::of_entry(kind, item)?,
+            classification: None,
+        })
+    }
+
+    /// The entry's name: the tool's or prompt's, the resource's URI, or empty for instructions.
     pub fn name(&self) -> &str {
-        match self.kind {
-            EntryKind::Tool => self.definition.name(),
-            EntryKind::Instructions => "",
-        }
+        self.definition.key(self.kind)
     }
 }
 
-/// What the catalogue knows about one tool of one server.
+/// What the catalogue knows about one entry (a tool, prompt, resource, resource template, or the
+/// instructions) of one server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogueEntry {
     pub server: String,
     #[serde(default)]
     pub kind: EntryKind,
-    /// The tool's name (empty for instructions).
+    /// The entry's name: the tool's or prompt's, the resource's URI or template (empty for
+    /// instructions).
     pub tool: String,
     pub state: PinState,
     /// The approved version; `None` for a [`PinState::New`] tool nobody approved yet.
@@ -156,12 +211,9 @@ pub struct CatalogueEntry {
 }
 
 impl CatalogueEntry {
-    /// How the CLI names the entry: the tool's name, or `(instructions)`.
-    pub fn label(&self) -> &str {
-        match self.kind {
-            EntryKind::Tool => &self.tool,
-            EntryKind::Instructions => "(instructions)",
-        }
+    /// How the CLI names the entry ([`EntryKind::label`]).
+    pub fn label(&self) -> String {
+        self.kind.label(&self.tool)
     }
 
     /// Hidden and denied until approved (when pinning is enforced).
@@ -257,10 +309,11 @@ pub struct PinApproval {
 /// The catalogue and its pins, shared by the gateway (which records listings) and the operator's
 /// tools (which read and approve).
 pub trait CatalogueStore: Send + Sync + 'static {
-    /// Records `seen` as what the server showed at `now_ms`: the first listing of a server pins
-    /// every tool (the first reading of its instructions pins them); afterwards a tool whose
-    /// digest differs from its pin becomes `changed`, and a tool not seen before becomes `new`
-    /// (or is pinned at once with `pin_new_tools`). A pin of an older format whose definition is
+    /// Records `seen` as what the server showed at `now_ms`, each kind of entry by itself: the
+    /// first listing of a server's tools (prompts, templates) pins every one (the first reading
+    /// of its instructions pins them); afterwards an entry whose digest differs from its pin
+    /// becomes `changed`, and one not seen before becomes `new` (or is pinned at once with
+    /// `pin_new_tools`, and a resource always: [`EntryKind::pinned_at_first_sight`]). A pin of an older format whose definition is
     /// seen unchanged is taken again in the current format (`repinned`). Entries the server no
     /// longer shows keep their entries. Returns one event per entry seen.
     fn record<'a>(

@@ -1,8 +1,10 @@
 //! `toolgate pins list|diff|approve`: the operator's side of pinning. A tool whose definition
 //! changed since it was pinned (or that is new on a pinned server) is hidden and denied by the
 //! gateway until approved here, and a server whose instructions changed has its clients given
-//! the pinned ones (`--instructions`); a running gateway reads the store every second, so an
-//! approval counts within about a second.
+//! the pinned ones (`--instructions`); a changed prompt, resource or resource template
+//! (`--prompt`, `--resource`, `--resource-template`) is withheld from its list and refused until
+//! approved. A running gateway reads the store every second, so an approval counts within about
+//! a second.
 
 use super::{ACTOR, Failure, StoreArgs, format_opt_ms, now_ms};
 use crate::cli::grant::print_table;
@@ -32,39 +34,75 @@ pub enum PinsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The pinned definition of a tool (or the server's pinned instructions) against its current
-    /// one, line by line.
+    /// The pinned definition of a tool (or of the server's instructions, a prompt, a resource or
+    /// a resource template) against its current one, line by line.
     Diff {
         server: String,
-        /// The tool (or `--instructions`).
+        /// The tool (a prompt's name, a resource's URI or template with their flag; none with
+        /// `--instructions`).
         #[arg(
+            value_name = "NAME",
             required_unless_present = "instructions",
             conflicts_with = "instructions"
         )]
         tool: Option<String>,
-        /// The server's instructions (from `initialize`) instead of a tool.
-        #[arg(long)]
-        instructions: bool,
+        #[command(flatten)]
+        kind: KindArgs,
         #[arg(long)]
         json: bool,
     },
-    /// Make a tool's current definition (or the server's current instructions) its pin: listed
-    /// and callable again.
+    /// Make a tool's current definition (or the server's current instructions, a prompt's, a
+    /// resource's or a resource template's) its pin: listed and callable again.
     Approve {
         server: String,
-        /// The tool (or `--instructions`, or `--all`).
-        #[arg(required_unless_present_any = ["all", "instructions"], conflicts_with_all = ["all", "instructions"])]
+        /// The tool (a prompt's name, a resource's URI or template with their flag; none with
+        /// `--instructions` or `--all`).
+        #[arg(value_name = "NAME", required_unless_present_any = ["all", "instructions"], conflicts_with_all = ["all", "instructions"])]
         tool: Option<String>,
-        /// The server's instructions (from `initialize`) instead of a tool.
-        #[arg(long, conflicts_with = "all")]
-        instructions: bool,
-        /// Every changed and new tool of the server, and its instructions if they changed.
-        #[arg(long)]
+        #[command(flatten)]
+        kind: KindArgs,
+        /// Every changed and new entry of the server (tools, instructions, prompts, resources,
+        /// resource templates).
+        #[arg(long, conflicts_with_all = ["instructions", "prompt", "resource", "resource_template"])]
         all: bool,
         /// Approve only if the current definition still has this digest (from `pins diff`).
         #[arg(long)]
         digest: Option<String>,
     },
+}
+
+/// Which kind of entry a command names (a tool unless one of these is given).
+#[derive(Args)]
+#[group(multiple = false)]
+pub struct KindArgs {
+    /// The server's instructions (from `initialize`) instead of a tool.
+    #[arg(long)]
+    instructions: bool,
+    /// NAME is a prompt's (of `prompts/list`).
+    #[arg(long)]
+    prompt: bool,
+    /// NAME is a resource's URI (of `resources/list`).
+    #[arg(long)]
+    resource: bool,
+    /// NAME is a resource template's URI template (of `resources/templates/list`).
+    #[arg(long)]
+    resource_template: bool,
+}
+
+impl KindArgs {
+    fn kind(&self) -> EntryKind {
+        if self.instructions {
+            EntryKind::Instructions
+        } else if self.prompt {
+            EntryKind::Prompt
+        } else if self.resource {
+            EntryKind::Resource
+        } else if self.resource_template {
+            EntryKind::ResourceTemplate
+        } else {
+            EntryKind::Tool
+        }
+    }
 }
 
 pub async fn run(args: PinsArgs) -> ExitCode {
@@ -77,30 +115,31 @@ pub async fn run(args: PinsArgs) -> ExitCode {
         PinsCommand::Diff {
             server,
             tool,
-            instructions,
+            kind,
             json,
         } => {
-            let (kind, name) = entry_key(tool, instructions);
+            let (kind, name) = entry_key(tool, &kind);
             diff(&args.store, &server, kind, &name, json).await
         }
         PinsCommand::Approve {
             server,
             tool,
-            instructions,
+            kind,
             all,
             digest,
         } => {
-            let only = (!all).then(|| entry_key(tool, instructions));
+            let only = (!all).then(|| entry_key(tool, &kind));
             approve(&args.store, &server, only, digest.as_deref()).await
         }
     })
 }
 
-/// The entry a command names: a tool, or with `--instructions` the server's instructions.
-fn entry_key(tool: Option<String>, instructions: bool) -> (EntryKind, String) {
-    match (tool, instructions) {
-        (_, true) => (EntryKind::Instructions, String::new()),
-        (tool, false) => (EntryKind::Tool, tool.unwrap_or_default()),
+/// The entry a command names: a tool, the server's instructions, a prompt, a resource or a
+/// resource template.
+fn entry_key(tool: Option<String>, kind: &KindArgs) -> (EntryKind, String) {
+    match kind.kind() {
+        EntryKind::Instructions => (EntryKind::Instructions, String::new()),
+        other => (other, tool.unwrap_or_default()),
     }
 }
 
@@ -141,7 +180,7 @@ async fn list(
         .map(|e| {
             [
                 e.server.clone(),
-                e.label().to_owned(),
+                e.label(),
                 e.state.to_string(),
                 e.changed_fields().join(", "),
                 e.pinned.as_ref().map_or("-".into(), |p| short(&p.digest)),
@@ -152,7 +191,7 @@ async fn list(
         })
         .collect();
     print_table(
-        &["SERVER", "TOOL", "STATE", "CHANGED", "PINNED", "APPROVED"],
+        &["SERVER", "ENTRY", "STATE", "CHANGED", "PINNED", "APPROVED"],
         &rows,
     );
     Ok(())
@@ -178,7 +217,7 @@ async fn diff(
         .ok_or_else(|| {
             not_found(StoreError::PinNotFound {
                 server: server.into(),
-                tool: label(kind, tool).into(),
+                tool: kind.label(tool),
             })
         })?;
     if as_json {
@@ -193,16 +232,13 @@ async fn diff(
             format!("changed since it was pinned ({})", fields.join(", "))
         }
         toolgate_store::catalogue::PinState::New => {
-            "new since the server's tools were pinned".into()
+            format!("new since the server's {}s were pinned", kind.noun())
         }
         toolgate_store::catalogue::PinState::Pinned => {
             "pinned; the current definition is the pinned one".into()
         }
     };
-    match kind {
-        EntryKind::Tool => println!("tool {tool:?} on server {server:?}: {state}"),
-        EntryKind::Instructions => println!("instructions of server {server:?}: {state}"),
-    }
+    println!("{}: {state}", describe(server, kind, tool));
     if let Some(p) = &entry.pinned {
         println!("--- pinned  {}", p.digest);
     }
@@ -218,11 +254,11 @@ async fn diff(
     Ok(())
 }
 
-/// How messages name an entry: the tool's name, or `(instructions)`.
-fn label(kind: EntryKind, tool: &str) -> &str {
+/// How messages name an entry: `tool "add" on server "fast"`, `instructions of server "fast"`.
+fn describe(server: &str, kind: EntryKind, name: &str) -> String {
     match kind {
-        EntryKind::Tool => tool,
-        EntryKind::Instructions => "(instructions)",
+        EntryKind::Instructions => format!("instructions of server {server:?}"),
+        other => format!("{} {name:?} on server {server:?}", other.noun()),
     }
 }
 
@@ -239,7 +275,7 @@ async fn approve(
         None => {
             let waiting = opened.stores.catalogue.quarantined(Some(server)).await?;
             if waiting.is_empty() {
-                eprintln!("no tool of server {server:?} is waiting for approval");
+                eprintln!("nothing of server {server:?} is waiting for approval");
                 return Ok(());
             }
             waiting.into_iter().map(|e| (e.kind, e.tool)).collect()
@@ -247,8 +283,8 @@ async fn approve(
     };
     for (kind, tool) in keys {
         let what = match kind {
-            EntryKind::Tool => format!("tool {tool:?} on server {server:?}"),
-            EntryKind::Instructions => format!("the instructions of server {server:?}"),
+            EntryKind::Instructions => format!("the {}", describe(server, kind, &tool)),
+            _ => describe(server, kind, &tool),
         };
         let current = opened
             .stores
@@ -274,6 +310,9 @@ async fn approve(
         let effect = match kind {
             EntryKind::Tool => "lists and allows it",
             EntryKind::Instructions => "gives them to its clients",
+            EntryKind::Prompt | EntryKind::Resource | EntryKind::ResourceTemplate => {
+                "lists it and lets it be read"
+            }
         };
         eprintln!(
             "approved {what} ({}); a running gateway {effect} within a second",
@@ -282,7 +321,7 @@ async fn approve(
         opened
             .audit_admin(
                 "pin.approved",
-                &format!("{server}/{}", label(kind, &tool)),
+                &format!("{server}/{}", kind.label(&tool)),
                 json!({ "server": server, "tool": tool, "entry": kind.as_str(),
                         "digest": done.entry.current.digest }),
             )
