@@ -107,10 +107,11 @@ impl Enforcer {
         };
         let decision = policy.decide(&input, self.counters.snapshot());
         let reserve = match decision {
-            Decision::Hidden { .. } => {
+            Decision::Hidden { rule } => {
                 return Verdict::Answer(
                     GatewayAnswer::UnknownTool {
                         name: call.name.to_string(),
+                        rule: Some(rule.to_owned()),
                     },
                     Outcome::Hidden,
                 );

@@ -178,6 +178,26 @@ impl Gateway {
         self.state.load_full()
     }
 
+    /// Puts a server scripted in memory in place of `server`'s transport (the router's
+    /// in-process tests).
+    #[cfg(test)]
+    pub(crate) fn script_server(&self, server: &str, link: upstream::scripted::ScriptedLink) {
+        let state = self.state();
+        let settings = state
+            .settings
+            .servers
+            .iter()
+            .find(|s| s.name == server)
+            .expect("a configured server");
+        let mut keep = state.servers.clone();
+        keep.insert(
+            server.to_owned(),
+            Arc::new(server::ServerRuntime::scripted(settings, link)),
+        );
+        let next = State::build(state.settings.clone(), &keep, &self.grants).expect("a state");
+        self.state.store(Arc::new(next));
+    }
+
     /// True when no grant is configured: every caller is the anonymous identity.
     pub fn is_open(&self) -> bool {
         self.state.load().auth.is_open()

@@ -32,6 +32,9 @@ enum Connector {
     Stdio(StdioPool),
     Http(HttpUpstream),
     LegacySse(LegacySseUpstream),
+    /// Every session shares one server scripted in memory (the router's in-process tests).
+    #[cfg(test)]
+    Scripted(crate::upstream::scripted::ScriptedLink),
 }
 
 impl ServerRuntime {
@@ -74,6 +77,23 @@ impl ServerRuntime {
             Connector::LegacySse(sse) => PipeLink::legacy_sse(sse, &self.name)
                 .await
                 .map(UpstreamLink::Pipe),
+            #[cfg(test)]
+            Connector::Scripted(link) => Ok(UpstreamLink::Scripted(link.clone())),
+        }
+    }
+
+    /// The server `settings` names, answered by `link` instead of its transport.
+    #[cfg(test)]
+    pub(crate) fn scripted(
+        settings: &ServerSettings,
+        link: crate::upstream::scripted::ScriptedLink,
+    ) -> Self {
+        ServerRuntime {
+            name: settings.name.clone(),
+            settings: settings.clone(),
+            policy: ArcSwap::new(settings.policy.clone()),
+            tools_cache: Default::default(),
+            connector: Connector::Scripted(link),
         }
     }
 

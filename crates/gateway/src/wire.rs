@@ -34,8 +34,9 @@ pub enum GatewayAnswer {
         rule: String,
         retry_after_s: Option<u64>,
     },
-    /// A hidden or unknown tool: `-32602 Unknown tool`.
-    UnknownTool { name: String },
+    /// A hidden or unknown tool: `-32602 Unknown tool`. `rule` is the `hide` pattern that hid it,
+    /// for the audit log only: the agent cannot tell a hidden tool from one that does not exist.
+    UnknownTool { name: String, rule: Option<String> },
     /// A call that waits for a person's approval (retry mode): a tool result with the approval
     /// id, telling the agent to retry the identical call once approved.
     ApprovalPending {
@@ -108,7 +109,7 @@ impl GatewayAnswer {
                     "rule": rule, "retry_after_s": RESTART_RETRY_AFTER_S });
                 tool_error(id, &text, decision)
             }
-            GatewayAnswer::UnknownTool { name } => {
+            GatewayAnswer::UnknownTool { name, .. } => {
                 jsonrpc::error_response(id, codes::INVALID_PARAMS, &format!("Unknown tool: {name}"))
             }
             GatewayAnswer::MethodDenied { reason, rule } => {
@@ -141,9 +142,10 @@ impl GatewayAnswer {
             | GatewayAnswer::MethodDenied { reason, rule }
             | GatewayAnswer::EmptyList { reason, rule, .. } => (Some(rule), Some(reason)),
             GatewayAnswer::Error { message, .. } => (None, Some(message)),
-            GatewayAnswer::UnknownTool { .. }
-            | GatewayAnswer::ApprovalPending { .. }
-            | GatewayAnswer::Restarting { .. } => (None, None),
+            GatewayAnswer::UnknownTool { rule, .. } => (rule.as_deref(), None),
+            GatewayAnswer::ApprovalPending { .. } | GatewayAnswer::Restarting { .. } => {
+                (None, None)
+            }
         }
     }
 }
@@ -273,8 +275,13 @@ mod tests {
     fn unknown_tool_is_invalid_params() {
         let v = render(&GatewayAnswer::UnknownTool {
             name: "deleteOneCompany".into(),
+            rule: Some("/hide/0".into()),
         });
         assert_eq!(v["error"]["code"], -32602);
         assert_eq!(v["error"]["message"], "Unknown tool: deleteOneCompany");
+        assert!(
+            !v.to_string().contains("hide"),
+            "the rule is not the agent's: {v}"
+        );
     }
 }

@@ -40,6 +40,7 @@ pub(crate) async fn resolve(
                 None => {
                     let unknown = GatewayAnswer::UnknownTool {
                         name: call.name.to_string(),
+                        rule: None,
                     };
                     return Resolved::Answer(unknown, Outcome::Hidden);
                 }

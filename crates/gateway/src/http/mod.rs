@@ -8,3 +8,5 @@ pub mod origin;
 pub mod parts_body;
 pub mod posted;
 pub mod respond;
+#[cfg(test)]
+mod tests;

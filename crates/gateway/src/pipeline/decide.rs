@@ -195,7 +195,7 @@ impl Pipeline {
                 self.admit(record, ticket, id).await
             }
             Verdict::Answer(mut answer, outcome) => {
-                if let GatewayAnswer::UnknownTool { name } = &mut answer {
+                if let GatewayAnswer::UnknownTool { name, .. } = &mut answer {
                     *name = client_name;
                 }
                 Decision::Answered(self.answer(record, outcome, answer, id))

@@ -181,7 +181,7 @@ async fn refused_calls_never_reach_the_server_and_each_is_recorded_with_its_rule
                 AuditDecision::Deny,
                 Some("/tools/drop_table/action")
             ),
-            (Some("secret_keys"), AuditDecision::Hidden, None),
+            (Some("secret_keys"), AuditDecision::Hidden, Some("/hide/0")),
             (
                 Some("pay"),
                 AuditDecision::ApprovalRequired,

@@ -28,6 +28,14 @@ pub struct ScriptedLink {
     sent: Arc<Mutex<Vec<Bytes>>>,
 }
 
+impl std::fmt::Debug for ScriptedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedLink")
+            .field("sent", &self.sent.lock().len())
+            .finish()
+    }
+}
+
 impl ScriptedLink {
     pub fn new(script: impl Fn(&[u8]) -> Scripted + Send + Sync + 'static) -> Self {
         ScriptedLink {
