@@ -141,7 +141,10 @@ window.toolgatePages.approvals = () => {
     return tr;
   }
 
-  const es = new EventSource("/ui/approvals/stream");
+  // From the change the page was drawn at: what changed since (a call going ahead, another
+  // approver's decision) arrives too. On a reconnect the browser resumes from the last event.
+  const since = table.dataset.since;
+  const es = new EventSource(since ? `/ui/approvals/stream?after=${encodeURIComponent(since)}` : "/ui/approvals/stream");
   es.onopen = () => { live.textContent = "Live: new requests appear here as they arrive."; };
   es.onerror = () => { live.textContent = "Live updates interrupted; reconnecting…"; };
   es.addEventListener("approval", (ev) => {

@@ -12,6 +12,7 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::now_ms;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,6 +28,14 @@ pub struct ListQuery {
     pub status: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Start with every change after this change sequence number (a list's `last_seq`, or the
+    /// last event's id) instead of the pending approvals. A `Last-Event-ID` header wins over it.
+    pub after: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +62,9 @@ pub async fn list(
     let now = now_ms();
     // A pending approval past its expiry is expired, whether a gateway has marked it or not.
     stores.approvals.expire_due(now).await?;
+    // Read before the list: the list shows every change up to it (and perhaps later ones), so a
+    // stream opened with `after=last_seq` misses nothing that happened since.
+    let last_seq = stores.approvals.last_seq().await?;
     let approvals = stores
         .approvals
         .list(ApprovalFilter {
@@ -66,7 +78,9 @@ pub async fn list(
         .filter(|a| status.is_none_or(|s| status_now(a, now) == s))
         .map(|a| approval_json(a, now))
         .collect();
-    Ok(Json(json!({ "approvals": approvals })))
+    Ok(Json(
+        json!({ "approvals": approvals, "last_seq": last_seq }),
+    ))
 }
 
 pub async fn one(
@@ -199,33 +213,59 @@ const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// per pending approval, then one per change (requested, decided, expired, used) as it happens,
 /// from any process sharing the store. The store is read every half second, so changes within one
 /// read arrive as one event with the latest state. Runs until the client disconnects.
-pub async fn stream(State(app): State<AppState>) -> ApiResult<axum::response::Response> {
+///
+/// Each event's id is a change sequence number: the state it shows includes every change up to
+/// it. A client that resumes (`Last-Event-ID`, as browsers send on reconnecting) or that listed
+/// first (`?after=` the list's `last_seq`) gets every change after that number instead of the
+/// pending approvals, so nothing decided between its list and its stream is missed.
+pub async fn stream(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     use axum::response::sse::{Event, KeepAlive, Sse};
     let store = stores(&app)?.approvals.clone();
-    let cursor = store.last_seq().await?;
-    let pending = store
-        .list(ApprovalFilter::status(ApprovalStatus::Pending, MAX_LIMIT))
-        .await?;
-    let event = |a: &Approval| {
+    let event = |a: &Approval, seq: u64| {
         Event::default()
             .event("approval")
+            .id(seq.to_string())
             .json_data(approval_json(a, now_ms()))
     };
-    let first: Vec<_> = pending.iter().rev().map(event).collect();
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(q.after);
+    let (first, cursor): (Vec<_>, u64) = match resume {
+        Some(after) => (Vec::new(), after),
+        None => {
+            // Read before the list, as `list` does: the changes after it cover what the list missed.
+            let cursor = store.last_seq().await?;
+            let pending = store
+                .list(ApprovalFilter::status(ApprovalStatus::Pending, MAX_LIMIT))
+                .await?;
+            (
+                pending.iter().rev().map(|a| event(a, cursor)).collect(),
+                cursor,
+            )
+        }
+    };
+    // The store is read at once (a resuming client is owed what it missed), then every
+    // STREAM_POLL while nothing changed.
     let changes =
         futures_util::stream::unfold((store, cursor), move |(store, mut cursor)| async move {
             loop {
-                tokio::time::sleep(STREAM_POLL).await;
                 match store.changed_since(cursor, 500).await {
                     Ok(changed) if !changed.is_empty() => {
                         cursor = changed.iter().map(|a| a.seq).max().unwrap_or(cursor);
-                        let events: Vec<_> = changed.iter().map(event).collect();
+                        let events: Vec<_> = changed.iter().map(|a| event(a, a.seq)).collect();
                         return Some((futures_util::stream::iter(events), (store, cursor)));
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "approval stream cannot read the store"),
                 }
+                tokio::time::sleep(STREAM_POLL).await;
             }
         });
     use futures_util::StreamExt;

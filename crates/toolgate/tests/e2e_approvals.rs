@@ -635,15 +635,7 @@ async fn the_approval_stream_shows_requests_and_decisions_as_they_happen() {
     // A retry-mode call asks for approval: the stream shows it pending. Only then is it
     // approved, and the stream shows that too. (Two changes within one poll of the store reach
     // the stream as one event with the latest state, so the test waits between them.)
-    let g = gw.clone();
-    let first =
-        tokio::task::spawn_blocking(move || call(&g, "deleteOnePerson", json!({"id": "p-stream"})))
-            .await
-            .unwrap();
-    let id = gateway_decision(&first)["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = ask_for_retry_approval(&gw, "p-stream").await;
     let mut text = String::new();
     assert_eq!(next_status(&mut resp, &mut text, &id).await, "pending");
     let g = gw.clone();
@@ -654,8 +646,80 @@ async fn the_approval_stream_shows_requests_and_decisions_as_they_happen() {
     assert_eq!(next_status(&mut resp, &mut text, &id).await, "approved");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_opened_after_a_list_gets_what_changed_in_between() {
+    let gw = std::sync::Arc::new(start());
+    let id = ask_for_retry_approval(&gw, "p-gap").await;
+    // What a page is drawn from: the pending approvals as of `last_seq`.
+    let client = reqwest::Client::new();
+    let listed: Value = client
+        .get(gw.api_url("/approvals?status=pending"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["approvals"][0]["id"], id.as_str(), "{listed}");
+    let since = listed["last_seq"].as_u64().expect("last_seq");
+    // Decided before the page's stream is open: no longer pending, so a stream that starts with
+    // the pending approvals would never mention it.
+    let g = gw.clone();
+    let approve_id = id.clone();
+    tokio::task::spawn_blocking(move || ok(g.cli(&["approvals", "approve", &approve_id])))
+        .await
+        .unwrap();
+    let open = |request: reqwest::RequestBuilder| async move {
+        let resp = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp
+    };
+    // Started after the list's `last_seq`, the stream's first news of it is the decision, with
+    // the change's number as the event's id.
+    let mut resp = open(client.get(gw.api_url(&format!("/approvals/stream?after={since}")))).await;
+    let mut text = String::new();
+    let (seq, approval) = next_event(&mut resp, &mut text, &id).await;
+    assert_eq!(approval["status"], "approved", "{approval}");
+    assert_eq!(seq, approval["seq"].as_u64(), "{approval}");
+    assert!(seq.unwrap() > since);
+    // A browser reconnecting sends the last id it had (`Last-Event-ID`): it gets the same.
+    let mut resp = open(
+        client
+            .get(gw.api_url("/approvals/stream"))
+            .header("last-event-id", since.to_string()),
+    )
+    .await;
+    let mut text = String::new();
+    assert_eq!(next_status(&mut resp, &mut text, &id).await, "approved");
+}
+
+/// A retry-mode call (`deleteOnePerson` of `person`), answered at once: the approval it asked for.
+async fn ask_for_retry_approval(gw: &std::sync::Arc<Toolgate>, person: &str) -> String {
+    let g = gw.clone();
+    let person = person.to_owned();
+    let first =
+        tokio::task::spawn_blocking(move || call(&g, "deleteOnePerson", json!({"id": person})))
+            .await
+            .unwrap();
+    gateway_decision(&first)["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// The status in the next `approval` event about approval `id` on an approval stream.
 async fn next_status(resp: &mut reqwest::Response, text: &mut String, id: &str) -> String {
+    let (_, approval) = next_event(resp, text, id).await;
+    approval["status"].as_str().unwrap().to_owned()
+}
+
+/// The next `approval` event about approval `id` on an approval stream: its id and the approval.
+async fn next_event(
+    resp: &mut reqwest::Response,
+    text: &mut String,
+    id: &str,
+) -> (Option<u64>, Value) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         while let Some(end) = text.find("\n\n") {
@@ -663,7 +727,11 @@ async fn next_status(resp: &mut reqwest::Response, text: &mut String, id: &str) 
             if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) {
                 let a: Value = serde_json::from_str(data.trim()).unwrap();
                 if a["id"] == id {
-                    return a["status"].as_str().unwrap().to_owned();
+                    let seq = event
+                        .lines()
+                        .find_map(|l| l.strip_prefix("id:"))
+                        .and_then(|s| s.trim().parse().ok());
+                    return (seq, a);
                 }
             }
         }

@@ -12,6 +12,7 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::role::Permission;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use maud::{Markup, html};
@@ -44,6 +45,9 @@ pub(crate) async fn page(
             call::json(crate::approvals::list(app, ApiQuery(q)).await).await
         }
     };
+    // Listed first: the stream the script opens starts after this list's `last_seq`, so whatever
+    // changes between this page and its stream (a call going ahead, someone else's decision)
+    // still reaches both tables.
     let pending = list(Some("pending"), 1000).await?;
     let recent = list(None, 200).await?;
     let now = crate::now_ms();
@@ -62,7 +66,7 @@ pub(crate) async fn page(
         p.stream-state #approvals-live aria-live="polite" { "Live updates need JavaScript; reload to see new requests." }
         section aria-labelledby="pending-h" {
             h2 #pending-h { "Waiting for a decision" }
-            table.data #pending data-may-decide=(may_decide) {
+            table.data #pending data-may-decide=(may_decide) data-since=[pending["last_seq"].as_u64()] {
                 thead { tr {
                     th scope="col" { "Tool" } th scope="col" { "Agent · grant" } th scope="col" { "Arguments" }
                     th scope="col" { "Rule" } th scope="col" { "Time left" }
@@ -132,9 +136,14 @@ fn pending_row(a: &Value, op: &Operator, may_decide: bool, now: u64) -> Markup {
     }
 }
 
-/// `GET /ui/approvals/stream`: the API's approvals stream, for the signed-in page.
-pub(crate) async fn stream(State(ui): State<Ui>) -> Response {
-    crate::approvals::stream(State(ui.app.clone()))
+/// `GET /ui/approvals/stream`: the API's approvals stream, for the signed-in page (which passes
+/// `after`: the changes since it was drawn).
+pub(crate) async fn stream(
+    State(ui): State<Ui>,
+    headers: HeaderMap,
+    query: ApiQuery<crate::approvals::StreamQuery>,
+) -> Response {
+    crate::approvals::stream(State(ui.app.clone()), headers, query)
         .await
         .into_response()
 }

@@ -136,11 +136,21 @@ try {
     await row.waitFor({ timeout: 30_000 });
     result.sameDocument = (await page.evaluate(() => performance.timeOrigin)) === loadedAt;
     result.pendingRow = await row.innerText();
+    const id = await row.getAttribute("data-id");
     await shot(page, "approvals");
     await row.locator("input[name=note]").fill("Looks right.");
     await row.getByRole("button", { name: "Approve" }).click();
     await page.waitForURL(/done=approve/);
-    result.history = await page.locator("#history tbody tr").first().innerText();
+    // The page that answers the decision lists it: "approved", or already "used" when the held
+    // call went ahead first (the gateway reads decisions four times a second). Either way the
+    // page then follows it live until the call has gone ahead: "used".
+    const decidedAt = await page.evaluate(() => performance.timeOrigin);
+    const decided = page.locator(`#history tbody tr[data-id="${id}"]`);
+    result.historyAtOnce = await decided.innerText();
+    await page.waitForFunction((id) => document.querySelector(
+      `#history tbody tr[data-id="${CSS.escape(id)}"] td:nth-child(3)`)?.textContent === "used", id);
+    result.history = await decided.innerText();
+    result.historyLive = (await page.evaluate(() => performance.timeOrigin)) === decidedAt;
     // The approved call's decision reaches the open audit page without a reload.
     const allowed = audit.locator("#audit-requests tbody tr").filter({ hasText: "deleteOneCompany" }).filter({ hasText: "allow" });
     await allowed.first().waitFor({ timeout: 20_000 });
