@@ -84,7 +84,7 @@ enum Command {
         #[command(subcommand)]
         command: policy_cmd::PolicyCommand,
     },
-    /// Create, list, revoke and rotate grants (bearer credentials) in the store.
+    /// Create, list, revoke and rotate grants (bearer credentials) in the store; set their expiry.
     Grant(cli::grant::GrantArgs),
     /// Verify, query, export and tail the audit log.
     Audit(cli::audit::AuditArgs),

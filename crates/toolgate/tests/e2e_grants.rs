@@ -1,7 +1,7 @@
-//! End to end: grants made, revoked and rotated with `toolgate grant` while the real gateway runs
-//! in front of the Twenty-like server, called by the official Python SDK client (and plain HTTP
-//! where the exact status matters). The gateway is never restarted: every change is seen on the
-//! next request.
+//! End to end: grants made, revoked, rotated and given an expiry with `toolgate grant` while the
+//! real gateway runs in front of the Twenty-like server, called by the official Python SDK client
+//! (and plain HTTP where the exact status matters). The gateway is never restarted: every change
+//! is seen on the next request.
 
 mod common;
 
@@ -45,6 +45,44 @@ fn create(gw: &Toolgate, args: &[&str]) -> String {
     assert_eq!(lines.len(), 1, "stdout is the token alone: {out:?}");
     assert!(lines[0].starts_with("tg_"), "{out:?}");
     lines[0].to_owned()
+}
+
+/// `grant create` of a grant on `crm` whose policy allows everything → its token.
+fn create_allowed(gw: &Toolgate, agent: &str, label: &str) -> String {
+    let allow = gw.path("allow.json");
+    create(
+        gw,
+        &[
+            "--agent",
+            agent,
+            "--label",
+            label,
+            "--server",
+            "crm",
+            "--policy",
+            allow.to_str().unwrap(),
+        ],
+    )
+}
+
+/// How a new session with `token` is refused (`None`: it opens).
+fn refusal(
+    rt: &tokio::runtime::Runtime,
+    gw: &Toolgate,
+    token: &str,
+) -> Option<reqwest::StatusCode> {
+    rt.block_on(RawSession::open(&gw.url("crm"), Some(token)))
+        .err()
+}
+
+/// A session with `token` whose first call (id 1) is served.
+fn served_session(rt: &tokio::runtime::Runtime, gw: &Toolgate, token: &str) -> RawSession {
+    let session = rt
+        .block_on(RawSession::open(&gw.url("crm"), Some(token)))
+        .expect("session");
+    let (status, answer) = rt.block_on(session.call(1, "findManyCompanies", json!({"limit": 1})));
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    session
 }
 
 /// Waits until the gateway has noticed the store's grants (it checks every second): a request
@@ -93,6 +131,13 @@ fn call(gw: &Toolgate, token: &str, tool: &str) -> toolgate_testkit::PeerOutput 
         .no_list()
         .call(tool, args)
         .run()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn results(out: &toolgate_testkit::PeerOutput) -> Vec<Value> {
@@ -220,29 +265,12 @@ fn grants_with_different_policies_on_one_server_decide_differently() {
 #[test]
 fn a_revoked_grant_gets_401_on_its_next_request() {
     let gw = start();
-    let allow = gw.path("allow.json");
-    let token = create(
-        &gw,
-        &[
-            "--agent",
-            "carol",
-            "--label",
-            "carol-ci",
-            "--server",
-            "crm",
-            "--policy",
-            allow.to_str().unwrap(),
-        ],
-    );
+    let token = create_allowed(&gw, "carol", "carol-ci");
     wait_for_auth(&gw);
     call(&gw, &token, "findManyCompanies").assert_exit(0);
 
     let rt = runtime();
-    let session = rt
-        .block_on(RawSession::open(&gw.url("crm"), Some(&token)))
-        .expect("session");
-    let (status, answer) = rt.block_on(session.call(1, "findManyCompanies", json!({"limit": 1})));
-    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    let session = served_session(&rt, &gw, &token);
 
     let o = ok(gw.cli(&["grant", "revoke", "carol-ci"]));
     assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
@@ -250,8 +278,7 @@ fn a_revoked_grant_gets_401_on_its_next_request() {
     let (status, _) = rt.block_on(session.call(2, "findManyCompanies", json!({"limit": 1})));
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
     assert_eq!(
-        rt.block_on(RawSession::open(&gw.url("crm"), Some(&token)))
-            .err(),
+        refusal(&rt, &gw, &token),
         Some(reqwest::StatusCode::UNAUTHORIZED)
     );
     assert_ne!(call(&gw, &token, "findManyCompanies").status, Some(0));
@@ -315,20 +342,7 @@ fn an_agent_scoped_limit_is_shared_by_the_agents_grants() {
 #[test]
 fn a_rotated_grant_takes_the_new_token_only() {
     let gw = start();
-    let allow = gw.path("allow.json");
-    let old = create(
-        &gw,
-        &[
-            "--agent",
-            "frank",
-            "--label",
-            "frank-laptop",
-            "--server",
-            "crm",
-            "--policy",
-            allow.to_str().unwrap(),
-        ],
-    );
+    let old = create_allowed(&gw, "frank", "frank-laptop");
     wait_for_auth(&gw);
     call(&gw, &old, "findManyCompanies").assert_exit(0);
 
@@ -339,8 +353,7 @@ fn a_rotated_grant_takes_the_new_token_only() {
 
     let rt = runtime();
     assert_eq!(
-        rt.block_on(RawSession::open(&gw.url("crm"), Some(&old)))
-            .err(),
+        refusal(&rt, &gw, &old),
         Some(reqwest::StatusCode::UNAUTHORIZED)
     );
     let out = call(&gw, &new, "findManyCompanies");
@@ -355,4 +368,102 @@ fn a_rotated_grant_takes_the_new_token_only() {
     let admin = stdout(&ok(gw.cli(&["audit", "export", "--stream", "admin"])));
     assert!(admin.contains("\"action\":\"grant.rotate\""), "{admin}");
     assert!(!admin.contains(&new) && !admin.contains(&old));
+}
+
+#[test]
+fn a_grant_given_an_expiry_stops_and_works_again_on_its_next_request() {
+    let gw = start();
+    let token = create_allowed(&gw, "gina", "gina-ci");
+    wait_for_auth(&gw);
+    let rt = runtime();
+    let session = served_session(&rt, &gw, &token);
+    let listed = || -> Value {
+        let list: Value =
+            serde_json::from_str(&stdout(&ok(gw.cli(&["grant", "list", "--json"])))).unwrap();
+        list[0].clone()
+    };
+    assert!(listed()["expires"].is_null());
+
+    // Now: the open session's next request and a new session are refused.
+    let o = ok(gw.cli(&["grant", "expiry", "gina-ci", "--expires", "0s"]));
+    assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    let (status, _) = rt.block_on(session.call(2, "findManyCompanies", json!({"limit": 1})));
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refusal(&rt, &gw, &token),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(listed()["active"], false);
+
+    // A week on: the same token works again, for the Python SDK too.
+    let before = now_ms();
+    let o = ok(gw.cli(&["grant", "expiry", "gina-ci", "--expires", "7d"]));
+    assert!(stderr(&o).contains("now expires"), "{}", stderr(&o));
+    let (status, answer) = rt.block_on(session.call(3, "findManyCompanies", json!({"limit": 1})));
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    call(&gw, &token, "findManyCompanies").assert_exit(0);
+    assert_eq!(listed()["active"], true);
+    assert!(listed()["expires"].is_string());
+
+    // Never; then an RFC 3339 time already past stops it again.
+    ok(gw.cli(&["grant", "expiry", "gina-ci", "--never"]));
+    assert!(listed()["expires"].is_null());
+    assert_eq!(listed()["active"], true);
+    ok(gw.cli(&[
+        "grant",
+        "expiry",
+        "gina-ci",
+        "--expires",
+        "2020-01-01T00:00:00Z",
+    ]));
+    assert_eq!(
+        refusal(&rt, &gw, &token),
+        Some(reqwest::StatusCode::UNAUTHORIZED)
+    );
+
+    // Each change is in the admin stream, by the command line, with the expiry before and after.
+    let admin = stdout(&ok(gw.cli(&["audit", "export", "--stream", "admin"])));
+    let changes: Vec<Value> = admin
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "grant.expiry")
+        .collect();
+    assert_eq!(changes.len(), 4, "{admin}");
+    assert!(
+        changes
+            .iter()
+            .all(|e| e["actor"] == "cli" && e["target"] == "gina-ci")
+    );
+    let at = |i: usize, key: &str| changes[i]["details"][key].as_u64();
+    assert_eq!(at(0, "previous_expires_at_ms"), None);
+    let week = at(1, "expires_at_ms").unwrap();
+    assert!(week >= before + 7 * 86_400_000, "{admin}");
+    assert!(week < now_ms() + 7 * 86_400_000, "{admin}");
+    assert_eq!(at(2, "previous_expires_at_ms"), Some(week));
+    assert_eq!(at(2, "expires_at_ms"), None);
+    assert_eq!(at(3, "expires_at_ms"), Some(1_577_836_800_000));
+
+    // Exactly one of --expires and --never; an unknown or revoked grant is an error.
+    let usage = gw.cli(&["grant", "expiry", "gina-ci"]);
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
+    let both = gw.cli(&["grant", "expiry", "gina-ci", "--never", "--expires", "1d"]);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    let bad = gw.cli(&["grant", "expiry", "gina-ci", "--expires", "soon"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let unknown = gw.cli(&["grant", "expiry", "nobody", "--never"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no grant labelled"),
+        "{}",
+        stderr(&unknown)
+    );
+    ok(gw.cli(&["grant", "revoke", "gina-ci"]));
+    let revoked = gw.cli(&["grant", "expiry", "gina-ci", "--never"]);
+    assert_eq!(revoked.status.code(), Some(1));
+    assert!(stderr(&revoked).contains("revoked"), "{}", stderr(&revoked));
+    assert_eq!(
+        refusal(&rt, &gw, &token),
+        Some(reqwest::StatusCode::UNAUTHORIZED),
+        "a revoked grant given no expiry works again"
+    );
 }

@@ -1,9 +1,9 @@
-//! `toolgate grant create|list|revoke|rotate`: bearer credentials in the store. A token is printed
-//! once (alone on stdout) and only its SHA-256 is stored; a running gateway honours a new,
-//! revoked or rotated grant on the next request.
+//! `toolgate grant create|list|revoke|rotate|expiry`: bearer credentials in the store. A token is
+//! printed once (alone on stdout) and only its SHA-256 is stored; a running gateway honours a new,
+//! revoked or rotated grant, and a changed expiry, on the next request.
 
 use super::{Failure, StoreArgs, format_ms, format_opt_ms, now_ms};
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,23 @@ pub enum GrantCommand {
         /// The grant's label.
         label: String,
     },
+    /// Change when a grant stops working: a past instant (or `0s`) stops it at once, a later one
+    /// or `--never` makes an expired grant work again.
+    Expiry(ExpiryArgs),
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("when").required(true).args(["expires", "never"])))]
+pub struct ExpiryArgs {
+    /// The grant's label.
+    pub label: String,
+    /// The grant stops working after this long from now (`30d`, `12h`; `0s`: at once) or at this
+    /// RFC 3339 time.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// The grant never expires.
+    #[arg(long)]
+    pub never: bool,
 }
 
 #[derive(Args)]
@@ -69,6 +86,7 @@ pub async fn run(args: GrantArgs) -> ExitCode {
         GrantCommand::List { json } => list(&args.store, json).await,
         GrantCommand::Revoke { label } => revoke(&args.store, &label).await,
         GrantCommand::Rotate { label } => rotate(&args.store, &label).await,
+        GrantCommand::Expiry(e) => set_expiry(&args.store, e).await,
     })
 }
 
@@ -153,20 +171,26 @@ fn assign_policies(
     Ok(out)
 }
 
-/// When the grant expires: `--expires 30d` (from now) or an RFC 3339 time.
+/// When a new grant expires: `--expires 30d` (from now) or an RFC 3339 time not yet past.
 fn expiry(spec: &str, now: u64) -> Result<u64, Failure> {
+    let (at, given_as_time) = instant(spec, now)?;
+    if given_as_time && at <= now {
+        return Err(Failure::usage(format!("--expires {spec:?} is in the past")));
+    }
+    Ok(at)
+}
+
+/// `--expires`: a duration from `now` or an RFC 3339 time, and whether it was a time.
+fn instant(spec: &str, now: u64) -> Result<(u64, bool), Failure> {
     if let Some(d) = crate::config::parse_duration(spec) {
-        return Ok(now.saturating_add(d.as_millis() as u64));
+        return Ok((now.saturating_add(d.as_millis() as u64), false));
     }
     let at = super::parse_rfc3339(spec).ok_or_else(|| {
         Failure::usage(format!(
             "--expires {spec:?}: use a duration (\"30d\", \"12h\") or an RFC 3339 time"
         ))
     })?;
-    if at <= now {
-        return Err(Failure::usage(format!("--expires {spec:?} is in the past")));
-    }
-    Ok(at)
+    Ok((at, true))
 }
 
 /// The SHA-256 of a policy's text, to tell versions apart in the admin stream.
@@ -405,4 +429,52 @@ async fn rotate(store: &StoreArgs, label: &str) -> Result<(), Failure> {
     opened
         .audit_admin("grant.rotate", label, json!({ "agent": grant.agent }))
         .await
+}
+
+async fn set_expiry(store: &StoreArgs, e: ExpiryArgs) -> Result<(), Failure> {
+    let now = now_ms();
+    // `--never` or `--expires` (clap allows exactly one). An instant already past is allowed
+    // here: it stops the grant at once.
+    let expires_at_ms = e
+        .expires
+        .as_deref()
+        .map(|spec| instant(spec, now).map(|(at, _)| at))
+        .transpose()?;
+    let opened = store.open().await?;
+    let label = e.label.as_str();
+    let previous = opened
+        .stores
+        .grants
+        .get(label)
+        .await?
+        .ok_or_else(|| {
+            Failure::from(StoreError::GrantNotFound {
+                label: label.to_owned(),
+            })
+        })?
+        .expires_at_ms;
+    let grant = opened
+        .stores
+        .grants
+        .set_expiry(label, expires_at_ms)
+        .await?;
+    match grant.expires_at_ms {
+        None => eprintln!("grant {label:?} (agent {:?}) never expires", grant.agent),
+        Some(at) if at <= now_ms() => eprintln!(
+            "grant {label:?} (agent {:?}) expired at {}: its token is refused from the next request on",
+            grant.agent,
+            format_ms(at)
+        ),
+        Some(at) => eprintln!(
+            "grant {label:?} (agent {:?}) now expires {}",
+            grant.agent,
+            format_ms(at)
+        ),
+    }
+    let details = json!({
+        "agent": grant.agent,
+        "previous_expires_at_ms": previous,
+        "expires_at_ms": grant.expires_at_ms,
+    });
+    opened.audit_admin("grant.expiry", label, details).await
 }
