@@ -44,7 +44,8 @@ pub async fn catalog(
 }
 
 pub async fn quarantined(State(app): State<AppState>) -> ApiResult<Json<Value>> {
-    // Tools: a server's changed instructions are reviewed with `toolgate pins diff --instructions`.
+    // Tools: a server's changed instructions, prompts, resources and resource templates are
+    // reviewed with `toolgate pins diff` (`--instructions`, `--prompt`, `--resource`, …).
     let entries = app.gateway.catalogue.store.quarantined(None).await?;
     let pins: Vec<Value> = entries
         .iter()
@@ -85,7 +86,13 @@ pub async fn approve(
     };
     let done = app
         .gateway
-        .approve_pin(&server, &tool, &actor.0, request.digest.as_deref())
+        .approve_pin(
+            &server,
+            EntryKind::Tool,
+            &tool,
+            &actor.0,
+            request.digest.as_deref(),
+        )
         .await?;
     tracing::warn!(server, tool, actor = %actor.0, changed = done.changed, "pin approved through the admin API");
     let mut out = done.entry.to_json();

@@ -1,8 +1,9 @@
 //! Filtering a `tools/list` result: tools the policy hides, and tools quarantined by their pins,
-//! are removed, everything else about
-//! the response (other tools' bytes, `nextCursor`, `_meta`) is kept as the server sent it. The
-//! response is read as borrowed slices, never as a tree of values: a 219-tool list is ~230 KB,
-//! and only the tools' names need looking at.
+//! are removed, everything else about the response (other tools' bytes, `nextCursor`, `_meta`)
+//! is kept as the server sent it. The other lists a model reads (prompts, resources) are
+//! filtered by their pins the same way ([`without_items`]). The response is read as borrowed
+//! slices, never as a tree of values: a 219-tool list is ~230 KB, and only the tools' names need
+//! looking at.
 
 use crate::catalogue::Catalogue;
 use bytes::Bytes;
@@ -41,32 +42,38 @@ pub fn filter_response(
     if policy.hides_nothing() && quarantined.is_empty() {
         return response;
     }
+    without_items(response, "tools", |t| {
+        serde_json::from_str::<ToolName<'_>>(t.get())
+            .ok()
+            .and_then(|n| n.name)
+            .is_some_and(|name| !policy.is_hidden(&name) && !quarantined.contains(&*name))
+    })
+}
+
+/// Returns a list response (`tools/list`, `prompts/list`, …: its items in the result's member
+/// `key`) with only the items `keep` keeps; every kept item's bytes, and everything else about
+/// the response (`nextCursor`, `_meta`), as the server sent them. A response that is not a
+/// readable list passes unchanged.
+pub fn without_items(response: Bytes, key: &str, keep: impl Fn(&RawValue) -> bool) -> Bytes {
     let Ok(parsed) = serde_json::from_slice::<Response<'_>>(&response) else {
         return response;
     };
-    let Some(tools) = parsed.result.get("tools") else {
+    let Some(items) = parsed.result.get(key) else {
         return response;
     };
-    let Ok(tools) = serde_json::from_str::<Vec<&RawValue>>(tools.get()) else {
+    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(items.get()) else {
         return response;
     };
-    let kept: Vec<&RawValue> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            serde_json::from_str::<ToolName<'_>>(t.get())
-                .ok()
-                .and_then(|n| n.name)
-                .is_some_and(|name| !policy.is_hidden(&name) && !quarantined.contains(&*name))
-        })
-        .collect();
-    if kept.len() == tools.len() {
+    let kept: Vec<&RawValue> = items.iter().copied().filter(|t| keep(t)).collect();
+    if kept.len() == items.len() {
         return response;
     }
     let mut out = Vec::with_capacity(response.len());
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(parsed.id.get().as_bytes());
-    out.extend_from_slice(b",\"result\":{\"tools\":[");
+    out.extend_from_slice(b",\"result\":{");
+    out.extend_from_slice(serde_json::to_string(key).unwrap_or_default().as_bytes());
+    out.extend_from_slice(b":[");
     for (i, t) in kept.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -74,10 +81,10 @@ pub fn filter_response(
         out.extend_from_slice(t.get().as_bytes());
     }
     out.push(b']');
-    for (key, value) in parsed.result.iter().filter(|(k, _)| *k != "tools") {
+    for (member, value) in parsed.result.iter().filter(|(k, _)| *k != key) {
         out.push(b',');
         out.extend_from_slice(
-            serde_json::to_string(key.as_ref())
+            serde_json::to_string(member.as_ref())
                 .unwrap_or_default()
                 .as_bytes(),
         );

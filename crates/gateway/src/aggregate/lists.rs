@@ -1,5 +1,6 @@
 //! Merged lists on the aggregate endpoint: each upstream's list fetched in full (following its
-//! pagination), its items renamed for the client (tools hidden by that server's policy dropped),
+//! pagination), its items renamed for the client (tools hidden by that server's policy dropped,
+//! and items its pins withhold),
 //! and the merged result paginated again by the gateway.
 
 use super::member::Member;
@@ -8,6 +9,7 @@ use super::rewrite::expose_uri;
 use serde_json::Value;
 use std::collections::HashSet;
 use toolgate_policy::Policy;
+use toolgate_store::catalogue::EntryKind;
 
 /// The lists the gateway merges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +53,28 @@ impl ListKind {
         }
     }
 
+    /// What the catalogue pins of each item of this list.
+    pub fn entry_kind(self) -> EntryKind {
+        match self {
+            ListKind::Tools => EntryKind::Tool,
+            ListKind::Prompts => EntryKind::Prompt,
+            ListKind::Resources => EntryKind::Resource,
+            ListKind::ResourceTemplates => EntryKind::ResourceTemplate,
+        }
+    }
+
+    /// The list whose items are entries of `kind` (none for instructions).
+    pub fn of_entry(kind: EntryKind) -> Option<Self> {
+        [
+            ListKind::Tools,
+            ListKind::Prompts,
+            ListKind::Resources,
+            ListKind::ResourceTemplates,
+        ]
+        .into_iter()
+        .find(|l| l.entry_kind() == kind)
+    }
+
     /// The server capability that says the list exists.
     pub fn capability(self) -> &'static str {
         match self {
@@ -87,37 +111,29 @@ pub async fn fetch_all(member: &Member, kind: ListKind) -> Result<Vec<Value>, St
     ))
 }
 
-/// One upstream's items as the client sees them (without the tools in `quarantined`).
+/// One upstream's items as the client sees them (without the items `withheld` by their pins,
+/// named by the server's own name or URI).
 pub fn expose(
     kind: ListKind,
     server: &str,
     policy: &Policy,
     namer: &Namer,
     items: Vec<Value>,
-    quarantined: &HashSet<String>,
+    withheld: &HashSet<String>,
 ) -> Vec<Value> {
+    let key = kind.entry_kind().key_member().unwrap_or("name");
     items
         .into_iter()
         .filter_map(|mut item| {
-            match kind {
-                ListKind::Tools | ListKind::Prompts => {
-                    let name = item.get("name")?.as_str()?.to_owned();
-                    if kind == ListKind::Tools
-                        && (policy.is_hidden(&name) || quarantined.contains(&name))
-                    {
-                        return None;
-                    }
-                    item["name"] = Value::String(namer.expose(server, &name));
-                }
-                ListKind::Resources => {
-                    let uri = item.get("uri")?.as_str()?.to_owned();
-                    item["uri"] = Value::String(expose_uri(server, &uri));
-                }
-                ListKind::ResourceTemplates => {
-                    let t = item.get("uriTemplate")?.as_str()?.to_owned();
-                    item["uriTemplate"] = Value::String(expose_uri(server, &t));
-                }
+            let own = item.get(key)?.as_str()?.to_owned();
+            if withheld.contains(&own) || (kind == ListKind::Tools && policy.is_hidden(&own)) {
+                return None;
             }
+            let exposed = match kind {
+                ListKind::Tools | ListKind::Prompts => namer.expose(server, &own),
+                ListKind::Resources | ListKind::ResourceTemplates => expose_uri(server, &own),
+            };
+            item[key] = Value::String(exposed);
             Some(item)
         })
         .collect()
@@ -175,6 +191,50 @@ mod tests {
             &quarantined,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn prompts_and_resources_their_pins_withhold_are_dropped_by_their_own_names() {
+        let policy = toolgate_policy::compile(
+            r#"{"version":"1","default":"allow","hide":["summarize"]}"#,
+            "p.json",
+            toolgate_policy::SourceFormat::Json,
+        )
+        .unwrap();
+        let namer = Namer::new("__", HashMap::new());
+        let prompts = vec![json!({"name":"summarize"}), json!({"name":"draft"})];
+        // `hide` is about tools: a prompt of the same name stays.
+        let out = expose(
+            ListKind::Prompts,
+            "docs",
+            &policy,
+            &namer,
+            prompts.clone(),
+            &HashSet::new(),
+        );
+        assert_eq!(out.len(), 2);
+        let withheld = HashSet::from(["draft".to_owned()]);
+        let out = expose(
+            ListKind::Prompts,
+            "docs",
+            &policy,
+            &namer,
+            prompts,
+            &withheld,
+        );
+        assert_eq!(out, vec![json!({"name":"docs__summarize"})]);
+        let resources = vec![json!({"uri":"file:///a"}), json!({"uri":"file:///b"})];
+        let withheld = HashSet::from(["file:///a".to_owned()]);
+        let out = expose(
+            ListKind::Resources,
+            "fs",
+            &policy,
+            &namer,
+            resources,
+            &withheld,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["uri"], expose_uri("fs", "file:///b"));
     }
 
     #[test]

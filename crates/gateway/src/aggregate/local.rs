@@ -152,10 +152,8 @@ async fn merged(
             part.split();
             return (Ok(Vec::new()), false);
         }
-        if kind == ListKind::Tools {
-            // A server never catalogued is listed by the catalogue first.
-            gw.catalogue.before_listing(name).await;
-        }
+        // A server never catalogued is listed by the catalogue first.
+        gw.catalogue.before_listing(name).await;
         part.forwarded();
         let fetched = match tokio::time::timeout(timeout, lists::fetch_all(&member, kind)).await {
             Ok(Ok(items)) => Ok(items),
@@ -174,16 +172,14 @@ async fn merged(
             }
         };
         part.close(Some("ok".into()));
-        let quarantined = match kind {
-            ListKind::Tools => {
-                let hidden = gw.catalogue.hidden_in_items(name, &items);
-                gw.catalogue.after_listing(name).await;
-                hidden
-            }
-            _ => Default::default(),
-        };
+        // Tools, prompts, resources and templates whose pins withhold them are left out, and
+        // what the list showed that the store does not hold is recorded first.
+        let withheld = gw
+            .catalogue
+            .withheld_in_items(name, kind.entry_kind(), &items);
+        gw.catalogue.after_listing(name).await;
         let namer = &gw.state().namer;
-        let exposed = lists::expose(kind, name, &policy, namer, items, &quarantined);
+        let exposed = lists::expose(kind, name, &policy, namer, items, &withheld);
         (Ok(exposed), true)
     });
     let results = futures_util::future::join_all(fetches).await;

@@ -1,14 +1,16 @@
 //! Lists a server's tools the way a client would: its own short session (initialize, then
 //! `tools/list` page by page), closed afterwards, keeping the `instructions` its `initialize`
-//! answered. Used for the catalogue, `toolgate catalog` and `toolgate init`, independent of any
-//! client session.
+//! answered and the prompts, resources and resource templates it offers (each list read when the
+//! server declares it, and left out of the listing when it cannot be read). Used for the
+//! catalogue, `toolgate catalog` and `toolgate init`, independent of any client session.
 
+use crate::aggregate::lists::ListKind;
 use crate::server::ServerRuntime;
 use crate::upstream::{CallError, Opener, UpstreamLink};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::time::Duration;
-use toolgate_store::catalogue::ToolDigest;
+use toolgate_store::catalogue::{EntryKind, ToolDigest};
 
 /// More pages than this means the server is looping on its cursor.
 const MAX_PAGES: usize = 1000;
@@ -38,6 +40,9 @@ pub struct Listing {
     pub tools: Vec<Value>,
     /// The pinned version of its `initialize` result: its instructions, or none.
     pub instructions: ToolDigest,
+    /// Each other list the server offers and that could be read: its prompts, resources and
+    /// resource templates, each a raw object.
+    pub others: Vec<(EntryKind, Vec<Value>)>,
 }
 
 /// Every tool the server lists (each a raw tool object), following pagination.
@@ -84,44 +89,78 @@ pub async fn list_server(server: &ServerRuntime, timeout: Duration) -> Result<Li
         link.send(initialized, version.as_deref())
             .await
             .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-        let mut tools = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let params = match &cursor {
-                Some(c) => json!({ "cursor": c }),
-                None => json!({}),
-            };
-            let mut page = call(&link, "tools/list", params, version.as_deref(), timeout).await?;
-            let Some(Value::Array(listed)) = page.get_mut("tools").map(Value::take) else {
-                return Err(FetchError::Malformed {
-                    method: "tools/list",
-                    detail: "no \"tools\" array in the result".into(),
-                });
-            };
-            tools.extend(listed);
-            cursor = page
-                .get("nextCursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if cursor.is_none() {
-                return Ok((
-                    Listing {
-                        tools,
-                        instructions,
-                    },
-                    version,
-                ));
+        let tools = list_all(&link, "tools/list", "tools", version.as_deref(), timeout).await?;
+        let mut others = Vec::new();
+        for list in [
+            ListKind::Prompts,
+            ListKind::Resources,
+            ListKind::ResourceTemplates,
+        ] {
+            let (method, key) = (list.method(), list.key());
+            if init
+                .pointer(&format!("/capabilities/{}", list.capability()))
+                .is_none()
+            {
+                continue;
+            }
+            match list_all(&link, method, key, version.as_deref(), timeout).await {
+                Ok(items) => others.push((list.entry_kind(), items)),
+                // Left out of this listing: what clients are shown is still checked, and
+                // recorded, by the pins the store holds.
+                Err(e) => {
+                    tracing::warn!(server = %server.name, error = %e, "cannot list {method}");
+                }
             }
         }
-        Err(FetchError::Malformed {
-            method: "tools/list",
-            detail: format!("more than {MAX_PAGES} pages"),
-        })
+        let listing = Listing {
+            tools,
+            instructions,
+            others,
+        };
+        Ok((listing, version))
     }
     .await;
     let version = listed.as_ref().ok().and_then(|(_, v)| v.clone());
     link.close(version.as_deref()).await;
     listed.map(|(listing, _)| listing)
+}
+
+/// Every item of one list (`method`, its items in the result's member `key`), following
+/// pagination.
+async fn list_all(
+    link: &UpstreamLink,
+    method: &'static str,
+    key: &str,
+    protocol_version: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<Value>, FetchError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({ "cursor": c }),
+            None => json!({}),
+        };
+        let mut page = call(link, method, params, protocol_version, timeout).await?;
+        let Some(Value::Array(listed)) = page.get_mut(key).map(Value::take) else {
+            return Err(FetchError::Malformed {
+                method,
+                detail: format!("no {key:?} array in the result"),
+            });
+        };
+        items.extend(listed);
+        cursor = page
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if cursor.is_none() {
+            return Ok(items);
+        }
+    }
+    Err(FetchError::Malformed {
+        method,
+        detail: format!("more than {MAX_PAGES} pages"),
+    })
 }
 
 /// The client capabilities the catalogue's session declares: every one a client may declare

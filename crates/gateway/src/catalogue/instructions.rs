@@ -123,29 +123,17 @@ fn replace_result(response: &[u8], result: Map<String, Value>) -> Option<Bytes> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::rules::PinRules;
     use serde_json::json;
-    use std::collections::HashMap;
-    use std::sync::Arc;
     use toolgate_store::catalogue::{EntryKind, Observed};
-    use toolgate_store::{CatalogueStore, MemoryStore};
 
     /// A catalogue whose server `s` was pinned with `instructions`, in `mode`.
     async fn catalogue(instructions: Option<&str>, mode: PinningMode) -> Catalogue {
-        let store = Arc::new(MemoryStore::new());
         let result = match instructions {
             Some(text) => json!({ "instructions": text }),
             None => json!({}),
         };
         let seen = vec![Observed::instructions(ToolDigest::of_instructions(&result))];
-        store.record("s", seen, false, 1).await.unwrap();
-        let rules = PinRules {
-            mode,
-            ..PinRules::default()
-        };
-        let c = Catalogue::new(store, HashMap::from([("s".to_owned(), rules)]));
-        c.reload_now().await.unwrap();
-        c
+        Catalogue::pinned_for_test(seen, mode).await
     }
 
     fn answer(instructions: Option<&str>) -> Bytes {

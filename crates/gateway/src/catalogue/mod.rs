@@ -15,13 +15,16 @@
 //!
 //! A server's `instructions` (from `initialize`, which clients put in their model's system
 //! prompt) are pinned beside its tools: [`Catalogue::screen_initialize`] gives clients the pinned
-//! text while a changed version waits for approval.
+//! text while a changed version waits for approval. So are its prompts, resources and resource
+//! templates, checked by the same code as tools ([`Catalogue::withheld_in_answer`]): a changed
+//! one is withheld from its list and refused when asked for ([`described`]).
 //!
 //! A change a relayed listing (or initialize) shows is recorded in the store and audited
 //! (`pin.changed`) at once ([`Catalogue::after_listing`]), not when the background listing next
 //! runs: a server that shows a change to clients and reverts it before the catalogue looks still
 //! leaves a record.
 
+pub mod described;
 pub mod fetch;
 pub mod instructions;
 pub mod listing;
@@ -48,8 +51,8 @@ pub struct Catalogue {
     pub store: Arc<dyn CatalogueStore>,
     rules: ArcSwap<HashMap<String, PinRules>>,
     view: ArcSwap<PinView>,
-    /// Problems seen in relayed listings that the store may not know yet: server → tool →
-    /// finding (with the tool as listed). Recorded by the next refresh of the server, and then
+    /// Problems seen in relayed listings that the store may not know yet: server → (kind, name)
+    /// → finding (with the entry as listed). Recorded by the next refresh of the server, and then
     /// forgotten.
     marks: Mutex<HashMap<String, listing::Findings>>,
     /// Instructions client sessions were given that differ from the pins, per server, until
@@ -70,8 +73,9 @@ pub struct Catalogue {
     version_seen: AtomicU64,
     /// `notifications/tools/list_changed` seen from any server, for cached listings.
     list_changes: AtomicU64,
-    /// Servers whose quarantined tools changed: their clients are told to list again.
-    quarantine_changes: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Servers whose quarantined entries of a kind changed: their clients are told to list
+    /// again.
+    quarantine_changes: tokio::sync::broadcast::Sender<(Arc<str>, EntryKind)>,
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -170,9 +174,10 @@ impl Catalogue {
         }
     }
 
-    /// Before a relayed `tools/list` of `server` is checked: if the server has never been
-    /// catalogued, its first listing is taken now and waited for, so that what a client sees is
-    /// checked against pins from the catalogue's own listing, whichever session lists first.
+    /// Before a relayed list (`tools/list`, `prompts/list`, …) of `server` is checked: if the
+    /// server has never been catalogued, its first listing is taken now and waited for, so that
+    /// what a client sees is checked against pins from the catalogue's own listing, whichever
+    /// session lists first.
     pub async fn before_listing(&self, server: &str) {
         if self.rules(server).mode == PinningMode::Off || self.is_catalogued(server) {
             return;
@@ -181,8 +186,8 @@ impl Catalogue {
         self.settled(server, LISTING_WAIT).await;
     }
 
-    /// After a relayed `tools/list` of `server` was checked: when it showed tools that do not
-    /// match the pins, they are recorded (new, or changed, by the same rules as the catalogue's
+    /// After a relayed list of `server` was checked: when it showed entries that do not match
+    /// the pins, they are recorded (new, or changed, by the same rules as the catalogue's
     /// own listing) and audited before the client gets the list, so a denial's remedy works at
     /// once and a change the server reverts before its next listing still leaves a record.
     pub async fn after_listing(&self, server: &str) {
@@ -249,53 +254,90 @@ impl Catalogue {
         self.requested.lock().remove(server);
     }
 
-    /// Notices `notifications/tools/list_changed` in a message relayed from `server`.
+    /// Notices `notifications/tools/list_changed` (or the prompts' or resources') in a message
+    /// relayed from `server`.
     pub fn observe(&self, server: &str, message: &[u8]) {
-        const NEEDLE: &[u8] = b"notifications/tools/list_changed";
+        const NEEDLES: [&[u8]; 3] = [
+            b"notifications/tools/list_changed",
+            b"notifications/prompts/list_changed",
+            b"notifications/resources/list_changed",
+        ];
         // Notifications are short; answers (which may quote the method name) are not looked into.
-        if message.len() < 512 && message.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
-            tracing::debug!(server, "tools/list_changed seen; refreshing the catalogue");
-            self.list_changes.fetch_add(1, Ordering::Relaxed);
-            self.request_refresh(server);
+        if message.len() >= 512 {
+            return;
         }
+        let seen = |needle: &[u8]| message.windows(needle.len()).any(|w| w == needle);
+        let Some(needle) = NEEDLES.into_iter().find(|n| seen(n)) else {
+            return;
+        };
+        tracing::debug!(
+            server,
+            notification = %String::from_utf8_lossy(needle),
+            "a list changed; refreshing the catalogue"
+        );
+        if needle == NEEDLES[0] {
+            self.list_changes.fetch_add(1, Ordering::Relaxed);
+        }
+        self.request_refresh(server);
     }
 
-    /// The servers whose quarantined tools change from now on (a tool approved, or held back):
-    /// their client sessions need `notifications/tools/list_changed`, which the server itself
-    /// never sends for the gateway's decisions.
-    pub fn quarantine_changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+    /// The servers (and kinds of entries) whose quarantine changes from now on (a tool or prompt
+    /// approved, or held back): their client sessions need the list's `list_changed`
+    /// notification, which the server itself never sends for the gateway's decisions.
+    pub fn quarantine_changes(&self) -> tokio::sync::broadcast::Receiver<(Arc<str>, EntryKind)> {
         self.quarantine_changes.subscribe()
     }
 
     /// A client stream's share of [`Catalogue::quarantine_changes`]: `upstream` as it comes, plus
-    /// a `notifications/tools/list_changed` whenever the quarantine of one of `servers` changes;
-    /// it ends when `upstream` ends.
+    /// the list's `notifications/…/list_changed` whenever the quarantine of one of `servers`
+    /// changes; it ends when `upstream` ends.
     pub fn with_quarantine_notes(
         &self,
         servers: Vec<String>,
         upstream: crate::upstream::MessageStream,
     ) -> crate::upstream::MessageStream {
         use futures_util::StreamExt;
-        const NOTE: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+        let note = |kind: EntryKind| -> &'static [u8] {
+            match kind {
+                EntryKind::Prompt => {
+                    br#"{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}"#
+                }
+                EntryKind::Resource | EntryKind::ResourceTemplate => {
+                    br#"{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}"#
+                }
+                EntryKind::Tool | EntryKind::Instructions => {
+                    br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#
+                }
+            }
+        };
+        let notes_of = move |kinds: &[EntryKind]| {
+            let notes: Vec<_> = kinds
+                .iter()
+                .map(|k| Some(Ok(Bytes::from_static(note(*k)))))
+                .collect();
+            futures_util::stream::iter(notes)
+        };
         let changes = self.quarantine_changes();
         let notes = futures_util::stream::unfold(changes, move |mut rx| {
             let servers = servers.clone();
             async move {
                 loop {
                     match rx.recv().await {
-                        Ok(server) if servers.iter().any(|s| **s == *server) => {
-                            return Some((Some(Ok(Bytes::from_static(NOTE))), rx));
+                        Ok((server, kind)) if servers.iter().any(|s| **s == *server) => {
+                            return Some((notes_of(&[kind]), rx));
                         }
                         Ok(_) => {}
-                        // Missed changes: one note covers them all.
+                        // Missed changes: one note of each list covers them all.
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            return Some((Some(Ok(Bytes::from_static(NOTE))), rx));
+                            let every = [EntryKind::Tool, EntryKind::Prompt, EntryKind::Resource];
+                            return Some((notes_of(&every), rx));
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                     }
                 }
             }
-        });
+        })
+        .flatten();
         let upstream = upstream
             .map(Some)
             .chain(futures_util::stream::once(async { None }));
@@ -320,15 +362,16 @@ impl Catalogue {
         let entries = self.store.entries(None).await?;
         let old = self.view.load_full();
         let view = PinView::build(entries, old.generation + 1);
-        for server in view.quarantine_differs(&old) {
-            let _ = self.quarantine_changes.send(server.into());
+        for (server, kind) in view.quarantine_differs(&old) {
+            let _ = self.quarantine_changes.send((server.into(), kind));
         }
         {
             let mut marks = self.marks.lock();
-            for (server, tools) in marks.iter_mut() {
+            for (server, found) in marks.iter_mut() {
                 let pins = view.servers.get(server);
-                tools.retain(|tool, finding| {
-                    pins.and_then(|p| p.pinned.get(tool))
+                found.retain(|(kind, name), finding| {
+                    pins.and_then(|p| p.of(*kind))
+                        .and_then(|k| k.pinned.get(name))
                         .is_none_or(|pin| pin.digest != finding.digest)
                 });
             }
@@ -355,47 +398,71 @@ impl Catalogue {
             .load()
             .servers
             .get(server)
-            .is_some_and(|p| p.pinned.contains_key(tool) || p.quarantined.contains_key(tool))
+            .and_then(|p| p.of(EntryKind::Tool))
+            .is_some_and(|t| t.pinned.contains_key(tool) || t.quarantined.contains_key(tool))
     }
 
     /// Why a call of `tool` on `server` must be denied, if it must.
     pub fn blocking(&self, server: &str, tool: &str) -> Option<String> {
+        self.blocking_entry(server, EntryKind::Tool, tool)
+    }
+
+    /// Why a request for the entry of `kind` called `name` on `server` (a tool's call, a
+    /// prompt's `prompts/get`, a resource's `resources/read`) must be refused, if it must.
+    pub fn blocking_entry(&self, server: &str, kind: EntryKind, name: &str) -> Option<String> {
         let rules = self.rules(server);
         if rules.mode != PinningMode::Enforce {
             return None;
         }
         let view = self.view.load();
-        let problem = match view
+        let recorded = view
             .servers
             .get(server)
-            .and_then(|p| p.quarantined.get(tool))
-        {
+            .and_then(|p| p.of(kind))
+            .and_then(|k| k.quarantined.get(name));
+        let problem = match recorded {
             Some(p) => p.clone(),
             None => self
                 .marks
                 .lock()
                 .get(server)
-                .and_then(|m| m.get(tool))
+                .and_then(|m| m.get(&(kind, name.to_owned())))
                 .map(|f| f.problem.clone())?,
         };
-        quarantines(rules, &problem).then(|| reason(server, tool, &problem))
+        quarantines(rules, &problem).then(|| reason(server, kind, name, &problem))
     }
 
     /// The tools of a relayed `tools/list` answer from `server` to hide.
     pub fn hidden_in_answer(&self, server: &str, response: &Bytes) -> HashSet<String> {
-        self.hidden_by(server, |generation, pins| {
-            self.cache.page(server, generation, pins, response)
+        self.withheld_in_answer(server, EntryKind::Tool, response)
+    }
+
+    /// The entries of `kind` (by name, or URI) of a relayed list answer from `server` to
+    /// withhold.
+    pub fn withheld_in_answer(
+        &self,
+        server: &str,
+        kind: EntryKind,
+        response: &Bytes,
+    ) -> HashSet<String> {
+        self.withheld_by(server, |generation, pins| {
+            self.cache.page(server, kind, generation, pins, response)
         })
     }
 
-    /// The tools of a list of tool objects from `server` to hide.
-    pub fn hidden_in_items(&self, server: &str, items: &[Value]) -> HashSet<String> {
-        self.hidden_by(server, |generation, pins| {
-            Some(self.cache.items(server, generation, pins, items))
+    /// The entries of `kind` of a list of objects from `server` to withhold.
+    pub fn withheld_in_items(
+        &self,
+        server: &str,
+        kind: EntryKind,
+        items: &[Value],
+    ) -> HashSet<String> {
+        self.withheld_by(server, |generation, pins| {
+            Some(self.cache.items(server, kind, generation, pins, items))
         })
     }
 
-    fn hidden_by(
+    fn withheld_by(
         &self,
         server: &str,
         check: impl FnOnce(u64, &view::ServerPins) -> Option<Arc<listing::Findings>>,
@@ -427,7 +494,7 @@ impl Catalogue {
         findings
             .iter()
             .filter(|(_, f)| quarantines(rules, &f.problem))
-            .map(|(name, _)| name.clone())
+            .map(|((_, name), _)| name.clone())
             .collect()
     }
 
@@ -436,22 +503,24 @@ impl Catalogue {
         let mut marks = self.marks.lock();
         let server_marks = marks.entry(server.to_owned()).or_default();
         let mut unknown = false;
-        for (tool, finding) in findings {
+        for (key, finding) in findings {
+            let (kind, name) = key;
             // The store holds this very version already (quarantined).
-            if pins.recorded.get(tool) == Some(&finding.digest) {
+            let recorded = pins.of(*kind).and_then(|k| k.recorded.get(name));
+            if recorded == Some(&finding.digest) {
                 continue;
             }
             if server_marks
-                .get(tool)
+                .get(key)
                 .is_none_or(|m| m.digest != finding.digest)
             {
                 tracing::warn!(
                     server,
-                    tool,
+                    entry = %kind.label(name),
                     problem = ?finding.problem,
-                    "a relayed tools/list does not match the pins"
+                    "a relayed list does not match the pins"
                 );
-                server_marks.insert(tool.clone(), finding.clone());
+                server_marks.insert(key.clone(), finding.clone());
                 unknown = true;
             }
         }
@@ -461,7 +530,7 @@ impl Catalogue {
         }
     }
 
-    /// The tools relayed listings of `server` showed that do not match the pins, as listed.
+    /// The entries relayed listings of `server` showed that do not match the pins, as listed.
     fn marked(&self, server: &str) -> listing::Findings {
         self.marks.lock().get(server).cloned().unwrap_or_default()
     }
@@ -483,16 +552,34 @@ impl Catalogue {
         }
     }
 
-    /// Forgets the marks of `server` that `recorded` holds (the same tool, the same digest): they
-    /// are in the store now. Marks made meanwhile stay for the next refresh.
+    /// Forgets the marks of `server` that `recorded` holds (the same entry, the same digest):
+    /// they are in the store now. Marks made meanwhile stay for the next refresh.
     fn clear_marks(&self, server: &str, recorded: &listing::Findings) {
         let mut marks = self.marks.lock();
         if let Some(m) = marks.get_mut(server) {
-            m.retain(|tool, f| recorded.get(tool).is_none_or(|r| r.digest != f.digest));
+            m.retain(|key, f| recorded.get(key).is_none_or(|r| r.digest != f.digest));
             if m.is_empty() {
                 marks.remove(server);
             }
         }
+    }
+
+    /// For tests: a catalogue over a memory store in which server `s` showed `seen` (so pinned
+    /// it), its pins held in `mode`.
+    #[cfg(test)]
+    pub(crate) async fn pinned_for_test(
+        seen: Vec<toolgate_store::catalogue::Observed>,
+        mode: PinningMode,
+    ) -> Catalogue {
+        let store = Arc::new(toolgate_store::MemoryStore::new());
+        store.record("s", seen, false, 1).await.unwrap();
+        let rules = PinRules {
+            mode,
+            ..PinRules::default()
+        };
+        let c = Catalogue::new(store, HashMap::from([("s".to_owned(), rules)]));
+        c.reload_now().await.unwrap();
+        c
     }
 
     /// The queue of refresh requests, taken once by the worker that serves them.
@@ -505,31 +592,34 @@ impl Catalogue {
 /// recording of tools only a client saw) before it is relayed as it is.
 const LISTING_WAIT: Duration = Duration::from_secs(10);
 
-/// Whether `problem` keeps the tool out under `rules` (pinning enforced).
+/// Whether `problem` keeps an entry out under `rules` (pinning enforced).
 fn quarantines(rules: PinRules, problem: &Problem) -> bool {
     match problem {
         Problem::Changed { .. } => true,
         Problem::New => rules.new_tools == NewTools::Quarantine,
+        Problem::Unpinned => false,
     }
 }
 
-/// The denial a quarantined tool's caller reads.
-pub fn reason(server: &str, tool: &str, problem: &Problem) -> String {
+/// The denial a quarantined entry's caller reads.
+pub fn reason(server: &str, kind: EntryKind, name: &str, problem: &Problem) -> String {
+    let noun = kind.noun();
     let what = match problem {
         Problem::Changed { fields } if !fields.is_empty() => {
             format!(
-                "tool {tool:?} changed since it was pinned ({})",
+                "{noun} {name:?} changed since it was pinned ({})",
                 fields.join(", ")
             )
         }
-        Problem::Changed { .. } => format!("tool {tool:?} changed since it was pinned"),
+        Problem::Changed { .. } => format!("{noun} {name:?} changed since it was pinned"),
         Problem::New => {
-            format!("tool {tool:?} is new on server {server:?} since its tools were pinned")
+            format!("{noun} {name:?} is new on server {server:?} since its {noun}s were pinned")
         }
+        Problem::Unpinned => format!("{noun} {name:?} is not pinned yet"),
     };
     format!(
         "{what}; an operator must approve it: {}",
-        approve_command(server, tool, None)
+        approve_entry_command(server, kind, name, None)
     )
 }
 

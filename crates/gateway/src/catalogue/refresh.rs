@@ -10,7 +10,7 @@ use super::{Catalogue, fetch};
 use crate::Gateway;
 use crate::enforce::now_ms;
 use parking_lot::Mutex;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,11 +94,12 @@ async fn refresh_until_settled(
 }
 
 impl Gateway {
-    /// Lists `server` now, classifies its tools, records the listing (pinning or quarantining)
-    /// and audits what changed. Tools that client sessions' listings showed and this listing
-    /// does not (a server may list some tools only to some clients) are recorded with it, by the
-    /// same rules; they are recorded even when this listing fails, once the server has been
-    /// catalogued. Errors say why the listing could not be taken or recorded.
+    /// Lists `server` now (its tools, instructions, prompts, resources and resource templates),
+    /// classifies its tools, records the listing (pinning or quarantining) and audits what
+    /// changed. Entries that client sessions' listings showed and this listing does not (a
+    /// server may list some tools only to some clients) are recorded with it, by the same rules;
+    /// they are recorded even when this listing fails, once the server has been catalogued.
+    /// Errors say why the listing could not be taken or recorded.
     pub async fn refresh_catalogue(&self, server: &str) -> Result<Vec<PinEvent>, String> {
         let state = self.state();
         let Some(runtime) = state.servers.get(server).cloned() else {
@@ -111,27 +112,37 @@ impl Gateway {
         } else {
             Default::default()
         };
-        let (mut tools, instructions, failure) = match listed {
-            Ok(listing) => (listing.tools, Some(listing.instructions), None),
+        let (mut items, instructions, failure) = match listed {
+            Ok(listing) => {
+                let mut items: Vec<(EntryKind, Value)> = (listing.tools.into_iter())
+                    .map(|t| (EntryKind::Tool, t))
+                    .collect();
+                for (kind, listed) in listing.others {
+                    items.extend(listed.into_iter().map(|item| (kind, item)));
+                }
+                (items, Some(listing.instructions), None)
+            }
             Err(e) if !from_clients.is_empty() => (Vec::new(), None, Some(e.to_string())),
             Err(e) => return Err(e.to_string()),
         };
-        let shown: HashSet<String> = tools
+        let shown: HashSet<(EntryKind, String)> = items
             .iter()
-            .filter_map(|t| t.get("name")?.as_str().map(str::to_owned))
+            .filter_map(|(kind, item)| {
+                let name = item.get(kind.key_member()?)?.as_str()?;
+                Some((*kind, name.to_owned()))
+            })
             .collect();
-        tools.extend(
+        items.extend(
             from_clients
                 .iter()
-                .filter(|(name, _)| !shown.contains(*name))
-                .map(|(_, f)| f.tool.clone()),
+                .filter(|(key, _)| !shown.contains(*key))
+                .map(|((kind, _), f)| (*kind, f.item.clone())),
         );
-        let mut observed: Vec<Observed> =
-            observe(&tools, &risk).into_iter().map(Into::into).collect();
+        let mut observed = observe_entries(&items, &risk);
         observed.extend(instructions.map(Observed::instructions));
         let events = self.record_observed(server, observed, "listing").await?;
         self.catalogue.clear_marks(server, &from_clients);
-        tracing::info!(server, tools = events.len(), "catalogue refreshed");
+        tracing::info!(server, entries = events.len(), "catalogue refreshed");
         match failure {
             Some(reason) => Err(reason),
             None => Ok(events),
@@ -139,9 +150,9 @@ impl Gateway {
     }
 
     /// Records at once what relayed messages of `server` showed that the pins do not hold —
-    /// tools of client listings, instructions of client sessions — by the rules of any listing,
-    /// and audits it, without listing the server: a change the server reverts before the
-    /// catalogue next lists it is on record all the same.
+    /// tools, prompts, resources and templates of client listings, instructions of client
+    /// sessions — by the rules of any listing, and audits it, without listing the server: a
+    /// change the server reverts before the catalogue next lists it is on record all the same.
     pub async fn record_relayed(&self, server: &str) -> Result<Vec<PinEvent>, String> {
         let marked = self.catalogue.marked(server);
         let instructions = self.catalogue.seen_instructions(server);
@@ -149,9 +160,11 @@ impl Gateway {
             return Ok(Vec::new());
         }
         let risk = runtime_risk(&self.state(), server);
-        let tools: Vec<serde_json::Value> = marked.values().map(|f| f.tool.clone()).collect();
-        let mut observed: Vec<Observed> =
-            observe(&tools, &risk).into_iter().map(Into::into).collect();
+        let items: Vec<(EntryKind, Value)> = marked
+            .iter()
+            .map(|((kind, _), f)| (*kind, f.item.clone()))
+            .collect();
+        let mut observed = observe_entries(&items, &risk);
         observed.extend(instructions.clone().map(Observed::instructions));
         let events = self.record_observed(server, observed, "relayed").await;
         if let Err(reason) = &events {
@@ -195,26 +208,28 @@ impl Gateway {
         Ok(events)
     }
 
-    /// Approves the current definition of `tool` (the admin API's path; the CLI writes the store
-    /// itself), audits it and applies it at once.
+    /// Approves the current definition of the entry of `kind` called `name` (the admin API's
+    /// path; the CLI writes the store itself), audits it and applies it at once.
     pub async fn approve_pin(
         &self,
         server: &str,
-        tool: &str,
+        kind: EntryKind,
+        name: &str,
         by: &str,
         expected_digest: Option<&str>,
     ) -> Result<toolgate_store::catalogue::PinApproval, StoreError> {
         let done = self
             .catalogue
             .store
-            .approve(server, tool, by, expected_digest, now_ms())
+            .approve_pin(server, kind, name, by, expected_digest, now_ms())
             .await?;
         if done.changed {
             self.record_admin_event(
                 by,
                 "pin.approved",
-                &format!("{server}/{tool}"),
-                json!({ "server": server, "tool": tool, "digest": done.entry.current.digest }),
+                &format!("{server}/{}", kind.label(name)),
+                json!({ "server": server, "tool": name, "entry": kind.as_str(),
+                        "digest": done.entry.current.digest }),
             )
             .await?;
         }
@@ -238,25 +253,34 @@ impl Gateway {
             details,
         };
         let mut out = Vec::new();
-        // A server's first listing, and pins of an older format taken anew: one event each.
+        // A server's first listing (and resources pinned at first sight), and pins of an older
+        // format taken anew: one event each.
         for (kind, action) in [
             (PinEventKind::Pinned, "pin.pinned"),
             (PinEventKind::Repinned, "pin.repinned"),
         ] {
-            let tools: Vec<&str> = events
-                .iter()
-                .filter(|e| e.kind == kind && e.entry_kind == EntryKind::Tool)
-                .map(|e| e.tool.as_str())
-                .collect();
-            let instructions = events
-                .iter()
-                .any(|e| e.kind == kind && e.entry_kind == EntryKind::Instructions);
-            if !tools.is_empty() || instructions {
+            let names = |entry_kind: EntryKind| -> Vec<&str> {
+                events
+                    .iter()
+                    .filter(|e| e.kind == kind && e.entry_kind == entry_kind)
+                    .map(|e| e.tool.as_str())
+                    .collect()
+            };
+            let tools = names(EntryKind::Tool);
+            let instructions = !names(EntryKind::Instructions).is_empty();
+            let (prompts, resources, templates) = (
+                names(EntryKind::Prompt),
+                names(EntryKind::Resource),
+                names(EntryKind::ResourceTemplate),
+            );
+            if events.iter().any(|e| e.kind == kind) {
                 out.push(event(
                     action,
                     server.to_owned(),
                     json!({ "server": server, "count": tools.len(), "tools": tools,
-                            "instructions": instructions, "format": PIN_FORMAT }),
+                            "instructions": instructions, "prompts": prompts,
+                            "resources": resources, "resource_templates": templates,
+                            "format": PIN_FORMAT }),
                 ));
             }
         }
@@ -329,6 +353,27 @@ fn runtime_risk(
         .server(server)
         .map(|s| s.risk.clone())
         .unwrap_or_default()
+}
+
+/// Listed entries of every kind, digested (tools classified, operator overrides winning); those
+/// without a name (or URI) left out.
+fn observe_entries(
+    items: &[(EntryKind, Value)],
+    risk: &std::collections::BTreeMap<String, toolgate_catalog::Category>,
+) -> Vec<Observed> {
+    let tools: Vec<Value> = items
+        .iter()
+        .filter(|(kind, _)| *kind == EntryKind::Tool)
+        .map(|(_, t)| t.clone())
+        .collect();
+    let mut observed: Vec<Observed> = observe(&tools, risk).into_iter().map(Into::into).collect();
+    observed.extend(
+        items
+            .iter()
+            .filter(|(kind, _)| *kind != EntryKind::Tool)
+            .filter_map(|(kind, item)| Observed::item(*kind, item)),
+    );
+    observed
 }
 
 /// The listed tools, digested and classified (operator overrides win).

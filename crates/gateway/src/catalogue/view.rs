@@ -1,21 +1,25 @@
-//! The pins as the hot path reads them: per server, each tool's pinned digest (and definition, to
-//! name what changed), the tools waiting for approval, and the server's pinned instructions. Built
+//! The pins as the hot path reads them: per server and kind (tools, prompts, resources, resource
+//! templates), each entry's pinned digest (and definition, to name what changed), the entries
+//! waiting for approval, and the server's pinned instructions. Built
 //! from the store's entries whenever the store's pins version moves; swapped in whole, read
 //! without locks.
 
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use toolgate_store::catalogue::{
     CatalogueEntry, EntryKind, PIN_FORMAT, PinState, ToolDigest, changed_fields,
 };
 
-/// Why a tool is waiting for approval.
+/// Why an entry (a tool, prompt, …) is waiting for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// Its definition differs from its pin in these members.
     Changed { fields: Vec<String> },
-    /// It appeared after the server's tools were pinned.
+    /// It appeared after the server's entries of its kind were pinned.
     New,
+    /// Not pinned yet, and pinned as it is once recorded (trust on first use): the first entry
+    /// of its kind the server shows, or a resource ([`EntryKind::pinned_at_first_sight`]).
+    Unpinned,
 }
 
 /// A tool's approved version.
@@ -64,13 +68,20 @@ pub struct InstructionsPin {
     pub current: String,
 }
 
+/// One kind of a server's entries (its tools, prompts, resources or resource templates), by name.
+#[derive(Debug, Default)]
+pub struct KindPins {
+    pub pinned: HashMap<String, Pin>,
+    pub quarantined: HashMap<String, Problem>,
+    /// The digest of each quarantined entry's version the store holds (the last one recorded).
+    pub recorded: HashMap<String, String>,
+}
+
 /// One server's pins.
 #[derive(Debug, Default)]
 pub struct ServerPins {
-    pub pinned: HashMap<String, Pin>,
-    pub quarantined: HashMap<String, Problem>,
-    /// The digest of each quarantined tool's version the store holds (the last one recorded).
-    pub recorded: HashMap<String, String>,
+    /// Every kind but instructions.
+    pub kinds: HashMap<EntryKind, KindPins>,
     /// `None` until the catalogue has read the server's instructions.
     pub instructions: Option<InstructionsPin>,
     /// Some pin is of an older format: the server is listed again to take it anew.
@@ -78,13 +89,22 @@ pub struct ServerPins {
 }
 
 impl ServerPins {
-    /// What is wrong with a listed tool of this (known) server.
-    pub fn problem(&self, listed: &ToolDigest) -> Option<Problem> {
-        match self.pinned.get(listed.name()) {
+    /// The server's entries of `kind`, if it has any.
+    pub fn of(&self, kind: EntryKind) -> Option<&KindPins> {
+        self.kinds.get(&kind)
+    }
+
+    /// What is wrong with a listed entry of `kind` of this (known) server. By the store's rules
+    /// ([`toolgate_store::CatalogueStore::record`]): an entry not pinned is new once the server's
+    /// entries of its kind were pinned, else (and a resource always) pinned when recorded.
+    pub fn problem(&self, kind: EntryKind, listed: &ToolDigest) -> Option<Problem> {
+        let entries = self.of(kind);
+        match entries.and_then(|k| k.pinned.get(listed.key(kind))) {
             Some(pin) if pin.pins(listed) => None,
             Some(pin) => Some(Problem::Changed {
-                fields: changed_fields(EntryKind::Tool, &pin.digest(), listed),
+                fields: changed_fields(kind, &pin.digest(), listed),
             }),
+            None if entries.is_none() || kind.pinned_at_first_sight() => Some(Problem::Unpinned),
             None => Some(Problem::New),
         }
     }
@@ -105,19 +125,17 @@ pub struct PinView {
 }
 
 impl PinView {
-    /// The servers whose set of quarantined tools differs between `before` and this view.
-    pub fn quarantine_differs<'a>(&'a self, before: &'a PinView) -> Vec<&'a str> {
-        let quarantined = |view: &'a PinView, server: &str| {
+    /// The servers, and kinds of their entries, whose set of quarantined entries differs
+    /// between `before` and this view.
+    pub fn quarantine_differs<'a>(&'a self, before: &'a PinView) -> Vec<(&'a str, EntryKind)> {
+        let quarantined = |view: &'a PinView, server: &str, kind: EntryKind| {
             view.servers
                 .get(server)
-                .map(|p| {
-                    p.quarantined
-                        .keys()
-                        .collect::<std::collections::BTreeSet<_>>()
-                })
+                .and_then(|p| p.of(kind))
+                .map(|k| k.quarantined.keys().collect::<BTreeSet<_>>())
                 .unwrap_or_default()
         };
-        let servers: std::collections::BTreeSet<&str> = self
+        let servers: BTreeSet<&str> = self
             .servers
             .keys()
             .chain(before.servers.keys())
@@ -125,7 +143,8 @@ impl PinView {
             .collect();
         servers
             .into_iter()
-            .filter(|s| quarantined(self, s) != quarantined(before, s))
+            .flat_map(|s| EntryKind::ALL.into_iter().map(move |k| (s, k)))
+            .filter(|(s, k)| quarantined(self, s, *k) != quarantined(before, s, *k))
             .collect()
     }
 
@@ -150,29 +169,21 @@ impl PinView {
                 });
                 continue;
             }
-            match e.state {
-                PinState::Changed | PinState::New => {
-                    pins.recorded
-                        .insert(e.tool.clone(), e.current.digest.clone());
-                }
-                PinState::Pinned => {}
-            }
-            match e.state {
-                PinState::Changed => {
-                    pins.quarantined.insert(
-                        e.tool.clone(),
-                        Problem::Changed {
-                            fields: e.changed_fields(),
-                        },
-                    );
-                }
-                PinState::New => {
-                    pins.quarantined.insert(e.tool.clone(), Problem::New);
-                }
-                PinState::Pinned => {}
+            let kind = pins.kinds.entry(e.kind).or_default();
+            let problem = match e.state {
+                PinState::Changed => Some(Problem::Changed {
+                    fields: e.changed_fields(),
+                }),
+                PinState::New => Some(Problem::New),
+                PinState::Pinned => None,
+            };
+            if let Some(problem) = problem {
+                kind.recorded
+                    .insert(e.tool.clone(), e.current.digest.clone());
+                kind.quarantined.insert(e.tool.clone(), problem);
             }
             if let Some(p) = e.pinned {
-                pins.pinned.insert(e.tool, Pin::new(&p));
+                kind.pinned.insert(e.tool, Pin::new(&p));
             }
         }
         PinView {

@@ -313,9 +313,10 @@ pub trait CatalogueStore: Send + Sync + 'static {
     /// first listing of a server's tools (prompts, templates) pins every one (the first reading
     /// of its instructions pins them); afterwards an entry whose digest differs from its pin
     /// becomes `changed`, and one not seen before becomes `new` (or is pinned at once with
-    /// `pin_new_tools`, and a resource always: [`EntryKind::pinned_at_first_sight`]). A pin of an older format whose definition is
-    /// seen unchanged is taken again in the current format (`repinned`). Entries the server no
-    /// longer shows keep their entries. Returns one event per entry seen.
+    /// `pin_new_tools`, and a resource always: [`EntryKind::pinned_at_first_sight`]). A pin of
+    /// an older format whose definition is seen unchanged is taken again in the current format
+    /// (`repinned`). Entries the server no longer shows keep their entries. Returns one event per
+    /// entry seen.
     fn record<'a>(
         &'a self,
         server: &'a str,

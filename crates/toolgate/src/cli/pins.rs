@@ -57,13 +57,20 @@ pub enum PinsCommand {
         server: String,
         /// The tool (a prompt's name, a resource's URI or template with their flag; none with
         /// `--instructions` or `--all`).
-        #[arg(value_name = "NAME", required_unless_present_any = ["all", "instructions"], conflicts_with_all = ["all", "instructions"])]
+        #[arg(
+            value_name = "NAME",
+            required_unless_present_any = ["all", "instructions"],
+            conflicts_with_all = ["all", "instructions"]
+        )]
         tool: Option<String>,
         #[command(flatten)]
         kind: KindArgs,
         /// Every changed and new entry of the server (tools, instructions, prompts, resources,
         /// resource templates).
-        #[arg(long, conflicts_with_all = ["instructions", "prompt", "resource", "resource_template"])]
+        #[arg(
+            long,
+            conflicts_with_all = ["instructions", "prompt", "resource", "resource_template"]
+        )]
         all: bool,
         /// Approve only if the current definition still has this digest (from `pins diff`).
         #[arg(long)]
