@@ -83,6 +83,14 @@ impl Pipeline {
         if let Some(answer) = self.kill_switch_answer(&route.server, caller, method) {
             return Decision::Answered(self.answer(record, Outcome::Denied, answer, msg.id));
         }
+        // A prompt or resource its pin quarantines is refused, as a quarantined tool's call is.
+        if let Some(reason) = self.quarantined_entry(route, method) {
+            let answer = GatewayAnswer::MethodDenied {
+                reason,
+                rule: "/pinning".into(),
+            };
+            return Decision::Answered(self.answer(record, Outcome::Denied, answer, msg.id));
+        }
         match method {
             "tools/call" => match ToolCall::parse(msg.params) {
                 Ok(mut call) => {
@@ -125,6 +133,13 @@ impl Pipeline {
                 Decision::Forward(Pending::new(Work::Plain, record))
             }
         }
+    }
+
+    /// Why a `prompts/get` or `resources/read` may not reach its server: the prompt or
+    /// resource it names changed (or appeared) and its pin quarantines it.
+    fn quarantined_entry(&self, route: &Route, method: &str) -> Option<String> {
+        let catalogue = self.enforcer.catalogue.as_deref()?;
+        catalogue.refusal(&route.server, method, &route.body)
     }
 
     /// The answer to `server/discover`, which this gateway does not offer yet.

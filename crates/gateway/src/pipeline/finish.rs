@@ -2,17 +2,14 @@
 //! `tool_error`, `error <code>`), a tool list is filtered (and cached), an `initialize` answer
 //! carries the server's instructions only as pinned, a list of prompts, resources or resource
 //! templates leaves out those quarantined by their pins, quota goes back when the server answered
-//! with an error or never answered, and the record is emitted. Just before a request is
-//! forwarded, a `prompts/get` or `resources/read` of a quarantined prompt or resource is refused.
+//! with an error or never answered, and the record is emitted.
 
 use super::Pipeline;
 use super::record::OpenRecord;
 use super::target::Route;
 use crate::server::ServerRuntime;
-use crate::telemetry::Outcome;
 use crate::tools_cache::{self, CachedAnswer};
 use crate::tools_list;
-use crate::wire::GatewayAnswer;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -56,10 +53,8 @@ impl Pending {
 }
 
 impl Pipeline {
-    /// A request answered without its server, if it can be (its record is then emitted): a
-    /// `tools/list` from the server's cache, or a `prompts/get` or `resources/read` of a prompt
-    /// or resource quarantined by its pin, refused like a quarantined tool's call. Otherwise the
-    /// request goes on (`Err`), a tool list marked so that its answer is kept.
+    /// A `tools/list` answered from the server's cache, if it can be (its record is then
+    /// emitted); otherwise the request goes on (`Err`), marked so that its answer is kept.
     // The request moves through once; boxing it to shrink the `Err` would allocate per request.
     #[allow(clippy::result_large_err)]
     pub(super) fn answer_from_cache(
@@ -68,19 +63,6 @@ impl Pipeline {
         route: &Route,
         msg: &Message<'_>,
     ) -> Result<CachedAnswer, Pending> {
-        let catalogue = self.enforcer.catalogue.as_deref();
-        if let (Work::Plain, Some(c)) = (&pending.work, catalogue)
-            && let Some(reason) = c.refusal(&route.server, msg.method(), &route.body)
-        {
-            let answer = GatewayAnswer::MethodDenied {
-                reason,
-                rule: "/pinning".into(),
-            };
-            let refused = self.answer(pending.record, Outcome::Denied, answer, msg.id);
-            return Ok(CachedAnswer {
-                parts: [refused, Bytes::new(), Bytes::new()],
-            });
-        }
         let (Work::ToolsList(policy, slot @ None), Some((server, client)), Some(id)) =
             (&mut pending.work, route.cache.as_ref(), msg.id)
         else {
