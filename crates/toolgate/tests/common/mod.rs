@@ -230,6 +230,24 @@ pub fn children_of(parent: u32) -> Vec<(u32, char)> {
     out
 }
 
+/// Polls `attempt` every 200 ms until it reports done, and returns what it saw then; panics
+/// after `within` with what it saw last.
+pub fn eventually<T: std::fmt::Debug>(
+    within: Duration,
+    what: &str,
+    mut attempt: impl FnMut() -> (bool, T),
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        let (done, seen) = attempt();
+        if done {
+            return seen;
+        }
+        assert!(start.elapsed() < within, "{what}: last seen {seen:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A TOML string literal.
 pub fn toml_str(s: &str) -> String {
     format!("{s:?}")
