@@ -4,7 +4,7 @@
 
 use crate::settings::{ServerSettings, Transport};
 use crate::upstream::stdio_pool::StdioPool;
-use crate::upstream::{HttpLink, Opener, PipeLink, UpstreamLink};
+use crate::upstream::{HttpLink, Opener, OwnPipe, UpstreamLink};
 use arc_swap::ArcSwap;
 use std::time::Duration;
 use toolgate_mcp::upstream::http::HttpUpstream;
@@ -74,9 +74,9 @@ impl ServerRuntime {
         match &self.connector {
             Connector::Stdio(pool) => pool.connect(opener).await,
             Connector::Http(http) => Ok(UpstreamLink::Http(HttpLink::new(http.clone()))),
-            Connector::LegacySse(sse) => PipeLink::legacy_sse(sse, &self.name)
+            Connector::LegacySse(sse) => OwnPipe::legacy_sse(sse, &self.name)
                 .await
-                .map(UpstreamLink::Pipe),
+                .map(UpstreamLink::Own),
             #[cfg(test)]
             Connector::Scripted(link) => Ok(UpstreamLink::Scripted(link.clone())),
         }

@@ -1,12 +1,12 @@
 //! One client session's connection to its upstream server: an upstream Streamable HTTP session,
-//! a message pipe of its own (a legacy HTTP+SSE stream, a stdio child), or its share of the stdio
-//! child of its grant ([`stdio_pool`] decides which; a child of the session's own is replaced
-//! when it dies, [`OwnChild`]). Either way a request yields a stream of messages that ends with
+//! a message pipe of its own (a legacy HTTP+SSE stream, a stdio child; opened again when it ends,
+//! [`OwnPipe`]), or its share of the stdio child of its grant ([`stdio_pool`] decides which).
+//! Either way a request yields a stream of messages that ends with
 //! its response, so the inbound side has one shape to relay.
 
 mod call;
 mod http_link;
-mod own_child;
+mod own_pipe;
 mod pipe_link;
 #[cfg(test)]
 pub(crate) mod scripted;
@@ -15,7 +15,7 @@ pub mod stdio_pool;
 
 pub use call::CallError;
 pub use http_link::HttpLink;
-pub use own_child::OwnChild;
+pub use own_pipe::OwnPipe;
 pub use pipe_link::PipeLink;
 pub use shared_link::SharedLink;
 pub use stdio_pool::Opener;
@@ -40,7 +40,7 @@ pub enum UpstreamLink {
     Http(HttpLink),
     Pipe(PipeLink),
     /// A stdio child of the session's own, from the pool: replaced when it dies.
-    Own(OwnChild),
+    Own(OwnPipe),
     Shared(SharedLink),
     /// A server scripted in memory (the pipeline's tests).
     #[cfg(test)]

@@ -4,12 +4,12 @@
 //! capability, so it can neither list tools that need one nor ask anyone for roots, sampling or
 //! elicitation); every other session — a client that declares roots, sampling or elicitation, a
 //! server with `share = "session"`, the gateway's own listings — gets a child of its own,
-//! initialized with its own `initialize`, and replaced when it dies ([`OwnChild`]). Children per
+//! initialized with its own `initialize`, and replaced when it dies ([`OwnPipe`]). Children per
 //! server are bounded (`max_children`), and a grant's child that no session has used for
 //! `child_idle_timeout` is stopped. Every child holds at most `[limits]` for its server
 //! ([`PeerLimits`]).
 
-use super::{OwnChild, SharedLink, UpstreamLink};
+use super::{OwnPipe, SharedLink, UpstreamLink};
 use crate::settings::{Share, StdioChildren};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
@@ -119,7 +119,7 @@ impl StdioPool {
             pool: Arc::downgrade(&self.inner),
             held: Held::Own,
         };
-        let child = OwnChild::start(&self.inner.spec, self.inner.limits, lease)?;
+        let child = OwnPipe::start(&self.inner.spec, self.inner.limits, lease)?;
         Ok(UpstreamLink::Own(child))
     }
 

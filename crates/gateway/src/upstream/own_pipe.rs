@@ -1,10 +1,11 @@
-//! A session's own stdio child (a server with `share = "session"`, a client that declares
-//! capabilities, the gateway's own listing session), replaced when it dies. A crashed child
-//! must not leave its session broken for good: the requests it had in flight get an error saying
-//! it exited (and how), and the session's next request starts a new child, initialized with the
-//! session's own `initialize` (and `notifications/initialized`) before the request goes on. The
-//! child that died was reaped when it exited (see [`StdioChild`]'s keeper); whatever the server
-//! kept for the session is gone, as after a restart.
+//! A session's own pipe to its server — a stdio child (a server with `share = "session"`, a client
+//! that declares capabilities, the gateway's own listing session) or a legacy HTTP+SSE connection —
+//! opened again when it ends. A crashed child or a dropped SSE stream must not leave its session
+//! broken for good: the requests in flight get an error saying how it ended, and the session's next
+//! request opens a new pipe, initialized with the session's own `initialize` (and
+//! `notifications/initialized`) before the request goes on. A child that died was reaped when it
+//! exited (see [`StdioChild`]'s keeper); whatever the server kept for the session is gone, as after
+//! a restart.
 //!
 //! [`StdioChild`]: toolgate_mcp::upstream::stdio::StdioChild
 
@@ -18,11 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use toolgate_mcp::jsonrpc::{Kind, Message};
+use toolgate_mcp::upstream::legacy_sse::LegacySseUpstream;
 use toolgate_mcp::upstream::stdio::StdioSpec;
 use toolgate_mcp::upstream::{PeerLimits, UpstreamError};
-
-/// What a request in flight on a child that died is told besides how it died.
-const NEXT_REQUEST: &str = "; the session's next request starts a new child";
 
 /// How long a new child may take to answer the session's `initialize`.
 const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,16 +29,54 @@ const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Ids of the `initialize` requests the gateway replays to new children.
 static REPLAYS: AtomicU64 = AtomicU64::new(1);
 
-/// A session's own child, and what it takes to start another like it.
-pub struct OwnChild {
-    spec: StdioSpec,
-    limits: PeerLimits,
+/// A session's own pipe, and what it takes to open another like it.
+pub struct OwnPipe {
+    source: PipeSource,
     current: Mutex<Arc<PipeLink>>,
     handshake: Mutex<Handshake>,
-    /// One replacement at a time, however many requests find the child dead.
+    /// One replacement at a time, however many requests find the pipe ended.
     replacing: tokio::sync::Mutex<()>,
-    /// The session's place among the server's children, whichever child fills it.
-    _lease: ChildLease,
+}
+
+/// How the session's pipe is opened.
+enum PipeSource {
+    Stdio {
+        spec: StdioSpec,
+        limits: PeerLimits,
+        /// The session's place among the server's children, whichever child fills it.
+        _lease: ChildLease,
+    },
+    LegacySse {
+        upstream: LegacySseUpstream,
+        server: String,
+    },
+}
+
+impl PipeSource {
+    async fn open(&self) -> Result<PipeLink, UpstreamError> {
+        Ok(match self {
+            PipeSource::Stdio { spec, limits, .. } => PipeLink::stdio_limited(spec, *limits)?,
+            PipeSource::LegacySse { upstream, server } => {
+                PipeLink::legacy_sse(upstream, server).await?
+            }
+        }
+        .noting_on_exit(self.next_request()))
+    }
+
+    /// What a request in flight on a pipe that ended is told besides how it ended.
+    fn next_request(&self) -> &'static str {
+        match self {
+            PipeSource::Stdio { .. } => "; the session's next request starts a new child",
+            PipeSource::LegacySse { .. } => "; the session's next request connects again",
+        }
+    }
+
+    fn server(&self) -> &str {
+        match self {
+            PipeSource::Stdio { spec, .. } => &spec.server,
+            PipeSource::LegacySse { server, .. } => server,
+        }
+    }
 }
 
 /// What the session said to initialize its child.
@@ -49,22 +86,43 @@ struct Handshake {
     initialized: bool,
 }
 
-impl OwnChild {
+impl OwnPipe {
     /// Starts the session's first child.
     pub(crate) fn start(
         spec: &StdioSpec,
         limits: PeerLimits,
         lease: ChildLease,
     ) -> Result<Self, UpstreamError> {
-        let first = PipeLink::stdio_limited(spec, limits)?.noting_on_exit(NEXT_REQUEST);
-        Ok(OwnChild {
+        let first = PipeLink::stdio_limited(spec, limits)?;
+        let source = PipeSource::Stdio {
             spec: spec.clone(),
             limits,
+            _lease: lease,
+        };
+        Ok(OwnPipe::with(source, first))
+    }
+
+    /// Opens the session's first connection to a legacy HTTP+SSE server.
+    pub(crate) async fn legacy_sse(
+        upstream: &LegacySseUpstream,
+        server: &str,
+    ) -> Result<Self, UpstreamError> {
+        let first = PipeLink::legacy_sse(upstream, server).await?;
+        let source = PipeSource::LegacySse {
+            upstream: upstream.clone(),
+            server: server.to_owned(),
+        };
+        Ok(OwnPipe::with(source, first))
+    }
+
+    fn with(source: PipeSource, first: PipeLink) -> Self {
+        let first = first.noting_on_exit(source.next_request());
+        OwnPipe {
+            source,
             current: Mutex::new(Arc::new(first)),
             handshake: Mutex::default(),
             replacing: tokio::sync::Mutex::new(()),
-            _lease: lease,
-        })
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -85,8 +143,8 @@ impl OwnChild {
         link.request(message, id, progress_token).await
     }
 
-    /// A notification or an answer to a server request. One for a child that has died is
-    /// dropped: it was meant for that child.
+    /// A notification or an answer to a server request. One for a pipe that has ended is
+    /// dropped: it was meant for the server at its other end.
     pub async fn send(&self, message: &[u8]) -> Result<(), UpstreamError> {
         if Message::parse(message).is_ok_and(|m| m.method() == "notifications/initialized") {
             self.handshake.lock().initialized = true;
@@ -98,7 +156,7 @@ impl OwnChild {
         link.send(message).await
     }
 
-    /// The session's standalone stream, on a live child.
+    /// The session's standalone stream, on a live pipe.
     pub async fn open_stream(&self) -> Result<Option<MessageStream>, UpstreamError> {
         Ok(self.live().await?.take_standalone())
     }
@@ -108,7 +166,7 @@ impl OwnChild {
         link.close().await;
     }
 
-    /// The child, replaced first if it has died.
+    /// The pipe, opened again first if it has ended.
     async fn live(&self) -> Result<Arc<PipeLink>, UpstreamError> {
         let link = self.current.lock().clone();
         if !link.is_closed() {
@@ -119,9 +177,8 @@ impl OwnChild {
         if !link.is_closed() {
             return Ok(link);
         }
-        let server = &self.spec.server;
-        let fresh = PipeLink::stdio_limited(&self.spec, self.limits)?.noting_on_exit(NEXT_REQUEST);
-        let fresh = Arc::new(fresh);
+        let server = self.source.server();
+        let fresh = Arc::new(self.source.open().await?);
         let (initialize, initialized) = {
             let h = self.handshake.lock();
             (h.initialize.clone(), h.initialized)
@@ -131,11 +188,11 @@ impl OwnChild {
                 .await
                 .map_err(|why| {
                     UpstreamError::Closed(format!(
-                        "server {server} exited, and the new child started for this session failed to initialize: {why}"
+                        "server {server} went away, and what was opened again for this session failed to initialize: {why}"
                     ))
                 })?;
         }
-        tracing::info!(server = %server, pid = ?fresh.pid(), "a session's stdio child had exited; a new one took its place");
+        tracing::info!(server = %server, pid = ?fresh.pid(), "a session's pipe to its server had ended; a new one took its place");
         *self.current.lock() = fresh.clone();
         Ok(fresh)
     }
@@ -174,7 +231,7 @@ async fn replay(link: &PipeLink, initialize: &[u8], initialized: bool) -> Result
                 )),
             };
         }
-        Err("it exited before answering initialize".to_owned())
+        Err("it ended before answering initialize".to_owned())
     };
     tokio::time::timeout(INITIALIZE_TIMEOUT, answered)
         .await
