@@ -95,17 +95,141 @@ fn csrf(html: &str) -> String {
 
 /// Engages the global kill switch through the UI, as its form would.
 async fn engage(app: &Router, cookie: &str, csrf: &str) -> (StatusCode, String) {
+    let body = format!("_csrf={csrf}&action=engage&scope=global&reason=test&confirm=yes");
+    post_kill_switch(app, cookie, &format!("http://{HOST}"), body).await
+}
+
+/// Posts the kill switch form `body` from a page of `origin`: the status and the answer.
+async fn post_kill_switch(
+    app: &Router,
+    cookie: &str,
+    origin: &str,
+    body: String,
+) -> (StatusCode, String) {
     let req = Request::post("/ui/kill-switches")
         .header(header::HOST, HOST)
-        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::ORIGIN, origin)
         .header(header::COOKIE, cookie)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!(
-            "_csrf={csrf}&action=engage&scope=global&reason=test&confirm=yes"
-        )))
+        .body(Body::from(body))
         .unwrap();
     let (status, _, body) = send(app, req).await;
     (status, body)
+}
+
+/// The status of [`post_kill_switch`].
+async fn post_engage(app: &Router, cookie: &str, origin: &str, body: String) -> StatusCode {
+    post_kill_switch(app, cookie, origin, body).await.0
+}
+
+/// Whether the global kill switch is engaged, as the API reads it.
+async fn engaged(app: &Router) -> bool {
+    let req = Request::get("/api/kill-switches")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, body) = send(app, req).await;
+    !body.contains("\"kill_switches\":[]")
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_same_site_strict_and_scoped_to_the_ui() {
+    let app = plane(false).await;
+    let req = Request::post("/ui/login")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, format!("http://{HOST}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={ADMIN}")))
+        .unwrap();
+    let (status, headers, _) = send(&app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookies: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let attributes: Vec<String> = cookies[0]
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    for wanted in ["httponly", "samesite=strict", "path=/ui"] {
+        assert!(
+            attributes.iter().any(|a| a == wanted),
+            "{wanted}: {cookies:?}"
+        );
+    }
+    assert!(cookies[0].starts_with("toolgate_ui="), "{cookies:?}");
+}
+
+#[tokio::test]
+async fn a_change_needs_the_sessions_csrf_token_and_the_uis_own_origin() {
+    let app = plane(false).await;
+    let cookie = sign_in(&app, ADMIN).await;
+    let (_, html) = page(&app, &cookie, "/ui").await;
+    let token = csrf(&html);
+    let same = format!("http://{HOST}");
+    let form = "action=engage&scope=global&reason=test&confirm=yes";
+
+    // A valid session from the UI's own origin, but no token or a wrong one: refused.
+    for body in [
+        form.to_owned(),
+        format!("_csrf=&{form}"),
+        format!("_csrf=tg_not-the-token&{form}"),
+        format!("_csrf={token}x&{form}"),
+    ] {
+        assert_eq!(
+            post_engage(&app, &cookie, &same, body.clone()).await,
+            StatusCode::FORBIDDEN,
+            "{body}"
+        );
+    }
+    // Another session's token is not this one's.
+    let other = sign_in(&app, ADMIN).await;
+    let (_, other_html) = page(&app, &other, "/ui").await;
+    assert_ne!(csrf(&other_html), token);
+    let body = format!("_csrf={}&{form}", csrf(&other_html));
+    assert_eq!(
+        post_engage(&app, &cookie, &same, body).await,
+        StatusCode::FORBIDDEN
+    );
+    // A wrong token in the header is refused even with the right one in the form.
+    let req = Request::post("/ui/kill-switches")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, &same)
+        .header(header::COOKIE, &cookie)
+        .header("x-csrf-token", "tg_not-the-token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("_csrf={token}&{form}")))
+        .unwrap();
+    assert_eq!(send(&app, req).await.0, StatusCode::FORBIDDEN);
+    // From another site, the right token does not help.
+    for origin in ["http://evil.example", "null", "http://127.0.0.1:9999"] {
+        let body = format!("_csrf={token}&{form}");
+        assert_eq!(
+            post_engage(&app, &cookie, origin, body).await,
+            StatusCode::FORBIDDEN,
+            "{origin}"
+        );
+    }
+    assert!(!engaged(&app).await, "a refused change was made");
+
+    // The right token, in the form or in the header, from the UI's own origin: done.
+    let status = post_engage(&app, &cookie, &same, format!("_csrf={token}&{form}")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(engaged(&app).await);
+    let req = Request::post("/ui/kill-switches")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, &same)
+        .header(header::COOKIE, &cookie)
+        .header("x-csrf-token", &token)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("action=release&scope=global&confirm=yes"))
+        .unwrap();
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(!engaged(&app).await, "released with the header's token");
 }
 
 #[tokio::test]
