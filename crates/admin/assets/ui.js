@@ -170,7 +170,9 @@ window.toolgatePages.approvals = () => {
 // one DOM change, and the table keeps the newest MAX_ROWS, so a thousand decisions a second never
 // freeze the page. The server sends at most 200 records per half second (the newest) and says
 // what it left out; the page then samples, and says so with the rate it shows and the rate that
-// arrives ("showing 400 of 1,000 records a second"), counted over the last two seconds.
+// arrives ("showing 400 of 1,000 records a second"), counted over the last two seconds. Each
+// stream starts after the newest record its table was drawn with (`data-since`), so records
+// written while the page loaded arrive too (at most 200 of them, the newest; it says so).
 window.toolgatePages.audit = () => {
   const MAX_ROWS = 300;
   // A burst bigger than this is drawn without the highlight (an animation per row costs paint).
@@ -190,6 +192,10 @@ window.toolgatePages.audit = () => {
     let tick = { seen: 0, shown: 0, dropped: 0 };
     let ticks = [];
     let sampledTicks = 0;
+    // Records written while the page loaded that the stream's first read left out, and for how
+    // many more seconds the page says so.
+    let missedOnLoad = 0;
+    let missedTicks = 0;
     const say = (text) => { if (state.textContent !== text) state.textContent = text; };
     const flush = () => {
       scheduled = false;
@@ -213,6 +219,7 @@ window.toolgatePages.audit = () => {
       const shown = perSecond("shown");
       // The note stays up for three seconds after the last record left out.
       sampledTicks = perSecond("dropped") > 0 ? 3 : Math.max(0, sampledTicks - 1);
+      missedTicks = Math.max(0, missedTicks - 1);
       if (!connected) return;
       if (sampledTicks > 0) {
         say("Live, sampled: more records arrive than the page can show; the export has them all.");
@@ -220,12 +227,18 @@ window.toolgatePages.audit = () => {
           rate.hidden = false;
           rate.textContent = `Sampling: showing ${number.format(Math.round(shown))} of ${number.format(Math.round(seen))} records a second (the newest).`;
         }
+      } else if (missedTicks > 0) {
+        say(`Live: ${number.format(missedOnLoad)} records written while the page loaded are not shown (the newest are); the export has them all.`);
+        if (rate) rate.hidden = true;
       } else {
         say("Live: new records appear at the top.");
         if (rate) rate.hidden = true;
       }
     }, 1000);
-    const es = new EventSource(state.dataset.src);
+    const since = table.dataset.since;
+    const src = new URL(state.dataset.src, location.href);
+    if (since) src.searchParams.set("after", since);
+    const es = new EventSource(src);
     es.onopen = () => { connected = true; say("Live: new records appear at the top."); };
     es.onerror = () => { connected = false; say("Live updates interrupted; reconnecting…"); };
     es.addEventListener("record", (ev) => {
@@ -240,6 +253,8 @@ window.toolgatePages.audit = () => {
     es.addEventListener("skipped", (ev) => {
       const gap = JSON.parse(ev.data);
       const n = Math.max(0, gap.before - gap.after - 1);
+      // Left out of what was written while the page loaded: said once, not counted as a rate.
+      if (gap.replay) { missedOnLoad = n; missedTicks = 6; return; }
       tick.seen += n;
       tick.dropped += n;
     });

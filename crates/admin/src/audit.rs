@@ -73,6 +73,9 @@ pub async fn query(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
+    // The stream's newest record before the query: with the newest record of the answer, the
+    // number a stream opened with `after` starts at, so it misses nothing written since.
+    let head = newest_seq(stores, stream).await?;
     let records: Vec<Value> = match stream {
         AuditStream::Requests => {
             refuse_filters(
@@ -141,12 +144,42 @@ pub async fn query(
         (true, Some(seq)) => json!({ "after": seq }),
         _ => Value::Null,
     };
+    let listed_newest = records.iter().filter_map(|r| r["seq"].as_u64()).max();
     Ok(Json(json!({
         "stream": stream.as_str(),
         "count": records.len(),
         "records": records,
         "next": next,
+        "last_seq": listed_newest.map_or(head, |n| n.max(head)),
     })))
+}
+
+/// The sequence number of `stream`'s newest record (0 when it has none).
+async fn newest_seq(stores: &toolgate_store::Stores, stream: AuditStream) -> ApiResult<u64> {
+    Ok(match stream {
+        AuditStream::Requests => {
+            let query = AuditQuery {
+                newest_first: true,
+                limit: 1,
+                ..AuditQuery::default()
+            };
+            stores.audit.query(&query).await?.first().map(|r| r.seq)
+        }
+        AuditStream::Admin => {
+            let query = AdminQuery {
+                newest_first: true,
+                limit: 1,
+                ..AdminQuery::default()
+            };
+            stores
+                .audit
+                .query_admin(&query)
+                .await?
+                .first()
+                .map(|r| r.seq)
+        }
+    }
+    .unwrap_or(0))
 }
 
 pub async fn verify(

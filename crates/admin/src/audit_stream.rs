@@ -5,11 +5,19 @@
 //! [`MAX_PER_READ`] (the newest) and says what it left out in a `skipped` event
 //! (`{"after": seq, "before": seq}`: the records between were not sent; query them with
 //! `GET /api/audit`). Runs until the client disconnects.
+//!
+//! Each `record` event's id is the record's sequence number. A client that listed first
+//! (`?after=` the list's `last_seq`) or resumes (`Last-Event-ID`, as browsers send on
+//! reconnecting) starts with the matching records after that number instead of at the newest, so
+//! nothing written between its list and its stream is missed. That replay is one read like any
+//! other: at most [`MAX_PER_READ`] records (the newest), with a `skipped` event for the rest
+//! (`"replay": true` in it: they were written before the stream opened).
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::StreamExt;
@@ -24,28 +32,52 @@ pub const MAX_PER_READ: u32 = 200;
 
 pub async fn stream(
     State(app): State<AppState>,
-    ApiQuery(filters): ApiQuery<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    ApiQuery(mut filters): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<axum::response::Response> {
-    for refused in ["after", "before", "order", "limit"] {
+    for refused in ["before", "order", "limit"] {
         if filters.contains_key(refused) {
             return Err(ApiError::invalid_request(format!(
-                "{refused} does not apply to the stream: it starts at the newest record"
+                "{refused} does not apply to the stream: it starts at the newest record, or after `after`"
             )));
         }
     }
+    let after = filters
+        .remove("after")
+        .map(|a| {
+            a.trim().parse::<u64>().map_err(|_| {
+                ApiError::invalid_request(format!("after {a:?}: use a record's sequence number"))
+            })
+        })
+        .transpose()?;
+    // A browser reconnecting sends the id of the last event it had: that wins over `after`.
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(after);
     let fields: Map<String, Value> = filters
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    // The newest matching record now: the stream starts after it. This also validates the
-    // filters, so a bad one is an error answer rather than an empty stream.
+    // The newest matching record now: without a resume point the stream starts after it. This
+    // also validates the filters, so a bad one is an error answer rather than an empty stream.
     let newest = read(&app, &fields, None, 1).await?;
-    let cursor = newest.first().and_then(|r| r["seq"].as_u64()).unwrap_or(0);
+    let cursor = match resume {
+        Some(after) => after,
+        None => newest.first().and_then(|r| r["seq"].as_u64()).unwrap_or(0),
+    };
+    // A resuming client is owed what it missed: the store is read at once, then every POLL.
+    let wait = resume.is_none();
     let events = futures_util::stream::unfold(
-        (app, fields, cursor),
-        |(app, fields, mut cursor)| async move {
+        (app, fields, cursor, wait),
+        |(app, fields, mut cursor, mut wait)| async move {
             loop {
-                tokio::time::sleep(POLL).await;
+                // The first read of a resuming stream sends records written before it opened.
+                let replay = !std::mem::replace(&mut wait, true);
+                if !replay {
+                    tokio::time::sleep(POLL).await;
+                }
                 let batch = match read(&app, &fields, Some(cursor), MAX_PER_READ).await {
                     Ok(b) => b,
                     Err(e) => {
@@ -70,23 +102,39 @@ pub async fn stream(
                     events.push(
                         Event::default()
                             .event("skipped")
-                            .json_data(json!({ "after": cursor, "before": oldest })),
+                            .json_data(skipped(cursor, oldest, replay)),
                     );
                 }
-                events.extend(
-                    batch
-                        .iter()
-                        .rev()
-                        .map(|r| Event::default().event("record").json_data(r)),
-                );
+                events.extend(batch.iter().rev().map(record_event));
                 cursor = newest;
-                return Some((futures_util::stream::iter(events), (app, fields, cursor)));
+                return Some((
+                    futures_util::stream::iter(events),
+                    (app, fields, cursor, wait),
+                ));
             }
         },
     );
     Ok(Sse::new(events.flatten())
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// A `skipped` event's data: the records between `after` and `before` were not sent; `replay`
+/// when they were written before the stream opened (its first read, resuming).
+fn skipped(after: u64, before: u64, replay: bool) -> Value {
+    let mut gap = json!({ "after": after, "before": before });
+    if replay {
+        gap["replay"] = true.into();
+    }
+    gap
+}
+
+/// A `record` event whose id is the record's sequence number (where a resuming client starts).
+fn record_event(record: &Value) -> Result<Event, axum::Error> {
+    Event::default()
+        .event("record")
+        .id(record["seq"].as_u64().unwrap_or(0).to_string())
+        .json_data(record)
 }
 
 /// The newest `limit` records after `after`, through `GET /api/audit`'s own query.

@@ -1,7 +1,8 @@
 //! End to end: the audit log the real gateway writes (one record per request, into the default
 //! SQLite store beside its config), read back with `toolgate audit`: 10,000 calls verify intact and
 //! each kind of tampering is named by its record; a graceful shutdown loses no record; `query`
-//! filters, `export` writes every record, `tail -f` follows and stops on Ctrl-C.
+//! filters, `export` writes every record, `tail -f` follows and stops on Ctrl-C; the admin API's
+//! live stream, opened after a list, starts with what was written in between.
 
 mod common;
 
@@ -16,10 +17,25 @@ use toolgate_testkit::{ChildGuard, McpClient, twenty_stdio_command};
 const POLICY: &str = r#"{"version":"1","default":"allow",
   "tools":{"createOneConnectedAccount":{"action":"deny","reason":"Credentials are managed by IT."}}}"#;
 
+const ADMIN_TOKEN: &str = "e2e-audit-admin-token";
+
 fn start() -> Toolgate {
+    start_with("")
+}
+
+/// The gateway with its admin API behind [`ADMIN_TOKEN`].
+fn start_with_admin_token() -> Toolgate {
+    start_with(&format!(
+        "[admin]\ntoken_sha256 = \"{}\"\n\n",
+        toolgate_store::token::hash(ADMIN_TOKEN).to_hex()
+    ))
+}
+
+/// The gateway with `admin` (config lines) before its server.
+fn start_with(admin: &str) -> Toolgate {
     let twenty = twenty_stdio_command();
     let config = format!(
-        "[servers.crm]\ncommand = {}\nargs = {}\npolicy = \"crm.json\"\n",
+        "{admin}[servers.crm]\ncommand = {}\nargs = {}\npolicy = \"crm.json\"\n",
         toml_str(&twenty[0]),
         toml_array(&twenty[1..]),
     );
@@ -384,6 +400,188 @@ async fn tail_follows_new_records_and_stops_on_ctrl_c() {
     let last: Vec<Value> = stdout_lines(&o);
     assert_eq!(last.len(), 2);
     assert_eq!(last[1]["tool"], "findOneCompany");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_opened_after_a_list_gets_the_records_written_in_between() {
+    let gw = start_with_admin_token();
+    let session = RawSession::open(&gw.url("crm"), None)
+        .await
+        .expect("session");
+    let (status, _) = session.call(1, "findOneCompany", json!({"id": "c1"})).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    // What the audit page is drawn from: the newest decisions under its filter, and the admin
+    // changes, each as of its `last_seq`.
+    let listed = newest_after(&gw, "/audit?tool=findOneCompany", 0).await;
+    let since = listed["last_seq"].as_u64().expect("last_seq");
+    assert!(
+        since >= listed["records"][0]["seq"].as_u64().unwrap(),
+        "{listed}"
+    );
+    let admin_listed = api_get(&gw, "/audit?stream=admin&order=desc&limit=50").await;
+    let admin_since = admin_listed["last_seq"].as_u64().expect("last_seq");
+
+    // Written before the page's streams are open: a call the filter leaves out, one it keeps,
+    // and an admin change. A stream that starts at the newest record would show none of them.
+    session.call(2, "findManyPeople", json!({})).await;
+    session.call(3, "findOneCompany", json!({"id": "c2"})).await;
+    let resp = reqwest::Client::new()
+        .post(gw.api_url("/kill-switches"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"scope": "server", "target": "crm", "reason": "gap test"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let kept = newest_after(&gw, "/audit?tool=findOneCompany", since).await["records"][0].clone();
+    let kept_seq = kept["seq"].as_u64().unwrap();
+    let change = newest_after(&gw, "/audit?stream=admin", admin_since).await["records"][0].clone();
+    assert_eq!(change["action"], "kill_switch.engage", "{change}");
+
+    // Started after the list's `last_seq`, the stream's first event is the record it kept (not
+    // the one its filter leaves out), with the record's number as the event's id.
+    let first = |path: String, last_event_id: Option<u64>| {
+        let gw = &gw;
+        async move {
+            let mut resp = admin_get(gw, &path, last_event_id).await;
+            next_event(&mut resp, &mut String::new()).await
+        }
+    };
+    let (event, id, record) = first(
+        format!("/audit/stream?tool=findOneCompany&after={since}"),
+        None,
+    )
+    .await;
+    assert_eq!(event, "record");
+    assert_eq!(record, kept);
+    assert_eq!(id, Some(kept_seq));
+    // A browser reconnecting sends the last id it had (`Last-Event-ID`), which wins over `after`.
+    let (_, id, record) = first("/audit/stream?tool=findOneCompany".into(), Some(since)).await;
+    assert_eq!((id, &record), (Some(kept_seq), &kept));
+    let (_, id, _) = first(
+        format!("/audit/stream?tool=findOneCompany&after={kept_seq}"),
+        Some(since),
+    )
+    .await;
+    assert_eq!(id, Some(kept_seq));
+    // The admin stream beside it: its first event is the change.
+    let (event, id, record) = first(
+        format!("/audit/stream?stream=admin&after={admin_since}"),
+        None,
+    )
+    .await;
+    assert_eq!(event, "record");
+    assert_eq!(record, change);
+    assert_eq!(id, change["seq"].as_u64());
+    let (_, _, record) = first("/audit/stream?stream=admin".into(), Some(admin_since)).await;
+    assert_eq!(record, change);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_resumed_after_a_large_gap_sends_the_newest_and_names_the_rest() {
+    let gw = start_with_admin_token();
+    let session = RawSession::open(&gw.url("crm"), None)
+        .await
+        .expect("session");
+    let mut tasks = Vec::new();
+    for id in 0..260u64 {
+        let s = session.clone();
+        tasks.push(tokio::spawn(async move {
+            s.call(id, "findManyCompanies", json!({"limit": 1})).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().0, reqwest::StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let l = api_get(&gw, "/audit?tool=findManyCompanies&order=desc&limit=1000").await;
+        if l["count"] == 260 {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "{l}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let seqs: Vec<u64> = listed["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    // A stream resumed from the start: one bounded read, the newest 200 oldest first, after a
+    // `skipped` event naming what it left out.
+    let mut resp = admin_get(&gw, "/audit/stream?tool=findManyCompanies&after=0", None).await;
+    let mut text = String::new();
+    let (event, _, gap) = next_event(&mut resp, &mut text).await;
+    assert_eq!(event, "skipped");
+    let sent = &seqs[seqs.len() - 200..];
+    assert_eq!(gap, json!({"after": 0, "before": sent[0], "replay": true}));
+    for want in sent {
+        let (event, id, record) = next_event(&mut resp, &mut text).await;
+        assert_eq!((event.as_str(), id), ("record", Some(*want)), "{record}");
+    }
+}
+
+/// `GET /api{path}` with the admin token: the JSON answer.
+async fn api_get(gw: &Toolgate, path: &str) -> Value {
+    admin_get(gw, path, None).await.json().await.unwrap()
+}
+
+/// `GET /api{path}` with the admin token (and `Last-Event-ID`, as a reconnecting browser sends
+/// it), answered 200.
+async fn admin_get(gw: &Toolgate, path: &str, last_event_id: Option<u64>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .get(gw.api_url(path))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp
+}
+
+/// `path` (a query of `GET /api/audit`) newest first, once its newest record is after `seq`.
+async fn newest_after(gw: &Toolgate, path: &str, seq: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = api_get(gw, &format!("{path}&order=desc&limit=100")).await;
+        if page["records"][0]["seq"].as_u64().is_some_and(|s| s > seq) {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "no record after {seq}: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The next event on an audit stream: its name, its id and its data.
+async fn next_event(
+    resp: &mut reqwest::Response,
+    text: &mut String,
+) -> (String, Option<u64>, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let field = |name: &str| {
+                event
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            if let (Some(name), Some(data)) = (field("event:"), field("data:")) {
+                let id = field("id:").and_then(|i| i.parse().ok());
+                return (name, id, serde_json::from_str(&data).unwrap());
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("no event within 10 s")
+            .unwrap()
+            .expect("the stream ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
 }
 
 fn stdout_lines(o: &Output) -> Vec<Value> {

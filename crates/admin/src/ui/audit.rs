@@ -12,7 +12,7 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, header};
+use http::{HeaderMap, HeaderValue, header};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -77,6 +77,8 @@ pub(crate) async fn page(
     Query(f): Query<Filters>,
 ) -> Result<Response, UiError> {
     let fields = f.fields();
+    // Each list answers `last_seq`, which its table carries: the streams the script opens start
+    // after it, so a record written between drawing the page and opening them still arrives.
     let requests = records(&ui, fields.clone()).await;
     let mut admin_fields = Map::new();
     admin_fields.insert("stream".into(), "admin".into());
@@ -133,7 +135,7 @@ pub(crate) async fn page(
 
 fn request_table(r: &Value, now: u64) -> Markup {
     html! {
-        table.data #audit-requests {
+        table.data #audit-requests data-since=[r["last_seq"].as_u64()] {
             thead { tr {
                 th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Agent" } th scope="col" { "Server / tool" }
                 th scope="col" { "Decision" } th scope="col" { "Rule" }
@@ -157,7 +159,7 @@ fn request_table(r: &Value, now: u64) -> Markup {
 
 fn admin_table(r: &Value, now: u64) -> Markup {
     html! {
-        table.data #audit-admin {
+        table.data #audit-admin data-since=[r["last_seq"].as_u64()] {
             thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Target" } } }
             tbody {
                 @for rec in r["records"].as_array().into_iter().flatten() {
@@ -175,12 +177,14 @@ fn admin_table(r: &Value, now: u64) -> Markup {
     }
 }
 
-/// `GET /ui/audit/stream`: the API's audit stream, for the signed-in page.
+/// `GET /ui/audit/stream`: the API's audit stream, for the signed-in page (which passes `after`:
+/// the records written since it was drawn).
 pub(crate) async fn stream(
     State(ui): State<Ui>,
+    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    crate::audit_stream::stream(State(ui.app.clone()), ApiQuery(q))
+    crate::audit_stream::stream(State(ui.app.clone()), headers, ApiQuery(q))
         .await
         .into_response()
 }
