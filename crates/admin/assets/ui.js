@@ -374,9 +374,17 @@ window.toolgatePages.policy = () => {
       entry.action = "deny";
       entry.reason = field(tr, "reason").value.trim() || (before && (before.reason || before.on_deny)) || `${tool} is not allowed.`;
     }
-    if (action === "hold") { entry.action = "require_approval"; entry.approval = { timeout: field(tr, "timeout").value.trim() || "10m" }; }
+    if (action === "hold") {
+      // The mode and timeout chosen here; what a person wrote besides (hold_max, notify) stays.
+      const kept = (before && before.approval) || {};
+      const mode = field(tr, "mode").value;
+      entry.action = "require_approval";
+      entry.approval = { ...kept, mode, timeout: field(tr, "timeout").value.trim() || kept.timeout || "10m" };
+      if (mode === "hold" && kept.mode === undefined) delete entry.approval.mode;
+    }
     if (action === "limit") {
-      entry.limits = [{ counter: `${tool}_rate`, window: field(tr, "window").value, max: Number(field(tr, "max").value) || 1, scope: field(tr, "scope").value }];
+      const counter = field(tr, "counter").value.trim() || `${tool}_rate`;
+      entry.limits = [{ counter, window: field(tr, "window").value, max: Number(field(tr, "max").value) || 1, scope: field(tr, "scope").value }];
     }
     const path = field(tr, "cond-path");
     if (path && path.value && action !== "deny") {

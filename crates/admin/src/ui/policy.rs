@@ -259,8 +259,12 @@ pub(crate) async fn page(
                                 }
                                 td.details {
                                     span data-when="deny" hidden { label.inline { "Reason " input data-field="reason" size="28"; } }
-                                    span data-when="hold" hidden { label.inline { "Timeout " input data-field="timeout" value="10m" size="5"; } }
+                                    span data-when="hold" hidden {
+                                        label.inline { "Mode " select data-field="mode" { option value="hold" selected { "hold: the call waits" } option value="retry" { "retry: the agent calls again" } } }
+                                        label.inline { "Timeout " input data-field="timeout" value="10m" size="5"; }
+                                    }
                                     span data-when="limit" hidden {
+                                        label.inline { "Counter " input data-field="counter" size="14" placeholder={(name) "_rate"}; }
                                         label.inline { "Max " input data-field="max" type="number" min="1" value="10" size="4"; }
                                         label.inline { "per " select data-field="window" { option { "second" } option selected { "minute" } option { "hour" } option { "day" } } }
                                         label.inline { "per " select data-field="scope" { option selected { "grant" } option { "agent" } option { "session" } option { "server" } option { "global" } } }

@@ -91,8 +91,13 @@ try {
     await row("createOneCompany").locator("[data-field=action]").selectOption("limit");
     await row("createOneCompany").locator("[data-field=max]").fill("2");
     await row("createOneCompany").locator("[data-field=window]").selectOption("minute");
+    await row("createOneCompany").locator("[data-field=counter]").fill("company_writes");
     await row("deleteOneCompany").locator("[data-field=action]").selectOption("hold");
     await row("deleteOneCompany").locator("[data-field=timeout]").fill("5m");
+    // A fourth held in retry mode: the agent is answered at once and calls again once approved.
+    await row("deleteOnePerson").locator("[data-field=action]").selectOption("hold");
+    await row("deleteOnePerson").locator("[data-field=mode]").selectOption("retry");
+    await row("deleteOnePerson").locator("[data-field=timeout]").fill("1h");
     // And a ceiling on every call (all_tools).
     await page.selectOption("#all-limit", "limit");
     await page.fill("#all-max", "100");
