@@ -4,6 +4,10 @@
 //! left (retry mode, or a hold that ran out) lets the next identical retry pass, once. Each
 //! approval carries its `state`, which says whether a caller still waits for it. The decider is the admin actor; every decision is
 //! audited as `approval.approve` / `approval.deny` (target: the approval id).
+//!
+//! An approval's `arguments` are shown as the audit settings allow: the values, redacted, only
+//! under `[audit] arguments = "values"`; under `"keys"` (the default) an array of the top-level
+//! argument names — also for an approval kept with values before the setting changed.
 
 use crate::AppState;
 use crate::auth::Actor;
@@ -73,10 +77,11 @@ pub async fn list(
             limit,
         })
         .await?;
+    let values = values_shown(&app);
     let approvals: Vec<Value> = approvals
         .iter()
         .filter(|a| status.is_none_or(|s| status_now(a, now) == s))
-        .map(|a| approval_json(a, now))
+        .map(|a| approval_json(a, now, values))
         .collect();
     Ok(Json(
         json!({ "approvals": approvals, "last_seq": last_seq }),
@@ -93,7 +98,7 @@ pub async fn one(
         .get(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(approval_json(&approval, now_ms())))
+    Ok(Json(approval_json(&approval, now_ms(), values_shown(&app))))
 }
 
 pub async fn approve(
@@ -144,7 +149,7 @@ async fn decide(
     };
     tracing::warn!(approval = %decided.id, actor = %actor.0, action, tool = %decided.binding.tool,
         server = %decided.binding.server, "approval decided through the admin API");
-    let mut body = approval_json(&decided, now);
+    let mut body = approval_json(&decided, now, values_shown(&app));
     let details = json!({
         "server": decided.binding.server,
         "tool": decided.binding.tool,
@@ -174,9 +179,18 @@ fn status_now(a: &Approval, now: u64) -> ApprovalStatus {
     }
 }
 
-/// An approval as the API shows it (its status and state as of now).
-fn approval_json(a: &Approval, now: u64) -> Value {
+/// Whether argument values may be shown: `[audit] arguments = "values"`.
+fn values_shown(app: &AppState) -> bool {
+    app.gateway.state().settings.audit.values
+}
+
+/// An approval as the API shows it (its status and state as of now; its arguments' values only
+/// when `values` may be shown, else their names).
+fn approval_json(a: &Approval, now: u64, values: bool) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or_default();
+    if !values && let Some(arguments) = &a.arguments {
+        v["arguments"] = toolgate_gateway::argument_names(arguments);
+    }
     v["status"] = status_now(a, now).as_str().into();
     v["state"] = a.state_at(now).as_str().into();
     v
@@ -226,11 +240,12 @@ pub async fn stream(
     use axum::response::IntoResponse;
     use axum::response::sse::{Event, KeepAlive, Sse};
     let store = stores(&app)?.approvals.clone();
-    let event = |a: &Approval, seq: u64| {
+    let values = values_shown(&app);
+    let event = move |a: &Approval, seq: u64| {
         Event::default()
             .event("approval")
             .id(seq.to_string())
-            .json_data(approval_json(a, now_ms()))
+            .json_data(approval_json(a, now_ms(), values))
     };
     let resume = headers
         .get("last-event-id")

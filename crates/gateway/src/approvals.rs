@@ -6,8 +6,11 @@
 //! client goes away, the store is told that the caller left: the identical retry then waits for
 //! the same approval again, or, once it is approved, goes ahead once.
 //!
-//! An approver must see what a call does, so an approval always keeps the call's arguments —
-//! redacted by the audit's `redact_keys` / `redact_patterns`, whatever `[audit] arguments` says.
+//! An approval keeps the call's arguments as the audit log keeps them: under
+//! `[audit] arguments = "values"` the values, redacted by `redact_keys` / `redact_patterns` as the
+//! audit log redacts them; under `"keys"` (the default) only the top-level argument names, as a
+//! JSON array. Approvers (the UI, the admin API, the CLI) and the webhook see what is kept. The
+//! retried call is matched by the digest of its exact arguments, which needs no values kept.
 
 use crate::drain::Drain;
 use crate::enforce::now_ms;
@@ -46,8 +49,9 @@ pub struct Approvals {
     notifier: WebhookNotifier,
     /// The gateway's admin base URL, for the approve/deny links of notifications.
     public_url: Option<String>,
-    /// What approvers see of a call's arguments.
-    redaction: Redaction,
+    /// What approvers see of a call's arguments: values redacted so (`[audit] arguments =
+    /// "values"`), else (`None`) only their names.
+    values: Option<Redaction>,
     /// How long a held call's request stays open when its policy does not say.
     hold_max: Duration,
     /// Pending approvals per grant at most (`[limits] pending_approvals_per_grant`).
@@ -96,7 +100,7 @@ impl Approvals {
             notifier: WebhookNotifier::new(webhook_secret),
             public_url: None,
             steps: AuditSteps { audit: None },
-            redaction: Redaction::default(),
+            values: None,
             hold_max: DEFAULT_HOLD_MAX,
             pending_limit: AtomicUsize::new(
                 crate::settings::Limits::default().pending_approvals_per_grant,
@@ -167,10 +171,19 @@ impl Approvals {
         })
     }
 
-    /// Arguments are kept redacted by `redaction` (the audit log's).
-    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
-        self.redaction = redaction;
+    /// Argument values are kept, redacted by `values` (the audit log's), when the audit log keeps
+    /// them; with `None`, only the arguments' names are.
+    pub fn with_argument_values(mut self, values: Option<Redaction>) -> Self {
+        self.values = values;
         self
+    }
+
+    /// A call's arguments as its approval keeps them: redacted values, or the top-level names.
+    fn kept(&self, arguments: &Value) -> Value {
+        match &self.values {
+            Some(redaction) => redaction.apply(arguments),
+            None => argument_names(arguments),
+        }
     }
 
     /// A held call's request stays open at most `hold_max` unless its policy says otherwise.
@@ -248,8 +261,8 @@ impl Approvals {
         Ok(self.store.list(filter).await?.into_iter().next())
     }
 
-    /// Records a new pending approval (with the call's `arguments`, redacted) and notifies its
-    /// webhook.
+    /// Records a new pending approval (with the call's `arguments` as the audit settings keep
+    /// them) and notifies its webhook.
     pub async fn request(
         &self,
         spec: &ApprovalSpec,
@@ -268,7 +281,7 @@ impl Approvals {
                 mode,
                 binding,
                 rule: rule.to_owned(),
-                arguments: Some(self.redaction.apply(arguments)),
+                arguments: Some(self.kept(arguments)),
                 created_at_ms: now,
                 expires_at_ms: now + spec.timeout_ms,
             })
@@ -482,6 +495,17 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// The top-level names of a call's arguments, as a JSON array (what `[audit] arguments = "keys"`
+/// keeps); an approval shown where values are not allowed shows these. Names are given as they
+/// are: `[]` for arguments that are not an object, and an array of names stays as it is.
+pub fn argument_names(arguments: &Value) -> Value {
+    match arguments {
+        Value::Object(map) => Value::Array(map.keys().cloned().map(Value::String).collect()),
+        Value::Array(names) if names.iter().all(Value::is_string) => arguments.clone(),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
 /// Writes each step of an approval to the admin audit stream, off the request path.
 #[derive(Clone)]
 struct AuditSteps {
@@ -545,9 +569,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn approvers_see_the_arguments_redacted_whatever_the_audit_keeps() {
-        let approvals = approvals();
+    async fn an_approval_keeps_the_arguments_as_the_audit_log_does() {
         let args = serde_json::json!({"id": 1, "auth": {"api_key": "k-123"}});
+        // `[audit] arguments = "keys"` (the default): the names only.
+        let a = approvals()
+            .request(&spec(), binding(), "/tools/x/action", &args)
+            .await
+            .unwrap();
+        assert_eq!(a.arguments, Some(serde_json::json!(["auth", "id"])));
+        // `"values"`: the values, redacted as the audit log redacts them.
+        let approvals = Approvals::new(Arc::new(MemoryStore::new()), None)
+            .with_argument_values(Some(Redaction::default()));
         let a = approvals
             .request(&spec(), binding(), "/tools/x/action", &args)
             .await
@@ -556,6 +588,8 @@ mod tests {
             a.arguments,
             Some(serde_json::json!({"id": 1, "auth": {"api_key": "[REDACTED]"}}))
         );
+        // Either way the identical call matches by its digest.
+        assert_eq!(a.binding, binding());
     }
 
     #[tokio::test]

@@ -43,6 +43,8 @@ pub mod webhook;
 pub(crate) mod wire;
 pub mod wrap;
 
+pub use approvals::argument_names;
+
 use aggregate::session::AggregateSession;
 use approvals::Approvals;
 use arc_swap::ArcSwap;
@@ -124,7 +126,12 @@ impl Gateway {
             Arc::new(
                 Approvals::new(s.approvals.clone(), secret)
                     .with_public_url(settings.approvals.public_url.clone())
-                    .with_redaction(settings.audit.redaction.clone())
+                    .with_argument_values(
+                        settings
+                            .audit
+                            .values
+                            .then(|| settings.audit.redaction.clone()),
+                    )
                     .with_hold_max(settings.approvals.hold_max)
                     .with_pending_limit(settings.limits.pending_approvals_per_grant)
                     .with_drain(drain.clone())

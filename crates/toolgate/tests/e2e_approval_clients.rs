@@ -1,9 +1,10 @@
 //! End to end: approvals as real clients meet them, with the real binary in front of the
 //! Twenty-like stdio server.
 //!
-//! - the approver sees the call's arguments — with a secret under a redacted key, or matching a
-//!   redacted pattern, replaced — in `toolgate approvals show`, the admin API, the approval stream
-//!   and the webhook, although the audit log keeps argument names only;
+//! - the approver sees the call's arguments as the audit log keeps them — under
+//!   `[audit] arguments = "values"` with a secret under a redacted key, or matching a redacted
+//!   pattern, replaced; under `"keys"` their names only — in `toolgate approvals show`, the admin
+//!   API, the approval stream and the webhook;
 //! - a hold longer than `[approvals] hold_max` answers the TypeScript SDK with the approval to
 //!   wait for and to retry, before the SDK's own timeout; the identical retry waits for the same
 //!   approval again; approved after its caller left, the next identical retry (a new client) gets
@@ -198,11 +199,23 @@ async fn admin_get(gw: &Toolgate, path: &str) -> reqwest::Response {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn approvers_see_the_arguments_with_secrets_redacted() {
+async fn approvers_see_the_argument_values_with_secrets_redacted_when_the_audit_keeps_values() {
+    approvers_see_the_arguments_as_the_audit_keeps_them("values").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvers_see_only_the_argument_names_when_the_audit_keeps_names() {
+    approvers_see_the_arguments_as_the_audit_keeps_them("keys").await;
+}
+
+/// A call held for approval under `[audit] arguments = kept` (with redaction rules): the
+/// approver sees, everywhere, what the audit log keeps — the values redacted, or the names.
+async fn approvers_see_the_arguments_as_the_audit_keeps_them(kept: &str) {
     let hook = Webhook::start();
-    // The audit log keeps argument names only; approvals keep the values, redacted by its rules.
     let gw = Arc::new(start(
-        "[audit]\narguments = \"keys\"\nredact_keys = [\"password\"]\nredact_patterns = [\"^sk-[a-z0-9]+$\"]\n",
+        &format!(
+            "[audit]\narguments = \"{kept}\"\nredact_keys = [\"password\"]\nredact_patterns = [\"^sk-[a-z0-9]+$\"]\n"
+        ),
         &hook.url,
     ));
     let mut stream = admin_get(&gw, "/approvals/stream").await;
@@ -212,12 +225,17 @@ async fn approvers_see_the_arguments_with_secrets_redacted() {
         "login": {"user": "ops", "password": "hunter2"},
         "keys": ["sk-abc123", "public"]
     });
-    let redacted = json!({
-        "id": "p-7",
-        "reason": "duplicate record",
-        "login": {"user": "ops", "password": "[REDACTED]"},
-        "keys": ["[REDACTED]", "public"]
-    });
+    let names = json!(["id", "keys", "login", "reason"]);
+    let redacted = if kept == "values" {
+        json!({
+            "id": "p-7",
+            "reason": "duplicate record",
+            "login": {"user": "ops", "password": "[REDACTED]"},
+            "keys": ["[REDACTED]", "public"]
+        })
+    } else {
+        names.clone()
+    };
     let url = gw.url("crm");
     let call_args = arguments.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -249,10 +267,12 @@ async fn approvers_see_the_arguments_with_secrets_redacted() {
         .lines()
         .find(|l| l.starts_with("arguments:"))
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(
+    assert_eq!(
         line.contains("duplicate record") && line.contains("[REDACTED]"),
+        kept == "values",
         "{text}"
     );
+    assert!(line.contains("reason"), "{text}");
     assert!(
         !text.contains("hunter2") && !text.contains("sk-abc123"),
         "{text}"
@@ -301,18 +321,24 @@ async fn approvers_see_the_arguments_with_secrets_redacted() {
     assert_eq!(delivered["approval"]["id"], id.as_str());
     assert_eq!(delivered["call"]["arguments"], redacted);
     assert!(!delivered.to_string().contains("hunter2"), "{delivered}");
+    assert_eq!(
+        delivered.to_string().contains("duplicate record"),
+        kept == "values",
+        "{delivered}"
+    );
 
-    // The audit log itself kept the names only, as configured.
+    // The audit log itself kept the same, as configured.
     let g = gw.clone();
     let records = tokio::task::spawn_blocking(move || request_records(&g, "deleteOnePerson", 1))
         .await
         .unwrap();
     assert_eq!(records.len(), 1, "{records:#?}");
-    assert_eq!(
-        records[0]["arg_keys"],
-        json!(["id", "keys", "login", "reason"])
-    );
-    assert!(records[0].get("args").is_none(), "{records:#?}");
+    assert_eq!(records[0]["arg_keys"], names);
+    if kept == "values" {
+        assert_eq!(records[0]["args"], redacted, "{records:#?}");
+    } else {
+        assert!(records[0].get("args").is_none(), "{records:#?}");
+    }
 }
 
 #[test]

@@ -34,9 +34,14 @@ const POLICY: &str = r#"{
 }"#;
 
 fn start() -> Toolgate {
+    start_with("")
+}
+
+/// The gateway with `more` configuration after the server's.
+fn start_with(more: &str) -> Toolgate {
     let twenty = twenty_stdio_command();
     let config = format!(
-        "[admin]\ntoken_sha256 = \"{}\"\n\n[servers.crm]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\n",
+        "[admin]\ntoken_sha256 = \"{}\"\n\n[servers.crm]\ncommand = {}\nargs = {}\npolicy = \"p.json\"\n{more}",
         toolgate_store::token::hash(ADMIN_TOKEN).to_hex(),
         toml_str(&twenty[0]),
         toml_array(&twenty[1..]),
@@ -422,6 +427,60 @@ fn retry_mode_passes_the_identical_retry_once() {
         "{records:#?}"
     );
     ok(gw.cli(&["audit", "verify"]));
+}
+
+/// Approvers see a call's arguments as the audit settings keep them: under
+/// `[audit] arguments = "keys"` (the default) only the names — in the admin API, the CLI and the
+/// store — and under `"values"` the values, redacted as the audit log redacts them. Either way
+/// the identical retry matches its approval by the arguments' exact digest.
+#[test]
+fn approvals_show_argument_values_only_as_the_audit_settings_allow() {
+    let args = json!({"id": "p-secret-7", "api_key": "k-very-secret"});
+    for (more, shown) in [
+        ("", json!(["api_key", "id"])),
+        (
+            "\n[audit]\narguments = \"values\"\n",
+            json!({"id": "p-secret-7", "api_key": "[REDACTED]"}),
+        ),
+    ] {
+        let gw = start_with(more);
+        let r = call(&gw, "deleteOnePerson", args.clone());
+        let id = gateway_decision(&r)["approval_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_owned();
+        let (status, one) =
+            admin_http(&gw, reqwest::Method::GET, &format!("/approvals/{id}"), None);
+        assert_eq!(status, 200, "{one}");
+        assert_eq!(one["arguments"], shown, "{more}: {one}");
+        let (_, listed) = admin_http(&gw, reqwest::Method::GET, "/approvals?status=pending", None);
+        assert_eq!(
+            listed["approvals"][0]["arguments"], shown,
+            "{more}: {listed}"
+        );
+        let cli = stdout(&ok(gw.cli(&["approvals", "show", &id, "--json"])));
+        assert!(!cli.contains("k-very-secret"), "{cli}");
+        assert_eq!(
+            cli.contains("p-secret-7"),
+            !more.is_empty(),
+            "{more}: the value is kept only under \"values\": {cli}"
+        );
+        let (status, decided) = admin_http(
+            &gw,
+            reqwest::Method::POST,
+            &format!("/approvals/{id}/approve"),
+            None,
+        );
+        assert_eq!(status, 200, "{decided}");
+        assert_eq!(decided["arguments"], shown, "{more}: {decided}");
+        // The identical retry still matches, and reaches the server with its real arguments.
+        let r = call(&gw, "deleteOnePerson", args.clone());
+        assert_eq!(r["isError"], false, "{more}: {r}");
+        assert_eq!(
+            r["result"]["structuredContent"]["arguments"]["api_key"],
+            "k-very-secret"
+        );
+    }
 }
 
 #[test]
