@@ -139,6 +139,43 @@ fn an_operator_builds_a_policy_approves_a_held_call_and_watches_the_audit_in_the
             .any(|l| l.counter == "all_tools_rate" && l.max == 100 && l.window_ms == 60_000),
         "{written}"
     );
+    // The counter named in the builder, and each held tool's mode and timeout.
+    assert!(
+        policy
+            .limits()
+            .iter()
+            .any(|l| l.counter == "company_writes" && l.max == 2 && l.window_ms == 60_000),
+        "{written}"
+    );
+    let identity = toolgate_policy::Identity {
+        agent: "a".into(),
+        grant: "g".into(),
+        tags: Vec::new(),
+    };
+    let approval_of = |tool: &'static str| {
+        let call = toolgate_policy::Call {
+            server: "crm",
+            tool,
+            args: &json!({}),
+            args_text: None,
+            identity: &identity,
+            session: "s",
+        };
+        match policy.decide(&call, &toolgate_policy::NoCounterState) {
+            toolgate_policy::Decision::NeedsApproval { approval, .. } => {
+                (approval.mode, approval.timeout_ms)
+            }
+            _ => panic!("{tool} is not held: {written}"),
+        }
+    };
+    assert_eq!(
+        approval_of("deleteOneCompany"),
+        (toolgate_policy::ApprovalMode::Hold, 300_000)
+    );
+    assert_eq!(
+        approval_of("deleteOnePerson"),
+        (toolgate_policy::ApprovalMode::Retry, 3_600_000)
+    );
 
     // The Python SDK now gets exactly those decisions.
     let url = gw.url("crm");
