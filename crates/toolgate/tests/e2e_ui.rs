@@ -616,6 +616,24 @@ fn a_viewer_changes_nothing_pins_are_approved_and_grants_made_and_revoked_in_the
         "{audited}"
     );
 
+    // With a stored, active grant listed (the admin's page offers Revoke, Rotate and a new
+    // expiry for it), a viewer's Grants page still has none of them.
+    let (_, listed) = api(&gw, "GET", "/grants", ADMIN_TOKEN, None);
+    assert!(
+        listed["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["label"] == "ui-agent" && g["source"] == "store" && g["status"] == "active"),
+        "{listed}"
+    );
+    let viewed = browser_step(&gw, "viewer", VIEWER_TOKEN).result();
+    let grants_page = viewed["absent"]["/ui/grants"].as_object().unwrap();
+    assert_eq!(grants_page.len(), 4, "{viewed}");
+    for (selector, n) in grants_page {
+        assert_eq!(n, 0, "/ui/grants: a viewer is shown {selector}");
+    }
+
     // Revoked in the page, it stops working.
     let revoked = browser_step(&gw, "revoke", ADMIN_TOKEN).result();
     assert_eq!(revoked["status"], "revoked", "{revoked}");
