@@ -212,6 +212,10 @@ fn demo_config(exe: &Path, listen: SocketAddr) -> String {
          listen = {}\n\
          store = \"sqlite://toolgate.db\"\n\
          \n\
+         # Approvers and the audit log see what a call does: argument values, redacted by key.\n\
+         [audit]\n\
+         arguments = \"values\"\n\
+         \n\
          # The built-in Twenty-like CRM server (219 tools), run by toolgate itself over stdio.\n\
          [servers.{SERVER}]\n\
          command = {}\n\

@@ -222,6 +222,8 @@ async fn the_demo_serves_the_crm_behind_the_starter_policy() {
     let held = std::thread::spawn(move || held.run());
     let pending = wait_pending(&demo.admin, "deleteOneCompany").await;
     assert_eq!(pending["binding"]["server"], "crm");
+    // The demo keeps argument values (`[audit] arguments = "values"`): the approver sees the call.
+    assert_eq!(pending["arguments"], json!({"id": "c-1"}), "{pending}");
     let id = pending["id"].as_str().unwrap();
     let denied = reqwest::Client::new()
         .post(format!("{}/api/approvals/{id}/deny", demo.admin))
