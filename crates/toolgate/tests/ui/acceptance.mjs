@@ -30,7 +30,7 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 900 },
   timeout: 30_000,
   // axe-core is injected as a script, which the UI's Content-Security-Policy rightly refuses.
-  bypassCSP: ["guard", "pins", "grants", "grant-policy", "renew"].includes(step),
+  bypassCSP: ["approve", "guard", "builder", "pins", "grants", "grant-policy", "renew"].includes(step),
 });
 const browser = context;
 context.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -55,6 +55,16 @@ async function axe(p) {
   return r.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => `${v.id}: ${v.help} (${v.nodes.length} nodes: ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")})`);
+}
+
+// The builder's "Review changes", then "Save": the review's diff and the notice once saved.
+async function reviewAndSave(p) {
+  await p.click("#review-build");
+  await p.waitForSelector("#review:not([hidden])");
+  const diff = await p.locator("#review-diff").innerText();
+  await p.click("#save");
+  await p.waitForURL(/saved=/);
+  return { diff, saved: await p.locator(".notice.ok").innerText() };
 }
 
 // How many elements match each selector on the page at `path`.
@@ -143,6 +153,7 @@ try {
     result.pendingRow = await row.innerText();
     const id = await row.getAttribute("data-id");
     await shot(page, "approvals");
+    result.axe = { "/ui/approvals (a pending row)": await axe(page) };
     await row.locator("input[name=note]").fill("Looks right.");
     await row.getByRole("button", { name: "Approve" }).click();
     await page.waitForURL(/done=approve/);
@@ -239,6 +250,57 @@ try {
     // And stops saying it samples.
     await page.waitForFunction(() => document.getElementById("audit-rate").hidden, null, { timeout: 10_000 });
     result.calmState = await page.locator("#audit-live").innerText();
+  } else if (step === "builder") {
+    // The builder's other controls on the policy the `build` step saved.
+    await page.goto(`${base}/ui/policies/crm`);
+    result.axe = {};
+    // The tabs follow the arrow keys; each panel is checked while it is shown.
+    await page.focus("#tab-build");
+    const tabState = () => page.evaluate(() => ({
+      focused: document.activeElement.id,
+      selected: [...document.querySelectorAll('#builder [role="tab"]')].filter((t) => t.getAttribute("aria-selected") === "true").map((t) => t.id),
+      shown: [...document.querySelectorAll('#builder [role="tabpanel"]')].filter((p) => !p.hidden).map((p) => p.id),
+    }));
+    await page.keyboard.press("ArrowRight");
+    result.arrowRight = await tabState();
+    result.axe["/ui/policies/crm (raw tab)"] = await axe(page);
+    await page.keyboard.press("ArrowLeft");
+    result.arrowLeft = await tabState();
+    // Every Destructive tool held, in one action.
+    result.destructiveRows = await page.locator('#builder-tools tbody tr[data-risk="destructive"]').count();
+    await page.selectOption("#bulk-class", "destructive");
+    await page.selectOption("#bulk-action", "hold");
+    await page.click("#bulk-apply");
+    result.bulkApplied = await page.locator("#bulk-apply").innerText();
+    ({ diff: result.bulkDiff, saved: result.bulkSaved } = await reviewAndSave(page));
+    result.bulkText = await page.inputValue("#raw-text");
+    // A condition on an argument picked from the tool's input schema, and a tool hidden.
+    const row = (t) => page.locator(`#builder-tools tr[data-tool="${t}"]`);
+    const reads = row("findManyCompanies");
+    await reads.locator("[data-field=action]").selectOption("allow");
+    await reads.locator("details summary").click();
+    result.schemaArguments = await reads.locator("[data-field=cond-path] option").allInnerTexts();
+    await reads.locator("[data-field=cond-path]").selectOption("args.limit");
+    await reads.locator("[data-field=cond-op]").selectOption("gt");
+    await reads.locator("[data-field=cond-value]").fill("50");
+    await reads.locator("[data-field=cond-reason]").fill("At most 50 companies at once.");
+    await row("findManyPeople").locator("[data-field=action]").selectOption("hide");
+    ({ diff: result.conditionDiff, saved: result.conditionSaved } = await reviewAndSave(page));
+    // The simulator: the decision, what the agent would read, the counters it would reserve.
+    await page.click("#tab-sim");
+    const simulate = async (tool, args) => {
+      await page.evaluate(() => document.getElementById("sim-result").replaceChildren());
+      await page.fill("#sim-tool", tool);
+      await page.fill("#sim-args", JSON.stringify(args));
+      await page.click("#sim-run");
+      await page.locator("#sim-result dd").first().waitFor();
+      return page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#sim-result dt")].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    };
+    result.simDenied = await simulate("findManyCompanies", { limit: 60 });
+    result.simAllowed = await simulate("findManyCompanies", { limit: 10 });
+    result.simLimited = await simulate("createOneCompany", { requestBody: { name: "Acme" } });
+    result.axe["/ui/policies/crm (simulator tab)"] = await axe(page);
+    await shot(page, "policy-simulator-limit");
   } else if (step === "viewer") {
     // A viewer reads every page, and no control that changes anything is there.
     result.who = await page.locator(".who span").first().innerText();
@@ -309,12 +371,7 @@ try {
     const row = page.locator('#builder-tools tr[data-tool="findManyCompanies"]');
     await row.locator("[data-field=action]").selectOption("deny");
     await row.locator("[data-field=reason]").fill("Not for this agent.");
-    await page.click("#review-build");
-    await page.waitForSelector("#review:not([hidden])");
-    result.diff = await page.locator("#review-diff").innerText();
-    await page.click("#save");
-    await page.waitForURL(/saved=/);
-    result.saved = await page.locator(".notice.ok").innerText();
+    ({ diff: result.diff, saved: result.saved } = await reviewAndSave(page));
     result.own = await page.locator("#policy-owner").innerText();
     result.forget = await page.locator("form[action*='/forget']").count();
     result.axe = { "/ui/policies/crm?grant=ui-agent": await axe(page) };
@@ -376,10 +433,27 @@ try {
     await page.goto(`${base}/ui`);
     await page.locator("details.kill summary").click();
     await shot(page, "overview");
-    for (const path of ["/ui", "/ui/catalogue", "/ui/catalogue/crm/deleteOneCompany", "/ui/policies/crm", "/ui/approvals", "/ui/audit", "/ui/audit/verify", "/ui/pins", "/ui/pins/crm/deleteOneCompany", "/ui/grants"]) {
+    for (const path of ["/ui", "/ui/catalogue", "/ui/catalogue/crm/deleteOneCompany", "/ui/policies", "/ui/policies/crm", "/ui/approvals", "/ui/audit", "/ui/audit/verify", "/ui/pins", "/ui/pins/crm/deleteOneCompany", "/ui/grants"]) {
       await page.goto(`${base}${path}`);
       result.axe[path] = await axe(page);
     }
+    // A record's full view, reached from the audit page.
+    await page.goto(`${base}/ui/audit`);
+    await page.locator("#audit-requests tbody tr a[href^='/ui/audit/requests/']").first().click();
+    await page.waitForURL(/\/ui\/audit\/requests\/\d+$/);
+    result.recordPath = new URL(page.url()).pathname;
+    result.axe["/ui/audit/requests/<seq>"] = await axe(page);
+    // The keyboard: the first Tab reaches the skip link, which moves focus to the main content.
+    await page.goto(`${base}/ui/catalogue`);
+    await page.keyboard.press("Tab");
+    result.firstTab = await page.evaluate(() => ({ text: document.activeElement.textContent, href: document.activeElement.getAttribute("href") }));
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.activeElement.id === "main");
+    result.afterSkip = await page.evaluate(() => document.activeElement.tagName.toLowerCase() + "#" + document.activeElement.id);
+    // Signed out, the sign-in page.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/ui\/login/);
+    result.axe["/ui/login"] = await axe(page);
   } else {
     throw new Error(`unknown step ${step}`);
   }
