@@ -15,6 +15,7 @@ use crate::tools_list::without_items;
 use bytes::Bytes;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use toolgate_mcp::tool_call::StrictValue;
 use toolgate_store::catalogue::EntryKind;
 
 impl Catalogue {
@@ -47,15 +48,21 @@ impl Catalogue {
     /// Why a request to `server` must be refused before it is forwarded, if it must: a
     /// `prompts/get` of a quarantined prompt or a `resources/read` of a quarantined resource
     /// (`request` is the JSON-RPC request as the server is to get it, with the server's own name
-    /// or URI).
+    /// or URI). One whose name or URI cannot be read unambiguously (not a string, or a key given
+    /// twice, which servers may read either way) is refused too: it is never checked by guess.
     pub fn refusal(&self, server: &str, method: &str, request: &[u8]) -> Option<String> {
         let (kind, pointer) = match method {
             "prompts/get" => (EntryKind::Prompt, "/params/name"),
             "resources/read" => (EntryKind::Resource, "/params/uri"),
             _ => return None,
         };
-        let request: Value = serde_json::from_slice(request).ok()?;
-        let name = request.pointer(pointer)?.as_str()?;
+        let unreadable = || format!("{method} needs one string {pointer}; refused unread");
+        let Ok(StrictValue(request)) = serde_json::from_slice::<StrictValue>(request) else {
+            return Some(unreadable());
+        };
+        let Some(name) = request.pointer(pointer).and_then(Value::as_str) else {
+            return Some(unreadable());
+        };
         self.blocking_entry(server, kind, name)
     }
 }
@@ -108,6 +115,18 @@ mod tests {
         json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
             .to_string()
             .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_name_given_twice_or_not_as_a_string_is_refused_unread() {
+        let c = catalogue(PinningMode::Enforce).await;
+        let twice =
+            br#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"a","name":"b"}}"#;
+        let number = request("resources/read", json!({"uri": 5}));
+        for (method, body) in [("prompts/get", &twice[..]), ("resources/read", &number[..])] {
+            let why = c.refusal("s", method, body).expect("refused");
+            assert!(why.contains("refused unread"), "{why}");
+        }
     }
 
     // Paused: a recording no gateway serves is waited for (10 s) as if it were late.
