@@ -1,5 +1,7 @@
 //! Condition and `increment_from` paths (`args.a.b.0.length`, `identity.agent`, `state.<counter>`, ...):
-//! parsed once at compile time, resolved per call against the call without allocating.
+//! parsed once at compile time, resolved per call against the call without allocating (except a
+//! number a double may not hold, whose text is then read from the arguments as the agent wrote
+//! them).
 
 use std::borrow::Cow;
 use std::collections::HashMap;

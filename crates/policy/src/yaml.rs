@@ -130,6 +130,10 @@ fn scalar(value: String, style: TScalarStyle) -> Result<NodeKind, String> {
         Yaml::Null => NodeKind::Null,
         Yaml::Boolean(b) => NodeKind::Bool(b),
         Yaml::Integer(i) => NodeKind::Number(i.into()),
+        // yaml-rust2 reads integers beyond i64 as reals: those within u64 stay exact.
+        Yaml::Real(r) if is_integer_text(&r) && r.parse::<u64>().is_ok() => {
+            NodeKind::Number(r.parse::<u64>().unwrap_or_default().into())
+        }
         Yaml::Real(r) => match r.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
             Some(n) if !loses_digits(&n, &r) => NodeKind::Number(n),
             Some(_) => return Err(value),

@@ -688,6 +688,10 @@ fn a_constant_a_policy_cannot_keep_exactly_is_refused() {
             "version: \"1\"\ndefault: allow\ntools:\n  pay:\n    deny_if:\n      - conditions:\n          - { path: args.n, op: lt, value: .5 }\n",
             SourceFormat::Yaml,
         ),
+        (
+            "version: \"1\"\ndefault: allow\ntools:\n  pay:\n    deny_if:\n      - conditions:\n          - { path: args.n, op: lte, value: 18446744073709551615 }\n",
+            SourceFormat::Yaml,
+        ),
     ] {
         if let Err(d) = compile(text, "p", format) {
             panic!("{format:?}: {d}\n{text}");
