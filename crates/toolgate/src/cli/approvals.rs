@@ -57,8 +57,9 @@ pub enum ApprovalsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// One approval in full: the call it covers, its arguments (redacted as the audit's
-    /// redact_keys and redact_patterns say), its decision and whether a caller still waits.
+    /// One approval in full: the call it covers, its arguments as `[audit] arguments` allows
+    /// (names, or values redacted as redact_keys and redact_patterns say), its decision and
+    /// whether a caller still waits.
     Show {
         id: String,
         /// JSON instead of text.
@@ -144,9 +145,11 @@ async fn list(
             limit: if limit == 0 { 1_000_000 } else { limit },
         })
         .await?;
-    let approvals: Vec<&Approval> = approvals
-        .iter()
+    let shown = arguments_shown(&opened);
+    let approvals: Vec<Approval> = approvals
+        .into_iter()
         .filter(|a| status.is_none_or(|s| status_now(a, now) == s))
+        .map(|a| as_shown(a, shown))
         .collect();
     if as_json {
         let all: Vec<Value> = approvals.iter().map(|a| approval_json(a, now)).collect();
@@ -184,6 +187,20 @@ async fn list(
     Ok(())
 }
 
+/// Whether argument values may be shown: `[audit] arguments = "values"` in the config.
+fn arguments_shown(opened: &Opened) -> bool {
+    opened.settings.as_ref().is_some_and(|s| s.audit.values)
+}
+
+/// An approval with its arguments as the audit settings allow: their names only unless values
+/// may be shown (an approval kept with values before the setting changed included).
+fn as_shown(mut a: Approval, values: bool) -> Approval {
+    if !values {
+        a.arguments = a.arguments.as_ref().map(toolgate_gateway::argument_names);
+    }
+    a
+}
+
 async fn get(opened: &Opened, id: &str) -> Result<Approval, Failure> {
     opened
         .stores
@@ -195,7 +212,7 @@ async fn get(opened: &Opened, id: &str) -> Result<Approval, Failure> {
 
 async fn show(store: &StoreArgs, id: &str, as_json: bool) -> Result<(), Failure> {
     let opened = store.open().await?;
-    let a = get(&opened, id).await?;
+    let a = as_shown(get(&opened, id).await?, arguments_shown(&opened));
     let now = now_ms();
     if as_json {
         println!(
