@@ -228,7 +228,7 @@ window.toolgatePages.audit = () => {
           rate.textContent = `Sampling: showing ${number.format(Math.round(shown))} of ${number.format(Math.round(seen))} records a second (the newest).`;
         }
       } else if (missedTicks > 0) {
-        say(`Live: ${number.format(missedOnLoad)} records written while the page loaded are not shown (the newest are); the export has them all.`);
+        say(`Live: up to ${number.format(missedOnLoad)} records written while the page loaded are not shown (the newest are); the export has them all.`);
         if (rate) rate.hidden = true;
       } else {
         say("Live: new records appear at the top.");
@@ -254,6 +254,7 @@ window.toolgatePages.audit = () => {
       const gap = JSON.parse(ev.data);
       const n = Math.max(0, gap.before - gap.after - 1);
       // Left out of what was written while the page loaded: said once, not counted as a rate.
+      // The gap spans sequence numbers, records the filters leave out included: an upper bound.
       if (gap.replay) { missedOnLoad = n; missedTicks = 6; return; }
       tick.seen += n;
       tick.dropped += n;

@@ -39,7 +39,8 @@ pub struct ReplyStream {
 pub enum UpstreamLink {
     Http(HttpLink),
     Pipe(PipeLink),
-    /// A stdio child of the session's own, from the pool: replaced when it dies.
+    /// A pipe of the session's own — a stdio child from the pool, or a legacy HTTP+SSE
+    /// connection — opened again when it ends.
     Own(OwnPipe),
     Shared(SharedLink),
     /// A server scripted in memory (the pipeline's tests).
