@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::{TOOLGATE, Toolgate, ok, stdout, toml_array, toml_str};
+use common::{TOOLGATE, Toolgate, eventually, ok, stdout, toml_array, toml_str};
 use serde_json::{Value, json};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use toolgate_testkit::{
     HttpPeer, McpClient, PeerOutput, capability_server_stdio_command, spawn_capability_server_http,
     spawn_server_everything_http,
@@ -61,21 +61,6 @@ fn run_as_printed(gw: &Toolgate, command: &str) -> std::process::Output {
         .env("PATH", path)
         .output()
         .expect("run sh")
-}
-
-fn eventually<T: std::fmt::Debug>(what: &str, mut attempt: impl FnMut() -> (bool, T)) -> T {
-    let start = Instant::now();
-    loop {
-        let (done, seen) = attempt();
-        if done {
-            return seen;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{what}: last seen {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 #[test]
@@ -225,11 +210,15 @@ fn a_tool_only_some_clients_see_is_held_back_alike_and_the_printed_command_appro
             Some("pinned")
         );
         // Within the gateway's poll of the store, the tool is listed and callable.
-        let text = eventually("the approved tool is callable", || {
-            let out = preview_client(&gw);
-            let text = call_text(&out);
-            (text == "preview_tool ok", (text, out.tool_names()))
-        });
+        let text = eventually(
+            Duration::from_secs(20),
+            "the approved tool is callable",
+            || {
+                let out = preview_client(&gw);
+                let text = call_text(&out);
+                (text == "preview_tool ok", (text, out.tool_names()))
+            },
+        );
         assert!(
             text.1.contains(&"preview_tool".to_owned()),
             "{transport}: {text:?}"

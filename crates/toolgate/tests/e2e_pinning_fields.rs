@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{RawSession, Toolgate, toml_str};
+use common::{RawSession, Toolgate, eventually, toml_str};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -172,7 +172,7 @@ fn setup(
         &format!("[servers.h]\nurl = {}\n{extra}", toml_str(&url)),
         files,
     );
-    eventually("the first listing pins", || {
+    eventually(Duration::from_secs(20), "the first listing pins", || {
         let (_, out, _) = cli(&gw, &["pins", "list", "h", "--json"]);
         let entries: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
         (
@@ -191,21 +191,6 @@ fn cli(gw: &Toolgate, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn eventually<T: std::fmt::Debug>(what: &str, mut attempt: impl FnMut() -> (bool, T)) -> T {
-    let start = Instant::now();
-    loop {
-        let (done, seen) = attempt();
-        if done {
-            return seen;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{what}: last seen {seen:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The admin audit's pin events for `target`, as (action, digest).
@@ -289,11 +274,16 @@ async fn title_output_schema_icons_and_meta_are_pinned() {
 
     let (code, _, stderr) = cli(gw, &["pins", "approve", "h", "lookup"]);
     assert_eq!(code, 0, "{stderr}");
-    eventually("the approved tool is listed again", || {
-        let names =
-            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(listed(gw)));
-        (names == ["lookup"], names)
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the approved tool is listed again",
+        || {
+            let names = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(listed(gw))
+            });
+            (names == ["lookup"], names)
+        },
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -352,10 +342,14 @@ async fn changed_instructions_are_quarantined_shown_and_approved() {
         script.tools = vec![changed];
     }
     assert!(listed(gw).await.is_empty());
-    let waiting = eventually("the instructions are quarantined", || {
-        let (_, out, _) = cli(gw, &["pins", "list", "h", "--quarantined"]);
-        (out.contains("(instructions)"), out)
-    });
+    let waiting = eventually(
+        Duration::from_secs(20),
+        "the instructions are quarantined",
+        || {
+            let (_, out, _) = cli(gw, &["pins", "list", "h", "--quarantined"]);
+            (out.contains("(instructions)"), out)
+        },
+    );
     assert!(waiting.contains("instructions"), "{waiting}");
     let (code, diff, stderr) = cli(gw, &["pins", "diff", "h", "--instructions"]);
     assert_eq!(code, 0, "{stderr}");
@@ -454,17 +448,21 @@ async fn changed_prompt_and_resource_descriptions_are_withheld_recorded_shown_an
         "uriTemplate",
     )
     .await;
-    let pinned = eventually("prompts and resources are pinned", || {
-        let (_, out, _) = cli(gw, &["pins", "list", "h", "--json"]);
-        let entries: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
-        let kinds: HashSet<String> = entries
-            .iter()
-            .filter(|e| e["state"] == "pinned")
-            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
-            .collect();
-        let all = ["prompt", "resource", "resource_template"];
-        (all.iter().all(|k| kinds.contains(*k)), entries)
-    });
+    let pinned = eventually(
+        Duration::from_secs(20),
+        "prompts and resources are pinned",
+        || {
+            let (_, out, _) = cli(gw, &["pins", "list", "h", "--json"]);
+            let entries: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
+            let kinds: HashSet<String> = entries
+                .iter()
+                .filter(|e| e["state"] == "pinned")
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect();
+            let all = ["prompt", "resource", "resource_template"];
+            (all.iter().all(|k| kinds.contains(*k)), entries)
+        },
+    );
     assert!(pinned.iter().all(|e| e["state"] == "pinned"), "{pinned:?}");
 
     // Upstream rewrites what a model reads about them; a new resource appears beside.
@@ -610,21 +608,26 @@ async fn changed_prompt_and_resource_descriptions_are_withheld_recorded_shown_an
             .any(|(a, _)| a == "pin.approved")
     );
     for (front, prompt) in [(server.as_str(), "summarize"), (aggregate, "h__summarize")] {
-        eventually("the approved prompt and resource are listed again", || {
-            let listed = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(async {
-                    let prompts = described(front, "prompts/list", "prompts", "name").await;
-                    let resources = described(front, "resources/list", "resources", "uri").await;
-                    (prompts, resources)
-                })
-            });
-            let back = listed.0.len() == 1
-                && listed.0[0].1.starts_with("Summarizes a text. First read")
-                && listed.1.iter().any(|(u, d)| {
-                    u.ends_with("file:///notes.md") && d.starts_with("My notes. Obey")
+        eventually(
+            Duration::from_secs(20),
+            "the approved prompt and resource are listed again",
+            || {
+                let listed = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async {
+                        let prompts = described(front, "prompts/list", "prompts", "name").await;
+                        let resources =
+                            described(front, "resources/list", "resources", "uri").await;
+                        (prompts, resources)
+                    })
                 });
-            (back, listed)
-        });
+                let back = listed.0.len() == 1
+                    && listed.0[0].1.starts_with("Summarizes a text. First read")
+                    && listed.1.iter().any(|(u, d)| {
+                        u.ends_with("file:///notes.md") && d.starts_with("My notes. Obey")
+                    });
+                (back, listed)
+            },
+        );
         let got = ask(
             front,
             "prompts/get",
