@@ -40,24 +40,17 @@ fn twenty(name: &str, policy: Option<PathBuf>) -> ServerSettings {
         }
         None => toolgate_policy::Policy::allow_all(),
     };
+    let transport = Transport::Stdio(StdioSpec {
+        server: name.into(),
+        command: cmd[0].clone(),
+        args: cmd[1..].to_vec(),
+        env: Vec::new(),
+        inherit_env: Vec::new(),
+        cwd: None,
+    });
     ServerSettings {
-        name: name.into(),
-        transport: Transport::Stdio(StdioSpec {
-            server: name.into(),
-            command: cmd[0].clone(),
-            args: cmd[1..].to_vec(),
-            env: Vec::new(),
-            inherit_env: Vec::new(),
-            cwd: None,
-        }),
-        policy: Arc::new(compiled),
-        prefix: None,
-        extra_methods: Vec::new(),
-        children: Default::default(),
-        eager_start: false,
         policy_path: policy,
-        risk: Default::default(),
-        pinning: Default::default(),
+        ..ServerSettings::new(name, transport, compiled)
     }
 }
 

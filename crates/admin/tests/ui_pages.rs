@@ -131,24 +131,17 @@ fn scripted(
         }
         None => (toolgate_policy::Policy::allow_all(), None),
     };
+    let transport = Transport::Stdio(StdioSpec {
+        server: name.into(),
+        command: "python3".into(),
+        args: vec![script.display().to_string(), list.display().to_string()],
+        env: Vec::new(),
+        inherit_env: Vec::new(),
+        cwd: None,
+    });
     ServerSettings {
-        name: name.into(),
-        transport: Transport::Stdio(StdioSpec {
-            server: name.into(),
-            command: "python3".into(),
-            args: vec![script.display().to_string(), list.display().to_string()],
-            env: Vec::new(),
-            inherit_env: Vec::new(),
-            cwd: None,
-        }),
-        policy: Arc::new(compiled),
-        prefix: None,
-        extra_methods: Vec::new(),
-        children: Default::default(),
-        eager_start: false,
         policy_path,
-        risk: Default::default(),
-        pinning: Default::default(),
+        ..ServerSettings::new(name, transport, compiled)
     }
 }
 

@@ -188,6 +188,26 @@ pub struct ServerSettings {
     pub pinning: crate::catalogue::rules::PinRules,
 }
 
+impl ServerSettings {
+    /// A server reached over `transport` under `policy`, with every other setting at its
+    /// default (no prefix, children shared per grant, started on first use, no risk overrides
+    /// or extra methods, the gateway's pinning), as a config that names only these would give.
+    pub fn new(name: &str, transport: Transport, policy: Policy) -> Self {
+        ServerSettings {
+            name: name.to_owned(),
+            transport,
+            policy: Arc::new(policy),
+            prefix: None,
+            children: Default::default(),
+            eager_start: false,
+            policy_path: None,
+            risk: Default::default(),
+            extra_methods: Vec::new(),
+            pinning: Default::default(),
+        }
+    }
+}
+
 /// Which sessions share a stdio server's child (`[servers.<name>] share`). A child is never
 /// shared across grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

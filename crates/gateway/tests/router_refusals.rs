@@ -25,22 +25,15 @@ async fn gateway() -> (Arc<Gateway>, Stores) {
         SourceFormat::Json,
     )
     .unwrap();
-    let server = ServerSettings {
-        name: "s".into(),
+    let server = ServerSettings::new(
+        "s",
         // Never reached: every request here is refused before a server is.
-        transport: Transport::Http {
+        Transport::Http {
             url: "http://127.0.0.1:9/mcp".into(),
             headers: Default::default(),
         },
-        policy: Arc::new(policy),
-        prefix: None,
-        children: Default::default(),
-        eager_start: false,
-        policy_path: None,
-        risk: Default::default(),
-        extra_methods: Vec::new(),
-        pinning: Default::default(),
-    };
+        policy,
+    );
     let settings = Settings {
         servers: vec![server],
         ..Settings::default()

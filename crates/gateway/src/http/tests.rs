@@ -56,22 +56,15 @@ fn server(request: &[u8]) -> Scripted {
 
 async fn gateway() -> (Arc<Gateway>, Stores, ScriptedLink) {
     let policy = toolgate_policy::compile(POLICY, "p.json", SourceFormat::Json).unwrap();
-    let server_settings = ServerSettings {
-        name: "s".into(),
+    let server_settings = ServerSettings::new(
+        "s",
         // Replaced by the scripted server below; never dialled.
-        transport: Transport::Http {
+        Transport::Http {
             url: "http://127.0.0.1:9/mcp".into(),
             headers: Default::default(),
         },
-        policy: Arc::new(policy),
-        prefix: None,
-        children: Default::default(),
-        eager_start: false,
-        policy_path: None,
-        risk: Default::default(),
-        extra_methods: Vec::new(),
-        pinning: Default::default(),
-    };
+        policy,
+    );
     let settings = Settings {
         servers: vec![server_settings],
         ..Settings::default()
