@@ -111,15 +111,20 @@ impl Pipeline {
                 }
             },
             "tools/list" => {
-                // A server never catalogued is listed by the catalogue first, whoever lists first.
-                if let Some(c) = &self.enforcer.catalogue {
-                    c.before_listing(&route.server).await;
-                }
-                record.forwarded();
-                Decision::Forward(Pending::new(
-                    Work::ToolsList(route.policy.clone(), None),
-                    record,
-                ))
+                let work = Work::ToolsList(route.policy.clone(), None);
+                self.listing(record, route, work).await
+            }
+            "prompts/list" => {
+                let work = Work::PinnedList(ListKind::Prompts);
+                self.listing(record, route, work).await
+            }
+            "resources/list" => {
+                let work = Work::PinnedList(ListKind::Resources);
+                self.listing(record, route, work).await
+            }
+            "resources/templates/list" => {
+                let work = Work::PinnedList(ListKind::ResourceTemplates);
+                self.listing(record, route, work).await
             }
             // The server's instructions reach the client as pinned ([`Work::Initialize`]).
             "initialize" => {
@@ -133,6 +138,16 @@ impl Pipeline {
                 Decision::Forward(Pending::new(Work::Plain, record))
             }
         }
+    }
+
+    /// A list request goes on, its answer to be filtered by `work`; a server never catalogued is
+    /// listed by the catalogue first, whoever lists first, so the answer is checked against pins.
+    async fn listing(&self, mut record: OpenRecord, route: &Route, work: Work) -> Decision {
+        if let Some(c) = &self.enforcer.catalogue {
+            c.before_listing(&route.server).await;
+        }
+        record.forwarded();
+        Decision::Forward(Pending::new(work, record))
     }
 
     /// Why a `prompts/get` or `resources/read` may not reach its server: the prompt or

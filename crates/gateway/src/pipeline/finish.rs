@@ -7,6 +7,7 @@
 use super::Pipeline;
 use super::record::OpenRecord;
 use super::target::Route;
+use crate::aggregate::lists::ListKind;
 use crate::server::ServerRuntime;
 use crate::tools_cache::{self, CachedAnswer};
 use crate::tools_list;
@@ -26,9 +27,10 @@ pub(crate) struct Pending {
 
 #[derive(Debug)]
 pub(super) enum Work {
-    /// Relayed as it is; a list of prompts, resources or templates without what its pins
-    /// withhold.
+    /// Relayed as it is.
     Plain,
+    /// A list of prompts, resources or templates: without what their pins withhold.
+    PinnedList(ListKind),
     /// Drop hidden and quarantined tools from the result; keep it in the server's cache.
     ToolsList(Arc<Policy>, Option<CacheSlot>),
     /// A tool call holding quota, given back if the server answers with a JSON-RPC error.
@@ -92,14 +94,11 @@ impl Pipeline {
         let Pending { work, record } = pending;
         let (status, is_error) = upstream_status(&response);
         let out = match work {
-            Work::Plain => match self.enforcer.catalogue.as_deref() {
-                Some(c) => {
-                    let (server, method) = (&record.audit.server, &record.audit.method);
-                    c.screen_list(server, method, response).await
-                }
+            Work::Plain | Work::ToolCall(None) => response,
+            Work::PinnedList(list) => match self.enforcer.catalogue.as_deref() {
+                Some(c) => c.screen_list(&record.audit.server, list, response).await,
                 None => response,
             },
-            Work::ToolCall(None) => response,
             Work::Initialize => match self.enforcer.catalogue.as_deref() {
                 Some(c) => c.screen_initialize(&record.audit.server, response),
                 None => response,
