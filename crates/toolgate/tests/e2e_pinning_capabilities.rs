@@ -211,7 +211,7 @@ fn a_tool_only_some_clients_see_is_held_back_alike_and_the_printed_command_appro
         );
         // Within the gateway's poll of the store, the tool is listed and callable.
         let text = eventually(
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             "the approved tool is callable",
             || {
                 let out = preview_client(&gw);

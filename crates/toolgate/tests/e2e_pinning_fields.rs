@@ -172,7 +172,7 @@ fn setup(
         &format!("[servers.h]\nurl = {}\n{extra}", toml_str(&url)),
         files,
     );
-    eventually(Duration::from_secs(20), "the first listing pins", || {
+    eventually(Duration::from_secs(60), "the first listing pins", || {
         let (_, out, _) = cli(&gw, &["pins", "list", "h", "--json"]);
         let entries: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
         (
@@ -275,7 +275,7 @@ async fn title_output_schema_icons_and_meta_are_pinned() {
     let (code, _, stderr) = cli(gw, &["pins", "approve", "h", "lookup"]);
     assert_eq!(code, 0, "{stderr}");
     eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the approved tool is listed again",
         || {
             let names = tokio::task::block_in_place(|| {
@@ -343,7 +343,7 @@ async fn changed_instructions_are_quarantined_shown_and_approved() {
     }
     assert!(listed(gw).await.is_empty());
     let waiting = eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the instructions are quarantined",
         || {
             let (_, out, _) = cli(gw, &["pins", "list", "h", "--quarantined"]);
@@ -449,7 +449,7 @@ async fn changed_prompt_and_resource_descriptions_are_withheld_recorded_shown_an
     )
     .await;
     let pinned = eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "prompts and resources are pinned",
         || {
             let (_, out, _) = cli(gw, &["pins", "list", "h", "--json"]);
@@ -609,7 +609,7 @@ async fn changed_prompt_and_resource_descriptions_are_withheld_recorded_shown_an
     );
     for (front, prompt) in [(server.as_str(), "summarize"), (aggregate, "h__summarize")] {
         eventually(
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             "the approved prompt and resource are listed again",
             || {
                 let listed = tokio::task::block_in_place(|| {
